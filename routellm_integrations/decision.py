@@ -1,0 +1,29 @@
+"""The one decision type both framework integrations report."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Route = Literal["strong", "weak"]
+
+
+class RoutingDecision(BaseModel):
+    """What a router decided for one prompt, and why.
+
+    ``route`` is ``"strong"`` when ``score >= threshold`` (the paper's convention: the
+    score is the predicted probability that the strong model's answer wins).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    route: Route
+    score: float = Field(ge=0.0, le=1.0, description="P(strong model wins) for this prompt")
+    threshold: float = Field(ge=0.0, le=1.0)
+    router: str = Field(description="name of the router that scored the prompt")
+    latency_ms: float | None = Field(default=None, ge=0.0, description="time spent scoring")
+
+    @property
+    def is_strong(self) -> bool:
+        return self.route == "strong"

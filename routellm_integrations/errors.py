@@ -1,0 +1,46 @@
+"""Typed errors. Every failure a user can cause names the problem in its message.
+
+All inherit from :class:`RouteLLMError` so callers can catch the family, and from the
+matching builtin (``ValueError``, ``KeyError``, ``FileNotFoundError``) so code written
+against the builtins keeps working.
+"""
+
+from __future__ import annotations
+
+
+class RouteLLMError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class InvalidPromptError(RouteLLMError, ValueError):
+    """A prompt batch was empty, or held something that is not a non-empty string."""
+
+
+class InvalidThresholdError(RouteLLMError, ValueError):
+    """A threshold or target fraction lay outside [0, 1] or was not a number."""
+
+
+class UnknownRouterError(RouteLLMError, KeyError):
+    """``load_router`` was given a name that is neither registered nor a checkpoint folder."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointError(RouteLLMError, ValueError):
+    """A checkpoint folder is missing a file, or a file is corrupt or inconsistent."""
+
+
+class UnknownModelError(RouteLLMError, KeyError):
+    """A strong/weak model name that the checkpoint was not trained on."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class DataError(RouteLLMError, ValueError):
+    """Training or benchmark data is missing, malformed, or not where it was said to be."""
+
+
+class EmbedderError(RouteLLMError, RuntimeError):
+    """An embedder could not be loaded or could not embed (e.g. a remote API failed)."""
