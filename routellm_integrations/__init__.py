@@ -1,0 +1,23 @@
+"""routellm-integrations: route each prompt to a strong or a weak LLM (RouteLLM, Ong et al. 2024).
+
+The core is framework-free and imports no torch at import time::
+
+    from routellm_integrations import load_router
+    router = load_router("mf")
+    router.route("Prove that sqrt(2) is irrational.", threshold=0.5)
+"""
+
+from .calibration import calibrate_threshold, threshold_for_strong_fraction
+from .decision import RoutingDecision
+from .errors import (CheckpointError, DataError, EmbedderError, InvalidPromptError,
+                     InvalidThresholdError, RouteLLMError, UnknownModelError, UnknownRouterError)
+from .routers import BaseRouter, Router, available_routers, load_router, register_router
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseRouter", "CheckpointError", "DataError", "EmbedderError", "InvalidPromptError",
+    "InvalidThresholdError", "RouteLLMError", "Router", "RoutingDecision", "UnknownModelError",
+    "UnknownRouterError", "available_routers", "calibrate_threshold", "load_router",
+    "register_router", "threshold_for_strong_fraction", "__version__",
+]

@@ -1,0 +1,91 @@
+"""One name per model across every data source.
+
+The sources spell the same model differently (AlpacaEval ``gpt4_1106_preview``,
+RouterBench ``gpt-4-1106-preview``; RouterBench ``mistralai/mixtral-8x7b-chat``, ZeroEval
+``Mixtral-8x7B-Instruct-v0.1``, the benchmarks ``mistralai/Mixtral-8x7B-Instruct-v0.1``).
+If they kept their own spellings a Bradley-Terry fit or a matrix-factorisation router
+would treat them as unrelated models, and the pool's GPT-4-vs-Mixtral labels would be
+split across names. Every loader therefore passes names through
+:func:`canonical_model_name`.
+
+Rules, in order:
+
+1. strip, lowercase, drop an organisation prefix (``org/name`` -> ``name``), turn ``_``
+   and spaces into ``-``, and turn a Hugging Face style ``meta-llama-...`` into
+   ``llama-...``;
+2. look the result up in :data:`MODEL_ALIASES` (only names that are known to denote the
+   same model, checked against the sources' own documentation);
+3. otherwise keep the normalised name.
+
+Deliberately *not* merged: provider-suffixed deployments (``...@hyperbolic``,
+``...@sambanova``, ``...-fp8``), which ZeroEval scores side by side on the same prompts
+(merging them would make a model battle itself); prompting variants
+(``gpt-3.5-turbo-1106_concise``), which are different systems; and pairs whose version is
+not documented (RouterBench ``claude-instant-v1`` vs AlpacaEval ``claude-instant-1.2``,
+RouterBench ``mistral-7b-chat`` vs ``mistral-7b-instruct-v0.2``/``-v0.3``, AlpacaEval
+``wizardlm-13b`` vs RouterBench ``WizardLM-13B-V1.2``).
+"""
+
+from __future__ import annotations
+
+import re
+
+DEFAULT_STRONG_MODEL = "gpt-4-1106-preview"
+DEFAULT_WEAK_MODEL = "mixtral-8x7b-instruct-v0.1"
+
+#: normalised spelling (after rule 1) -> canonical name.
+MODEL_ALIASES: dict[str, str] = {
+    # GPT-4 family (AlpacaEval writes gpt4_<date>; its plain "gpt4" config is gpt-4-0613)
+    "gpt4-1106-preview": "gpt-4-1106-preview",
+    "gpt-4-turbo-1106": "gpt-4-1106-preview",
+    "gpt4-0314": "gpt-4-0314",
+    "gpt4-0613": "gpt-4-0613",
+    "gpt4": "gpt-4-0613",
+    "gpt4-0613-concise": "gpt-4-0613-concise",
+    "gpt35-turbo-instruct": "gpt-3.5-turbo-instruct",
+    "gpt-35-turbo-1106": "gpt-3.5-turbo-1106",
+    # Mixtral: RouterBench calls the instruct model "mixtral-8x7b-chat"
+    "mixtral-8x7b-chat": "mixtral-8x7b-instruct-v0.1",
+    "mixtral-8x7b-instruct": "mixtral-8x7b-instruct-v0.1",
+    "mixtral-8x7b": "mixtral-8x7b-instruct-v0.1",
+    # Claude: RouterBench uses Bedrock ids, AlpacaEval's "claude" is claude-v1
+    "claude": "claude-1",
+    "claude-v1": "claude-1",
+    "claude-v2": "claude-2",
+    "claude-instant-v1": "claude-instant-1",
+    "claude-3-opus": "claude-3-opus-20240229",
+    "claude-3-sonnet": "claude-3-sonnet-20240229",
+    "claude-3-haiku": "claude-3-haiku-20240307",
+    "claude-3.5-sonnet": "claude-3-5-sonnet-20240620",
+    # Llama: AlpacaEval keeps the HF "-hf" suffix, RouterBench the Replicate names
+    "llama-2-70b-chat-hf": "llama-2-70b-chat",
+    "llama-2-13b-chat-hf": "llama-2-13b-chat",
+    "llama-2-7b-chat-hf": "llama-2-7b-chat",
+    "code-llama-instruct-34b-chat": "codellama-34b-instruct",
+    "llama-3.1-405b-inst-fp8": "llama-3.1-405b-instruct-fp8",
+    "llama-3.1-405b-inst@sambanova": "llama-3.1-405b-instruct@sambanova",
+}
+
+_SEPARATORS = re.compile(r"[\s_]+")
+
+
+def _normalise(name: str) -> str:
+    n = name.strip().lower()
+    if "/" in n:
+        n = n.rsplit("/", 1)[1]
+    n = _SEPARATORS.sub("-", n).strip("-")
+    if n.startswith("meta-llama-"):
+        n = n[len("meta-"):]
+    return n
+
+
+def canonical_model_name(name: str) -> str:
+    """The one name this project uses for ``name`` (idempotent).
+
+    Unknown names are normalised (lowercase, no org prefix, ``_`` -> ``-``) so that the
+    same raw spelling always maps to the same name.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"model name must be a non-empty string, got {name!r}")
+    n = _normalise(name)
+    return MODEL_ALIASES.get(n, n)

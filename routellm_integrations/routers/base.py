@@ -1,0 +1,107 @@
+"""The router protocol and the shared validation every router goes through.
+
+A router is a pure scorer: prompts in, P(strong model wins) out, batched. Turning a
+score into a route is one comparison (``score >= threshold``), done here once so every
+router behaves the same; thresholds held online, budgets and calibration live above
+the routers, not in them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ..decision import RoutingDecision
+from ..errors import InvalidPromptError, InvalidThresholdError
+
+
+@runtime_checkable
+class Router(Protocol):
+    """What every router offers. Implement :class:`BaseRouter` to get ``route`` for free."""
+
+    name: str
+
+    def score(self, prompts: Sequence[str]) -> np.ndarray:
+        """P(strong model wins) for each prompt, shape ``(len(prompts),)``, in [0, 1]."""
+        ...
+
+    def route(self, prompt: str, threshold: float) -> RoutingDecision:
+        """Score one prompt and pick ``"strong"`` when ``score >= threshold``."""
+        ...
+
+
+def validate_prompts(prompts: Sequence[str]) -> list[str]:
+    """A non-empty sequence of non-empty strings, or a typed error naming the bad item."""
+    if isinstance(prompts, (str, bytes)):
+        raise InvalidPromptError("prompts must be a sequence of strings, not a single string; "
+                                 "wrap it in a list: score([prompt])")
+    try:
+        items = list(prompts)
+    except TypeError as exc:
+        raise InvalidPromptError(f"prompts must be a sequence of strings, got {type(prompts).__name__}") from exc
+    if not items:
+        raise InvalidPromptError("prompts is empty: give at least one prompt to score")
+    for i, p in enumerate(items):
+        if not isinstance(p, str):
+            raise InvalidPromptError(f"prompt {i} is a {type(p).__name__}, not a string")
+        if not p.strip():
+            raise InvalidPromptError(f"prompt {i} is empty")
+    return items
+
+
+def validate_threshold(threshold: float, what: str = "threshold") -> float:
+    """A float in [0, 1]; bools and NaN are refused rather than coerced."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)):
+        raise InvalidThresholdError(f"{what} must be a number in [0, 1], got {type(threshold).__name__}")
+    value = float(threshold)
+    if math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise InvalidThresholdError(f"{what} must be in [0, 1], got {value}")
+    return value
+
+
+class BaseRouter(ABC):
+    """Validation, batching and decisions around one abstract method, :meth:`_score`."""
+
+    #: registry name, e.g. ``"mf"``; instances may override with a more specific one
+    name: ClassVar[str] = "router"
+
+    def score(self, prompts: Sequence[str]) -> np.ndarray:
+        items = validate_prompts(prompts)
+        scores = np.asarray(self._score(items), dtype=np.float64).reshape(-1)
+        if scores.shape[0] != len(items):
+            raise RuntimeError(f"{self.name} returned {scores.shape[0]} scores for {len(items)} prompts")
+        return np.clip(scores, 0.0, 1.0)
+
+    def route(self, prompt: str, threshold: float) -> RoutingDecision:
+        threshold = validate_threshold(threshold)
+        start = time.perf_counter()
+        score = float(self.score([prompt])[0])
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        return RoutingDecision(route="strong" if score >= threshold else "weak", score=score,
+                               threshold=threshold, router=self.name, latency_ms=latency_ms)
+
+    def route_batch(self, prompts: Sequence[str], threshold: float) -> list[RoutingDecision]:
+        """Decisions for many prompts from one batched scoring call."""
+        threshold = validate_threshold(threshold)
+        start = time.perf_counter()
+        scores = self.score(prompts)
+        per_prompt_ms = (time.perf_counter() - start) * 1000.0 / len(scores)
+        return [RoutingDecision(route="strong" if s >= threshold else "weak", score=float(s),
+                                threshold=threshold, router=self.name, latency_ms=per_prompt_ms)
+                for s in scores]
+
+    @abstractmethod
+    def _score(self, prompts: list[str]) -> np.ndarray:
+        """Scores for already-validated prompts."""
+
+    def config(self) -> dict[str, Any]:
+        """Options that recreate this router with ``load_router(name, **config)``."""
+        return {}
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({opts})"

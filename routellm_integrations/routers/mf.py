@@ -1,0 +1,230 @@
+"""Matrix-factorization router (RouteLLM's ``mf``), served with numpy.
+
+Every model ``m`` has a learned vector ``v_m`` and bias ``b_m``; a prompt is embedded,
+joined with its structural features and projected to ``h(x)``. The model's score is
+``s_m(x) = w . (v_m * h(x)) + b_m`` and ``P(strong beats weak) = sigmoid(s_strong - s_weak)``.
+Training (``routellm_integrations.training.mf``) uses torch; serving needs only numpy
+and the embedder, so routing costs one embedding and a dot product.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..embedders.base import Embedder
+from ..errors import CheckpointError, UnknownModelError
+from .base import BaseRouter
+from .features import structural_features
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "README.md"
+FORMAT_VERSION = 1
+
+_REQUIRED = ("feature_mean", "feature_std", "text_proj", "model_embeddings", "classifier", "model_bias")
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+class MFWeights:
+    """The tensors of a trained MF model, checked for consistent shapes."""
+
+    def __init__(self, tensors: Mapping[str, np.ndarray], n_models: int, embedding_dim: int,
+                 n_features: int) -> None:
+        missing = [k for k in _REQUIRED if k not in tensors]
+        if missing:
+            raise CheckpointError(f"MF weights are missing tensor(s) {missing}")
+        t = {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
+        d_in = embedding_dim + n_features
+        hidden = t.get("hidden_weight")
+        proj_in = hidden.shape[0] if hidden is not None else d_in
+        dim = t["classifier"].shape[0]
+        expected = {
+            "feature_mean": (n_features,), "feature_std": (n_features,),
+            "text_proj": (dim, proj_in), "model_embeddings": (n_models, dim),
+            "classifier": (dim,), "model_bias": (n_models,),
+        }
+        if hidden is not None:
+            expected["hidden_weight"] = (proj_in, d_in)
+            expected["hidden_bias"] = (proj_in,)
+        for name, shape in expected.items():
+            if name not in t or t[name].shape != shape:
+                got = t[name].shape if name in t else "missing"
+                raise CheckpointError(f"MF tensor {name!r} has shape {got}, expected {shape}")
+            if not np.isfinite(t[name]).all():
+                raise CheckpointError(f"MF tensor {name!r} holds NaN or infinite values")
+        if (t["feature_std"] <= 0).any():
+            raise CheckpointError("MF tensor 'feature_std' must be positive")
+        self.tensors = t
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.tensors[key]
+
+    def hidden(self, x: np.ndarray) -> np.ndarray:
+        """h(x): the projected prompt representation, shape (n, dim)."""
+        t = self.tensors
+        if "hidden_weight" in t:
+            x = np.maximum(x @ t["hidden_weight"].T + t["hidden_bias"], 0.0)
+        return x @ t["text_proj"].T
+
+
+class MatrixFactorizationRouter(BaseRouter):
+    """Scores ``P(strong_model beats weak_model)`` for a prompt.
+
+    Load the shipped checkpoint with ``load_router("mf")``, or a trained folder with
+    ``load_router(path)``. Any two models the checkpoint was trained on can be paired at
+    serving time: ``load_router("mf", strong_model=..., weak_model=...)``.
+    """
+
+    name = "mf"
+
+    def __init__(self, weights: MFWeights, config: Mapping[str, Any], embedder: Embedder,
+                 strong_model: str | None = None, weak_model: str | None = None,
+                 path: Path | None = None) -> None:
+        self.weights = weights
+        self.config_data = dict(config)
+        self.embedder = embedder
+        self.models: list[str] = list(config["models"])
+        self.feature_names: list[str] = list(config["features"])
+        self.path = path
+        self.strong_model = self._check_model(strong_model or config["default_strong_model"], "strong")
+        self.weak_model = self._check_model(weak_model or config["default_weak_model"], "weak")
+        if self.strong_model == self.weak_model:
+            raise UnknownModelError(f"strong and weak model are both {self.strong_model!r}; pick two different models")
+        self._set_pair_vector()
+
+    # -- models ---------------------------------------------------------------------
+    def _check_model(self, model: str, role: str) -> str:
+        from ..data.models import canonical_model_name
+
+        if model in self.models:
+            return model
+        canonical = canonical_model_name(model)
+        if canonical in self.models:
+            return canonical
+        close = difflib.get_close_matches(canonical, self.models, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise UnknownModelError(f"{role} model {model!r} is not one this checkpoint was trained on "
+                                f"({len(self.models)} models, see .models).{hint}")
+
+    def _set_pair_vector(self) -> None:
+        s, w = self.models.index(self.strong_model), self.models.index(self.weak_model)
+        t = self.weights
+        self._pair = t["classifier"] * (t["model_embeddings"][s] - t["model_embeddings"][w])
+        self._pair_bias = float(t["model_bias"][s] - t["model_bias"][w])
+
+    def with_pair(self, strong_model: str, weak_model: str) -> "MatrixFactorizationRouter":
+        """The same weights scoring another pair (no reload, no retraining)."""
+        return MatrixFactorizationRouter(self.weights, self.config_data, self.embedder,
+                                         strong_model, weak_model, self.path)
+
+    # -- scoring --------------------------------------------------------------------
+    def prompt_inputs(self, prompts: Sequence[str]) -> np.ndarray:
+        """The model's input: unit embedding joined with standardised structural features."""
+        emb = np.asarray(self.embedder.embed(list(prompts)), dtype=np.float32)
+        return self.inputs_from_embeddings(prompts, emb)
+
+    def inputs_from_embeddings(self, prompts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
+        feats = structural_features(prompts, self.feature_names)
+        feats = (feats - self.weights["feature_mean"]) / self.weights["feature_std"]
+        return np.concatenate([embeddings.astype(np.float32), feats], axis=1)
+
+    def scores_from_embeddings(self, prompts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
+        """Score with embeddings computed elsewhere (evaluation and training reuse a cache)."""
+        h = self.weights.hidden(self.inputs_from_embeddings(prompts, embeddings))
+        return _sigmoid(h @ self._pair + self._pair_bias)
+
+    def _score(self, prompts: list[str]) -> np.ndarray:
+        h = self.weights.hidden(self.prompt_inputs(prompts))
+        return _sigmoid(h @ self._pair + self._pair_bias)
+
+    def model_scores(self, prompts: Sequence[str]) -> dict[str, np.ndarray]:
+        """``s_m(x)`` for every known model: a ranking of all models per prompt."""
+        h = self.weights.hidden(self.prompt_inputs(prompts))
+        t = self.weights
+        raw = (h * t["classifier"]) @ t["model_embeddings"].T + t["model_bias"]
+        return {m: raw[:, i] for i, m in enumerate(self.models)}
+
+    def config(self) -> dict[str, Any]:
+        return {"strong_model": self.strong_model, "weak_model": self.weak_model,
+                "embedder": self.embedder.name}
+
+    # -- persistence ----------------------------------------------------------------
+    def save_pretrained(self, path: str | Path, model_card: str | None = None) -> Path:
+        """Write ``model.safetensors`` + ``config.json`` (+ a model card) to a folder."""
+        from safetensors.numpy import save_file
+
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        save_file({k: np.ascontiguousarray(v) for k, v in self.weights.tensors.items()},
+                  str(out / WEIGHTS_FILE), metadata={"format": "routellm-mf", "version": str(FORMAT_VERSION)})
+        (out / CONFIG_FILE).write_text(json.dumps(self.config_data, indent=2, sort_keys=True) + "\n")
+        if model_card is not None:
+            (out / CARD_FILE).write_text(model_card)
+        return out
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, strong_model: str | None = None,
+                        weak_model: str | None = None, embedder: Embedder | str | None = None,
+                        ) -> "MatrixFactorizationRouter":
+        folder = Path(path)
+        config = read_config(folder, expected_router="mf")
+        weights = read_weights(folder, config)
+        emb = _resolve_embedder(embedder, config)
+        return cls(weights, config, emb, strong_model, weak_model, path=folder)
+
+
+def read_config(folder: Path, expected_router: str) -> dict[str, Any]:
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint folder {str(folder)!r} does not exist")
+    cfg_path = folder / CONFIG_FILE
+    if not cfg_path.is_file():
+        raise CheckpointError(f"checkpoint {str(folder)!r} has no {CONFIG_FILE}")
+    try:
+        config = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{cfg_path} is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict) or config.get("router") != expected_router:
+        raise CheckpointError(f"{cfg_path} is not a {expected_router!r} checkpoint "
+                              f"(router={config.get('router') if isinstance(config, dict) else None!r})")
+    for key in ("models", "features", "embedder", "embedding_dim", "default_strong_model", "default_weak_model"):
+        if key not in config:
+            raise CheckpointError(f"{cfg_path} lacks the key {key!r}")
+    return config
+
+
+def read_weights(folder: Path, config: Mapping[str, Any]) -> MFWeights:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    w_path = folder / WEIGHTS_FILE
+    if not w_path.is_file():
+        raise CheckpointError(f"checkpoint {str(folder)!r} has no {WEIGHTS_FILE}")
+    try:
+        tensors = load_file(str(w_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{w_path} is corrupt or not a safetensors file: {exc}") from exc
+    return MFWeights(tensors, n_models=len(config["models"]), embedding_dim=int(config["embedding_dim"]),
+                     n_features=len(config["features"]))
+
+
+def _resolve_embedder(embedder: Embedder | str | None, config: Mapping[str, Any]) -> Embedder:
+    from ..embedders import get_embedder
+
+    if embedder is None:
+        embedder = get_embedder(config.get("embedder_key", config["embedder"]))
+    elif isinstance(embedder, str):
+        embedder = get_embedder(embedder)
+    if embedder.name != config["embedder"]:
+        raise CheckpointError(f"checkpoint was trained on {config['embedder']!r} embeddings; "
+                              f"the embedder given produces {embedder.name!r}")
+    if int(embedder.dim) != int(config["embedding_dim"]):
+        raise CheckpointError(f"embedder dim {embedder.dim} != checkpoint embedding_dim {config['embedding_dim']}")
+    return embedder

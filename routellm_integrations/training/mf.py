@@ -1,0 +1,220 @@
+"""Training the matrix-factorization router on a battle table (torch, CPU).
+
+The objective is RouteLLM's: a pairwise logistic loss on ``s_a(x) - s_b(x)`` with the
+battle's winner as the label. Ties are kept as soft 0.5 targets (a tie on an easy prompt
+is evidence that the strong model buys nothing there), at ``tie_weight``. Each source is
+re-weighted to the same total weight so that the largest golden-label source (all pairs
+of ~48 models per prompt) does not drown the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from ..data.battles import BattleTable
+from ..errors import DataError
+from ..routers.features import FEATURES, structural_features
+from ..routers.mf import MatrixFactorizationRouter, MFWeights
+
+
+class MFTrainingConfig(BaseModel):
+    """Hyper-parameters; all have defaults that produced the shipped checkpoint."""
+
+    dim: int = Field(64, ge=1, description="width of model vectors and the prompt projection")
+    hidden: int = Field(0, ge=0, description="0: linear projection as in the paper; >0: one ReLU layer")
+    epochs: int = Field(4, ge=1)
+    batch_size: int = Field(8192, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    tie_weight: float = Field(0.5, ge=0, description="weight of a tie relative to a win")
+    balance_sources: bool = True
+    features: list[str] = Field(default_factory=lambda: list(FEATURES))
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    seed: int = 0
+
+
+class MFTrainingReport(BaseModel):
+    n_battles: int
+    n_train_battles: int
+    n_val_battles: int
+    n_prompts: int
+    n_models: int
+    epochs: int
+    final_train_loss: float
+    val_loss: float | None = None
+    val_pair_accuracy: float | None = Field(None, description="accuracy on non-tie held-out battles")
+    seconds: float
+
+
+def split_prompts(prompts: list[str], val_fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of validation prompts, stable under reordering (hash of the text)."""
+    if val_fraction <= 0:
+        return np.zeros(len(prompts), dtype=bool)
+    salt = str(seed).encode()
+    h = np.array([int.from_bytes(hashlib.blake2b(salt + p.encode(), digest_size=8).digest(), "little")
+                  for p in prompts], dtype=np.uint64)
+    return (h % np.uint64(10_000)).astype(np.int64) < int(val_fraction * 10_000)
+
+
+def battle_weights(table: BattleTable, cfg: MFTrainingConfig) -> np.ndarray:
+    w = np.where(table.winner == 2, cfg.tie_weight, 1.0).astype(np.float64)
+    if cfg.balance_sources and len(table):
+        per_source = np.bincount(table.source_idx, weights=w, minlength=len(table.sources))
+        present = per_source > 0
+        scale = np.zeros_like(per_source)
+        scale[present] = w.sum() / present.sum() / per_source[present]
+        w = w * scale[table.source_idx]
+    return (w / w.mean()).astype(np.float32) if len(w) else w.astype(np.float32)
+
+
+def _build_module(torch: Any, d_in: int, n_models: int, cfg: MFTrainingConfig) -> Any:
+    nn = torch.nn
+
+    class MF(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            proj_in = d_in
+            if cfg.hidden:
+                self.hidden = nn.Linear(d_in, cfg.hidden)
+                proj_in = cfg.hidden
+            self.text_proj = nn.Linear(proj_in, cfg.dim, bias=False)
+            self.model_embeddings = nn.Embedding(n_models, cfg.dim)
+            nn.init.normal_(self.model_embeddings.weight, std=0.1)
+            self.classifier = nn.Parameter(torch.ones(cfg.dim) / cfg.dim ** 0.5)
+            self.model_bias = nn.Parameter(torch.zeros(n_models))
+
+        def project(self, x: Any) -> Any:
+            if cfg.hidden:
+                x = torch.relu(self.hidden(x))
+            return self.text_proj(x)
+
+        def forward(self, x: Any, a: Any, b: Any) -> Any:
+            h = self.project(x) * self.classifier
+            va, vb = self.model_embeddings(a), self.model_embeddings(b)
+            return (h * (va - vb)).sum(-1) + self.model_bias[a] - self.model_bias[b]
+
+    return MF()
+
+
+def train_mf(table: BattleTable, embeddings: np.ndarray, *, embedder_name: str,
+             strong_model: str, weak_model: str, config: MFTrainingConfig | None = None,
+             progress: bool = True, extra_config: dict[str, Any] | None = None,
+             ) -> tuple[MatrixFactorizationRouter, MFTrainingReport, np.ndarray]:
+    """Fit an MF router. ``embeddings[i]`` embeds ``table.prompts[i]`` (unit rows).
+
+    Returns the router (with a placeholder embedder name recorded; attach the real
+    embedder with ``router.embedder = ...`` or reload from disk), the report, and the
+    validation-prompt mask so callers can evaluate on the same held-out prompts.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    cfg = config or MFTrainingConfig()
+    if len(table) == 0:
+        raise DataError("no battles to train on")
+    if embeddings.shape[0] != len(table.prompts):
+        raise DataError(f"{embeddings.shape[0]} embeddings for {len(table.prompts)} prompts")
+    for m in (strong_model, weak_model):
+        if m not in table.models:
+            raise DataError(f"model {m!r} has no battles in the training data")
+    start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+
+    val_prompt = split_prompts(table.prompts, cfg.val_fraction, cfg.seed)
+    val_battle = val_prompt[table.prompt_idx]
+    train_idx, val_idx = np.flatnonzero(~val_battle), np.flatnonzero(val_battle)
+    if train_idx.size == 0:
+        raise DataError("the validation split left no training battles; lower val_fraction")
+
+    feats = structural_features(table.prompts, cfg.features)
+    train_prompts = np.unique(table.prompt_idx[train_idx])
+    mean = feats[train_prompts].mean(0)
+    std = feats[train_prompts].std(0)
+    std = np.where(std > 1e-6, std, 1.0).astype(np.float32)
+    x_all = np.concatenate([embeddings.astype(np.float32), (feats - mean) / std], axis=1)
+
+    weights = battle_weights(table, cfg)
+    targets = np.select([table.winner == 0, table.winner == 1], [1.0, 0.0], 0.5).astype(np.float32)
+
+    X = torch.from_numpy(x_all)
+    A, B = torch.from_numpy(table.model_a.astype(np.int64)), torch.from_numpy(table.model_b.astype(np.int64))
+    P = torch.from_numpy(table.prompt_idx)
+    Y, W = torch.from_numpy(targets), torch.from_numpy(weights)
+    module = _build_module(torch, x_all.shape[1], len(table.models), cfg)
+    opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = torch.nn.functional.binary_cross_entropy_with_logits
+
+    def batch_loss(idx: np.ndarray) -> Any:
+        i = torch.from_numpy(idx)
+        logits = module(X[P[i]], A[i], B[i])
+        return (loss_fn(logits, Y[i], reduction="none") * W[i]).sum() / W[i].sum()
+
+    n_steps = cfg.epochs * int(np.ceil(train_idx.size / cfg.batch_size))
+    bar = tqdm(total=n_steps, desc="training mf", unit="step", disable=not progress)
+    last = float("nan")
+    module.train()
+    for _ in range(cfg.epochs):
+        order = rng.permutation(train_idx)
+        for s in range(0, order.size, cfg.batch_size):
+            loss = batch_loss(order[s:s + cfg.batch_size])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            last = float(loss.detach())
+            bar.update(1)
+            bar.set_postfix(loss=f"{last:.4f}")
+    bar.close()
+
+    module.eval()
+    val_loss = val_acc = None
+    with torch.no_grad():
+        if val_idx.size:
+            val_loss = float(batch_loss(val_idx))
+            decisive = val_idx[table.winner[val_idx] != 2]
+            if decisive.size:
+                i = torch.from_numpy(decisive)
+                pred = module(X[P[i]], A[i], B[i]).numpy() > 0
+                val_acc = float(np.mean(pred == (table.winner[decisive] == 0)))
+        tensors = {
+            "feature_mean": mean.astype(np.float32), "feature_std": std,
+            "text_proj": module.text_proj.weight.numpy().copy(),
+            "model_embeddings": module.model_embeddings.weight.numpy().copy(),
+            "classifier": module.classifier.numpy().copy(),
+            "model_bias": module.model_bias.numpy().copy(),
+        }
+        if cfg.hidden:
+            tensors["hidden_weight"] = module.hidden.weight.numpy().copy()
+            tensors["hidden_bias"] = module.hidden.bias.numpy().copy()
+
+    config_data: dict[str, Any] = {
+        "router": "mf", "format_version": 1, "models": list(table.models), "features": list(cfg.features),
+        "embedder": embedder_name, "embedding_dim": int(embeddings.shape[1]),
+        "default_strong_model": strong_model, "default_weak_model": weak_model,
+        "training": cfg.model_dump(),
+    }
+    config_data.update(extra_config or {})
+    weights_obj = MFWeights(tensors, len(table.models), int(embeddings.shape[1]), len(cfg.features))
+    router = MatrixFactorizationRouter(weights_obj, config_data, _NamedOnly(embedder_name, embeddings.shape[1]))
+    report = MFTrainingReport(n_battles=len(table), n_train_battles=int(train_idx.size),
+                              n_val_battles=int(val_idx.size), n_prompts=len(table.prompts),
+                              n_models=len(table.models), epochs=cfg.epochs, final_train_loss=last,
+                              val_loss=val_loss, val_pair_accuracy=val_acc,
+                              seconds=time.perf_counter() - start)
+    return router, report, val_prompt
+
+
+class _NamedOnly:
+    """Stands in for the embedder until the caller attaches the real one; refuses to embed."""
+
+    def __init__(self, name: str, dim: int) -> None:
+        self.name, self.dim = name, int(dim)
+
+    def embed(self, texts: Any) -> np.ndarray:
+        raise RuntimeError("this router was just trained from precomputed embeddings; attach an "
+                           "embedder (router.embedder = get_embedder(...)) or reload it from disk")
