@@ -45,3 +45,8 @@ def cache_dir(*parts: str) -> Path:
     path = base.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def embedding_cache_path() -> Path:
+    """The sqlite file where training and evaluation keep prompt embeddings between runs."""
+    return cache_dir("embeddings") / "embeddings.sqlite"

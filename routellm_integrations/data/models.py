@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import re
 
+from ..errors import DataError
+
 DEFAULT_STRONG_MODEL = "gpt-4-1106-preview"
 DEFAULT_WEAK_MODEL = "mixtral-8x7b-instruct-v0.1"
 
@@ -86,6 +88,6 @@ def canonical_model_name(name: str) -> str:
     same raw spelling always maps to the same name.
     """
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"model name must be a non-empty string, got {name!r}")
+        raise DataError(f"model name must be a non-empty string, got {name!r}")
     n = _normalise(name)
     return MODEL_ALIASES.get(n, n)

@@ -216,12 +216,10 @@ def read_weights(folder: Path, config: Mapping[str, Any]) -> MFWeights:
 
 
 def _resolve_embedder(embedder: Embedder | str | None, config: Mapping[str, Any]) -> Embedder:
-    from ..embedders import get_embedder
+    if embedder is None or isinstance(embedder, str):
+        from ..embedders import get_embedder
 
-    if embedder is None:
-        embedder = get_embedder(config.get("embedder_key", config["embedder"]))
-    elif isinstance(embedder, str):
-        embedder = get_embedder(embedder)
+        embedder = get_embedder(embedder or config.get("embedder_key", config["embedder"]))
     if embedder.name != config["embedder"]:
         raise CheckpointError(f"checkpoint was trained on {config['embedder']!r} embeddings; "
                               f"the embedder given produces {embedder.name!r}")

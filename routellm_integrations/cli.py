@@ -1,0 +1,190 @@
+"""The ``routellm`` command: route, demo, train, evaluate, calibrate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+DEMO_PROMPTS = [
+    "Hi! How are you today?",
+    "What is the capital of Australia?",
+    "Translate 'good morning' into French.",
+    "Write a haiku about autumn leaves.",
+    "Give me three tips for a job interview.",
+    "A train leaves at 3:15 pm and travels 210 km at 84 km/h. When does it arrive? Show your work.",
+    "Prove that there are infinitely many primes p such that p = 3 (mod 4).",
+    "Write a Python function that returns the longest palindromic substring of a string in O(n^2) time, with tests.",
+    "Implement an LRU cache in Rust with O(1) get and put, and explain the ownership issues.",
+    "Solve for x: 3x^2 - 12x + 9 = 0, and explain each step.",
+    "Summarise the causes of the French Revolution in two sentences.",
+    "Design a distributed rate limiter for an API gateway handling 1M requests/s; discuss consistency trade-offs.",
+]
+
+
+def _add_router_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--router", default="mf", help="router name or checkpoint folder (default: mf)")
+    p.add_argument("--strong-model", default=None, help="strong model identity known to the checkpoint")
+    p.add_argument("--weak-model", default=None, help="weak model identity known to the checkpoint")
+
+
+def _load(args: argparse.Namespace):
+    from .routers import load_router
+
+    options = {}
+    if args.strong_model:
+        options["strong_model"] = args.strong_model
+    if args.weak_model:
+        options["weak_model"] = args.weak_model
+    return load_router(args.router, **options)
+
+
+def _model_names(router) -> tuple[str, str]:
+    return (getattr(router, "strong_model", "strong"), getattr(router, "weak_model", "weak"))
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    router = _load(args)
+    strong, weak = _model_names(router)
+    for d in router.route_batch(args.prompts, args.threshold):
+        out = d.model_dump()
+        out["model"] = strong if d.route == "strong" else weak
+        print(json.dumps(out))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .calibration import threshold_for_strong_fraction
+
+    print(f"Loading the {args.router!r} router (bundled checkpoint and embedding model, offline)...", flush=True)
+    router = _load(args)
+    strong, weak = _model_names(router)
+    scores = router.score(DEMO_PROMPTS)
+    threshold = args.threshold if args.threshold is not None else threshold_for_strong_fraction(scores, 0.5)
+    print(f"router={router.name} strong={strong} weak={weak} threshold={threshold:.3f}\n")
+    print(f"{'route':6}  {'score':>5}  {'model':28}  prompt")
+    n_strong = 0
+    for prompt, d in zip(DEMO_PROMPTS, router.route_batch(DEMO_PROMPTS, threshold)):
+        n_strong += d.route == "strong"
+        model = strong if d.route == "strong" else weak
+        text = prompt if len(prompt) <= 70 else prompt[:67] + "..."
+        print(f"{d.route:6}  {d.score:5.3f}  {model:28}  {text}")
+    print(f"\n{n_strong}/{len(DEMO_PROMPTS)} prompts routed to {strong}.")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibration import strong_share, threshold_for_strong_fraction
+
+    prompts = read_prompts(Path(args.prompts))
+    router = _load(args)
+    scores = router.score(prompts)
+    t = threshold_for_strong_fraction(scores, args.strong_fraction)
+    print(json.dumps({"router": router.name, "strong_fraction": args.strong_fraction, "threshold": t,
+                      "realised_strong_fraction": strong_share(scores, t), "n_prompts": len(prompts)}))
+    return 0
+
+
+def read_prompts(path: Path) -> list[str]:
+    """One prompt per line (.txt), or a JSONL file with a ``prompt`` field per line."""
+    from .errors import DataError
+
+    if not path.is_file():
+        raise DataError(f"prompts file {str(path)!r} does not exist")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if path.suffix == ".jsonl":
+        prompts = []
+        for i, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                prompts.append(json.loads(line)["prompt"])
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise DataError(f"{path}:{i}: expected a JSON object with a 'prompt' field ({exc})") from exc
+        return prompts
+    return [line for line in lines if line.strip()]
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation.run import run_evaluation
+
+    run_evaluation(args.routers, args.benchmark, data_dir=args.data_dir, output=Path(args.output),
+                   pair_file=args.outcomes)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training.pipeline import train_mf_command
+
+    train_mf_command(out=Path(args.out), data_dir=args.data_dir, sources=args.sources, seed=args.seed,
+                     epochs=args.epochs, dim=args.dim, hidden=args.hidden, embedder=args.embedder,
+                     max_prompts_per_source=args.max_prompts_per_source, evaluate=not args.no_evaluate,
+                     progress=not args.quiet)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="routellm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("route", help="score prompts and print one JSON decision per prompt")
+    _add_router_args(p)
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("prompts", nargs="+")
+    p.set_defaults(func=cmd_route)
+
+    p = sub.add_parser("demo", help="route a dozen sample prompts offline and print the decisions")
+    _add_router_args(p)
+    p.add_argument("--threshold", type=float, default=None,
+                   help="default: the threshold that sends half of the demo prompts strong")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("calibrate", help="threshold that sends a given fraction of prompts strong")
+    _add_router_args(p)
+    p.add_argument("--strong-fraction", type=float, required=True)
+    p.add_argument("--prompts", required=True, help="a .txt file (one prompt per line) or .jsonl with 'prompt'")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("evaluate", help="APGR / CPT table and cost-quality plot on the paper's benchmarks")
+    p.add_argument("--routers", nargs="+", default=["random", "length", "mf"])
+    p.add_argument("--benchmark", default="all", help="mt-bench, mmlu, gsm8k or all")
+    p.add_argument("--outcomes", default=None, help="instead of a benchmark: CSV/JSONL of prompt,strong,weak")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--output", default="evaluation", help="folder for the plots")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train a router from the preference data")
+    p.add_argument("router", choices=["mf"])
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--sources", nargs="+", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--dim", type=int, default=None)
+    p.add_argument("--hidden", type=int, default=None)
+    p.add_argument("--embedder", default="default")
+    p.add_argument("--max-prompts-per-source", type=int, default=None, help="subsample (for quick runs/tests)")
+    p.add_argument("--no-evaluate", action="store_true", help="skip the benchmark evaluation in the model card")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from .errors import RouteLLMError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RouteLLMError as exc:
+        print(f"routellm: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

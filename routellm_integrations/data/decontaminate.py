@@ -1,0 +1,182 @@
+"""Remove training prompts that are benchmark prompts or near-duplicates of one.
+
+The project's rule (data README, as in the RouteLLM paper): no training example may have
+cosine similarity >= 0.95 with a benchmark prompt under the default embedder. Exact
+matches after whitespace/case normalisation are removed as well, even without an
+embedder, because an embedder truncates long texts and could miss an identical long
+prompt. Everything dropped is counted per source in a :class:`DecontaminationReport`.
+
+Typical use::
+
+    flagged = contaminated_prompts(table.prompts, benchmark_prompts, embedder)
+    battles, report = decontaminate(table, benchmark_prompts, embedder)  # or ...
+    outcomes = drop_prompts(outcomes, flagged)                           # reuse the set
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence, TypeVar, Union
+
+import numpy as np
+from pydantic import BaseModel
+
+from ..embedders.base import Embedder
+from ..errors import DataError
+from .battles import BattleTable
+from .sources import OutcomeTable
+
+Table = TypeVar("Table", BattleTable, OutcomeTable)
+DEFAULT_THRESHOLD = 0.95
+_WS = re.compile(r"\s+")
+
+
+def normalise_prompt(text: str) -> str:
+    """Case- and whitespace-insensitive form used for exact matching."""
+    return _WS.sub(" ", text).strip().lower()
+
+
+@dataclass
+class ContaminationScan:
+    """Per training prompt: flagged?, best cosine to any reference, and which one."""
+
+    flagged: np.ndarray  # bool
+    exact: np.ndarray  # bool: equal to a reference after normalisation
+    max_similarity: np.ndarray  # float32; NaN when no embedder was used
+    nearest_reference: np.ndarray  # int64 index into the references; -1 when unknown
+
+
+def _unit_rows(x: np.ndarray, what: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise DataError(f"{what} embeddings must be 2-D, got shape {x.shape}")
+    norms = np.linalg.norm(x, axis=1)
+    if len(norms) and (np.abs(norms - 1.0) > 1e-3).any():
+        raise DataError(f"{what} embeddings are not unit vectors (norms {norms.min():.3f}..{norms.max():.3f}); "
+                        "the Embedder protocol requires L2-normalised rows")
+    return x
+
+
+def scan_prompts(prompts: Sequence[str], reference_prompts: Sequence[str], embedder: Embedder | None,
+                 threshold: float = DEFAULT_THRESHOLD, batch_size: int = 1024,
+                 reference_embeddings: np.ndarray | None = None) -> ContaminationScan:
+    """Compare every prompt with every reference; see :class:`ContaminationScan`.
+
+    Similarities are computed in blocks of ``batch_size`` training prompts, so memory is
+    ``batch_size x len(references)`` float32 values (1024 x 16k = 64 MB).
+    ``reference_embeddings`` skips re-embedding the references when the caller already
+    has them (from the same embedder).
+    """
+    if not 0.0 < threshold <= 1.0:
+        raise DataError(f"threshold must lie in (0, 1], got {threshold!r}")
+    if batch_size < 1:
+        raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    n = len(prompts)
+    refs = {normalise_prompt(r) for r in reference_prompts}
+    exact = np.fromiter((normalise_prompt(p) in refs for p in prompts), dtype=bool, count=n)
+    max_sim = np.full(n, np.nan, dtype=np.float32)
+    nearest = np.full(n, -1, dtype=np.int64)
+    if embedder is not None and n and len(reference_prompts):
+        if reference_embeddings is None:
+            reference_embeddings = embedder.embed(list(reference_prompts))
+        ref = _unit_rows(reference_embeddings, "reference")
+        if len(ref) != len(reference_prompts):
+            raise DataError(f"{len(ref)} reference embeddings for {len(reference_prompts)} reference prompts")
+        for start in range(0, n, batch_size):
+            block = _unit_rows(embedder.embed(list(prompts[start:start + batch_size])), "training")
+            if block.shape[1] != ref.shape[1]:
+                raise DataError(f"embedding sizes differ: training {block.shape[1]}, reference {ref.shape[1]}")
+            sims = block @ ref.T
+            j = sims.argmax(axis=1)
+            nearest[start:start + len(block)] = j
+            max_sim[start:start + len(block)] = sims[np.arange(len(block)), j]
+    # small tolerance: float32 dot products of identical unit vectors land at 0.99999
+    flagged = exact | (np.nan_to_num(max_sim, nan=-1.0) >= threshold - 1e-6)
+    return ContaminationScan(flagged, exact, max_sim, nearest)
+
+
+def contaminated_prompts(prompts: Sequence[str], reference_prompts: Sequence[str], embedder: Embedder | None,
+                         threshold: float = DEFAULT_THRESHOLD, batch_size: int = 1024,
+                         reference_embeddings: np.ndarray | None = None) -> set[str]:
+    """The subset of ``prompts`` to drop, for reuse on other tables (battles, outcomes)."""
+    unique = list(dict.fromkeys(prompts))
+    scan = scan_prompts(unique, reference_prompts, embedder, threshold, batch_size, reference_embeddings)
+    return {p for p, f in zip(unique, scan.flagged) if f}
+
+
+class SourceDecontamination(BaseModel):
+    prompts_seen: int
+    prompts_dropped: int
+    rows_seen: int
+    rows_dropped: int
+
+
+class DecontaminationReport(BaseModel):
+    """What decontamination removed. ``row_kind`` says what a row is: ``"battles"`` for a
+    BattleTable, ``"outcomes"`` for an OutcomeTable."""
+
+    threshold: float
+    embedder: str | None
+    n_reference_prompts: int
+    row_kind: str
+    exact_matches: int
+    by_source: dict[str, SourceDecontamination]
+    prompts_seen: int
+    prompts_dropped: int
+    rows_seen: int
+    rows_dropped: int
+
+    def summary(self) -> str:
+        rule = (f"cosine >= {self.threshold} under {self.embedder}, or an exact match" if self.embedder
+                else "exact matches only, no embedder")
+        lines = [f"decontamination against {self.n_reference_prompts} reference prompts ({rule}): dropped "
+                 f"{self.prompts_dropped} of {self.prompts_seen} prompts ({self.exact_matches} exact), "
+                 f"{self.rows_dropped} of {self.rows_seen} {self.row_kind}"]
+        for s, r in self.by_source.items():
+            if r.prompts_dropped:
+                lines.append(f"  {s}: {r.prompts_dropped}/{r.prompts_seen} prompts, "
+                             f"{r.rows_dropped}/{r.rows_seen} {self.row_kind}")
+        return "\n".join(lines)
+
+
+def _report(table: Union[BattleTable, OutcomeTable], dropped_ids: np.ndarray, threshold: float,
+            embedder_name: str | None, n_refs: int, exact: int) -> DecontaminationReport:
+    row_drop = np.isin(table.prompt_idx, dropped_ids)
+    by_source: dict[str, SourceDecontamination] = {}
+    for code, name in enumerate(table.sources):
+        rows = table.source_idx == code
+        if not rows.any():
+            continue
+        seen = np.unique(table.prompt_idx[rows])
+        by_source[name] = SourceDecontamination(
+            prompts_seen=len(seen), prompts_dropped=int(np.isin(seen, dropped_ids).sum()),
+            rows_seen=int(rows.sum()), rows_dropped=int((rows & row_drop).sum()))
+    used = np.unique(table.prompt_idx)
+    return DecontaminationReport(
+        threshold=threshold, embedder=embedder_name, n_reference_prompts=n_refs,
+        row_kind="battles" if isinstance(table, BattleTable) else "outcomes", exact_matches=exact,
+        by_source=by_source, prompts_seen=len(used), prompts_dropped=int(np.isin(used, dropped_ids).sum()),
+        rows_seen=len(table), rows_dropped=int(row_drop.sum()))
+
+
+def drop_prompts(table: Table, prompts: set[str] | Sequence[str]) -> Table:
+    """``table`` without the rows whose prompt text is in ``prompts`` (exact text)."""
+    drop = set(prompts)
+    ids = np.array([i for i, p in enumerate(table.prompts) if p in drop], dtype=np.int64)
+    return table.without_prompts(ids)
+
+
+def decontaminate(table: Table, reference_prompts: Sequence[str], embedder: Embedder | None,
+                  threshold: float = DEFAULT_THRESHOLD, batch_size: int = 1024,
+                  reference_embeddings: np.ndarray | None = None) -> tuple[Table, DecontaminationReport]:
+    """Drop every row (battle or outcome) whose prompt is a reference prompt or has cosine
+    >= ``threshold`` with one. Only prompts that some row uses are embedded, each once.
+    With ``embedder=None`` only exact (normalised) matches are removed."""
+    used = np.unique(table.prompt_idx)
+    texts = [table.prompts[i] for i in used]
+    scan = scan_prompts(texts, reference_prompts, embedder, threshold, batch_size, reference_embeddings)
+    dropped_ids = used[scan.flagged]
+    report = _report(table, dropped_ids, threshold, getattr(embedder, "name", None) if embedder else None,
+                     len(reference_prompts), int(scan.exact.sum()))
+    return table.without_prompts(dropped_ids), report

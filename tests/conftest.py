@@ -1,0 +1,24 @@
+"""Shared fixtures. Keep this small: suites own their helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from servers.openai_compat import OpenAICompatServer
+
+
+@pytest.fixture(scope="session")
+def _openai_server_session() -> Iterator[OpenAICompatServer]:
+    server = OpenAICompatServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def openai_server(_openai_server_session: OpenAICompatServer) -> OpenAICompatServer:
+    """A local OpenAI-compatible server (``.base_url``), its request log and injected
+    failures cleared for each test."""
+    _openai_server_session.reset()
+    return _openai_server_session

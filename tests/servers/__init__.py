@@ -1,0 +1,1 @@
+"""Local stand-ins for remote services, so integration tests speak real HTTP offline."""
