@@ -52,12 +52,23 @@ def measure(name: str, prompts: list[str], batch_size: int) -> dict[str, float]:
             "prompts_per_s": batched}
 
 
+def import_time_ms(module: str, repeats: int = 5) -> float:
+    """Median wall time of ``import module`` in a fresh interpreter."""
+    import subprocess
+
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+            for _ in range(repeats)]
+    return float(np.median(runs) * 1000)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--routers", nargs="+", default=["mf", "length", "random"])
-    ap.add_argument("--n", type=int, default=300)
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--batch-size", type=int, default=256)
     args = ap.parse_args(argv)
+    print(f"import routellm_integrations: {import_time_ms('routellm_integrations'):.0f} ms (median of 5)")
     prompts = sample_prompts(args.n)
     lens = np.array([len(p) for p in prompts])
     print(f"{len(prompts)} prompts, length chars p50 {np.median(lens):.0f} / max {lens.max()}, "

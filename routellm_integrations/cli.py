@@ -119,9 +119,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .training.pipeline import train_mf_command
 
-    train_mf_command(out=Path(args.out), data_dir=args.data_dir, sources=args.sources, seed=args.seed,
+    from .training.pipeline import DEFAULT_SOURCES
+
+    sources = DEFAULT_SOURCES if args.sources is None else [s for s in args.sources if s != "none"]
+    train_mf_command(out=Path(args.out), data_dir=args.data_dir, sources=sources,
+                     seed=args.seed,
                      epochs=args.epochs, dim=args.dim, hidden=args.hidden, embedder=args.embedder,
                      max_prompts_per_source=args.max_prompts_per_source, evaluate=not args.no_evaluate,
+                     battles_files=args.battles or (),
                      progress=not args.quiet)
     return 0
 
@@ -160,12 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("router", choices=["mf"])
     p.add_argument("--out", required=True, help="checkpoint folder to write")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--sources", nargs="+", default=None)
+    p.add_argument("--sources", nargs="+", default=None,
+                   help="public training sources (default: routerbench zeroeval llmrouter; add alpaca_eval for "
+                        "judge data; 'none' to train on --battles only)")
+    p.add_argument("--battles", nargs="+", default=None,
+                   help="your own battles: CSV/JSONL files with prompt, model_a, model_b, winner (a|b|tie)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--dim", type=int, default=None)
     p.add_argument("--hidden", type=int, default=None)
-    p.add_argument("--embedder", default="default")
+    p.add_argument("--embedder", default="minilm-onnx-int8",
+                   help="embedding space the router is trained and served in (default: int8 MiniLM, fastest)")
     p.add_argument("--max-prompts-per-source", type=int, default=None, help="subsample (for quick runs/tests)")
     p.add_argument("--no-evaluate", action="store_true", help="skip the benchmark evaluation in the model card")
     p.add_argument("--quiet", action="store_true")

@@ -91,3 +91,33 @@ def canonical_model_name(name: str) -> str:
         raise DataError(f"model name must be a non-empty string, got {name!r}")
     n = _normalise(name)
     return MODEL_ALIASES.get(n, n)
+
+
+# Families share strength across snapshots of one model line (gpt-4-1106-preview and
+# gpt-4-turbo-2024-04-09 are both GPT-4 Turbo). Order matters: the first prefix that
+# matches wins, so more specific lines come first.
+_FAMILY_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("gpt-4o-mini", "gpt-4o-mini"), ("gpt-4o", "gpt-4o"), ("chatgpt-4o", "gpt-4o"),
+    ("gpt-4", "gpt-4"), ("gpt4", "gpt-4"), ("gpt-3.5", "gpt-3.5"), ("o1-", "o1"),
+    ("claude-3-5", "claude-3.5"), ("claude-3", "claude-3"), ("claude-instant", "claude-instant"),
+    ("claude", "claude"), ("mixtral", "mixtral"), ("mistral-large", "mistral-large"),
+    ("mistral", "mistral"), ("openhermes-2.5-mistral", "mistral"), ("codellama", "llama-2"),
+    ("llama-3.3-nemotron", "llama-3.1"), ("llama-3.1-nemotron", "llama-3.1"), ("llama-3.1", "llama-3.1"),
+    ("fusechat-llama-3.1", "llama-3.1"), ("llama3-chatqa", "llama-3"), ("llama-3", "llama-3"),
+    ("llama-2", "llama-2"), ("qwen2.5", "qwen2.5"), ("fusechat-qwen-2.5", "qwen2.5"), ("qwen2", "qwen2"),
+    ("gemma-2", "gemma-2"), ("fusechat-gemma-2", "gemma-2"), ("codegemma", "gemma"), ("gemma", "gemma"),
+    ("gemini-1.5-pro", "gemini-1.5-pro"), ("gemini-1.5-flash", "gemini-1.5-flash"),
+    ("yi-1.5", "yi-1.5"), ("yi-large", "yi-large"), ("yi-", "yi"), ("deepseek-v2", "deepseek-v2"),
+    ("vicuna", "vicuna"), ("phi-3", "phi-3"), ("phi-2", "phi-2"), ("text-davinci", "text-davinci"),
+    ("reka", "reka"), ("wizardlm", "wizardlm"), ("openbuddy", "openbuddy"), ("alpaca", "alpaca"),
+    ("oasst", "oasst"), ("falcon", "falcon"),
+)
+
+
+def model_family(name: str) -> str:
+    """The model line a canonical name belongs to (itself when no family is known)."""
+    canonical = canonical_model_name(name)
+    for prefix, family in _FAMILY_PREFIXES:
+        if canonical.startswith(prefix):
+            return family
+    return canonical

@@ -197,7 +197,7 @@ class OnnxMiniLMEmbedder:
 
     dim: int = MINILM_DIM
 
-    def __init__(self, quantize: bool = False, batch_size: int = 16,
+    def __init__(self, quantize: bool = False, batch_size: int = 8,
                  max_seq_length: int = MINILM_MAX_TOKENS, threads: int | None = None,
                  eager: bool = False) -> None:
         self.quantize = bool(quantize)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -32,9 +32,17 @@ class MFTrainingConfig(BaseModel):
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     tie_weight: float = Field(0.5, ge=0, description="weight of a tie relative to a win")
-    balance_sources: bool = True
+    balance: Literal["source", "family", "none"] = Field(
+        "source", description="give each source (or each family: the part before '/') the same total weight")
     features: list[str] = Field(default_factory=lambda: list(FEATURES))
     val_fraction: float = Field(0.1, ge=0, lt=1)
+    embedding_components: int | None = Field(
+        8, ge=1, description="keep only the top principal components of the prompt embeddings: the "
+        "coarse directions say which kind of task a prompt is; the fine ones vary within a task mostly as noise")
+    share_families: bool = Field(True, description="model vector = own part + a part shared by its family "
+                                 "(e.g. all GPT-4 snapshots), so data on one snapshot informs the others")
+    own_weight_decay: float = Field(1.0, ge=0, description="decay on the own parts: strength is shared "
+                                    "within a family unless the data says otherwise")
     seed: int = 0
 
 
@@ -63,16 +71,19 @@ def split_prompts(prompts: list[str], val_fraction: float, seed: int) -> np.ndar
 
 def battle_weights(table: BattleTable, cfg: MFTrainingConfig) -> np.ndarray:
     w = np.where(table.winner == 2, cfg.tie_weight, 1.0).astype(np.float64)
-    if cfg.balance_sources and len(table):
-        per_source = np.bincount(table.source_idx, weights=w, minlength=len(table.sources))
-        present = per_source > 0
-        scale = np.zeros_like(per_source)
-        scale[present] = w.sum() / present.sum() / per_source[present]
-        w = w * scale[table.source_idx]
+    if cfg.balance != "none" and len(table):
+        names = table.sources if cfg.balance == "source" else [s.split("/", 1)[0] for s in table.sources]
+        groups, group_of_source = np.unique(names, return_inverse=True)
+        group = group_of_source[table.source_idx]
+        per_group = np.bincount(group, weights=w, minlength=len(groups))
+        present = per_group > 0
+        scale = np.zeros_like(per_group)
+        scale[present] = w.sum() / present.sum() / per_group[present]
+        w = w * scale[group]
     return (w / w.mean()).astype(np.float32) if len(w) else w.astype(np.float32)
 
 
-def _build_module(torch: Any, d_in: int, n_models: int, cfg: MFTrainingConfig) -> Any:
+def _build_module(torch: Any, d_in: int, families: np.ndarray, cfg: MFTrainingConfig) -> Any:
     nn = torch.nn
 
     class MF(nn.Module):
@@ -83,10 +94,21 @@ def _build_module(torch: Any, d_in: int, n_models: int, cfg: MFTrainingConfig) -
                 self.hidden = nn.Linear(d_in, cfg.hidden)
                 proj_in = cfg.hidden
             self.text_proj = nn.Linear(proj_in, cfg.dim, bias=False)
-            self.model_embeddings = nn.Embedding(n_models, cfg.dim)
-            nn.init.normal_(self.model_embeddings.weight, std=0.1)
+            n_models, n_families = len(families), int(families.max()) + 1
+            self.register_buffer("family_of", torch.from_numpy(families.astype(np.int64)))
+            self.own = nn.Embedding(n_models, cfg.dim)
+            self.own_bias = nn.Parameter(torch.zeros(n_models))
+            self.family = nn.Embedding(n_families, cfg.dim)
+            self.family_bias = nn.Parameter(torch.zeros(n_families))
+            nn.init.normal_(self.family.weight, std=0.1)
+            nn.init.normal_(self.own.weight, std=0.1 if not cfg.share_families else 0.01)
             self.classifier = nn.Parameter(torch.ones(cfg.dim) / cfg.dim ** 0.5)
-            self.model_bias = nn.Parameter(torch.zeros(n_models))
+
+        def model_vectors(self) -> Any:
+            return self.own.weight + self.family.weight[self.family_of]
+
+        def model_bias(self) -> Any:
+            return self.own_bias + self.family_bias[self.family_of]
 
         def project(self, x: Any) -> Any:
             if cfg.hidden:
@@ -95,8 +117,8 @@ def _build_module(torch: Any, d_in: int, n_models: int, cfg: MFTrainingConfig) -
 
         def forward(self, x: Any, a: Any, b: Any) -> Any:
             h = self.project(x) * self.classifier
-            va, vb = self.model_embeddings(a), self.model_embeddings(b)
-            return (h * (va - vb)).sum(-1) + self.model_bias[a] - self.model_bias[b]
+            vectors, bias = self.model_vectors(), self.model_bias()
+            return (h * (vectors[a] - vectors[b])).sum(-1) + bias[a] - bias[b]
 
     return MF()
 
@@ -137,7 +159,13 @@ def train_mf(table: BattleTable, embeddings: np.ndarray, *, embedder_name: str,
     mean = feats[train_prompts].mean(0)
     std = feats[train_prompts].std(0)
     std = np.where(std > 1e-6, std, 1.0).astype(np.float32)
-    x_all = np.concatenate([embeddings.astype(np.float32), (feats - mean) / std], axis=1)
+    emb_in = embeddings.astype(np.float32)
+    basis = None
+    if cfg.embedding_components and cfg.embedding_components < emb_in.shape[1]:
+        centred = emb_in[train_prompts] - emb_in[train_prompts].mean(0)
+        basis = np.linalg.svd(centred, full_matrices=False)[2][:cfg.embedding_components].T  # (d, k)
+        emb_in = emb_in @ basis
+    x_all = np.concatenate([emb_in, (feats - mean) / std], axis=1)
 
     weights = battle_weights(table, cfg)
     targets = np.select([table.winner == 0, table.winner == 1], [1.0, 0.0], 0.5).astype(np.float32)
@@ -146,8 +174,19 @@ def train_mf(table: BattleTable, embeddings: np.ndarray, *, embedder_name: str,
     A, B = torch.from_numpy(table.model_a.astype(np.int64)), torch.from_numpy(table.model_b.astype(np.int64))
     P = torch.from_numpy(table.prompt_idx)
     Y, W = torch.from_numpy(targets), torch.from_numpy(weights)
-    module = _build_module(torch, x_all.shape[1], len(table.models), cfg)
-    opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.share_families:
+        from ..data.models import model_family
+
+        names = [model_family(m) for m in table.models]
+        families = np.unique(names, return_inverse=True)[1]
+    else:
+        families = np.arange(len(table.models))
+    module = _build_module(torch, x_all.shape[1], families, cfg)
+    own = [module.own.weight, module.own_bias]
+    rest = [p for p in module.parameters() if all(p is not o for o in own)]
+    opt = torch.optim.AdamW([{"params": rest, "weight_decay": cfg.weight_decay},
+                             {"params": own, "weight_decay": cfg.own_weight_decay if cfg.share_families
+                              else cfg.weight_decay}], lr=cfg.lr)
     loss_fn = torch.nn.functional.binary_cross_entropy_with_logits
 
     def batch_loss(idx: np.ndarray) -> Any:
@@ -181,15 +220,19 @@ def train_mf(table: BattleTable, embeddings: np.ndarray, *, embedder_name: str,
                 i = torch.from_numpy(decisive)
                 pred = module(X[P[i]], A[i], B[i]).numpy() > 0
                 val_acc = float(np.mean(pred == (table.winner[decisive] == 0)))
+        first = module.hidden.weight.numpy().copy() if cfg.hidden else module.text_proj.weight.numpy().copy()
+        if basis is not None:  # fold the PCA projection back so serving sees raw embeddings
+            k = basis.shape[1]
+            first = np.concatenate([first[:, :k] @ basis.T, first[:, k:]], axis=1).astype(np.float32)
         tensors = {
             "feature_mean": mean.astype(np.float32), "feature_std": std,
-            "text_proj": module.text_proj.weight.numpy().copy(),
-            "model_embeddings": module.model_embeddings.weight.numpy().copy(),
+            "text_proj": first if not cfg.hidden else module.text_proj.weight.numpy().copy(),
+            "model_embeddings": module.model_vectors().numpy().copy(),
             "classifier": module.classifier.numpy().copy(),
-            "model_bias": module.model_bias.numpy().copy(),
+            "model_bias": module.model_bias().numpy().copy(),
         }
         if cfg.hidden:
-            tensors["hidden_weight"] = module.hidden.weight.numpy().copy()
+            tensors["hidden_weight"] = first
             tensors["hidden_bias"] = module.hidden.bias.numpy().copy()
 
     config_data: dict[str, Any] = {

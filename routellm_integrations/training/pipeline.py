@@ -14,10 +14,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..data.battles import BattleTable
+from ..embedders.base import Embedder
 from ..data.models import DEFAULT_STRONG_MODEL, DEFAULT_WEAK_MODEL
 from ..errors import DataError
 from .card import render_model_card
 from .mf import MFTrainingConfig, train_mf
+
+
+#: Golden-label sources only: AlpacaEval's judge (GPT-4 Turbo judging against GPT-4 Turbo)
+#: rewards its own style on open-ended prompts, and its data is non-commercial. Add
+#: ``alpaca_eval`` with ``--sources`` to train on it anyway.
+DEFAULT_SOURCES = ("routerbench", "zeroeval", "llmrouter")
 
 
 def subsample_prompts(table: BattleTable, per_source: int, seed: int) -> BattleTable:
@@ -59,9 +66,11 @@ def pair_validation_benchmark(table: BattleTable, val_prompts: np.ndarray, stron
 
 
 def train_mf_command(*, out: Path, data_dir: str | os.PathLike[str] | None = None,
-                     sources: Sequence[str] | None = None, seed: int = 0, epochs: int | None = None,
-                     dim: int | None = None, hidden: int | None = None, embedder: str = "default",
+                     sources: Sequence[str] | None = DEFAULT_SOURCES, seed: int = 0, epochs: int | None = None,
+                     dim: int | None = None, hidden: int | None = None,
+                     embedder: "str | Embedder" = "minilm-onnx-int8", reference_embedder: "str | Embedder" = "minilm",
                      max_prompts_per_source: int | None = None, evaluate: bool = True,
+                     battles_files: Sequence[str | os.PathLike[str]] = (),
                      progress: bool = True) -> Path:
     from ..data.decontaminate import decontaminate
     from ..data.sources import load_battles
@@ -74,15 +83,26 @@ def train_mf_command(*, out: Path, data_dir: str | os.PathLike[str] | None = Non
 
     root = resolve_data_dir(data_dir)
     say = print if progress else (lambda *a, **k: None)
-    table = load_battles(root, sources)
+    from ..data.user_files import load_battles_file
+
+    tables = [load_battles(root, sources)] if sources else []
+    tables += [load_battles_file(f) for f in battles_files]
+    if not tables:
+        raise DataError("nothing to train on: give --sources and/or --battles")
+    table = BattleTable.concat(tables)
     say(f"loaded {len(table):,} battles over {len(table.prompts):,} prompts and {len(table.models)} models")
     if max_prompts_per_source:
         table = subsample_prompts(table, max_prompts_per_source, seed)
         say(f"subsampled to {len(table):,} battles ({max_prompts_per_source} prompts per source)")
 
-    inner = get_embedder(embedder)
-    emb = CachedEmbedder(inner, path=embedding_cache_path())
-    clean, decon = decontaminate(table, all_benchmark_prompts(root), emb)
+    # Near-duplicates are judged in the paper's space (exact MiniLM, cosine 0.95) whatever
+    # embedder the router itself is trained with.
+    def cached(e: "str | Embedder") -> CachedEmbedder:
+        return CachedEmbedder(get_embedder(e) if isinstance(e, str) else e, path=embedding_cache_path())
+
+    clean, decon = decontaminate(table, all_benchmark_prompts(root), cached(reference_embedder))
+    emb = cached(embedder)
+    inner = emb.inner
     say(decon.summary())
     if len(clean) == 0:
         raise DataError("no battles left after decontamination")
@@ -135,8 +155,8 @@ def train_mf_command(*, out: Path, data_dir: str | os.PathLike[str] | None = Non
                 say(f"{name:9} {label:7} APGR {r.apgr:.3f}  CPT(50%) {r.cpt50:5.1f}%")
 
     router.config_data["card"] = card
-    command = "routellm " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("routellm") \
-        else f"routellm train mf --out {out} --seed {seed}"
+    command = ("routellm " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("routellm")
+               else f"routellm train mf --out {out} --seed {seed} --embedder {inner.name}")
     router.embedder = inner
     router.save_pretrained(out, model_card=render_model_card(router.config_data, command))
     say(f"saved {out}")
