@@ -64,11 +64,8 @@ def real_prompts() -> list[str]:
     spec = importlib.util.spec_from_file_location("embedder_speed", ROOT / "benchmarks" / "embedder_speed.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(mod)
-        return mod.sample_prompts(80, seed=1)
-    except Exception as exc:  # shared data absent: fall back to varied synthetic prompts
-        pytest.skip(f"shared benchmark data unavailable: {exc}")
+    spec.loader.exec_module(mod)
+    return mod.sample_prompts(80, seed=1)
 
 
 VARIED = ["", "hi", "What is 2 + 2?", "Write a haiku about routers. " * 3,
@@ -119,7 +116,6 @@ def test_minilm_contract(fixture: str, request: pytest.FixtureRequest) -> None:
 
 
 def test_wordllama_contract() -> None:
-    pytest.importorskip("wordllama")
     emb = get_embedder("wordllama")
     v = emb.embed(VARIED)
     assert v.shape == (len(VARIED), emb.dim) and v.dtype == np.float32

@@ -135,7 +135,9 @@ def test_mt_bench_filter_drops_on_either_turn(tmp_path: Path) -> None:
 
 def test_all_benchmark_prompts_include_contaminated_and_second_turns() -> None:
     prompts = set(all_benchmark_prompts())
-    root = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "benchmarks"
+    from routellm_integrations.paths import resolve_data_dir
+
+    root = resolve_data_dir(None) / "benchmarks"
     for sub in ("mmlu", "gsm8k", "mt_bench"):
         path = root / "routellm" / sub / "contaminated_prompts.jsonl"
         for line in path.read_text(encoding="utf-8").splitlines():

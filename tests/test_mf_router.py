@@ -121,3 +121,17 @@ def test_training_reports_validation_and_refuses_bad_input():
     with pytest.raises(DataError, match="embeddings for"):
         train_mf(table, emb.embed(table.prompts[:3]), embedder_name=emb.name,
                  strong_model="gpt-4-1106-preview", weak_model="llama-2-7b", progress=False)
+
+
+def test_hidden_layer_variant_round_trips(tmp_path):
+    table = synthetic_table()
+    emb = HashingEmbedder(dim=32)
+    router, _, _ = train_mf(table, emb.embed(table.prompts), embedder_name=emb.name,
+                            strong_model="gpt-4-1106-preview", weak_model="mixtral-8x7b-instruct-v0.1",
+                            config=MFTrainingConfig(dim=4, hidden=8, epochs=50, batch_size=1024, lr=0.05,
+                                                    val_fraction=0.0, share_families=False), progress=False)
+    router.embedder = emb
+    router.save_pretrained(tmp_path / "h")
+    again = load_router(tmp_path / "h", embedder=HashingEmbedder(dim=32))
+    assert "hidden_weight" in again.weights.tensors
+    assert np.array_equal(again.score(MATH[:4] + CHAT[:4]), router.score(MATH[:4] + CHAT[:4]))

@@ -36,9 +36,6 @@ class MFTrainingConfig(BaseModel):
         "source", description="give each source (or each family: the part before '/') the same total weight")
     features: list[str] = Field(default_factory=lambda: list(FEATURES))
     val_fraction: float = Field(0.1, ge=0, lt=1)
-    embedding_components: int | None = Field(
-        8, ge=1, description="keep only the top principal components of the prompt embeddings: the "
-        "coarse directions say which kind of task a prompt is; the fine ones vary within a task mostly as noise")
     share_families: bool = Field(True, description="model vector = own part + a part shared by its family "
                                  "(e.g. all GPT-4 snapshots), so data on one snapshot informs the others")
     own_weight_decay: float = Field(1.0, ge=0, description="decay on the own parts: strength is shared "
@@ -159,13 +156,7 @@ def train_mf(table: BattleTable, embeddings: np.ndarray, *, embedder_name: str,
     mean = feats[train_prompts].mean(0)
     std = feats[train_prompts].std(0)
     std = np.where(std > 1e-6, std, 1.0).astype(np.float32)
-    emb_in = embeddings.astype(np.float32)
-    basis = None
-    if cfg.embedding_components and cfg.embedding_components < emb_in.shape[1]:
-        centred = emb_in[train_prompts] - emb_in[train_prompts].mean(0)
-        basis = np.linalg.svd(centred, full_matrices=False)[2][:cfg.embedding_components].T  # (d, k)
-        emb_in = emb_in @ basis
-    x_all = np.concatenate([emb_in, (feats - mean) / std], axis=1)
+    x_all = np.concatenate([embeddings.astype(np.float32), (feats - mean) / std], axis=1)
 
     weights = battle_weights(table, cfg)
     targets = np.select([table.winner == 0, table.winner == 1], [1.0, 0.0], 0.5).astype(np.float32)
@@ -220,33 +211,30 @@ def train_mf(table: BattleTable, embeddings: np.ndarray, *, embedder_name: str,
                 i = torch.from_numpy(decisive)
                 pred = module(X[P[i]], A[i], B[i]).numpy() > 0
                 val_acc = float(np.mean(pred == (table.winner[decisive] == 0)))
-        first = module.hidden.weight.numpy().copy() if cfg.hidden else module.text_proj.weight.numpy().copy()
-        if basis is not None:  # fold the PCA projection back so serving sees raw embeddings
-            k = basis.shape[1]
-            first = np.concatenate([first[:, :k] @ basis.T, first[:, k:]], axis=1).astype(np.float32)
         tensors = {
             "feature_mean": mean.astype(np.float32), "feature_std": std,
-            "text_proj": first if not cfg.hidden else module.text_proj.weight.numpy().copy(),
+            "text_proj": module.text_proj.weight.numpy().copy(),
             "model_embeddings": module.model_vectors().numpy().copy(),
             "classifier": module.classifier.numpy().copy(),
             "model_bias": module.model_bias().numpy().copy(),
         }
+        models = list(table.models)
         if cfg.hidden:
-            tensors["hidden_weight"] = first
+            tensors["hidden_weight"] = module.hidden.weight.numpy().copy()
             tensors["hidden_bias"] = module.hidden.bias.numpy().copy()
 
     config_data: dict[str, Any] = {
-        "router": "mf", "format_version": 1, "models": list(table.models), "features": list(cfg.features),
+        "router": "mf", "format_version": 1, "models": models, "features": list(cfg.features),
         "embedder": embedder_name, "embedding_dim": int(embeddings.shape[1]),
         "default_strong_model": strong_model, "default_weak_model": weak_model,
         "training": cfg.model_dump(),
     }
     config_data.update(extra_config or {})
-    weights_obj = MFWeights(tensors, len(table.models), int(embeddings.shape[1]), len(cfg.features))
+    weights_obj = MFWeights(tensors, len(models), int(embeddings.shape[1]), len(cfg.features))
     router = MatrixFactorizationRouter(weights_obj, config_data, _NamedOnly(embedder_name, embeddings.shape[1]))
     report = MFTrainingReport(n_battles=len(table), n_train_battles=int(train_idx.size),
                               n_val_battles=int(val_idx.size), n_prompts=len(table.prompts),
-                              n_models=len(table.models), epochs=cfg.epochs, final_train_loss=last,
+                              n_models=len(models), epochs=cfg.epochs, final_train_loss=last,
                               val_loss=val_loss, val_pair_accuracy=val_acc,
                               seconds=time.perf_counter() - start)
     return router, report, val_prompt
@@ -261,3 +249,4 @@ class _NamedOnly:
     def embed(self, texts: Any) -> np.ndarray:
         raise RuntimeError("this router was just trained from precomputed embeddings; attach an "
                            "embedder (router.embedder = get_embedder(...)) or reload it from disk")
+
