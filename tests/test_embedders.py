@@ -333,3 +333,16 @@ def test_unknown_embedder_lists_valid_names() -> None:
 def test_registry_rejects_unknown_options() -> None:
     with pytest.raises(EmbedderError, match="minilm"):
         get_embedder("minilm", no_such_option=1)
+
+
+def test_int8_vectors_do_not_depend_on_the_batch() -> None:
+    """A routing decision must not change with the other prompts scored beside it."""
+    emb = get_embedder("minilm-onnx-int8")
+    texts = ["Solve for x: 3x^2 - 12x + 9 = 0 and explain each step.", "Hi, how are you?",
+             "Write a long essay about the history of the Roman empire. " * 20]
+    together = emb.embed(texts)
+    for i, t in enumerate(texts):
+        np.testing.assert_array_equal(emb.embed([t])[0], together[i])
+    from routellm_integrations import EmbedderError
+    with pytest.raises(EmbedderError, match="one prompt per call"):
+        get_embedder("minilm-onnx-int8", batch_size=8)
