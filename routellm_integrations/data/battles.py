@@ -83,23 +83,12 @@ class BattleTable:
     @classmethod
     def concat(cls, tables: Sequence["BattleTable"]) -> "BattleTable":
         """Merge tables, re-coding prompts, models and sources into shared vocabularies."""
-        prompts: dict[str, int] = {}
-        models: dict[str, int] = {}
-        sources: dict[str, int] = {}
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("p", "a", "b", "w", "s")}
-        for t in tables:
-            pmap = np.array([prompts.setdefault(p, len(prompts)) for p in t.prompts], dtype=np.int64)
-            mmap = np.array([models.setdefault(m, len(models)) for m in t.models], dtype=np.int32)
-            smap = np.array([sources.setdefault(s, len(sources)) for s in t.sources], dtype=np.int16)
-            if len(t):
-                parts["p"].append(pmap[t.prompt_idx])
-                parts["a"].append(mmap[t.model_a])
-                parts["b"].append(mmap[t.model_b])
-                parts["w"].append(t.winner)
-                parts["s"].append(smap[t.source_idx])
-        cat = lambda k, dt: np.concatenate(parts[k]) if parts[k] else np.zeros(0, dtype=dt)  # noqa: E731
-        return cls(list(prompts), list(models), list(sources), cat("p", np.int64), cat("a", np.int32),
-                   cat("b", np.int32), cat("w", np.int8), cat("s", np.int16))
+        prompts, models, sources, maps = merge_vocabularies(tables)
+        cols = [(pm[t.prompt_idx], mm[t.model_a], mm[t.model_b], t.winner, sm[t.source_idx])
+                for t, (pm, mm, sm) in zip(tables, maps)]
+        if not cols:
+            return cls(prompts, models, sources, *([np.zeros(0)] * 5))
+        return cls(prompts, models, sources, *(np.concatenate(c) for c in zip(*cols)))
 
     # -- access -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -134,3 +123,17 @@ class BattleTable:
         order = np.arange(len(self))[::-1]
         first[self.prompt_idx[order]] = self.source_idx[order]
         return [self.sources[s] if s >= 0 else "" for s in first]
+
+
+def merge_vocabularies(tables: Sequence) -> tuple[list[str], list[str], list[str], list[tuple[np.ndarray, ...]]]:
+    """Shared prompt/model/source vocabularies for columnar tables, and per table the
+    arrays that map its old codes to the shared ones (``(prompt_map, model_map, source_map)``)."""
+    prompts: dict[str, int] = {}
+    models: dict[str, int] = {}
+    sources: dict[str, int] = {}
+    maps = []
+    for t in tables:
+        maps.append((np.array([prompts.setdefault(p, len(prompts)) for p in t.prompts], dtype=np.int64),
+                     np.array([models.setdefault(m, len(models)) for m in t.models], dtype=np.int32),
+                     np.array([sources.setdefault(s, len(sources)) for s in t.sources], dtype=np.int16)))
+    return list(prompts), list(models), list(sources), maps

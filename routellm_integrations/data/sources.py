@@ -49,7 +49,8 @@ import numpy as np
 
 from ..errors import DataError
 from ..paths import resolve_data_dir
-from .battles import BattleTable
+from ..files import read_jsonl
+from .battles import BattleTable, merge_vocabularies
 from .models import canonical_model_name
 
 SOURCES: tuple[str, ...] = ("alpaca_eval", "routerbench", "zeroeval", "llmrouter")
@@ -106,25 +107,12 @@ class OutcomeTable:
     @classmethod
     def concat(cls, tables: Sequence["OutcomeTable"]) -> "OutcomeTable":
         """Merge tables, re-coding prompts, models and sources into shared vocabularies."""
-        prompts: dict[str, int] = {}
-        models: dict[str, int] = {}
-        sources: dict[str, int] = {}
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("p", "m", "c", "s")}
-        for t in tables:
-            pmap = np.array([prompts.setdefault(p, len(prompts)) for p in t.prompts], dtype=np.int64)
-            mmap = np.array([models.setdefault(m, len(models)) for m in t.models], dtype=np.int32)
-            smap = np.array([sources.setdefault(s, len(sources)) for s in t.sources], dtype=np.int16)
-            if len(t):
-                parts["p"].append(pmap[t.prompt_idx])
-                parts["m"].append(mmap[t.model_idx])
-                parts["c"].append(t.correct)
-                parts["s"].append(smap[t.source_idx])
-
-        def cat(k: str, dt: type) -> np.ndarray:
-            return np.concatenate(parts[k]) if parts[k] else np.zeros(0, dtype=dt)
-
-        return cls(list(prompts), list(models), list(sources), cat("p", np.int64), cat("m", np.int32),
-                   cat("c", np.float32), cat("s", np.int16))
+        prompts, models, sources, maps = merge_vocabularies(tables)
+        cols = [(pm[t.prompt_idx], mm[t.model_idx], t.correct, sm[t.source_idx])
+                for t, (pm, mm, sm) in zip(tables, maps)]
+        if not cols:
+            return cls(prompts, models, sources, *([np.zeros(0)] * 4))
+        return cls(prompts, models, sources, *(np.concatenate(c) for c in zip(*cols)))
 
     def select(self, mask_or_index: np.ndarray) -> "OutcomeTable":
         """Rows chosen by a boolean mask or index array; vocabularies are kept as they are."""
@@ -200,15 +188,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    out = []
-    with _require(path).open(encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{str(path)!r} line {i} is not JSON: {e}") from None
-    return out
+    return read_jsonl(_require(path))
 
 
 def _column(header: list[str], name: str, path: Path) -> int:

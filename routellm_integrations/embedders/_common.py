@@ -6,29 +6,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import InvalidPromptError
+from ..validation import text_list
 
 
 def validate_texts(texts: Sequence[str]) -> list[str]:
-    """Return ``texts`` as a list, or raise :class:`InvalidPromptError`.
-
-    A bare string is rejected on purpose: iterating it would embed each character.
-    Empty strings are allowed (they embed to a valid vector), so a router never has to
-    special-case a blank message.
-    """
-    if isinstance(texts, (str, bytes)):
-        raise InvalidPromptError("embed() takes a list of strings, not a single string: "
-                                 "wrap it as [text]")
-    try:
-        items = list(texts)
-    except TypeError:
-        raise InvalidPromptError(f"embed() takes a list of strings, got {type(texts).__name__}") from None
-    if not items:
-        raise InvalidPromptError("embed() got an empty batch: pass at least one string")
-    for i, t in enumerate(items):
-        if not isinstance(t, str):
-            raise InvalidPromptError(f"prompt #{i} is a {type(t).__name__}, not a string")
-    return items
+    """Texts as a list, or :class:`InvalidPromptError`. Empty strings are allowed (they
+    embed to a valid vector), so a caller never has to special-case a blank message."""
+    return text_list(texts, allow_empty=True)
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:

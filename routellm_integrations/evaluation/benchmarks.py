@@ -13,7 +13,6 @@ which is why the counts are MMLU 14,037, GSM8K 1,307 and MT-Bench 72.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import sys
@@ -25,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import DataError
+from ..files import read_jsonl
 from ..paths import resolve_data_dir
 
 BENCHMARKS: tuple[str, ...] = ("mt-bench", "mmlu", "gsm8k")
@@ -119,7 +119,7 @@ def all_benchmark_prompts(data_dir: str | os.PathLike[str] | None = None) -> lis
         texts[row["prompt"]] = None
     for row in _read_csv(_bench_dir(root, "gsm8k") / "gsm8k_responses.csv"):
         texts[row["prompt"]] = None
-    for q in _read_jsonl(_bench_dir(root, "mt-bench") / "question.jsonl"):
+    for q in read_jsonl(_bench_dir(root, "mt-bench") / "question.jsonl"):
         for turn in q["turns"]:
             texts[turn] = None
     return list(texts)
@@ -141,22 +141,8 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise DataError(f"file {str(path)!r} not found")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for i, line in enumerate(fh, start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}: line {i} is not valid JSON ({exc.msg})") from None
-    return rows
-
-
 def _contaminated(bench_dir: Path) -> set[str]:
-    return {r["eval_prompt"] for r in _read_jsonl(bench_dir / "contaminated_prompts.jsonl")}
+    return {r["eval_prompt"] for r in read_jsonl(bench_dir / "contaminated_prompts.jsonl")}
 
 
 def _bool_cell(value: str, path: Path, row: int, column: str) -> float:
@@ -214,9 +200,9 @@ def _load_gsm8k(bench_dir: Path) -> Benchmark:
 def _load_mt_bench(bench_dir: Path) -> Benchmark:
     """Route on turn 1; a question scores the mean of the routed model's turn scores."""
     contaminated = _contaminated(bench_dir)
-    questions = _read_jsonl(bench_dir / "question.jsonl")
+    questions = read_jsonl(bench_dir / "question.jsonl")
     turn_scores: dict[tuple[int, str], list[float]] = {}
-    for j in _read_jsonl(bench_dir / "judgements.jsonl"):
+    for j in read_jsonl(bench_dir / "judgements.jsonl"):
         if j.get("model") in (STRONG_MODEL, WEAK_MODEL):
             turn_scores.setdefault((int(j["question_id"]), j["model"]), []).append(
                 float(j["score"]))
@@ -289,7 +275,7 @@ def load_pair_outcomes(path: str | os.PathLike[str], *, strong_model: str = "str
     if not p.is_file():
         raise DataError(f"outcome file {str(p)!r} not found")
     if p.suffix.lower() in (".jsonl", ".ndjson"):
-        records = _read_jsonl(p)
+        records = read_jsonl(p)
         for i, rec in enumerate(records, start=1):
             if not isinstance(rec, dict):
                 raise DataError(f"{p}: row {i} is not a JSON object")

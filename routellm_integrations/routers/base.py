@@ -16,7 +16,8 @@ from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from ..decision import RoutingDecision
-from ..errors import InvalidPromptError, InvalidThresholdError
+from ..errors import InvalidThresholdError
+from ..validation import text_list
 
 
 @runtime_checkable
@@ -35,22 +36,8 @@ class Router(Protocol):
 
 
 def validate_prompts(prompts: Sequence[str]) -> list[str]:
-    """A non-empty sequence of non-empty strings, or a typed error naming the bad item."""
-    if isinstance(prompts, (str, bytes)):
-        raise InvalidPromptError("prompts must be a sequence of strings, not a single string; "
-                                 "wrap it in a list: score([prompt])")
-    try:
-        items = list(prompts)
-    except TypeError as exc:
-        raise InvalidPromptError(f"prompts must be a sequence of strings, got {type(prompts).__name__}") from exc
-    if not items:
-        raise InvalidPromptError("prompts is empty: give at least one prompt to score")
-    for i, p in enumerate(items):
-        if not isinstance(p, str):
-            raise InvalidPromptError(f"prompt {i} is a {type(p).__name__}, not a string")
-        if not p.strip():
-            raise InvalidPromptError(f"prompt {i} is empty")
-    return items
+    """A non-empty sequence of non-blank strings, or a typed error naming the bad item."""
+    return text_list(prompts, allow_empty=False)
 
 
 def validate_threshold(threshold: float, what: str = "threshold") -> float:
