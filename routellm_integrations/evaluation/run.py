@@ -62,12 +62,12 @@ def run_evaluation(routers: Sequence[str], benchmark: str, *, data_dir: str | os
         benches = [load_benchmark(b, data_dir) for b in BENCHMARKS]
     else:
         benches = [load_benchmark(canonical_name(benchmark), data_dir)]
-    loaded = [(str(r), with_disk_cache(load_router(r))) for r in routers]
     output.mkdir(parents=True, exist_ok=True)
     results: list[EvaluationResult] = []
     for bench in benches:
-        per_bench = [evaluate_router(router, bench, name=Path(label).name if os.sep in label else label,
-                                     progress=progress) for label, router in loaded]
+        # loaded afresh per benchmark so a seeded router (random) scores each one reproducibly
+        per_bench = [evaluate_router(with_disk_cache(load_router(r)), bench, name=Path(r).name if os.sep in str(r)
+                                     else str(r), progress=progress) for r in routers]
         results.extend(per_bench)
         print(f"\n{bench.name}: {len(bench)} prompts, strong {bench.strong_model} = {bench.strong_quality:.3f}, "
               f"weak {bench.weak_model} = {bench.weak_quality:.3f} ({bench.outcome_kind})")
