@@ -23,6 +23,7 @@ class RoutingDecision(BaseModel):
     threshold: float = Field(ge=0.0, le=1.0)
     router: str = Field(description="name of the router that scored the prompt")
     latency_ms: float | None = Field(default=None, ge=0.0, description="time spent scoring")
+    forced: bool = Field(default=False, description="the caller forced the route; the score is informational")
 
     @property
     def is_strong(self) -> bool:

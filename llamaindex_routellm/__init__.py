@@ -1,0 +1,6 @@
+"""LlamaIndex integration: ``RoutedLLM`` routes each call to a strong or a weak LLM."""
+
+from .events import RoutingDecisionEvent
+from .llms import RoutedLLM
+
+__all__ = ["RoutedLLM", "RoutingDecisionEvent"]

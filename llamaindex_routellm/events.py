@@ -1,0 +1,27 @@
+"""The routing event LlamaIndex event handlers receive: one per routed call."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from llama_index.core.instrumentation.events.base import BaseEvent
+
+
+class RoutingDecisionEvent(BaseEvent):
+    """Sent once per call, after the chosen backend answered (so tokens and cost are known),
+    inside the call's span. Handlers see it with ``dispatcher.add_event_handler``."""
+
+    route: str
+    model: str
+    score: float
+    threshold: float
+    router: str
+    forced: bool = False
+    latency_ms: Optional[float] = None
+    input_tokens: Optional[int] = None
+    output_tokens: Optional[int] = None
+    cost_usd: Optional[float] = None
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "RoutingDecisionEvent"
