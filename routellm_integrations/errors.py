@@ -44,3 +44,16 @@ class DataError(RouteLLMError, ValueError):
 
 class EmbedderError(RouteLLMError, RuntimeError):
     """An embedder could not be loaded or could not embed (e.g. a remote API failed)."""
+
+
+class InvalidRouteError(RouteLLMError, ValueError):
+    """A forced route that is neither ``"strong"`` nor ``"weak"``."""
+
+
+class UnpricedModelWarning(UserWarning):
+    """A model has no entry in the price table: its calls are reported as unpriced
+    (cost ``None``), never as $0. Warned once per model and price table."""
+
+
+class PriceTableError(RouteLLMError, ValueError):
+    """A price entry is malformed (negative, not a number, missing input/output price)."""
