@@ -141,6 +141,13 @@ class RoutedLLM(FunctionCallingLLM):
     def _model(self, route: Route) -> str:
         return (self.strong if route == "strong" else self.weak).metadata.model_name
 
+    def _stream_kwargs(self, route: Route, kwargs: dict) -> dict:
+        """OpenAI streams report usage only when asked (``stream_options.include_usage``);
+        ask, so a streamed call is counted and priced like any other."""
+        if provider_of(self.strong if route == "strong" else self.weak) in ("openai", "azure"):
+            return {"stream_options": {"include_usage": True}, **kwargs}
+        return kwargs
+
     def _finish(self, response: Any, call: "_Call", stamp_only: bool = False) -> Any:
         """Stamp the decision into the response; on the final response also price it,
         record it and send the one routing event (under the call's span, also when a
@@ -225,7 +232,7 @@ class RoutedLLM(FunctionCallingLLM):
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         call = self._decide(self.routing_text(messages), kwargs)
         try:
-            gen = self._backend(call.route).stream_chat(messages, **kwargs)
+            gen = self._backend(call.route).stream_chat(messages, **self._stream_kwargs(call.route, kwargs))
         except Exception as exc:
             self._failed(exc, call)
             raise
@@ -234,7 +241,7 @@ class RoutedLLM(FunctionCallingLLM):
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         call = await self._adecide(self.routing_text(messages), kwargs)
         try:
-            gen = await self._backend(call.route).astream_chat(messages, **kwargs)
+            gen = await self._backend(call.route).astream_chat(messages, **self._stream_kwargs(call.route, kwargs))
         except Exception as exc:
             self._failed(exc, call)
             raise
@@ -257,7 +264,8 @@ class RoutedLLM(FunctionCallingLLM):
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         call = self._decide(self._prompt_text(prompt), kwargs)
         try:
-            gen = self._backend(call.route).stream_complete(prompt, formatted=formatted, **kwargs)
+            gen = self._backend(call.route).stream_complete(prompt, formatted=formatted,
+                                                            **self._stream_kwargs(call.route, kwargs))
         except Exception as exc:
             self._failed(exc, call)
             raise
@@ -267,7 +275,8 @@ class RoutedLLM(FunctionCallingLLM):
                                **kwargs: Any) -> CompletionResponseAsyncGen:
         call = await self._adecide(self._prompt_text(prompt), kwargs)
         try:
-            gen = await self._backend(call.route).astream_complete(prompt, formatted=formatted, **kwargs)
+            gen = await self._backend(call.route).astream_complete(prompt, formatted=formatted,
+                                                                   **self._stream_kwargs(call.route, kwargs))
         except Exception as exc:
             self._failed(exc, call)
             raise
@@ -309,7 +318,8 @@ class RoutedLLM(FunctionCallingLLM):
         try:
             gen = self._backend(call.route).stream_chat_with_tools(
                 tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
-                allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs)
+                allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required,
+                **self._stream_kwargs(call.route, kwargs))
         except Exception as exc:
             self._failed(exc, call)
             raise
@@ -324,7 +334,8 @@ class RoutedLLM(FunctionCallingLLM):
         try:
             gen = await self._backend(call.route).astream_chat_with_tools(
                 tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
-                allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs)
+                allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required,
+                **self._stream_kwargs(call.route, kwargs))
         except Exception as exc:
             self._failed(exc, call)
             raise
