@@ -215,7 +215,6 @@ class OnnxMiniLMEmbedder:
         self.threads = threads
         self._session: Any = None
         self._tokenizer: Any = None
-        self._worker_session: Any = None
         self._pool: Any = None
         self._lock = threading.Lock()
         if eager:
@@ -238,23 +237,23 @@ class OnnxMiniLMEmbedder:
                 tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
                 tok.no_padding()  # we pad per batch ourselves
                 tok.enable_truncation(max_length=self.max_seq_length)
-                self._session = _session(ort, path, self.threads or _physical_cores())
+                # Unbatched (int8) prompts are small: one thread each. Splitting one across
+                # cores costs more in wake-ups than it saves, and after a pause (a served
+                # request waiting on its LLM call) the woken thread pool doubles latency.
+                self._session = _session(ort, path, 1 if self.batch_size == 1 else self.threads or _physical_cores())
                 self._tokenizer = tok
         return self._session, self._tokenizer
 
-    def _workers(self) -> tuple[Any, Any]:
-        """For many unbatched prompts: one single-threaded session shared by one worker
-        per core beats one session splitting each small prompt across cores (~270 vs
-        ~200 prompts/s on 2 cores)."""
+    def _worker_pool(self) -> Any:
+        """For many unbatched prompts: one worker per core, each running the single-threaded
+        session (~270 prompts/s on 2 cores, against ~200 splitting each prompt across cores)."""
         with self._lock:
             if self._pool is None:
-                import onnxruntime as ort
                 from concurrent.futures import ThreadPoolExecutor
 
-                n = self.threads or _physical_cores()
-                self._worker_session = _session(ort, exported_model_path(self.quantize, minilm_model_dir()), 1)
-                self._pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="minilm-int8")
-        return self._worker_session, self._pool
+                self._pool = ThreadPoolExecutor(max_workers=self.threads or _physical_cores(),
+                                                thread_name_prefix="minilm-int8")
+        return self._pool
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         items = validate_texts(texts)
@@ -264,13 +263,11 @@ class OnnxMiniLMEmbedder:
         order = np.argsort(-lengths, kind="stable")
         out = np.empty((len(items), self.dim), dtype=np.float32)
         if self.batch_size == 1 and len(items) > 1 and (self.threads or _physical_cores()) > 1:
-            worker, pool = self._workers()
-
             def one(i: int) -> None:
                 ids = np.asarray([encodings[i].ids], dtype=np.int64)
-                out[i] = worker.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
+                out[i] = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
 
-            list(pool.map(one, order.tolist()))
+            list(self._worker_pool().map(one, order.tolist()))
             return l2_normalize(out)
         for start in range(0, len(items), self.batch_size):
             idx = order[start:start + self.batch_size]
