@@ -65,3 +65,27 @@ def test_query_engine_routes_each_query(embed_model):
     assert "Eiffel" in short.source_nodes[0].node.get_content()
     assert "heap" in long.source_nodes[0].node.get_content()
     assert [e.route for e in handler.events] == ["weak", "strong"]
+
+
+def test_settings_llm_shares_its_callback_manager_with_the_backends(embed_model):
+    """``Settings.llm = RoutedLLM(...)``: LlamaIndex gives the callback manager to the
+    wrapper only; the backends' one LLM event per query must still reach its handlers."""
+    from llama_index.core import Settings
+    from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
+
+    counter = TokenCountingHandler()
+    old_llm, old_cb, old_embed = Settings._llm, Settings._callback_manager, Settings._embed_model
+    try:
+        Settings.callback_manager = CallbackManager([counter])
+        Settings.embed_model = embed_model
+        Settings.llm = RoutedLLM(strong=ScriptedLLM(name="big-model", usage=(300, 50)),
+                                 weak=ScriptedLLM(name="small-model", usage=(120, 20)),
+                                 router=LengthRouter(midpoint=1500), threshold=0.5)
+        engine = VectorStoreIndex.from_documents([Document(text=t) for t in DOCS]).as_query_engine(similarity_top_k=1)
+        engine.query("What does photosynthesis produce?")
+        engine.query("Explain in depth, with proofs and worked examples, " * 25 + "heap construction.")
+    finally:
+        Settings._llm, Settings._callback_manager, Settings._embed_model = old_llm, old_cb, old_embed
+    assert len(counter.llm_token_counts) == 2
+    assert counter.prompt_llm_token_count == 120 + 300
+    assert counter.completion_llm_token_count == 20 + 50
