@@ -24,7 +24,8 @@ from pydantic import Field, PrivateAttr, SerializeAsAny
 from routellm_integrations.costs import CostLedger, PriceTable
 from routellm_integrations.decision import Route, RoutingDecision
 from routellm_integrations.errors import InvalidPromptError, RouteLLMError
-from routellm_integrations.policy import RoutingPolicy
+from routellm_integrations.budgets import Budget
+from routellm_integrations.policy import RoutingPolicy, StepPolicy, Ticket
 
 from .events import RoutingDecisionEvent
 from .usage import provider_of, response_usage
@@ -33,19 +34,25 @@ dispatcher = get_dispatcher(__name__)
 
 ROUTE_KWARG = "route"
 """Per-call override: ``llm.chat(messages, route="strong")`` forces a backend."""
+SCOPE_KWARG = "routellm_scope"
+"""Per-call budget/sticky scope: ``llm.chat(messages, routellm_scope=run_id)``."""
 
 
 class _Call:
-    """A routed call in flight: the decision and the span it was made in."""
+    """A routed call in flight: the policy's ticket and the span the decision was made in."""
 
-    __slots__ = ("decision", "span_id")
+    __slots__ = ("ticket", "span_id")
 
-    def __init__(self, decision: RoutingDecision, span_id: Optional[str]) -> None:
-        self.decision, self.span_id = decision, span_id
+    def __init__(self, ticket: Ticket, span_id: Optional[str]) -> None:
+        self.ticket, self.span_id = ticket, span_id
+
+    @property
+    def decision(self) -> RoutingDecision:
+        return self.ticket.decision
 
     @property
     def route(self) -> Route:
-        return self.decision.route
+        return self.ticket.decision.route
 
 
 class RoutedLLM(FunctionCallingLLM):
@@ -64,6 +71,7 @@ class RoutedLLM(FunctionCallingLLM):
     strong_fraction: Optional[float] = Field(default=None, description="target share of strong calls")
     calibration_prompts: Optional[List[str]] = Field(default=None, exclude=True, repr=False)
     route_on: Literal["last_user", "conversation"] = "last_user"
+    scope: Optional[str] = Field(default=None, description="budget/sticky scope when a call names none")
 
     _policy: RoutingPolicy = PrivateAttr()
     _ledger: CostLedger = PrivateAttr()
@@ -72,16 +80,15 @@ class RoutedLLM(FunctionCallingLLM):
                  strong_fraction: Optional[float] = None, calibration_prompts: Optional[Sequence[str]] = None,
                  route_on: Literal["last_user", "conversation"] = "last_user",
                  cost_ledger: Optional[CostLedger] = None, price_table: Optional[PriceTable] = None,
+                 budget: Optional[Budget] = None, steps: StepPolicy = "per_turn", scope: Optional[str] = None,
                  **kwargs: Any) -> None:
-        if threshold is None and strong_fraction is None:
-            threshold = 0.5
         super().__init__(strong=strong, weak=weak, router=router, threshold=threshold,
                          strong_fraction=strong_fraction,
                          calibration_prompts=list(calibration_prompts) if calibration_prompts else None,
-                         route_on=route_on, **kwargs)
-        self._policy = RoutingPolicy(router, threshold=None if strong_fraction is not None else threshold,
-                                     strong_fraction=strong_fraction, calibration_prompts=calibration_prompts)
-        self.threshold = self._policy.threshold
+                         route_on=route_on, scope=scope, **kwargs)
+        self._policy = RoutingPolicy(router, threshold=threshold, strong_fraction=strong_fraction,
+                                     calibration_prompts=calibration_prompts, budget=budget, steps=steps)
+        self.threshold = self._policy._fixed  # None while a target share is held online
         self._ledger = cost_ledger if cost_ledger is not None else CostLedger(price_table)
 
     @classmethod
@@ -111,6 +118,19 @@ class RoutedLLM(FunctionCallingLLM):
         return self._policy
 
     # -- routing --------------------------------------------------------------------
+    @staticmethod
+    def turn(messages: Sequence[ChatMessage]) -> tuple[str, bool]:
+        """The user turn a call belongs to (a digest of the conversation up to its last user
+        message) and whether the call continues it (the last message is a tool result or
+        the assistant's own): steps of one agent turn share a backend."""
+        import hashlib
+
+        last_user = max((i for i, m in enumerate(messages) if m.role == MessageRole.USER), default=-1)
+        digest = hashlib.sha1()
+        for m in messages[: last_user + 1]:
+            digest.update(f"{m.role.value}\x00{m.content or ''}\x01".encode())
+        return digest.hexdigest(), last_user < len(messages) - 1
+
     def routing_text(self, messages: Sequence[ChatMessage]) -> str:
         if not messages:
             raise InvalidPromptError("no messages to route: give at least one message")
@@ -124,11 +144,17 @@ class RoutedLLM(FunctionCallingLLM):
                                      "e.g. only images or only tool results)")
         return text
 
-    def _decide(self, text: str, kwargs: dict) -> "_Call":
-        return _Call(self._policy.decide(text, force=kwargs.pop(ROUTE_KWARG, None)), active_span_id.get())
+    def _options(self, kwargs: dict, messages: Optional[Sequence[ChatMessage]]) -> dict:
+        turn_key, followup = self.turn(messages) if messages else (None, False)
+        return {"force": kwargs.pop(ROUTE_KWARG, None), "scope": kwargs.pop(SCOPE_KWARG, None) or self.scope,
+                "turn_key": turn_key, "followup": followup}
 
-    async def _adecide(self, text: str, kwargs: dict) -> "_Call":
-        return _Call(await self._policy.adecide(text, force=kwargs.pop(ROUTE_KWARG, None)), active_span_id.get())
+    def _decide(self, text: str, kwargs: dict, messages: Optional[Sequence[ChatMessage]] = None) -> "_Call":
+        return _Call(self._policy.decide(text, **self._options(kwargs, messages)), active_span_id.get())
+
+    async def _adecide(self, text: str, kwargs: dict,
+                       messages: Optional[Sequence[ChatMessage]] = None) -> "_Call":
+        return _Call(await self._policy.adecide(text, **self._options(kwargs, messages)), active_span_id.get())
 
     def _backend(self, route: Route) -> LLM:
         backend = self.strong if route == "strong" else self.weak
@@ -164,6 +190,7 @@ class RoutedLLM(FunctionCallingLLM):
             tokens = {"input_tokens": usage.input_tokens if usage else None,
                       "output_tokens": usage.output_tokens if usage else None}
             info.update(tokens, cost_usd=cost)
+            self._policy.settle(call.ticket, cost)
             dispatcher.event(RoutingDecisionEvent(
                 route=decision.route, model=model, score=decision.score, threshold=decision.threshold,
                 router=decision.router, forced=decision.forced, latency_ms=decision.latency_ms,
@@ -177,6 +204,7 @@ class RoutedLLM(FunctionCallingLLM):
         """The backend raised: counted as a failed call (no tokens, no dollars); the error
         says which route failed."""
         decision = call.decision
+        self._policy.settle(call.ticket, None, succeeded=False)
         self._ledger.record_failure(route=decision.route, model=self._model(decision.route))
         if isinstance(exc, Exception) and not isinstance(exc, RouteLLMError):
             exc.add_note(f"routellm: the {decision.route} route ({self._model(decision.route)}) failed "
@@ -222,15 +250,15 @@ class RoutedLLM(FunctionCallingLLM):
 
     # -- chat -----------------------------------------------------------------------
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        call = self._decide(self.routing_text(messages), kwargs)
+        call = self._decide(self.routing_text(messages), kwargs, messages)
         return self._run(call, lambda b: b.chat(messages, **kwargs))
 
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        call = await self._adecide(self.routing_text(messages), kwargs)
+        call = await self._adecide(self.routing_text(messages), kwargs, messages)
         return await self._arun(call, lambda b: b.achat(messages, **kwargs))
 
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        call = self._decide(self.routing_text(messages), kwargs)
+        call = self._decide(self.routing_text(messages), kwargs, messages)
         try:
             gen = self._backend(call.route).stream_chat(messages, **self._stream_kwargs(call.route, kwargs))
         except Exception as exc:
@@ -239,7 +267,7 @@ class RoutedLLM(FunctionCallingLLM):
         return self._stream(call, gen)
 
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
-        call = await self._adecide(self.routing_text(messages), kwargs)
+        call = await self._adecide(self.routing_text(messages), kwargs, messages)
         try:
             gen = await self._backend(call.route).astream_chat(messages, **self._stream_kwargs(call.route, kwargs))
         except Exception as exc:
@@ -296,7 +324,8 @@ class RoutedLLM(FunctionCallingLLM):
                         chat_history: Optional[List[ChatMessage]] = None, verbose: bool = False,
                         allow_parallel_tool_calls: bool = False, tool_required: bool = False,
                         **kwargs: Any) -> ChatResponse:
-        call = self._decide(self.routing_text(self._tool_messages(user_msg, chat_history)), kwargs)
+        messages = self._tool_messages(user_msg, chat_history)
+        call = self._decide(self.routing_text(messages), kwargs, messages)
         return self._run(call, lambda b: b.chat_with_tools(
             tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
             allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs))
@@ -305,7 +334,8 @@ class RoutedLLM(FunctionCallingLLM):
                                chat_history: Optional[List[ChatMessage]] = None, verbose: bool = False,
                                allow_parallel_tool_calls: bool = False, tool_required: bool = False,
                                **kwargs: Any) -> ChatResponse:
-        call = await self._adecide(self.routing_text(self._tool_messages(user_msg, chat_history)), kwargs)
+        messages = self._tool_messages(user_msg, chat_history)
+        call = await self._adecide(self.routing_text(messages), kwargs, messages)
         return await self._arun(call, lambda b: b.achat_with_tools(
             tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
             allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs))
@@ -314,7 +344,8 @@ class RoutedLLM(FunctionCallingLLM):
                                chat_history: Optional[List[ChatMessage]] = None, verbose: bool = False,
                                allow_parallel_tool_calls: bool = False, tool_required: bool = False,
                                **kwargs: Any) -> ChatResponseGen:
-        call = self._decide(self.routing_text(self._tool_messages(user_msg, chat_history)), kwargs)
+        messages = self._tool_messages(user_msg, chat_history)
+        call = self._decide(self.routing_text(messages), kwargs, messages)
         try:
             gen = self._backend(call.route).stream_chat_with_tools(
                 tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
@@ -330,7 +361,8 @@ class RoutedLLM(FunctionCallingLLM):
                                       chat_history: Optional[List[ChatMessage]] = None, verbose: bool = False,
                                       allow_parallel_tool_calls: bool = False, tool_required: bool = False,
                                       **kwargs: Any) -> ChatResponseAsyncGen:
-        call = await self._adecide(self.routing_text(self._tool_messages(user_msg, chat_history)), kwargs)
+        messages = self._tool_messages(user_msg, chat_history)
+        call = await self._adecide(self.routing_text(messages), kwargs, messages)
         try:
             gen = await self._backend(call.route).astream_chat_with_tools(
                 tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,

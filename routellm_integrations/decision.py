@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,10 @@ class RoutingDecision(BaseModel):
     router: str = Field(description="name of the router that scored the prompt")
     latency_ms: float | None = Field(default=None, ge=0.0, description="time spent scoring")
     forced: bool = Field(default=False, description="the caller forced the route; the score is informational")
+    step_policy: str | None = Field(default=None, description="what made the decision: 'per_turn', "
+                                    "'every_step', 'sticky', 'forced'; ':kept' when an earlier decision of "
+                                    "the turn/thread was kept, ':budget' when the budget overrode it")
+    budget: dict[str, Any] | None = Field(default=None, description="the scope's budget state after admission")
 
     @property
     def is_strong(self) -> bool:

@@ -57,3 +57,7 @@ class UnpricedModelWarning(UserWarning):
 
 class PriceTableError(RouteLLMError, ValueError):
     """A price entry is malformed (negative, not a number, missing input/output price)."""
+
+
+class BudgetExceeded(RouteLLMError):
+    """A spend or strong-call cap is reached and the budget's policy is to refuse the call."""

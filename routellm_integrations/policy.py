@@ -1,23 +1,33 @@
 """From a router's score to a decision: the one place both framework integrations ask.
 
-A policy owns the threshold (fixed, or derived from a target share of strong calls) and
-forced routes; routers stay pure scorers. Both ``RoutedChat`` (LangChain) and
-``RoutedLLM`` (LlamaIndex) hold one, so a given prompt routes the same way in both.
+A policy owns everything between a score and a route: the threshold (fixed, or a target
+share of strong calls held online), spend budgets per scope, how an agent's steps are
+routed (once per user turn, every step, or sticky escalation), and forced routes.
+Routers stay pure scorers. ``RoutedChat`` (LangChain) and ``RoutedLLM`` (LlamaIndex)
+each hold one, so a prompt routes the same way in both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from typing import Sequence
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from .budgets import Budget, BudgetTracker, Reservation
 from .calibration import threshold_for_strong_fraction
 from .decision import Route, RoutingDecision
 from .errors import InvalidRouteError, InvalidThresholdError
+from .online import OnlineShareController
 from .routers.base import BaseRouter, validate_threshold
 from .routers.registry import load_router
+
+StepPolicy = Literal["per_turn", "every_step", "sticky"]
+GLOBAL_SCOPE = "global"
 
 
 def resolve_router(router: BaseRouter | str) -> BaseRouter:
@@ -25,46 +35,148 @@ def resolve_router(router: BaseRouter | str) -> BaseRouter:
     return router if isinstance(router, BaseRouter) else load_router(router)
 
 
-class RoutingPolicy:
-    """Route strong when ``score >= threshold``.
+@dataclass
+class Ticket:
+    """A decision in flight: settle it with the call's cost once the backend answered."""
 
-    Give ``threshold`` directly, or ``strong_fraction`` (the share of traffic to send
-    strong) with ``calibration_prompts`` that look like your traffic; the threshold is
-    then the score quantile that sends that share strong.
+    decision: RoutingDecision
+    reservation: Reservation | None = None
+
+
+class RoutingPolicy:
+    """Route strong when ``score >= threshold``, within a budget, coherently across steps.
+
+    - ``threshold``: fixed. ``strong_fraction``: the share of traffic to send strong, held
+      on live traffic (warm-started from ``calibration_prompts`` when given).
+    - ``budget``: a :class:`~.budgets.Budget` per scope; as it shrinks the threshold rises
+      towards 1; exhausted, calls go weak (or raise, by the budget's policy).
+    - ``steps``: ``"per_turn"`` (default) routes once per user turn and keeps that backend
+      for the tool-calling steps that follow; ``"every_step"`` routes each call;
+      ``"sticky"`` stays strong for the rest of a scope once it went strong.
+
+    The router is loaded on first use, so building a chat model stays cheap.
     """
 
     def __init__(self, router: BaseRouter | str = "mf", *, threshold: float | None = None,
-                 strong_fraction: float | None = None,
-                 calibration_prompts: Sequence[str] | None = None) -> None:
-        self.router = resolve_router(router)
-        if (threshold is None) == (strong_fraction is None):
-            raise InvalidThresholdError("give exactly one of threshold= or strong_fraction=")
-        if threshold is not None:
-            self.threshold = validate_threshold(threshold)
-            self.strong_fraction = None
-        else:
-            frac = validate_threshold(strong_fraction, "strong_fraction")  # type: ignore[arg-type]
-            if not calibration_prompts:
-                raise InvalidThresholdError("strong_fraction needs calibration_prompts: a sample of your "
-                                            "traffic to find the score that sends that share strong")
-            self.strong_fraction = frac
-            self.threshold = threshold_for_strong_fraction(self.router.score(calibration_prompts), frac)
+                 strong_fraction: float | None = None, calibration_prompts: Sequence[str] | None = None,
+                 budget: Budget | None = None, steps: StepPolicy = "per_turn",
+                 router_options: dict[str, Any] | None = None) -> None:
+        if threshold is not None and strong_fraction is not None:
+            raise InvalidThresholdError("give threshold= or strong_fraction=, not both")
+        if steps not in ("per_turn", "every_step", "sticky"):
+            raise ValueError(f"steps must be 'per_turn', 'every_step' or 'sticky', got {steps!r}")
+        if not isinstance(router, (str, BaseRouter)) and not hasattr(router, "score"):
+            raise TypeError(f"router must be a name, a folder or a router object, got {type(router).__name__}")
+        self._router_spec = router
+        self._router: BaseRouter | None = router if not isinstance(router, str) else None
+        self._router_options = dict(router_options or {})
+        self._fixed = validate_threshold(threshold) if threshold is not None else (
+            None if strong_fraction is not None else 0.5)
+        self.strong_fraction = (validate_threshold(strong_fraction, "strong_fraction")
+                                if strong_fraction is not None else None)
+        self._calibration_prompts = list(calibration_prompts) if calibration_prompts else None
+        self._online: OnlineShareController | None = None
+        self.steps: StepPolicy = steps
+        self.budget = BudgetTracker(budget) if budget is not None else None
+        self._turns: OrderedDict[tuple[str, str], RoutingDecision] = OrderedDict()
+        self._sticky: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- parts built on first use --------------------------------------------------
+    @property
+    def router(self) -> BaseRouter:
+        if self._router is None:
+            with self._lock:
+                if self._router is None:
+                    self._router = load_router(self._router_spec, **self._router_options)  # type: ignore[arg-type]
+        return self._router
 
     @property
     def router_name(self) -> str:
-        return self.router.name
+        spec = self._router_spec
+        return spec if isinstance(spec, str) else str(getattr(spec, "name", type(spec).__name__))
 
-    def decide(self, text: str, force: Route | None = None) -> RoutingDecision:
-        """Score ``text`` and decide; ``force`` overrides the route (the score is still
-        reported, so traces show what the router would have done)."""
+    @property
+    def online(self) -> OnlineShareController | None:
+        """The controller holding ``strong_fraction`` (None with a fixed threshold)."""
+        if self.strong_fraction is not None and self._online is None:
+            warm = None
+            if self._calibration_prompts:
+                warm = threshold_for_strong_fraction(self.router.score(self._calibration_prompts),
+                                                     self.strong_fraction)
+            with self._lock:
+                if self._online is None:
+                    self._online = OnlineShareController(self.strong_fraction, warm_threshold=warm)
+        return self._online
+
+    @property
+    def threshold(self) -> float:
+        """The base threshold now in force (before any budget adjustment)."""
+        return self._fixed if self._fixed is not None else self.online.threshold()  # type: ignore[union-attr]
+
+    # -- deciding ------------------------------------------------------------------
+    def decide(self, text: str, force: Route | None = None, *, scope: str | None = None,
+               turn_key: str | None = None, followup: bool = False) -> Ticket:
+        """Decide for one call. ``scope`` keys budgets and sticky routing (a thread or run
+        id); ``turn_key`` identifies the user turn and ``followup`` says this call continues
+        it (a tool-calling step), for ``steps="per_turn"``."""
         if force not in (None, "strong", "weak"):
             raise InvalidRouteError(f"a forced route must be 'strong' or 'weak', got {force!r}")
+        scope = scope or GLOBAL_SCOPE
         start = time.perf_counter()
+        if force is None and followup and self.steps == "per_turn" and turn_key is not None:
+            with self._lock:
+                previous = self._turns.get((scope, turn_key))
+            if previous is not None:
+                ticket = self._admit(previous.route, scope)
+                decision = previous.model_copy(update={"route": ticket.route, "step_policy": "per_turn:kept",
+                                                       "latency_ms": (time.perf_counter() - start) * 1000.0,
+                                                       "budget": ticket.budget})
+                return Ticket(decision, ticket.reservation)
         score = float(np.clip(self.router.score([text])[0], 0.0, 1.0))
-        route: Route = force or ("strong" if score >= self.threshold else "weak")
-        return RoutingDecision(route=route, score=score, threshold=self.threshold, router=self.router.name,
-                               latency_ms=(time.perf_counter() - start) * 1000.0, forced=force is not None)
+        base = self.threshold
+        threshold = self.budget.threshold_in_force(base, scope) if self.budget else base
+        if force is not None:
+            wanted, made_by = force, "forced"
+        elif self.steps == "sticky" and scope in self._sticky:
+            wanted, made_by = "strong", "sticky:kept"
+        else:
+            wanted, made_by = ("strong" if score >= threshold else "weak"), self.steps
+        admitted = self._admit(wanted, scope)
+        decision = RoutingDecision(route=admitted.route, score=score, threshold=threshold, router=self.router.name,
+                                   latency_ms=(time.perf_counter() - start) * 1000.0, forced=force is not None,
+                                   step_policy=made_by if admitted.route == wanted else f"{made_by}:budget",
+                                   budget=admitted.budget)
+        if self._online is not None:
+            self._online.observe(score, decision.route == "strong")
+        with self._lock:
+            if turn_key is not None:
+                self._turns[(scope, turn_key)] = decision
+                self._turns.move_to_end((scope, turn_key))
+                while len(self._turns) > 10_000:
+                    self._turns.popitem(last=False)
+            if self.steps == "sticky" and decision.route == "strong":
+                self._sticky.add(scope)
+        return Ticket(decision, admitted.reservation)
 
-    async def adecide(self, text: str, force: Route | None = None) -> RoutingDecision:
+    def _admit(self, route: Route, scope: str) -> "_Admitted":
+        if self.budget is None:
+            return _Admitted(route, None, None)
+        reservation = self.budget.reserve(scope, route)
+        return _Admitted(reservation.route, reservation, self.budget.state(scope).model_dump())
+
+    async def adecide(self, text: str, force: Route | None = None, **kwargs: Any) -> Ticket:
         """:meth:`decide` off the event loop (scoring embeds the prompt: CPU work)."""
-        return await asyncio.to_thread(self.decide, text, force)
+        return await asyncio.to_thread(self.decide, text, force, **kwargs)
+
+    def settle(self, ticket: Ticket, cost_usd: float | None, *, succeeded: bool = True) -> None:
+        """Record what the routed call cost (``succeeded=False``: it failed, nothing spent)."""
+        if self.budget is not None and ticket.reservation is not None:
+            self.budget.settle(ticket.reservation, cost_usd, succeeded=succeeded)
+
+
+@dataclass
+class _Admitted:
+    route: Route
+    reservation: Reservation | None
+    budget: dict[str, Any] | None
