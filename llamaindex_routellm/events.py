@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Optional
 
 from llama_index.core.instrumentation.events.base import BaseEvent
 
@@ -21,6 +21,8 @@ class RoutingDecisionEvent(BaseEvent):
     input_tokens: Optional[int] = None
     output_tokens: Optional[int] = None
     cost_usd: Optional[float] = None
+    step_policy: Optional[str] = None
+    budget: Optional[Dict[str, Any]] = None
 
     @classmethod
     def class_name(cls) -> str:

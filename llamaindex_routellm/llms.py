@@ -189,11 +189,12 @@ class RoutedLLM(FunctionCallingLLM):
                                        strong_provider=provider_of(self.strong))
             tokens = {"input_tokens": usage.input_tokens if usage else None,
                       "output_tokens": usage.output_tokens if usage else None}
-            info.update(tokens, cost_usd=cost)
             self._policy.settle(call.ticket, cost)
+            info.update(tokens, cost_usd=cost, budget=self._policy.budget_state(decision))
             dispatcher.event(RoutingDecisionEvent(
                 route=decision.route, model=model, score=decision.score, threshold=decision.threshold,
                 router=decision.router, forced=decision.forced, latency_ms=decision.latency_ms,
+                step_policy=decision.step_policy, budget=self._policy.budget_state(decision),
                 cost_usd=cost, span_id=call.span_id, **tokens))
         response.additional_kwargs["routellm"] = info
         if isinstance(response.raw, dict):

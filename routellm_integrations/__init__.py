@@ -11,14 +11,15 @@ from .calibration import calibrate_threshold, threshold_for_strong_fraction
 from .decision import RoutingDecision
 from .errors import (CheckpointError, DataError, EmbedderError, InvalidPromptError, InvalidRouteError,
                      InvalidThresholdError, RouteLLMError, UnknownModelError, UnknownRouterError)
-from .policy import RoutingPolicy
+from .budgets import Budget
+from .policy import RoutingPolicy, routing_scope
 from .routers import BaseRouter, Router, available_routers, load_router, register_router
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BaseRouter", "CheckpointError", "DataError", "EmbedderError", "InvalidPromptError", "InvalidRouteError",
-    "RoutingPolicy",
+    "Budget", "RoutingPolicy", "routing_scope",
     "InvalidThresholdError", "RouteLLMError", "Router", "RoutingDecision", "UnknownModelError",
     "UnknownRouterError", "available_routers", "calibrate_threshold", "load_router",
     "register_router", "threshold_for_strong_fraction", "__version__",

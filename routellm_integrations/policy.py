@@ -13,8 +13,10 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
 
@@ -28,6 +30,18 @@ from .routers.registry import load_router
 
 StepPolicy = Literal["per_turn", "every_step", "sticky"]
 GLOBAL_SCOPE = "global"
+_SCOPE: ContextVar[str | None] = ContextVar("routellm_scope", default=None)
+
+
+@contextmanager
+def routing_scope(scope: str) -> Iterator[str]:
+    """Calls made inside (also from async tasks started inside) use ``scope`` for budgets
+    and sticky routing, e.g. one agent run: ``with routing_scope(run_id): agent.run(...)``."""
+    token = _SCOPE.set(str(scope))
+    try:
+        yield str(scope)
+    finally:
+        _SCOPE.reset(token)
 
 
 def resolve_router(router: BaseRouter | str) -> BaseRouter:
@@ -122,7 +136,7 @@ class RoutingPolicy:
         it (a tool-calling step), for ``steps="per_turn"``."""
         if force not in (None, "strong", "weak"):
             raise InvalidRouteError(f"a forced route must be 'strong' or 'weak', got {force!r}")
-        scope = scope or GLOBAL_SCOPE
+        scope = scope or _SCOPE.get() or GLOBAL_SCOPE
         start = time.perf_counter()
         if force is None and followup and self.steps == "per_turn" and turn_key is not None:
             with self._lock:
@@ -168,6 +182,12 @@ class RoutingPolicy:
     async def adecide(self, text: str, force: Route | None = None, **kwargs: Any) -> Ticket:
         """:meth:`decide` off the event loop (scoring embeds the prompt: CPU work)."""
         return await asyncio.to_thread(self.decide, text, force, **kwargs)
+
+    def budget_state(self, decision: RoutingDecision) -> dict[str, Any] | None:
+        """The budget of the decision's scope now (after its call settled), or None."""
+        if self.budget is None or decision.budget is None:
+            return None
+        return self.budget.state(decision.budget["scope"]).model_dump()
 
     def settle(self, ticket: Ticket, cost_usd: float | None, *, succeeded: bool = True) -> None:
         """Record what the routed call cost (``succeeded=False``: it failed, nothing spent)."""

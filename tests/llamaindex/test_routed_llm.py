@@ -195,3 +195,39 @@ async def test_function_agent_tool_loop_runs_on_the_routed_backend(events):
     assert llm.weak.calls == 0 and llm.strong.calls == 2
     short = await FunctionAgent(tools=[FunctionTool.from_defaults(multiply)], llm=llm).run(user_msg=SHORT)
     assert "[small-model]" in str(short)
+
+
+async def test_agent_runs_under_a_budget_per_scope(events):
+    """Each agent run gets its own budget scope; per-turn routing keeps the tool steps on
+    the turn's backend; spend never passes the cap by more than one call."""
+    from llama_index.core.agent.workflow import FunctionAgent
+    from llama_index.core.tools import FunctionTool
+
+    from routellm_integrations import Budget, routing_scope
+
+    def lookup(topic: str) -> str:
+        """Look a topic up."""
+        return f"notes on {topic}"
+
+    strong_cost = (100 * 10 + 40 * 30) / 1e6  # one strong call at PRICES
+    llm = RoutedLLM(strong=ScriptedLLM(name="big-model", usage=(100, 40)),
+                    weak=ScriptedLLM(name="small-model", usage=(20, 8)), router=LengthRouter(), threshold=0.5,
+                    cost_ledger=CostLedger(PRICES), budget=Budget(max_usd=2.5 * strong_cost, on_exhausted="weak"))
+    question = LONG + " Look up the history of attention."
+    spent = {}
+    for run in ("run-1", "run-2"):
+        for turn in range(3):
+            llm.strong.script = [{"tool": "lookup", "args": {"topic": "attention"}}, f"answer {turn}"]
+            llm.weak.script = [{"tool": "lookup", "args": {"topic": "attention"}}, f"answer {turn}"]
+            with routing_scope(run):
+                await FunctionAgent(tools=[FunctionTool.from_defaults(lookup)], llm=llm).run(user_msg=question)
+        spent[run] = llm.policy.budget.state(run).spent_usd
+    routed = [e for e in routing_events(events)]
+    per_run = len(routed) // 2
+    for run, chunk in (("run-1", routed[:per_run]), ("run-2", routed[per_run:])):
+        assert spent[run] <= 2.5 * strong_cost + strong_cost
+        assert [e.route for e in chunk][:2] == ["strong", "strong"]  # the first turn, tool step included
+        assert chunk[1].step_policy == "per_turn:kept"
+        assert "weak" in [e.route for e in chunk]  # later turns fell back as the budget ran out
+        assert all(e.budget["scope"] == run for e in chunk)
+        assert chunk[-1].budget["remaining_fraction"] < 0.5
