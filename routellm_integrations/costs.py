@@ -368,12 +368,20 @@ class CostLedger:
     def record(self, *, route: str | None, model: str, usage: Usage | Mapping[str, Any] | None,
                provider: str | None = None, strong_model: str | None = None,
                strong_provider: str | None = None) -> float | None:
-        """Add one call; returns its cost in USD (``None`` if unpriced). ``route`` is
+        """Add one call; returns its cost in USD (``None`` if unpriced, or if ``usage`` is
+        ``None``: a call whose tokens were not reported is unpriced, not $0). ``route`` is
         ``"strong"``, ``"weak"`` or ``None`` for a call that was not routed; a call that went
         strong costs exactly its strong equivalent."""
         if not isinstance(usage, Usage):
-            usage = Usage.from_dict(usage) or Usage()
+            usage = Usage.from_dict(usage)
         route_key = route or "unrouted"
+        if usage is None:  # no token counts reported: the call cannot be priced (never $0)
+            usage, cost, strong_cost = Usage(), None, None
+            with self._lock:
+                for t in (self._total, self._by_route.setdefault(route_key, LedgerTotals()),
+                          self._by_model.setdefault(model, LedgerTotals())):
+                    t._add(usage, cost, strong_cost)
+            return None
         cost = self.prices.cost(model, usage, provider)
         if route == "strong" or strong_model is None or strong_model == model:
             strong_cost = cost  # the call already ran on the strong model (or no alternative is known)

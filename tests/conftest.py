@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from servers.anthropic_compat import AnthropicCompatServer
 from servers.openai_compat import OpenAICompatServer
 
 
@@ -19,6 +20,20 @@ def _openai_server_session() -> Iterator[OpenAICompatServer]:
 @pytest.fixture
 def openai_server(_openai_server_session: OpenAICompatServer) -> OpenAICompatServer:
     """A local OpenAI-compatible server (``.base_url``), its request log and injected
-    failures cleared for each test."""
+    failures cleared for each test. ``/v1/chat/completions`` answers from ``.chat``."""
     _openai_server_session.reset()
     return _openai_server_session
+
+
+@pytest.fixture(scope="session")
+def _anthropic_server_session() -> Iterator[AnthropicCompatServer]:
+    server = AnthropicCompatServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def anthropic_server(_anthropic_server_session: AnthropicCompatServer) -> AnthropicCompatServer:
+    """A local Anthropic-messages-compatible server (``.base_url``), reset for each test."""
+    _anthropic_server_session.reset()
+    return _anthropic_server_session
