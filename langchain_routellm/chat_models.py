@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import hashlib
 import threading
-import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -42,8 +42,10 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
+from routellm_integrations.budgets import Budget
 from routellm_integrations.costs import PriceTable, Usage
 from routellm_integrations.errors import InvalidPromptError, InvalidThresholdError
+from routellm_integrations.policy import RoutingPolicy, StepPolicy, Ticket
 
 __all__ = ["RoutedChat", "ROUTE_KWARG", "routing_text"]
 
@@ -74,9 +76,20 @@ class _Route:
     router: str
     latency_ms: float
     reason: str  # "scored", "forced" (model= override) or "no_text"
+    step_policy: str | None = None
+    budget: dict[str, Any] | None = None
+    ticket: Ticket | None = None  # settled with the call's cost (budgets)
+
+    @classmethod
+    def of(cls, ticket: Ticket, reason: str) -> "_Route":
+        d = ticket.decision
+        return cls(d.route, d.score, float(d.threshold), d.router, float(d.latency_ms or 0.0), reason,
+                   d.step_policy, d.budget, ticket)
 
     def public(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("ticket")
+        return out
 
 
 def _message_text(message: BaseMessage) -> str:
@@ -105,6 +118,23 @@ def routing_text(messages: Sequence[BaseMessage], route_on: str = "last_human") 
             return _message_text(m)
     raise InvalidPromptError("RoutedChat found no human message to route on (route_on='last_human'); "
                              "add one, use route_on='conversation', or force a route with model='strong'|'weak'")
+
+
+def turn_of(messages: Sequence[BaseMessage]) -> tuple[str, bool]:
+    """The user turn a call belongs to (a digest of the conversation up to its last human
+    message) and whether the call continues it (a tool result or the model's own message
+    follows): the steps of one agent turn then share a backend (``steps="per_turn"``)."""
+    last_human = max((i for i, m in enumerate(messages) if m.type == "human"), default=-1)
+    digest = hashlib.sha1()
+    for m in messages[: last_human + 1]:
+        digest.update(f"{m.type}\x00{_message_text(m)}\x01".encode())
+    return digest.hexdigest(), last_human < len(messages) - 1
+
+
+def _scope_of(metadata: dict[str, Any] | None) -> str | None:
+    """A LangGraph thread (``thread_id`` in the run metadata) is a budget/sticky scope."""
+    thread = (metadata or {}).get("thread_id")
+    return f"thread:{thread}" if thread is not None else None
 
 
 def _backend_model_name(backend: BaseChatModel) -> str:
@@ -156,9 +186,14 @@ class RoutedChat(BaseChatModel):
     router_options: dict[str, Any] = Field(default_factory=dict, description="options for load_router")
     threshold: float | None = Field(default=None, description="route strong when score >= threshold (default 0.5)")
     strong_fraction: float | None = Field(
-        default=None, description="instead of threshold: the share of calls to send strong, calibrated on "
-        "calibration_prompts")
+        default=None, description="instead of threshold: the share of calls to send strong, held on live traffic "
+        "(warm-started from calibration_prompts when given)")
     calibration_prompts: list[str] | None = Field(default=None, description="a sample of your traffic for strong_fraction")
+    budget: Budget | None = Field(default=None, description="a spend/strong-call cap per scope (a LangGraph thread, "
+                                  "a routing_scope(...) block, or `scope`)")
+    steps: StepPolicy = Field(default="per_turn", description="per_turn: one route per user turn, kept for its "
+                              "tool-calling steps; every_step; sticky: once strong in a scope, stay strong")
+    scope: str | None = Field(default=None, description="budget/sticky scope of calls that name none")
     route_on: Literal["last_human", "conversation"] = "last_human"
     on_no_text: Literal["strong", "weak", "error"] = Field(
         default="strong", description="where a call goes whose routing text is empty (e.g. only images)")
@@ -178,9 +213,7 @@ class RoutedChat(BaseChatModel):
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, protected_namespaces=())
 
-    _router_obj: Any = PrivateAttr(default=None)
-    _threshold_value: float | None = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _policy: RoutingPolicy = PrivateAttr()
 
     @model_validator(mode="after")
     def _check(self) -> "RoutedChat":
@@ -189,16 +222,14 @@ class RoutedChat(BaseChatModel):
         if self.threshold is not None and self.strong_fraction is not None:
             raise InvalidThresholdError("give threshold or strong_fraction, not both")
         if self.threshold is not None:
-            self._threshold_value = validate_threshold(self.threshold)
-        elif self.strong_fraction is not None:
-            validate_threshold(self.strong_fraction, "strong_fraction")
-        else:
-            self._threshold_value = 0.5
+            validate_threshold(self.threshold)
         if not isinstance(self.router, str):
             if not (hasattr(self.router, "route") and hasattr(self.router, "score")):
                 raise TypeError(f"router must be a router name or an object with score()/route(), "
                                 f"got {type(self.router).__name__}")
-            self._router_obj = self.router
+        self._policy = RoutingPolicy(self.router, threshold=self.threshold, strong_fraction=self.strong_fraction,
+                                     calibration_prompts=self.calibration_prompts, budget=self.budget,
+                                     steps=self.steps, router_options=self.router_options)
         if self.model_name is not None:
             self._forced(self.model_name)  # validate early
         if self.request_timeout is not None or self.max_retries is not None:
@@ -287,59 +318,44 @@ class RoutedChat(BaseChatModel):
                              f"{_backend_model_name(self.weak)!r})")
         return None
 
+    @property
+    def policy(self) -> RoutingPolicy:
+        """The core policy: threshold or target share, budgets, step routing."""
+        return self._policy
+
     def get_router(self) -> Any:
         """The router object (loaded on first use: ``mf`` loads its embedder then)."""
-        if self._router_obj is None:
-            with self._lock:
-                if self._router_obj is None:
-                    from routellm_integrations import load_router
-                    self._router_obj = load_router(self.router, **self.router_options)
-        return self._router_obj
+        return self._policy.router
 
     def get_threshold(self) -> float:
-        """The threshold in use (calibrated on first use when ``strong_fraction`` is set)."""
-        if self._threshold_value is None:
-            router = self.get_router()
-            with self._lock:
-                if self._threshold_value is None:
-                    from routellm_integrations import calibrate_threshold
-                    prompts = self.calibration_prompts
-                    if not prompts:
-                        from routellm_integrations.cli import DEMO_PROMPTS
-                        warnings.warn("strong_fraction without calibration_prompts: calibrated on 12 built-in "
-                                      "sample prompts, so the realised share is rough; pass a sample of your "
-                                      "traffic as calibration_prompts", UserWarning, stacklevel=3)
-                        prompts = DEMO_PROMPTS
-                    self._threshold_value = calibrate_threshold(router, prompts, float(self.strong_fraction or 0.0))
-        return self._threshold_value
+        """The base threshold now in force (held online when ``strong_fraction`` is set)."""
+        return self._policy.threshold
 
-    def decide(self, messages: Sequence[BaseMessage], model: str | None = None) -> _Route:
-        """Where a call with these messages goes (without calling a backend)."""
+    def decide(self, messages: Sequence[BaseMessage], model: str | None = None, scope: str | None = None) -> _Route:
+        """Where a call with these messages goes (without calling a backend). The decision
+        holds a budget reservation when a budget is set: a call made with it settles it."""
         messages = list(messages)
         if not messages:
             raise InvalidPromptError("RoutedChat got no messages: give at least one human message to route on")
+        scope = scope or self.scope
         forced = model if model is not None else self.model_name
         if forced is not None:
-            route = self._forced(forced)
-            return _Route(route, None, self._threshold_value if self._threshold_value is not None else 0.5,  # type: ignore[arg-type]
-                          self.router_name, 0.0, "forced")
+            return _Route.of(self._policy.admit(self._forced(forced), scope=scope, reason="forced"), "forced")
         text = routing_text(messages, self.route_on)
-        threshold = self.get_threshold()
         if not text.strip():
             if self.on_no_text == "error":
                 raise InvalidPromptError("the message to route on has no text (only images or other media); "
                                          "force a route with model='strong'|'weak' or set on_no_text")
-            return _Route(self.on_no_text, None, threshold, self.router_name, 0.0, "no_text")
-        start = time.perf_counter()
-        d = self.get_router().route(text, threshold)
-        latency = d.latency_ms if d.latency_ms is not None else (time.perf_counter() - start) * 1000.0
-        return _Route(d.route, float(d.score), float(d.threshold), str(d.router), float(latency), "scored")
+            return _Route.of(self._policy.admit(self.on_no_text, scope=scope, reason="no_text"), "no_text")
+        turn_key, followup = turn_of(messages)
+        ticket = self._policy.decide(text, scope=scope, turn_key=turn_key, followup=followup)
+        return _Route.of(ticket, "scored")
 
-    async def adecide(self, messages: Sequence[BaseMessage], model: str | None = None) -> _Route:
-        if model is not None or self.model_name is not None or (
-                self.router_name in _INLINE_ROUTERS and self._threshold_value is not None):
-            return self.decide(messages, model)
-        return await asyncio.get_running_loop().run_in_executor(None, self.decide, list(messages), model)
+    async def adecide(self, messages: Sequence[BaseMessage], model: str | None = None,
+                      scope: str | None = None) -> _Route:
+        if model is not None or self.model_name is not None or self.router_name in _INLINE_ROUTERS:
+            return self.decide(messages, model, scope)
+        return await asyncio.to_thread(self.decide, list(messages), model, scope)
 
     def _tags_metadata(self, route: _Route, tags: list[str] | None, metadata: dict[str, Any] | None
                        ) -> tuple[list[str], dict[str, Any]]:
@@ -348,7 +364,7 @@ class RoutedChat(BaseChatModel):
         new_meta = {**(metadata or {}), "routellm_route": route.route, "routellm_model": _backend_model_name(backend),
                     "routellm_score": route.score, "routellm_threshold": route.threshold,
                     "routellm_router": route.router, "routellm_latency_ms": route.latency_ms,
-                    "routellm_reason": route.reason}
+                    "routellm_reason": route.reason, "routellm_step_policy": route.step_policy}
         return new_tags, new_meta
 
     def _event_data(self, route: _Route) -> dict[str, Any]:
@@ -378,7 +394,7 @@ class RoutedChat(BaseChatModel):
             return _merge_results(results)
         if not isinstance(kwargs.get(ROUTE_KWARG), _Route):
             model = self._take_model(kwargs)
-            route = self.decide(messages[0] if messages else [], model)
+            route = self.decide(messages[0] if messages else [], model, _scope_of(metadata))
             kwargs[ROUTE_KWARG] = route
             tags, metadata = self._tags_metadata(route, tags, metadata)
             self._emit(callbacks, route)
@@ -394,7 +410,7 @@ class RoutedChat(BaseChatModel):
             return _merge_results(list(results))
         if not isinstance(kwargs.get(ROUTE_KWARG), _Route):
             model = self._take_model(kwargs)
-            route = await self.adecide(messages[0] if messages else [], model)
+            route = await self.adecide(messages[0] if messages else [], model, _scope_of(metadata))
             kwargs[ROUTE_KWARG] = route
             tags, metadata = self._tags_metadata(route, tags, metadata)
             await self._aemit(callbacks, route)
@@ -406,7 +422,8 @@ class RoutedChat(BaseChatModel):
         config = ensure_config(config)
         route = kwargs.get(ROUTE_KWARG)
         if not isinstance(route, _Route):
-            route = self.decide(self._convert_input(input).to_messages(), self._take_model(kwargs))
+            route = self.decide(self._convert_input(input).to_messages(), self._take_model(kwargs),
+                                _scope_of(config.get("metadata")))
             kwargs[ROUTE_KWARG] = route
         tags, metadata = self._tags_metadata(route, config.get("tags"), config.get("metadata"))
         return {**config, "tags": tags, "metadata": metadata}, route  # type: ignore[typeddict-item]
@@ -423,7 +440,8 @@ class RoutedChat(BaseChatModel):
                       stop: list[str] | None = None, **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
         config = ensure_config(config)
         if not isinstance(kwargs.get(ROUTE_KWARG), _Route):
-            route = await self.adecide(self._convert_input(input).to_messages(), self._take_model(kwargs))
+            route = await self.adecide(self._convert_input(input).to_messages(), self._take_model(kwargs),
+                                       _scope_of(config.get("metadata")))
             kwargs[ROUTE_KWARG] = route
             await self._aemit(config.get("callbacks"), route)
         config, _ = self._routed_config(input, config, kwargs)
@@ -476,6 +494,8 @@ class RoutedChat(BaseChatModel):
         return route, backend, (list(stop) if stop else None), call
 
     def _annotate(self, exc: BaseException, route: _Route, backend: BaseChatModel) -> None:
+        if route.ticket is not None:
+            self._policy.settle(route.ticket, None, succeeded=False)
         model = _backend_model_name(backend)
         note = (f"routellm: raised by the {route.route} backend ({type(backend).__name__}, model {model!r}); "
                 f"route chosen by {route.router} ({route.reason}, score {route.score}, threshold {route.threshold})")
@@ -502,10 +522,14 @@ class RoutedChat(BaseChatModel):
             strong_provider = strong._get_ls_params().get("ls_provider")
         except Exception:  # noqa: BLE001
             strong_provider = None
+        budget = None
+        if route.ticket is not None:
+            self._policy.settle(route.ticket, cost)
+            budget = self._policy.budget_state(route.ticket.decision)
         return {"route": route.route, "model": model, "provider": provider, "score": route.score,
                 "threshold": route.threshold, "router": route.router, "latency_ms": route.latency_ms,
-                "reason": route.reason, "cost_usd": cost, "strong_model": _backend_model_name(strong),
-                "strong_provider": strong_provider}
+                "reason": route.reason, "step_policy": route.step_policy, "budget": budget, "cost_usd": cost,
+                "strong_model": _backend_model_name(strong), "strong_provider": strong_provider}
 
     def _stamp(self, result: ChatResult, route: _Route, backend: BaseChatModel) -> ChatResult:
         for gen in result.generations:

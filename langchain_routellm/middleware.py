@@ -25,8 +25,8 @@ from langchain_core.messages import AIMessage
 from routellm_integrations.costs import PriceTable, Usage
 from routellm_integrations.decision import RoutingDecision
 
-from ._policy import Policy
-from .chat_models import _backend_model_name, _default_prices, routing_text
+from routellm_integrations.policy import RoutingPolicy, StepPolicy
+from .chat_models import _backend_model_name, _default_prices, routing_text, turn_of
 
 __all__ = ["RoutingMiddleware"]
 
@@ -45,13 +45,14 @@ class RoutingMiddleware(AgentMiddleware):
     def __init__(self, strong: BaseChatModel | None = None, weak: BaseChatModel | None = None, router: Any = "mf",
                  *, threshold: float | None = None, strong_fraction: float | None = None,
                  calibration_prompts: list[str] | None = None, router_options: dict[str, Any] | None = None,
-                 prices: PriceTable | None = None) -> None:
+                 prices: PriceTable | None = None, steps: StepPolicy = "per_turn") -> None:
         super().__init__()
         if strong is None and weak is None:
             raise ValueError("RoutingMiddleware needs strong= or weak= (the other defaults to the agent's model)")
         self.strong, self.weak = strong, weak
-        self.policy = Policy(router, threshold=threshold, strong_fraction=strong_fraction,
-                             calibration_prompts=calibration_prompts, router_options=router_options)
+        self.policy = RoutingPolicy(router, threshold=threshold, strong_fraction=strong_fraction,
+                                    calibration_prompts=calibration_prompts, router_options=router_options,
+                                    steps=steps)
         self.prices = prices
 
     @property
@@ -59,7 +60,8 @@ class RoutingMiddleware(AgentMiddleware):
         return "RoutingMiddleware"
 
     def _choose(self, request: ModelRequest) -> tuple[ModelRequest, RoutingDecision, BaseChatModel, BaseChatModel]:
-        d = self.policy.decide(routing_text(request.messages))
+        turn_key, followup = turn_of(request.messages)
+        d = self.policy.decide(routing_text(request.messages), turn_key=turn_key, followup=followup).decision
         strong = self.strong or request.model
         chosen = strong if d.route == "strong" else (self.weak or request.model)
         meta = {**(chosen.metadata or {}), "routellm_route": d.route, "routellm_model": _backend_model_name(chosen),

@@ -25,7 +25,7 @@ from langchain_core.runnables.config import ensure_config, patch_config
 from routellm_integrations.decision import RoutingDecision
 from routellm_integrations.errors import InvalidPromptError
 
-from ._policy import Policy
+from routellm_integrations.policy import RoutingPolicy
 from .chat_models import routing_text
 
 __all__ = ["RoutedRunnable", "default_routing_text", "route_between"]
@@ -62,8 +62,9 @@ class RoutedRunnable(Runnable[Any, Any]):
                  router_options: dict[str, Any] | None = None, text: Callable[[Any], str] | None = None,
                  name: str | None = None) -> None:
         self.strong, self.weak = strong, weak
-        self.policy = Policy(router, threshold=threshold, strong_fraction=strong_fraction,
-                             calibration_prompts=calibration_prompts, router_options=router_options)
+        self.policy = RoutingPolicy(router, threshold=threshold, strong_fraction=strong_fraction,
+                                    calibration_prompts=calibration_prompts, router_options=router_options,
+                                    steps="every_step")
         self.text = text or default_routing_text
         self.name = name or "RoutedRunnable"
 
@@ -79,7 +80,7 @@ class RoutedRunnable(Runnable[Any, Any]):
         text = self.text(input)
         if not isinstance(text, str) or not text.strip():
             raise InvalidPromptError("the routing text is empty: nothing to score")
-        return self.policy.decide(text)
+        return self.policy.decide(text).decision
 
     def _child(self, config: RunnableConfig, run_manager: Any, d: RoutingDecision) -> RunnableConfig:
         child = patch_config(config, callbacks=run_manager.get_child(f"routellm:{d.route}"))

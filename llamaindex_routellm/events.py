@@ -13,7 +13,7 @@ class RoutingDecisionEvent(BaseEvent):
 
     route: str
     model: str
-    score: float
+    score: Optional[float] = None
     threshold: float
     router: str
     forced: bool = False

@@ -209,7 +209,7 @@ class RoutedLLM(FunctionCallingLLM):
         self._ledger.record_failure(route=decision.route, model=self._model(decision.route))
         if isinstance(exc, Exception) and not isinstance(exc, RouteLLMError):
             exc.add_note(f"routellm: the {decision.route} route ({self._model(decision.route)}) failed "
-                         f"(score {decision.score:.3f}, threshold {decision.threshold:.3f})")
+                         f"(score {decision.score}, threshold {decision.threshold:.3f})")
 
     def _run(self, call: "_Call", invoke: Any) -> Any:
         try:

@@ -19,7 +19,8 @@ class RoutingDecision(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     route: Route
-    score: float = Field(ge=0.0, le=1.0, description="P(strong model wins) for this prompt")
+    score: float | None = Field(ge=0.0, le=1.0, description="P(strong model wins) for this prompt; None when "
+                                "the route was set without scoring (forced, or no text to score)")
     threshold: float = Field(ge=0.0, le=1.0)
     router: str = Field(description="name of the router that scored the prompt")
     latency_ms: float | None = Field(default=None, ge=0.0, description="time spent scoring")

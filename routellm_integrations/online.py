@@ -23,16 +23,20 @@ class OnlineShareController:
 
     ``warm_threshold`` (e.g. from offline calibration) is used until ``min_samples``
     scores have been seen; ``window`` bounds the memory of past scores so the threshold
-    follows drifting traffic; ``correction`` scales the pull of the running share error.
+    follows drifting traffic. On top of the quantile, an integral term (``gain`` per
+    decision) raises the threshold after each strong call and lowers it after each weak
+    one, so the share converges to the target even when the scores drift steadily (where
+    a quantile of past scores always lags).
     """
 
     def __init__(self, target: float, *, warm_threshold: float | None = None, window: int = 1000,
-                 min_samples: int = 10, correction: float = 2.0) -> None:
+                 min_samples: int = 10, gain: float = 0.01) -> None:
         self.target = validate_threshold(target, "strong_fraction")
         self.warm_threshold = validate_threshold(warm_threshold, "warm_threshold") if warm_threshold is not None else None
         if window < 1 or min_samples < 1:
             raise ValueError("window and min_samples must be positive")
-        self.window, self.min_samples, self.correction = int(window), int(min_samples), float(correction)
+        self.window, self.min_samples, self.gain = int(window), int(min_samples), float(gain)
+        self._offset = 0.0
         self._scores: deque[float] = deque(maxlen=self.window)
         self._seen = 0
         self._strong = 0
@@ -50,29 +54,28 @@ class OnlineShareController:
                     return self.warm_threshold
                 if not self._scores:
                     return 1.0 - self.target  # right for a uniform score, and only until data arrives
-            realised = self._strong / self._seen if self._seen else self.target
-            goal = float(np.clip(self.target + self.correction * (self.target - realised), 0.0, 1.0))
-            if goal <= 0.0:
-                return float(np.nextafter(max(self._scores), np.inf)) if self._scores else 1.0
-            return float(np.quantile(np.fromiter(self._scores, dtype=np.float64), 1.0 - goal))
+            base = float(np.quantile(np.fromiter(self._scores, dtype=np.float64), 1.0 - self.target))
+            return float(np.clip(base + self._offset, 0.0, 1.0))
 
     def observe(self, score: float, strong: bool) -> None:
         with self._lock:
             self._scores.append(float(score))
             self._seen += 1
             self._strong += bool(strong)
+            if len(self._scores) >= self.min_samples:
+                self._offset += self.gain * (float(bool(strong)) - self.target)
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable state (for restarts); :meth:`load_state_dict` restores it."""
         with self._lock:
             return {"target": self.target, "warm_threshold": self.warm_threshold, "window": self.window,
-                    "min_samples": self.min_samples, "correction": self.correction,
+                    "min_samples": self.min_samples, "gain": self.gain, "offset": self._offset,
                     "scores": list(self._scores), "seen": self._seen, "strong": self._strong}
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> "OnlineShareController":
         c = cls(state["target"], warm_threshold=state.get("warm_threshold"), window=state["window"],
-                min_samples=state["min_samples"], correction=state["correction"])
+                min_samples=state["min_samples"], gain=state["gain"])
         c._scores.extend(float(s) for s in state["scores"][-c.window:])
-        c._seen, c._strong = int(state["seen"]), int(state["strong"])
+        c._seen, c._strong, c._offset = int(state["seen"]), int(state["strong"]), float(state["offset"])
         return c

@@ -173,6 +173,20 @@ class RoutingPolicy:
                 self._sticky.add(scope)
         return Ticket(decision, admitted.reservation)
 
+    def admit(self, route: Route, *, scope: str | None = None, reason: str = "forced") -> Ticket:
+        """A route chosen without scoring (forced by the caller, or nothing to score),
+        still admitted by the budget and reported like any decision."""
+        if route not in ("strong", "weak"):
+            raise InvalidRouteError(f"a forced route must be 'strong' or 'weak', got {route!r}")
+        scope = scope or _SCOPE.get() or GLOBAL_SCOPE
+        admitted = self._admit(route, scope)
+        base = self._fixed if self._fixed is not None else (self._online.threshold() if self._online else 0.5)
+        decision = RoutingDecision(route=admitted.route, score=None, threshold=base, router=self.router_name,
+                                   latency_ms=0.0, forced=reason == "forced",
+                                   step_policy=reason if admitted.route == route else f"{reason}:budget",
+                                   budget=admitted.budget)
+        return Ticket(decision, admitted.reservation)
+
     def _admit(self, route: Route, scope: str) -> "_Admitted":
         if self.budget is None:
             return _Admitted(route, None, None)

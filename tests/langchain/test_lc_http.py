@@ -172,3 +172,30 @@ def test_langsmith_trace_carries_routing_and_backend_model(llm, monkeypatch):
     msg = outputs["generations"][0][0]["message"]["kwargs"]
     assert msg["response_metadata"]["routellm"]["model"] == WEAK
     assert msg["usage_metadata"]["input_tokens"] > 0
+
+
+def test_budget_per_langgraph_thread_and_turn_coherent_steps(openai_server, anthropic_server):
+    """A strong-call cap per LangGraph thread: once a thread spent it, its later turns go
+    weak; another thread starts fresh. A turn's tool step keeps the turn's backend."""
+    from langchain.agents import create_agent
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from routellm_integrations import Budget
+
+    strong, weak = backends(openai_server, anthropic_server)
+    llm = RoutedChat(strong=strong, weak=weak, router="length", router_options={"midpoint": 20}, threshold=0.5,
+                     budget=Budget(max_strong_calls=2))
+    agent = create_agent(llm, tools=[add], checkpointer=InMemorySaver())
+    routes: dict[str, list] = {}
+    for thread in ("A", "A", "B"):
+        cfg = {"configurable": {"thread_id": thread}}
+        out = agent.invoke({"messages": [HumanMessage(LONG)]}, config=cfg)
+        ai = [m for m in out["messages"] if m.type == "ai"][-2:]  # this turn: tool call, then answer
+        routes.setdefault(thread, []).append([m.response_metadata["routellm"]["route"] for m in ai])
+        meta = ai[-1].response_metadata["routellm"]
+        assert meta["budget"]["scope"] == f"thread:{thread}"
+        assert ai[0].response_metadata["routellm"]["step_policy"] in ("per_turn", "per_turn:budget")
+        assert meta["step_policy"].startswith("per_turn:kept")
+    assert routes["A"] == [["strong", "strong"], ["weak", "weak"]]  # the cap of 2 strong calls is spent
+    assert routes["B"] == [["strong", "strong"]]
+    assert llm.policy.budget.state("thread:A").strong_calls == 2
