@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from langchain_openai import ChatOpenAI  # noqa: E402
 
 from langchain_routellm import RoutedChat  # noqa: E402
-from servers.openai_compat import OpenAICompatServer  # noqa: E402
+from routellm_integrations.testing.openai_compat import OpenAICompatServer  # noqa: E402
 
 PROMPTS = [
     "Hi! How are you today?", "What is the capital of Australia?", "Write a haiku about autumn leaves.",

@@ -12,12 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def median_ms(fn, n: int) -> float:
@@ -32,7 +29,7 @@ def median_ms(fn, n: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     from llama_index.core.base.llms.types import ChatMessage, MessageRole
     from llama_index.llms.openai import OpenAI
-    from servers.openai_compat import OpenAICompatServer
+    from routellm_integrations.testing.openai_compat import OpenAICompatServer
 
     from llamaindex_routellm import RoutedLLM
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from servers.anthropic_compat import AnthropicCompatServer
-from servers.openai_compat import OpenAICompatServer
+from routellm_integrations.testing.anthropic_compat import AnthropicCompatServer
+from routellm_integrations.testing.openai_compat import OpenAICompatServer
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import pytest
 from routellm_integrations.embedders import (CachedEmbedder, Embedder, UnknownEmbedderError,
                                              available_embedders, get_embedder)
 from routellm_integrations.errors import EmbedderError, InvalidPromptError
-from servers.openai_compat import fake_embedding
+from routellm_integrations.testing.openai_compat import fake_embedding
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "sk-test-SECRET-0123456789abcdefXYZ"

@@ -15,7 +15,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from servers.openai_compat import args_for_schema, count_tokens
+from routellm_integrations.testing.openai_compat import args_for_schema, count_tokens
 
 
 def _text(m: BaseMessage) -> str:
