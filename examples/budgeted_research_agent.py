@@ -1,0 +1,114 @@
+"""A multi-step research agent under a spend budget.
+
+A LangChain `create_agent` agent with three tools answers several research questions in
+one thread. `RoutedChat` routes each user turn with the shipped `mf` router, keeps the
+turn's backend for its tool-calling steps, and holds a per-thread budget: as the budget
+shrinks it demands more confidence before choosing the strong model, and once a strong
+call no longer fits, turns go weak. Each step prints its route, the threshold in force
+and the spend so far.
+
+With OPENAI_API_KEY set it uses gpt-4o / gpt-4o-mini; without, it runs offline against
+the local OpenAI-format server shipped in `routellm_integrations.testing`, whose scripted
+model calls the tool a question names and then reports the tool's result.
+
+    python examples/budgeted_research_agent.py [--budget 0.002]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from typing import Iterator
+
+from langchain.agents import create_agent
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
+from langgraph.checkpoint.memory import InMemorySaver
+
+from langchain_routellm import RoutedChat
+from routellm_integrations import Budget
+
+QUESTIONS = [
+    "Use search_notes to find what our notes say about transformer attention, then summarise the key equations.",
+    "Use calculator to compute 12 * 7 + 3 for the budget table.",
+    "Use search_notes on mixture-of-experts routing and compare it with dense models, with a proof sketch "
+    "of why top-2 gating keeps the expected compute constant.",
+    "Use word_count on 'the quick brown fox' for the report.",
+    "Use search_notes to find the RouteLLM paper's cost savings and derive the break-even strong-call share.",
+]
+
+
+@tool
+def search_notes(topic: str) -> str:
+    """Search the team's research notes for a topic."""
+    return f"3 notes mention {topic!r}"
+
+
+@tool
+def calculator(expression: str) -> str:
+    """Evaluate an arithmetic expression."""
+    allowed = set("0123456789+-*/(). ")
+    return str(eval(expression, {"__builtins__": {}})) if set(expression) <= allowed else "not arithmetic"  # noqa: S307
+
+
+@tool
+def word_count(text: str) -> int:
+    """Count the words in a text."""
+    return len(text.split())
+
+
+@contextlib.contextmanager
+def backends() -> Iterator[tuple[ChatOpenAI, ChatOpenAI]]:
+    if os.environ.get("OPENAI_API_KEY"):
+        yield ChatOpenAI(model="gpt-4o"), ChatOpenAI(model="gpt-4o-mini")
+        return
+    from routellm_integrations.testing import OpenAICompatServer
+
+    with OpenAICompatServer() as server:
+        yield (ChatOpenAI(model="gpt-4o", base_url=server.base_url, api_key="offline", stream_usage=True),
+               ChatOpenAI(model="gpt-4o-mini", base_url=server.base_url, api_key="offline", stream_usage=True))
+
+
+def run(budget_usd: float, router: str = "mf", thread: str = "research-1") -> list[dict]:
+    """Answer QUESTIONS in one thread under the budget; returns one row per model step."""
+    rows: list[dict] = []
+    with backends() as (strong, weak):
+        llm = RoutedChat(strong=strong, weak=weak, router=router, threshold=0.5,
+                         budget=Budget(max_usd=budget_usd, on_exhausted="weak"))
+        agent = create_agent(llm, tools=[search_notes, calculator, word_count], checkpointer=InMemorySaver())
+        config = {"configurable": {"thread_id": thread}}
+        seen = 0
+        for i, question in enumerate(QUESTIONS, 1):
+            result = agent.invoke({"messages": [("user", question)]}, config=config)
+            steps = [m for m in result["messages"] if m.type == "ai"][seen:]
+            seen += len(steps)
+            for step in steps:
+                info = step.response_metadata["routellm"]
+                rows.append({"turn": i, "route": info["route"], "model": info["model"],
+                             "threshold": info["threshold"], "step_policy": info["step_policy"],
+                             "cost_usd": info["cost_usd"], "spent_usd": info["budget"]["spent_usd"],
+                             "tool_calls": [c["name"] for c in step.tool_calls]})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--budget", type=float, default=0.002, help="USD cap for the thread (default: $0.002)")
+    ap.add_argument("--router", default="mf")
+    args = ap.parse_args(argv)
+    rows = run(args.budget, args.router)
+    print(f"budget ${args.budget:.4f} for the thread; router {args.router}")
+    print(f"{'turn':>4} {'route':6} {'model':12} {'threshold':>9} {'step policy':18} {'cost':>10} {'spent':>10}  tools")
+    for r in rows:
+        print(f"{r['turn']:4d} {r['route']:6} {r['model']:12} {r['threshold']:9.3f} {r['step_policy']:18} "
+              f"${r['cost_usd']:.6f} ${r['spent_usd']:.6f}  {', '.join(r['tool_calls']) or '-'}")
+    strong = sum(r["cost_usd"] for r in rows if r["route"] == "strong")
+    print(f"spent ${rows[-1]['spent_usd']:.6f} (strong ${strong:.6f}) of ${args.budget:.6f}; strong steps: "
+          f"{sum(r['route'] == 'strong' for r in rows)}/{len(rows)}. Once a strong call no longer fits, turns go "
+          "weak (on_exhausted='weak' never refuses a weak call; 'raise' would stop the run instead)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""The budgeted research agent example, run offline against the local server."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "budgeted_research_agent.py"
+
+
+@pytest.fixture(scope="module")
+def example():
+    spec = importlib.util.spec_from_file_location("budgeted_research_agent", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["budgeted_research_agent"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_budget_holds_and_steps_stay_on_their_turns_backend(example, monkeypatch, capsys):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    budget = 0.002
+    rows = example.run(budget)
+    assert len(rows) == 2 * len(example.QUESTIONS)  # each turn: a tool call, then the answer
+    for first, second in zip(rows[::2], rows[1::2]):
+        assert first["tool_calls"] and second["route"] == first["route"]  # the tool step kept the turn's backend
+        assert second["step_policy"] == "per_turn:kept"
+    strong = [r for r in rows if r["route"] == "strong"]
+    assert strong and sum(r["cost_usd"] for r in strong) <= budget
+    # the threshold rises as the budget is spent, and turns after the money ran short go weak
+    thresholds = [r["threshold"] for r in rows[::2]]
+    assert thresholds == sorted(thresholds) and thresholds[-1] > 0.9
+    assert rows[-1]["route"] == "weak"
+    assert example.main(["--budget", str(budget)]) == 0
+    out = capsys.readouterr().out
+    assert "per_turn:kept" in out and f"of ${budget:.6f}" in out
