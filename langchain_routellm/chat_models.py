@@ -365,6 +365,8 @@ class RoutedChat(BaseChatModel):
                     "routellm_score": route.score, "routellm_threshold": route.threshold,
                     "routellm_router": route.router, "routellm_latency_ms": route.latency_ms,
                     "routellm_reason": route.reason, "routellm_step_policy": route.step_policy}
+        if route.budget is not None:  # the scope's budget at admission (traces show it beside the route)
+            new_meta["routellm_budget"] = route.budget
         return new_tags, new_meta
 
     def _event_data(self, route: _Route) -> dict[str, Any]:
