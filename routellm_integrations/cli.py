@@ -116,18 +116,51 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from .training.pipeline import train_mf_command
+def _training_config(cls, **options):
+    """A trainer's pydantic config, with bad values reported as a typed DataError."""
+    from pydantic import ValidationError
 
+    from .errors import DataError
+
+    try:
+        return cls(**{k: v for k, v in options.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        raise DataError(f"invalid training option(s): {problems}") from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
     from .training.pipeline import DEFAULT_SOURCES
 
     sources = DEFAULT_SOURCES if args.sources is None else [s for s in args.sources if s != "none"]
-    train_mf_command(out=Path(args.out), data_dir=args.data_dir, sources=sources,
-                     seed=args.seed,
-                     epochs=args.epochs, dim=args.dim, hidden=args.hidden, embedder=args.embedder,
-                     max_prompts_per_source=args.max_prompts_per_source, evaluate=not args.no_evaluate,
-                     battles_files=args.battles or (),
-                     progress=not args.quiet)
+    common = dict(out=Path(args.out), data_dir=args.data_dir, sources=sources, seed=args.seed,
+                  max_prompts_per_source=args.max_prompts_per_source, evaluate=not args.no_evaluate,
+                  battles_files=args.battles or (), progress=not args.quiet)
+    if args.router != "mf":
+        common["validate"] = not args.no_validate
+    if args.router == "sw_ranking":
+        from .training.sw_ranking import SWRankingConfig, train_sw_ranking_command
+
+        cfg = _training_config(SWRankingConfig, n_tiers=args.tiers, top_k=args.top_k, tiering=args.tiering,
+                               balance=args.balance)
+        train_sw_ranking_command(config=cfg, embedder=args.embedder, **common)
+        return 0
+    if args.router == "bert":
+        from .training.bert import BertTrainingConfig, train_bert_command
+
+        cfg = _training_config(BertTrainingConfig, epochs=args.epochs, hidden=args.hidden, encoder=args.encoder,
+                               n_tiers=args.tiers)
+        train_bert_command(config=cfg, embedder=args.embedder, **common)
+        return 0
+    if args.router == "causal_llm":
+        from .training.causal_llm import CausalLLMTrainingConfig, train_causal_llm_command
+
+        cfg = _training_config(CausalLLMTrainingConfig, epochs=args.epochs, hidden=args.hidden, n_tiers=args.tiers)
+        train_causal_llm_command(config=cfg, device=args.device, **common)
+        return 0
+    from .training.pipeline import train_mf_command
+
+    train_mf_command(epochs=args.epochs, dim=args.dim, hidden=args.hidden, embedder=args.embedder, **common)
     return 0
 
 
@@ -162,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train", help="train a router from the preference data")
-    p.add_argument("router", choices=["mf"])
+    p.add_argument("router", choices=["mf", "sw_ranking", "bert", "causal_llm"])
     p.add_argument("--out", required=True, help="checkpoint folder to write")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--sources", nargs="+", default=None,
@@ -177,7 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedder", default="minilm-onnx-int8",
                    help="embedding space the router is trained and served in (default: int8 MiniLM, fastest)")
     p.add_argument("--max-prompts-per-source", type=int, default=None, help="subsample (for quick runs/tests)")
+    p.add_argument("--tiers", type=int, default=None,
+                   help="sw_ranking/bert/causal_llm: number of model tiers (default 10)")
+    p.add_argument("--top-k", type=int, default=None,
+                   help="sw_ranking: weight only the k most similar training prompts (default: all, as the paper)")
+    p.add_argument("--tiering", choices=["model", "family"], default=None,
+                   help="sw_ranking: rate models individually (default) or model lines together")
+    p.add_argument("--balance", choices=["source", "none"], default=None,
+                   help="sw_ranking: equal total weight per source (default) or per battle")
+    p.add_argument("--encoder", default=None, help="bert: encoder backbone (minilm)")
+    p.add_argument("--device", default="cpu", help="causal_llm: torch device for the SmolLM2 features (cpu, cuda)")
     p.add_argument("--no-evaluate", action="store_true", help="skip the benchmark evaluation in the model card")
+    p.add_argument("--no-validate", action="store_true",
+                   help="sw_ranking/bert/causal_llm: skip the 4-fold validation on held-out pool prompts")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
     return parser

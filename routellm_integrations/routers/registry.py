@@ -70,6 +70,36 @@ def _mf(**options: Any) -> BaseRouter:
     return _mf_folder(CHECKPOINTS / "mf", **options)
 
 
+def _sw_ranking_folder(path: Path, **options: Any) -> BaseRouter:
+    from .sw_ranking import SWRankingRouter
+    return SWRankingRouter.from_pretrained(path, **options)
+
+
+def _sw_ranking(**options: Any) -> BaseRouter:
+    return _sw_ranking_folder(CHECKPOINTS / "sw_ranking", **options)
+
+
+def _bert_folder(path: Path, **options: Any) -> BaseRouter:
+    from .bert import BertRouter
+    return BertRouter.from_pretrained(path, **options)
+
+
+def _bert(**options: Any) -> BaseRouter:
+    return _bert_folder(CHECKPOINTS / "bert", **options)
+
+
+def _causal_llm_folder(path: Path, **options: Any) -> BaseRouter:
+    from .causal_llm import CausalLLMRouter
+    return CausalLLMRouter.from_pretrained(path, **options)
+
+
+def _causal_llm(**options: Any) -> BaseRouter:
+    return _causal_llm_folder(CHECKPOINTS / "causal_llm", **options)
+
+
 register_router("random", _random)
 register_router("length", _length)
 register_router("mf", _mf, from_folder=_mf_folder)
+register_router("sw_ranking", _sw_ranking, from_folder=_sw_ranking_folder)
+register_router("bert", _bert, from_folder=_bert_folder)
+register_router("causal_llm", _causal_llm, from_folder=_causal_llm_folder)
