@@ -9,7 +9,7 @@ decision into ``response.additional_kwargs["routellm"]``.
 
 from __future__ import annotations
 
-from typing import Any, AsyncGenerator, Generator, List, Literal, Optional, Sequence, Union
+from typing import Any, AsyncGenerator, Callable, Generator, List, Literal, Optional, Sequence, Union
 
 from llama_index.core.base.llms.types import (ChatMessage, ChatResponse, ChatResponseAsyncGen,
                                               ChatResponseGen, CompletionResponse,
@@ -70,7 +70,9 @@ class RoutedLLM(FunctionCallingLLM):
     threshold: Optional[float] = Field(default=None, description="route strong when score >= threshold")
     strong_fraction: Optional[float] = Field(default=None, description="target share of strong calls")
     calibration_prompts: Optional[List[str]] = Field(default=None, exclude=True, repr=False)
-    route_on: Literal["last_user", "conversation"] = "last_user"
+    route_on: Union[Literal["last_user", "conversation"], Callable[[Sequence[ChatMessage]], str]] = Field(
+        default="last_user", description="what is scored: the last user message, the whole conversation, or "
+        "your function of the messages (e.g. only the question inside a RAG prompt)", exclude=True)
     scope: Optional[str] = Field(default=None, description="budget/sticky scope when a call names none")
 
     _policy: RoutingPolicy = PrivateAttr()
@@ -78,7 +80,8 @@ class RoutedLLM(FunctionCallingLLM):
 
     def __init__(self, strong: LLM, weak: LLM, router: Any = "mf", threshold: Optional[float] = None,
                  strong_fraction: Optional[float] = None, calibration_prompts: Optional[Sequence[str]] = None,
-                 route_on: Literal["last_user", "conversation"] = "last_user",
+                 route_on: Union[Literal["last_user", "conversation"],
+                                 Callable[[Sequence[ChatMessage]], str]] = "last_user",
                  cost_ledger: Optional[CostLedger] = None, price_table: Optional[PriceTable] = None,
                  budget: Optional[Budget] = None, steps: StepPolicy = "per_turn", scope: Optional[str] = None,
                  **kwargs: Any) -> None:
@@ -134,7 +137,11 @@ class RoutedLLM(FunctionCallingLLM):
     def routing_text(self, messages: Sequence[ChatMessage]) -> str:
         if not messages:
             raise InvalidPromptError("no messages to route: give at least one message")
-        if self.route_on == "conversation":
+        if callable(self.route_on):
+            text = self.route_on(messages)
+            if not isinstance(text, str):
+                raise InvalidPromptError(f"route_on returned {type(text).__name__}, not the text to route on")
+        elif self.route_on == "conversation":
             text = "\n".join(f"{m.role.value}: {m.content or ''}" for m in messages if (m.content or "").strip())
         else:
             users = [m for m in messages if m.role == MessageRole.USER and (m.content or "").strip()]
