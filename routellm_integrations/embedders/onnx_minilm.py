@@ -14,7 +14,6 @@ other.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import threading

@@ -16,7 +16,6 @@ import numpy as np
 from ..data.battles import BattleTable
 from ..embedders.base import Embedder
 from ..data.models import DEFAULT_STRONG_MODEL, DEFAULT_WEAK_MODEL
-from ..errors import DataError
 from .card import render_model_card
 from .mf import MFTrainingConfig, train_mf
 
@@ -72,46 +71,21 @@ def train_mf_command(*, out: Path, data_dir: str | os.PathLike[str] | None = Non
                      max_prompts_per_source: int | None = None, evaluate: bool = True,
                      battles_files: Sequence[str | os.PathLike[str]] = (),
                      progress: bool = True) -> Path:
-    from ..data.decontaminate import decontaminate
-    from ..data.sources import load_battles
-    from ..embedders import CachedEmbedder, get_embedder
-    from ..evaluation.benchmarks import BENCHMARKS, all_benchmark_prompts, load_benchmark
+    from ..evaluation.benchmarks import BENCHMARKS, load_benchmark
     from ..evaluation.metrics import evaluate_scores
-    from ..paths import embedding_cache_path, resolve_data_dir
     from ..routers.length import LengthRouter
     from ..routers.random import RandomRouter
+    from .common import cached_embedder, prepare_pool
 
-    root = resolve_data_dir(data_dir)
     say = print if progress else (lambda *a, **k: None)
-    from ..data.user_files import load_battles_file
-
-    tables = [load_battles(root, sources)] if sources else []
-    tables += [load_battles_file(f) for f in battles_files]
-    if not tables:
-        raise DataError("nothing to train on: give --sources and/or --battles")
-    table = BattleTable.concat(tables)
-    say(f"loaded {len(table):,} battles over {len(table.prompts):,} prompts and {len(table.models)} models")
-    if max_prompts_per_source:
-        table = subsample_prompts(table, max_prompts_per_source, seed)
-        say(f"subsampled to {len(table):,} battles ({max_prompts_per_source} prompts per source)")
-
-    # Near-duplicates are judged in the paper's space (exact MiniLM, cosine 0.95) whatever
-    # embedder the router itself is trained with.
-    def cached(e: "str | Embedder") -> CachedEmbedder:
-        return CachedEmbedder(get_embedder(e) if isinstance(e, str) else e, path=embedding_cache_path())
-
-    clean, decon = decontaminate(table, all_benchmark_prompts(root), cached(reference_embedder))
-    emb = cached(embedder)
+    # near-duplicates are judged in the paper's space (exact MiniLM, cosine 0.95) whatever
+    # embedder the router itself is trained with
+    pool = prepare_pool(data_dir=data_dir, sources=sources, battles_files=battles_files,
+                        max_prompts_per_source=max_prompts_per_source, seed=seed,
+                        reference_embedder=reference_embedder, progress=progress)
+    clean, decon, root = pool.table, pool.decontamination, pool.root
+    emb = cached_embedder(embedder)
     inner = emb.inner
-    say(decon.summary())
-    if len(clean) == 0:
-        raise DataError("no battles left after decontamination")
-    # compact the prompt vocabulary to what is left, so we embed only those
-    used = np.unique(clean.prompt_idx)
-    remap = np.full(len(clean.prompts), -1, dtype=np.int64)
-    remap[used] = np.arange(used.size)
-    clean = BattleTable([clean.prompts[i] for i in used], clean.models, clean.sources, remap[clean.prompt_idx],
-                        clean.model_a, clean.model_b, clean.winner, clean.source_idx)
     say(f"embedding {len(clean.prompts):,} training prompts with {inner.name} ...")
     embeddings = embed_with_progress(emb, clean.prompts, progress)
 

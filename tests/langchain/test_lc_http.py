@@ -14,7 +14,7 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
 from langchain_routellm import RoutedChat, routellm_cost_tracker
-from routellm_integrations.testing.openai_compat import OpenAICompatServer, Reply, Response
+from routellm_integrations.testing.openai_compat import OpenAICompatServer, Response
 
 STRONG, WEAK = "gpt-4o", "claude-haiku-4-5"
 PRICES = {STRONG: (2.50, 10.00), WEAK: (1.00, 5.00)}  # USD per 1M input/output tokens, by hand

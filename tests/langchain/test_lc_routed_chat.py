@@ -3,7 +3,6 @@ structured output, streaming, errors, concurrency. Fast: no HTTP, no model load.
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 
