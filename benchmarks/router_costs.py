@@ -25,21 +25,10 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from routing_latency import sample_prompts  # noqa: E402  (the same prompt mix as the mf latency figures)
+
 PAPER_RPS = {"sw_ranking": 2.9, "mf": 155.0, "bert": 69.6, "causal_llm": 42.5}
 SLOW = {"causal_llm"}
-
-
-def sample_prompts(n: int, seed: int = 0) -> list[str]:
-    from routellm_integrations.evaluation.benchmarks import load_benchmark
-
-    rng = np.random.default_rng(seed)
-    pool: list[str] = []
-    for name, share in (("mt-bench", 0.2), ("gsm8k", 0.4), ("mmlu", 0.4)):
-        prompts = load_benchmark(name).prompts
-        k = min(len(prompts), max(1, int(n * share)))
-        pool += [prompts[i] for i in rng.choice(len(prompts), size=k, replace=False)]
-    rng.shuffle(pool)
-    return pool[:n]
 
 
 def rss_mb() -> float:

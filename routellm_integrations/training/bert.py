@@ -202,7 +202,7 @@ def train_bert_command(*, out: Path, data_dir: str | os.PathLike[str] | None = N
                        evaluate: bool = True, validate: bool = True, progress: bool = True) -> Path:
     """``routellm train bert``: pool -> decontamination -> MiniLM vectors -> head -> checkpoint."""
     from ..data.models import DEFAULT_STRONG_MODEL, DEFAULT_WEAK_MODEL
-    from .common import cached_embedder, cross_validate, prepare_pool
+    from .common import cached_embedder, pool_card, prepare_pool, validate_and_report
     from .pipeline import DEFAULT_SOURCES, embed_with_progress
     from .sw_ranking import benchmark_rows, render_card
 
@@ -219,13 +219,10 @@ def train_bert_command(*, out: Path, data_dir: str | os.PathLike[str] | None = N
         return build_bert(train, embeddings, embedder_name=emb.name,
                           strong_model=DEFAULT_STRONG_MODEL, weak_model=DEFAULT_WEAK_MODEL, config=cfg)[0]
 
-    card: dict[str, Any] = {"battles_by_source": pool.table.counts_by_source(),
-                            "decontamination": pool.decontamination.model_dump(),
-                            "data_sources": sorted(set(pool.table.sources))}
+    card: dict[str, Any] = pool_card(pool)
     if validate:
-        card["validation"] = cross_validate(build, pool.table, embeddings, label="bert", seed=seed, progress=progress)
-        for row in card["validation"]:
-            say(f"validation {row['set']:36} {row['router']:10} APGR {row['apgr']:.3f} ({row['folds']} folds)")
+        card["validation"] = validate_and_report(build, pool, embeddings, label="bert", seed=seed,
+                                                 progress=progress)
     router, report = build_bert(pool.table, embeddings, embedder_name=emb.name, strong_model=DEFAULT_STRONG_MODEL,
                                 weak_model=DEFAULT_WEAK_MODEL, config=cfg, progress=progress)
     card["training_report"] = report

@@ -92,7 +92,7 @@ def train_causal_llm_command(*, out: Path, data_dir: str | os.PathLike[str] | No
     ``name``, ``dim``, ``embed`` and ``score_token_rows``."""
     from ..data.models import DEFAULT_STRONG_MODEL, DEFAULT_WEAK_MODEL
     from ..routers.causal_llm import SmolLM2Features
-    from .common import cached_embedder, cross_validate, prepare_pool
+    from .common import cached_embedder, pool_card, prepare_pool, validate_and_report
     from .pipeline import DEFAULT_SOURCES, embed_with_progress
     from .sw_ranking import benchmark_rows, render_card
 
@@ -111,13 +111,10 @@ def train_causal_llm_command(*, out: Path, data_dir: str | os.PathLike[str] | No
         return build_causal_llm(train, x, embedder=inner, strong_model=DEFAULT_STRONG_MODEL,
                                 weak_model=DEFAULT_WEAK_MODEL, config=cfg, init_rows=rows)[0]
 
-    card: dict[str, Any] = {"battles_by_source": pool.table.counts_by_source(),
-                            "decontamination": pool.decontamination.model_dump(),
-                            "data_sources": sorted(set(pool.table.sources))}
+    card: dict[str, Any] = pool_card(pool)
     if validate:
-        card["validation"] = cross_validate(build, pool.table, x, label="causal_llm", seed=seed, progress=progress)
-        for row in card["validation"]:
-            say(f"validation {row['set']:36} {row['router']:10} APGR {row['apgr']:.3f} ({row['folds']} folds)")
+        card["validation"] = validate_and_report(build, pool, x, label="causal_llm", seed=seed,
+                                                 progress=progress)
     router, report = build_causal_llm(pool.table, x, embedder=inner, strong_model=DEFAULT_STRONG_MODEL,
                                       weak_model=DEFAULT_WEAK_MODEL, config=cfg, init_rows=rows, progress=progress)
     card["training_report"] = report

@@ -70,6 +70,22 @@ def prepare_pool(*, data_dir: str | os.PathLike[str] | None = None,
     return Pool(compact(clean), decon, root)
 
 
+def pool_card(pool: Pool) -> dict[str, Any]:
+    """The model-card facts every trainer records about its training data."""
+    return {"battles_by_source": pool.table.counts_by_source(), "decontamination": pool.decontamination.model_dump(),
+            "data_sources": sorted(set(pool.table.sources))}
+
+
+def validate_and_report(build: Any, pool: Pool, features: np.ndarray, *, label: str, seed: int,
+                        progress: bool) -> list[dict[str, Any]]:
+    """:func:`cross_validate` on the pool, printing one line per validation set."""
+    rows = cross_validate(build, pool.table, features, label=label, seed=seed, progress=progress)
+    if progress:
+        for row in rows:
+            print(f"validation {row['set']:36} {row['router']:10} APGR {row['apgr']:.3f} ({row['folds']} folds)")
+    return rows
+
+
 def cached_embedder(embedder: Any) -> Any:
     """An embedder (by name or object) behind the on-disk cache (``$ROUTELLM_CACHE_DIR``)."""
     from ..embedders import CachedEmbedder, get_embedder

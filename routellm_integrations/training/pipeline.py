@@ -75,7 +75,7 @@ def train_mf_command(*, out: Path, data_dir: str | os.PathLike[str] | None = Non
     from ..evaluation.metrics import evaluate_scores
     from ..routers.length import LengthRouter
     from ..routers.random import RandomRouter
-    from .common import cached_embedder, prepare_pool
+    from .common import cached_embedder, pool_card, prepare_pool
 
     say = print if progress else (lambda *a, **k: None)
     # near-duplicates are judged in the paper's space (exact MiniLM, cosine 0.95) whatever
@@ -83,7 +83,7 @@ def train_mf_command(*, out: Path, data_dir: str | os.PathLike[str] | None = Non
     pool = prepare_pool(data_dir=data_dir, sources=sources, battles_files=battles_files,
                         max_prompts_per_source=max_prompts_per_source, seed=seed,
                         reference_embedder=reference_embedder, progress=progress)
-    clean, decon, root = pool.table, pool.decontamination, pool.root
+    clean, root = pool.table, pool.root
     emb = cached_embedder(embedder)
     inner = emb.inner
     say(f"embedding {len(clean.prompts):,} training prompts with {inner.name} ...")
@@ -100,12 +100,7 @@ def train_mf_command(*, out: Path, data_dir: str | os.PathLike[str] | None = Non
     router.embedder = emb
     say(f"trained in {report.seconds:.0f} s; held-out pair accuracy {report.val_pair_accuracy}")
 
-    card: dict[str, Any] = {
-        "battles_by_source": clean.counts_by_source(),
-        "decontamination": decon.model_dump(),
-        "training_report": report.model_dump(),
-        "data_sources": sorted(set(clean.sources)),
-    }
+    card: dict[str, Any] = {**pool_card(pool), "training_report": report.model_dump()}
     val_bench = pair_validation_benchmark(clean, val_mask, strong, weak)
     if val_bench is not None:
         val_emb = emb.embed(list(val_bench.prompts))

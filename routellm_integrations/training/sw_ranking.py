@@ -176,7 +176,7 @@ def train_sw_ranking_command(*, out: Path, data_dir: str | os.PathLike[str] | No
     """``routellm train sw_ranking``: pool -> decontamination -> embeddings -> tiers and
     index -> checkpoint with a model card (validation and benchmark figures)."""
     from ..data.models import DEFAULT_STRONG_MODEL, DEFAULT_WEAK_MODEL
-    from .common import cached_embedder, cross_validate, prepare_pool
+    from .common import cached_embedder, pool_card, prepare_pool, validate_and_report
     from .pipeline import DEFAULT_SOURCES, embed_with_progress
 
     say = print if progress else (lambda *a, **k: None)
@@ -192,19 +192,14 @@ def train_sw_ranking_command(*, out: Path, data_dir: str | os.PathLike[str] | No
     say(f"index: {summary['n_index_prompts']:,} prompts, {summary['index_bytes'] / 1e6:.1f} MB; tiers of the "
         f"default pair: {router.strong_tier} vs {router.weak_tier}")
     router.embedder = emb
-    card: dict[str, Any] = {"battles_by_source": pool.table.counts_by_source(),
-                            "decontamination": pool.decontamination.model_dump(),
-                            "data_sources": sorted(set(pool.table.sources)), "index": {
-                                k: v for k, v in summary.items() if k != "tiers"}}
+    card: dict[str, Any] = {**pool_card(pool), "index": {k: v for k, v in summary.items() if k != "tiers"}}
     if validate:
         def build(train: BattleTable) -> SWRankingRouter:
             return build_sw_ranking(train, embeddings, embedder_name=emb.name, strong_model=DEFAULT_STRONG_MODEL,
                                     weak_model=DEFAULT_WEAK_MODEL, config=cfg)[0]
 
-        card["validation"] = cross_validate(build, pool.table, embeddings, label="sw_ranking", seed=seed,
-                                            progress=progress)
-        for row in card["validation"]:
-            say(f"validation {row['set']:36} {row['router']:10} APGR {row['apgr']:.3f} ({row['folds']} folds)")
+        card["validation"] = validate_and_report(build, pool, embeddings, label="sw_ranking", seed=seed,
+                                                 progress=progress)
     if evaluate:
         card["benchmarks"] = benchmark_rows(router, "sw_ranking", pool.root, progress)
     router.config_data["card"] = card

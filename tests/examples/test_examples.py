@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from routellm_integrations.testing.openai_compat import OpenAICompatServer, Response
+from routellm_integrations.testing.openai_compat import OpenAICompatServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 STRONG, WEAK = "gpt-4o", "gpt-4o-mini"
@@ -56,18 +56,11 @@ def test_rag_per_query_in_llamaindex_and_lcel(offline):
 def test_langsmith_tracing_shows_route_model_and_cost(offline):
     import langsmith
 
-    posted: list = []
-    recorder = OpenAICompatServer()
-    info = {"version": "0.0.0", "batch_ingest_config": {
-        "use_multipart_endpoint": False, "size_limit": 100, "size_limit_bytes": 20_971_520,
-        "scale_up_nthreads_limit": 16, "scale_up_qsize_trigger": 1000, "scale_down_nempty_trigger": 4}}
-    recorder.routes = {("GET", "/info"): lambda req: Response(200, info),
-                       ("POST", "/runs/batch"): lambda req: (posted.append(req.json), Response(200, {}))[1],
-                       ("POST", "/runs/multipart"): lambda req: Response.error(404, "use /runs/batch")}
-    with recorder:
+    from routellm_integrations.testing.langsmith_recorder import LangSmithRecorder
+
+    with LangSmithRecorder() as recorder:
         shown = load("langsmith_tracing").main(client=langsmith.Client(api_url=recorder.url, api_key="x"))
-    runs = [r for body in posted for r in (body or {}).get("post", []) + (body or {}).get("patch", [])]
-    llm_runs = {r["id"]: r for r in runs if r.get("run_type") == "llm" and (r.get("extra") or {}).get("metadata")}
+    llm_runs = {r["id"]: r for r in recorder.llm_runs()}
     assert len(llm_runs) == 2
     traced = {(r["extra"]["metadata"]["routellm_route"], r["extra"]["metadata"]["ls_model_name"])
               for r in llm_runs.values()}

@@ -14,7 +14,6 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
 from langchain_routellm import RoutedChat, routellm_cost_tracker
-from routellm_integrations.testing.openai_compat import OpenAICompatServer, Response
 
 STRONG, WEAK = "gpt-4o", "claude-haiku-4-5"
 PRICES = {STRONG: (2.50, 10.00), WEAK: (1.00, 5.00)}  # USD per 1M input/output tokens, by hand
@@ -143,20 +142,14 @@ def test_structured_output_over_http(llm):
 def test_langsmith_trace_carries_routing_and_backend_model(llm, monkeypatch):
     import langsmith
 
-    posted: list[dict] = []
-    recorder = OpenAICompatServer()
-    info = {"version": "0.0.0", "batch_ingest_config": {
-        "use_multipart_endpoint": False, "size_limit": 100, "size_limit_bytes": 20_971_520,
-        "scale_up_nthreads_limit": 16, "scale_up_qsize_trigger": 1000, "scale_down_nempty_trigger": 4}}
-    recorder.routes = {("GET", "/info"): lambda req: Response(200, info),
-                       ("POST", "/runs/batch"): lambda req: (posted.append(req.json), Response(200, {}))[1],
-                       ("POST", "/runs/multipart"): lambda req: Response.error(404, "use /runs/batch")}
-    with recorder:
+    from routellm_integrations.testing.langsmith_recorder import LangSmithRecorder
+
+    with LangSmithRecorder() as recorder:
         client = langsmith.Client(api_url=recorder.url, api_key="x")
         with langsmith.tracing_context(enabled=True, client=client, project_name="routellm-test"):
             llm.invoke(SHORT)
         client.flush()
-    runs = [r for body in posted for r in (body or {}).get("post", []) + (body or {}).get("patch", [])]
+    runs = recorder.runs()
     llm_runs = [r for r in runs if r.get("run_type") == "llm"]
     assert llm_runs, f"no llm run posted: {json.dumps(runs)[:500]}"
     meta = {}
