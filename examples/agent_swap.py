@@ -11,7 +11,7 @@ from __future__ import annotations
 from langchain.agents import create_agent
 from langchain_core.tools import tool
 
-from backends import langchain_pair
+from backends import tool_calling_pair
 from langchain_routellm import RoutedChat, routellm_cost_tracker
 
 
@@ -28,12 +28,11 @@ def multiply(a: int, b: int) -> int:
 
 
 def main() -> list[dict]:
-    strong, weak = langchain_pair()
-    # before: llm = ChatOpenAI(model="gpt-4o")
-    llm = RoutedChat(strong=strong, weak=weak, router="mf", threshold=0.5)
-    agent = create_agent(llm, tools=[get_weather, multiply])
     rows = []
-    with routellm_cost_tracker() as cost:
+    with tool_calling_pair() as (strong, weak), routellm_cost_tracker() as cost:
+        # before: llm = ChatOpenAI(model="gpt-4o")
+        llm = RoutedChat(strong=strong, weak=weak, router="mf", threshold=0.5)
+        agent = create_agent(llm, tools=[get_weather, multiply])
         for question in ("Use get_weather for Paris, please.",
                          "Use multiply on 17 and 23, then explain step by step how long multiplication works "
                          "and prove that it gives the right answer for every pair of positive integers."):

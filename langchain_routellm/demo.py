@@ -23,7 +23,7 @@ from routellm_integrations.cli import DEMO_PROMPTS
 from routellm_integrations.costs import PriceTable, Usage
 
 
-def backends(max_tokens: int) -> tuple[Any, Any, str]:
+def backends(max_tokens: int, strong_max_tokens: int = 160) -> tuple[Any, Any, str]:
     """(strong, weak, description) chosen from the environment."""
     strong_name = os.environ.get("ROUTELLM_STRONG_MODEL")
     weak_name = os.environ.get("ROUTELLM_WEAK_MODEL")
@@ -39,9 +39,9 @@ def backends(max_tokens: int) -> tuple[Any, Any, str]:
 
         s, w = strong_name or "claude-sonnet-4-5", weak_name or "claude-3-5-haiku-latest"
         return ChatAnthropic(model=s, max_tokens=max_tokens), ChatAnthropic(model=w, max_tokens=max_tokens), "Anthropic"
-    from .local import local_pair
+    from .local_chat import local_pair
 
-    strong, weak = local_pair(max_tokens=max_tokens)
+    strong, weak = local_pair(max_tokens=max_tokens, strong_max_tokens=strong_max_tokens)
     return strong, weak, "local models (no API key set)"
 
 
@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=None,
                     help="default: calibrated so that half of the demo prompts go strong")
     ap.add_argument("--max-tokens", type=int, default=48, help="answer length cap per call")
+    ap.add_argument("--strong-max-tokens", type=int, default=160,
+                    help="local default only: the reasoning budget of the 'strong' half")
     ap.add_argument("--priced-strong", default="gpt-4o", help="price the traffic as if this model were strong")
     ap.add_argument("--priced-weak", default="gpt-4o-mini", help="... and this one weak")
     args = ap.parse_args(argv)
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Loading models (local weights are read once and cached; the first run takes longer) ...",
           file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    strong, weak, where = backends(args.max_tokens)
+    strong, weak, where = backends(args.max_tokens, args.strong_max_tokens)
     threshold = args.threshold
     if threshold is None:
         from routellm_integrations import calibrate_threshold, load_router
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     llm.get_router()
     print(f"ready in {time.perf_counter() - t0:.1f} s: {where}; router {args.router}, threshold {threshold:.3f}\n",
           flush=True)
-    print(f"{'route':6} {'score':>5} {'model':26} {'tokens':>10}  prompt -> answer")
+    print(f"{'route':6} {'score':>5} {'model':32} {'tokens':>10}  prompt -> answer")
     prices = PriceTable.default()
     priced = {"strong": 0.0, "weak": 0.0, "all_strong": 0.0}
     spent, n_strong, rows = 0.0, 0, []
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         priced[info["route"]] += as_strong if info["route"] == "strong" else (
             prices.cost(args.priced_weak, usage, warn=False) or 0.0)
         rows.append(info)
-        print(f"{info['route']:6} {info['score']:5.3f} {excerpt(info['model'], 26):26} "
+        print(f"{info['route']:6} {info['score']:5.3f} {excerpt(info['model'], 32):32} "
               f"{usage.input_tokens:>4}+{usage.output_tokens:<4}  {excerpt(prompt, 40)} -> {excerpt(message.content)}",
               flush=True)
     routed_cost = priced["strong"] + priced["weak"]

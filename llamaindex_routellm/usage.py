@@ -35,6 +35,8 @@ def response_usage(response: Any) -> Optional[Usage]:
 def provider_of(llm: Any) -> str:
     """The provider key the price table uses, from the LlamaIndex class name."""
     name = (llm.class_name() if hasattr(llm, "class_name") else type(llm).__name__).lower()
+    if name == "localllm":
+        return "local"
     for provider in ("azure_openai", "openai", "anthropic", "bedrock", "vertex", "gemini", "mistral", "ollama"):
         if provider.replace("_", "") in name.replace("_", ""):
             return "azure" if provider == "azure_openai" else provider

@@ -165,6 +165,12 @@ DEFAULT_PRICES: dict[str, dict[str, ModelPrice]] = {
         "gpt-3.5-turbo": _p(0.50, 1.50),
         "gpt-3.5-turbo-0125": _p(0.50, 1.50),
     },
+    # the offline default pair (routellm_integrations.local_engine): free
+    "local": {
+        "smollm2-135m-instruct": _p(0.0, 0.0),
+        "smollm2-135m-instruct-reasoning": _p(0.0, 0.0),
+        "smollm2-135m-instruct-brief": _p(0.0, 0.0),
+    },
     "anthropic": {
         "claude-opus-4-5": _p(5.00, 25.00, 0.50, 6.25),
         "claude-opus-4-1": _p(15.00, 75.00, 1.50, 18.75),

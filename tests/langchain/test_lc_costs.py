@@ -17,7 +17,7 @@ def test_resolves_snapshots_and_aliases_per_provider():
     assert t.price("gpt-4o-2024-05-13").input == 5.0  # an exact snapshot price wins over the family
     assert t.price("claude-3-5-haiku-20241022", "anthropic") == t.price("claude-3-5-haiku-latest")
     assert t.price("gpt-4o-mini").output == 0.60
-    assert "claude-sonnet-4-5" in t and "gpt-5" in t and set(t.providers()) == {"anthropic", "openai"}
+    assert "claude-sonnet-4-5" in t and "gpt-5" in t and set(t.providers()) == {"anthropic", "openai", "local"}
 
 
 def test_cost_by_hand_including_cache_reads_and_writes():
