@@ -18,14 +18,12 @@ import os
 import resource
 import subprocess
 import sys
-import time
 
-import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from routing_latency import sample_prompts  # noqa: E402  (the same prompt mix as the mf latency figures)
+from routing_latency import measure, sample_prompts  # noqa: E402  (the same prompts and timing as the mf figures)
 
 PAPER_RPS = {"sw_ranking": 2.9, "mf": 155.0, "bert": 69.6, "causal_llm": 42.5}
 SLOW = {"causal_llm"}
@@ -39,24 +37,8 @@ def rss_mb() -> float:
 def worker(name: str, n: int, batch_size: int) -> dict[str, float]:
     prompts = sample_prompts(n)
     base = rss_mb()
-    from routellm_integrations import load_router
-
-    t0 = time.perf_counter()
-    router = load_router(name)
-    router.route("warm-up prompt", 0.5)  # lazily built parts (ONNX session, SmolLM2 weights)
-    load_s = time.perf_counter() - t0
-    lat = []
-    for p in prompts:
-        t = time.perf_counter()
-        router.route(p, 0.5)
-        lat.append((time.perf_counter() - t) * 1000)
-    t = time.perf_counter()
-    for s in range(0, len(prompts), batch_size):
-        router.score(prompts[s:s + batch_size])
-    batched = len(prompts) / (time.perf_counter() - t)
-    return {"router": name, "n": len(prompts), "load_s": load_s, "p50_ms": float(np.percentile(lat, 50)),
-            "p99_ms": float(np.percentile(lat, 99)), "prompts_per_s": batched, "rss_mb": rss_mb(),
-            "rss_router_mb": rss_mb() - base,
+    m = measure(name, prompts, batch_size)
+    return {"router": name, "n": len(prompts), **m, "rss_mb": rss_mb(), "rss_router_mb": rss_mb() - base,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3}
 
 

@@ -162,13 +162,6 @@ def _model_name(model: Any, role: str) -> str:
 
 
 def read_head(path: Path, d_in: int, n_features: int, n_classes: int = len(CLASSES)) -> ClassifierHead:
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    from .mf import read_tensors
 
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path.parent)!r} has no {path.name}")
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is corrupt or not a safetensors file: {exc}") from exc
-    return ClassifierHead(tensors, d_in, n_features, n_classes)
+    return ClassifierHead(read_tensors(path), d_in, n_features, n_classes)

@@ -200,17 +200,21 @@ def read_config(folder: Path, expected_router: str) -> dict[str, Any]:
     return config
 
 
-def read_weights(folder: Path, config: Mapping[str, Any]) -> MFWeights:
+def read_tensors(path: Path) -> dict[str, np.ndarray]:
+    """A checkpoint's safetensors file, or :class:`CheckpointError` naming what is wrong."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    w_path = folder / WEIGHTS_FILE
-    if not w_path.is_file():
-        raise CheckpointError(f"checkpoint {str(folder)!r} has no {WEIGHTS_FILE}")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path.parent)!r} has no {path.name}")
     try:
-        tensors = load_file(str(w_path))
+        return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{w_path} is corrupt or not a safetensors file: {exc}") from exc
+        raise CheckpointError(f"{path} is corrupt or not a safetensors file: {exc}") from exc
+
+
+def read_weights(folder: Path, config: Mapping[str, Any]) -> MFWeights:
+    tensors = read_tensors(folder / WEIGHTS_FILE)
     return MFWeights(tensors, n_models=len(config["models"]), embedding_dim=int(config["embedding_dim"]),
                      n_features=len(config["features"]))
 

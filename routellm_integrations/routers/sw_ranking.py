@@ -261,16 +261,9 @@ def _check_top_k(top_k: Any) -> int | None:
 
 
 def read_index(folder: Path, config: Mapping[str, Any]) -> SWRankingIndex:
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    from .mf import read_tensors
 
-    p = folder / INDEX_FILE
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint {str(folder)!r} has no {INDEX_FILE}")
-    try:
-        tensors = load_file(str(p))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{p} is corrupt or not a safetensors file: {exc}") from exc
+    tensors = read_tensors(folder / INDEX_FILE)
     tiers = config["tiers"]
     n_tiers = int(config["n_tiers"])
     if not isinstance(tiers, dict) or any(not isinstance(v, int) or not 0 <= v < n_tiers for v in tiers.values()):
