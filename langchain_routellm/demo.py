@@ -81,26 +81,33 @@ def main(argv: list[str] | None = None) -> int:
     prices = PriceTable.default()
     priced = {"strong": 0.0, "weak": 0.0, "all_strong": 0.0}
     spent, n_strong, rows = 0.0, 0, []
+    spent_unpriced = priced_unpriced = False  # a None cost is unpriced, never $0
     for prompt in DEMO_PROMPTS:
         message = llm.invoke(prompt)
         info = message.response_metadata["routellm"]
         usage = Usage.from_dict(message.usage_metadata) or Usage()
         n_strong += info["route"] == "strong"
+        spent_unpriced |= info["cost_usd"] is None
         spent += info["cost_usd"] or 0.0
-        as_strong = prices.cost(args.priced_strong, usage, warn=False) or 0.0
-        priced["all_strong"] += as_strong
-        priced[info["route"]] += as_strong if info["route"] == "strong" else (
-            prices.cost(args.priced_weak, usage, warn=False) or 0.0)
+        as_strong = prices.cost(args.priced_strong, usage, warn=False)
+        as_weak = prices.cost(args.priced_weak, usage, warn=False)
+        priced_unpriced |= as_strong is None or as_weak is None
+        priced["all_strong"] += as_strong or 0.0
+        priced[info["route"]] += (as_strong if info["route"] == "strong" else as_weak) or 0.0
         rows.append(info)
         print(f"{info['route']:6} {info['score']:5.3f} {excerpt(info['model'], 32):32} "
               f"{usage.input_tokens:>4}+{usage.output_tokens:<4}  {excerpt(prompt, 40)} -> {excerpt(message.content)}",
               flush=True)
     routed_cost = priced["strong"] + priced["weak"]
     print(f"\nstrong-call share: {n_strong}/{len(DEMO_PROMPTS)} ({n_strong / len(DEMO_PROMPTS):.0%})")
-    print(f"spent: ${spent:.6f} on these backends")
-    print(f"the same traffic priced as {args.priced_strong} (strong) / {args.priced_weak} (weak): "
-          f"${routed_cost:.6f} routed vs ${priced['all_strong']:.6f} all-strong "
-          f"(saves {1 - routed_cost / priced['all_strong']:.0%})" if priced["all_strong"] else "")
+    print("spent: unpriced (a backend model has no price)" if spent_unpriced
+          else f"spent: ${spent:.6f} on these backends")
+    if priced_unpriced:
+        print(f"the same traffic priced as {args.priced_strong} (strong) / {args.priced_weak} (weak): unpriced")
+    else:
+        print(f"the same traffic priced as {args.priced_strong} (strong) / {args.priced_weak} (weak): "
+              f"${routed_cost:.6f} routed vs ${priced['all_strong']:.6f} all-strong "
+              f"(saves {1 - routed_cost / priced['all_strong']:.0%})" if priced["all_strong"] else "")
     return 0
 
 

@@ -1,33 +1,60 @@
 """Spend caps per scope (an agent run, a thread, or global) that routing respects.
 
-A call *reserves* its expected cost before it starts and *settles* the real cost after,
-under one lock, so concurrent calls cannot all pass a check that only one of them fits.
-The expected cost of a route is the dearest call seen on it; until a route has been
-priced once, a scope lets only one call of it run at a time. Together these bound any
-overshoot of a cap to the cost of one call.
+A call *reserves* an upper bound of what it can cost before it starts (its input counted
+from the text, plus its output bound, times the model's price) and *settles* the real
+cost after, under one lock. A call is admitted only while spent + reserved + its bound
+fits the cap, so no mix of concurrent calls can pass the cap (by more than the amount a
+single call exceeded its own bound). Reservations are per call, not "the dearest call
+seen", so far from the cap nothing is ever downgraded, however many calls are in flight.
 """
 
 from __future__ import annotations
 
+import math
 import threading
-from dataclasses import dataclass
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .decision import Route
 from .errors import BudgetExceeded
 
+GLOBAL_SCOPE = "global"
+
 
 class Budget(BaseModel):
-    """A cap per scope. A strong call that no longer fits goes weak. Once even a weak call
-    does not fit, ``on_exhausted="weak"`` keeps serving weak (the cap then bounds what
-    strong calls spend), and ``"raise"`` refuses with :class:`BudgetExceeded` (total spend
-    never passes the cap by more than one call)."""
+    """A cap per scope, on *total* spend (strong and weak calls alike).
+
+    - ``on_exhausted="weak"`` (default): a strong call that does not fit goes weak; a
+      call that does not fit even weak raises :class:`BudgetExceeded`.
+    - ``on_exhausted="raise"``: a call that does not fit the route it was given raises
+      :class:`BudgetExceeded` (never a silent downgrade).
+
+    A call reserves ``max_tokens`` (when the call sets it) or ``default_output_tokens``
+    of output; a model that writes more than that can pass the cap by its excess.
+    As money runs out the router demands more confidence: below ``tighten_below`` of
+    the cap left, the threshold in force rises linearly to 1."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_usd: float | None = Field(None, gt=0, description="spend cap in USD per scope")
     max_strong_calls: int | None = Field(None, ge=0, description="cap on strong calls per scope")
     on_exhausted: Literal["weak", "raise"] = "weak"
+    default_output_tokens: int = Field(4096, ge=1, le=10_000_000,
+                                       description="output tokens a call reserves when it sets no max_tokens")
+    tighten_below: float = Field(0.5, ge=0.0, le=1.0,
+                                 description="remaining fraction below which the threshold starts rising")
+
+    @field_validator("max_usd")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("max_usd must be a finite number of USD")
+        return v
 
 
 class BudgetState(BaseModel):
@@ -38,7 +65,8 @@ class BudgetState(BaseModel):
     reserved_usd: float
     remaining_usd: float | None
     strong_calls: int
-    remaining_fraction: float = Field(description="1 = untouched, 0 = exhausted")
+    in_flight: int = 0
+    remaining_fraction: float = Field(description="1 = untouched, 0 = exhausted (settled spend only)")
 
 
 @dataclass
@@ -46,7 +74,6 @@ class Reservation:
     scope: str
     route: Route
     amount: float
-    probe: bool = False  # admitted before the route was ever priced
     settled: bool = False
 
 
@@ -56,82 +83,149 @@ class _Scope:
     reserved: float = 0.0
     strong_calls: int = 0
     strong_in_flight: int = 0
-    unpriced_in_flight: int = 0
+    in_flight: int = 0
+    touched: float = field(default_factory=time.monotonic)
+
+    @property
+    def idle(self) -> bool:
+        return self.in_flight == 0
 
 
 class BudgetTracker:
-    """Thread-safe spend per scope for one :class:`Budget`."""
+    """Thread-safe spend per scope for one :class:`Budget`.
 
-    def __init__(self, budget: Budget) -> None:
+    Scope state is bounded: at most ``max_scopes`` scopes (least recently used idle ones
+    are forgotten first) and, with ``scope_ttl_s``, idle scopes unused for that long are
+    forgotten. A scope with calls in flight and the global scope are never forgotten.
+    Forgetting a scope forgets its spend: size ``max_scopes`` above the number of runs
+    whose caps must hold at once."""
+
+    def __init__(self, budget: Budget, *, max_scopes: int = 100_000, scope_ttl_s: float | None = None) -> None:
+        if max_scopes < 1:
+            raise ValueError("max_scopes must be at least 1")
+        if scope_ttl_s is not None and not scope_ttl_s > 0:
+            raise ValueError("scope_ttl_s must be a positive number of seconds, or None")
         self.budget = budget
-        self._scopes: dict[str, _Scope] = {}
-        self._dearest: dict[str, float] = {}
+        self.max_scopes, self.scope_ttl_s = int(max_scopes), scope_ttl_s
+        self._scopes: OrderedDict[str, _Scope] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._scopes)
+
+    # -- scope bookkeeping (under the lock) ----------------------------------------------
+    def _scope(self, scope: str) -> _Scope:
+        s = self._scopes.get(scope)
+        now = time.monotonic()
+        if s is None:
+            s = self._scopes[scope] = _Scope(touched=now)
+            self._evict(now)
+        else:
+            s.touched = now
+            self._scopes.move_to_end(scope)
+        return s
+
+    def _evict(self, now: float) -> None:
+        if self.scope_ttl_s is not None:
+            for key in [k for k, s in self._scopes.items()
+                        if s.idle and k != GLOBAL_SCOPE and now - s.touched > self.scope_ttl_s]:
+                del self._scopes[key]
+        if len(self._scopes) > self.max_scopes:
+            for key in [k for k, s in self._scopes.items() if s.idle and k != GLOBAL_SCOPE]:
+                if len(self._scopes) <= self.max_scopes:
+                    break
+                del self._scopes[key]
 
     def _fraction(self, s: _Scope) -> float:
         parts = [1.0]
         if self.budget.max_usd is not None:
-            parts.append(max(0.0, 1.0 - (s.spent + s.reserved) / self.budget.max_usd))
+            parts.append(max(0.0, 1.0 - s.spent / self.budget.max_usd))
         if self.budget.max_strong_calls is not None:
             parts.append(0.0 if self.budget.max_strong_calls == 0 else
-                         max(0.0, 1.0 - (s.strong_calls + s.strong_in_flight) / self.budget.max_strong_calls))
+                         max(0.0, 1.0 - s.strong_calls / self.budget.max_strong_calls))
         return min(parts)
 
     def state(self, scope: str) -> BudgetState:
+        """The scope's state now (reading it creates nothing)."""
         with self._lock:
-            s = self._scopes.setdefault(scope, _Scope())
+            s = self._scopes.get(scope) or _Scope()
             remaining = None if self.budget.max_usd is None else self.budget.max_usd - s.spent - s.reserved
             return BudgetState(scope=scope, spent_usd=s.spent, reserved_usd=s.reserved, remaining_usd=remaining,
-                               strong_calls=s.strong_calls, remaining_fraction=self._fraction(s))
+                               strong_calls=s.strong_calls, in_flight=s.in_flight,
+                               remaining_fraction=self._fraction(s))
 
     def threshold_in_force(self, threshold: float, scope: str) -> float:
-        """As the budget shrinks, demand more confidence before choosing strong:
-        ``1 - (1 - threshold) * remaining_fraction`` (the base threshold when untouched,
-        1 when exhausted)."""
-        return 1.0 - (1.0 - threshold) * self.state(scope).remaining_fraction
+        """Demand more confidence as the budget runs out: the base threshold while more
+        than ``tighten_below`` of it is left, then rising linearly to 1 at exhaustion."""
+        with self._lock:
+            s = self._scopes.get(scope)
+            fraction = self._fraction(s) if s is not None else 1.0
+        knee = self.budget.tighten_below
+        factor = 1.0 if fraction >= knee else (fraction / knee if knee > 0 else 1.0)
+        return 1.0 - (1.0 - threshold) * factor
 
-    def _fits(self, s: _Scope, route: Route) -> bool:
+    def _fits(self, s: _Scope, route: Route, amount: float | None) -> bool:
         if route == "strong" and self.budget.max_strong_calls is not None and \
                 s.strong_calls + s.strong_in_flight >= self.budget.max_strong_calls:
             return False
         if self.budget.max_usd is None:
             return True
-        estimate = self._dearest.get(route)
-        if estimate is None:  # never priced: one at a time, and only while money is left
-            return s.unpriced_in_flight == 0 and s.spent + s.reserved < self.budget.max_usd
-        return s.spent + s.reserved + estimate <= self.budget.max_usd
+        if amount is None:  # no bound known: admit only while money is left
+            return s.spent + s.reserved < self.budget.max_usd
+        return s.spent + s.reserved + amount <= self.budget.max_usd + 1e-12
 
-    def reserve(self, scope: str, route: Route) -> Reservation:
-        """Admit a call on ``route`` (falling back to weak under ``on_exhausted="weak"``),
-        or raise :class:`BudgetExceeded`. The returned reservation says which route."""
+    def fits(self, scope: str, route: Route, bounds: Mapping[str, float] | None = None) -> Route | None:
+        """The route a call would be admitted on now, without reserving (a preview);
+        ``None`` when it would be refused."""
         with self._lock:
-            s = self._scopes.setdefault(scope, _Scope())
-            chosen: Route | None = route if self._fits(s, route) else None
-            if chosen is None and (self.budget.on_exhausted == "weak" or self._fits(s, "weak")):
-                chosen = "weak"  # "weak": weak calls are never refused; "raise": only when nothing fits
+            s = self._scopes.get(scope) or _Scope()
+            return self._choose(s, route, bounds)
+
+    def _choose(self, s: _Scope, route: Route, bounds: Mapping[str, float] | None) -> Route | None:
+        def amount(r: Route) -> float | None:
+            return float(bounds.get(r, 0.0)) if bounds else None
+
+        if self._fits(s, route, amount(route)):
+            return route
+        if route == "strong" and self.budget.on_exhausted == "weak" and self._fits(s, "weak", amount("weak")):
+            return "weak"
+        return None
+
+    def reserve(self, scope: str, route: Route, bounds: Mapping[str, float] | None = None) -> Reservation:
+        """Admit a call on ``route`` (a strong call may fall back to weak under
+        ``on_exhausted="weak"``) reserving ``bounds[route]`` USD, or raise
+        :class:`BudgetExceeded`. The returned reservation says which route."""
+        with self._lock:
+            s = self._scope(scope)
+            chosen = self._choose(s, route, bounds)
             if chosen is None:
-                spent = f"${s.spent:.6f} spent" + (f" of ${self.budget.max_usd:.6f}" if self.budget.max_usd else "")
+                spent = f"${s.spent:.6f} spent, ${s.reserved:.6f} reserved in flight" + (
+                    f" of ${self.budget.max_usd:.6f}" if self.budget.max_usd else "")
+                need = f" (this call may cost up to ${float(bounds.get(route, 0.0)):.6f})" if bounds else ""
                 raise BudgetExceeded(f"budget for scope {scope!r} exhausted ({spent}, "
-                                     f"{s.strong_calls} strong calls): a {route} call does not fit")
-            probe = chosen not in self._dearest
-            amount = self._dearest.get(chosen, 0.0)
+                                     f"{s.strong_calls} strong calls): a {route} call does not fit{need}")
+            amount = float(bounds.get(chosen, 0.0)) if bounds else 0.0
             s.reserved += amount
+            s.in_flight += 1
             s.strong_in_flight += chosen == "strong"
-            s.unpriced_in_flight += probe
-            return Reservation(scope, chosen, amount, probe)
+            return Reservation(scope, chosen, amount)
 
     def settle(self, reservation: Reservation, cost_usd: float | None, *, succeeded: bool = True) -> None:
-        """Replace the reservation by the real cost (``None`` or a failed call: nothing spent)."""
+        """Replace the reservation by the real cost (``None``: nothing spent). Settling
+        twice is a no-op. ``succeeded`` says whether a strong call counts as made."""
         with self._lock:
             if reservation.settled:
                 return
             reservation.settled = True
-            s = self._scopes[reservation.scope]
-            s.reserved -= reservation.amount
+            s = self._scopes.get(reservation.scope)
+            if s is None:  # cannot happen while in flight (never evicted); be safe
+                s = self._scopes[reservation.scope] = _Scope()
+            s.reserved = max(0.0, s.reserved - reservation.amount)
+            s.in_flight -= 1
             if reservation.route == "strong":
                 s.strong_in_flight -= 1
-                s.strong_calls += succeeded
-            s.unpriced_in_flight -= reservation.probe
-            if succeeded and cost_usd is not None:
-                s.spent += cost_usd
-                self._dearest[reservation.route] = max(self._dearest.get(reservation.route, 0.0), cost_usd)
+                s.strong_calls += bool(succeeded)
+            if cost_usd is not None and math.isfinite(cost_usd) and cost_usd > 0:
+                s.spent += float(cost_usd)
+            s.touched = time.monotonic()

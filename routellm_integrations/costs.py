@@ -7,32 +7,54 @@ and total them in the same :class:`CostLedger`::
 
     prices = PriceTable.default().with_prices({"openai": {"my-ft-model": (3.0, 12.0)}})
     prices.cost("gpt-4o", Usage(input_tokens=1200, output_tokens=300))   # 0.006
+    prices.source("gemini-1.5-flash")                                     # "genai-prices"
     ledger = CostLedger(prices)
     ledger.record(route="weak", model="claude-3-5-haiku-20241022", usage=Usage(1200, 300),
                   strong_model="gpt-4o")
     ledger.summary()["savings_usd"]
 
 Prices are USD per million tokens, keyed by provider (LangChain's ``ls_provider``
-names: ``"openai"``, ``"anthropic"``) and model. A model the table does not know is
-reported as *unpriced* (cost ``None``) with one :class:`UnpricedModelWarning` per model,
-never as $0. The shipped prices are list prices for standard (non-batch) API calls as
-published by OpenAI and Anthropic; override or extend them for negotiated rates, batch
-pricing or new models.
+names: ``"openai"``, ``"anthropic"``, ``"google_genai"``, ``"mistralai"``, ...) and model.
+:meth:`PriceTable.default` layers three sources, first match wins:
+
+1. overrides given with :meth:`PriceTable.with_prices` (negotiated rates, fine-tunes);
+2. the `genai-prices <https://pypi.org/project/genai-prices/>`_ data bundled in that
+   package (OpenAI, Anthropic, Google, Mistral, Groq, Together, Fireworks, Bedrock, Azure,
+   DeepSeek, xAI, ... list prices). Only the data shipped inside the installed package is
+   read: its background auto-updater (``genai_prices.UpdatePrices``, which downloads
+   prices from GitHub) is never started here, so pricing never touches the network;
+3. the in-package :data:`DEFAULT_PRICES` table (OpenAI, Anthropic and the free local
+   models), used where genai-prices has no price or is not installed.
+
+A model no source knows is reported as *unpriced* (cost ``None``) with one
+:class:`UnpricedModelWarning` per model, never as $0. A ``PriceTable(prices)`` built from
+an explicit mapping holds exactly those prices (no genai-prices layer).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import threading
+import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Literal
 
-from .errors import PriceTableError, UnpricedModelWarning
+from .errors import InvalidUsageError, LedgerError, PriceTableError, UnpricedModelWarning
 
-__all__ = ["CostLedger", "LedgerTotals", "ModelPrice", "PriceTable", "Usage", "DEFAULT_PRICES"]
+__all__ = ["CostLedger", "LedgerTotals", "ModelPrice", "PriceTable", "Usage", "DEFAULT_PRICES",
+           "MAX_TOKENS_PER_CALL", "PriceSource", "LEDGER_STATUSES"]
+
+#: The most tokens (of any one kind) a single call may report; anything above is treated
+#: as a corrupt usage report (:class:`InvalidUsageError`), not billed.
+MAX_TOKENS_PER_CALL = 100_000_000
+
+PriceSource = Literal["override", "genai-prices", "table"]
 
 
 @dataclass(frozen=True)
@@ -49,8 +71,9 @@ class ModelPrice:
             v = getattr(self, name)
             if v is None and name in ("cache_read", "cache_write"):
                 continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or v < 0:
-                raise PriceTableError(f"price {name!r} must be a non-negative number of USD per "
+            if (isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or math.isinf(v)
+                    or v < 0):
+                raise PriceTableError(f"price {name!r} must be a finite, non-negative number of USD per "
                                       f"million tokens, got {v!r}")
 
     @classmethod
@@ -76,7 +99,10 @@ class Usage:
     """Token counts of one call. ``input_tokens`` is the total prompt size, *including*
     cached tokens (LangChain's and OpenAI's convention); ``cache_read_tokens`` and
     ``cache_write_tokens`` say how much of it was read from / written to a prompt cache.
-    Reasoning tokens are part of ``output_tokens``."""
+    Reasoning tokens are part of ``output_tokens``.
+
+    Every count is an ``int`` in ``[0, MAX_TOKENS_PER_CALL]``; anything else raises
+    :class:`~routellm_integrations.errors.InvalidUsageError` (a ``ValueError``)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -86,8 +112,9 @@ class Usage:
     def __post_init__(self) -> None:
         for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be a non-negative int, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > MAX_TOKENS_PER_CALL:
+                raise InvalidUsageError(f"{name} must be an int in [0, {MAX_TOKENS_PER_CALL}] "
+                                        f"(MAX_TOKENS_PER_CALL), got {v!r}")
 
     @property
     def total_tokens(self) -> int:
@@ -104,28 +131,82 @@ class Usage:
         ``input_token_details``), an OpenAI ``usage`` object (``prompt_tokens``,
         ``completion_tokens``, ``prompt_tokens_details.cached_tokens``), or an Anthropic
         ``usage`` object (``input_tokens`` *excluding* ``cache_read_input_tokens`` and
-        ``cache_creation_input_tokens``). ``None`` when ``d`` holds no token counts."""
+        ``cache_creation_input_tokens``). ``None`` when ``d`` holds no token counts.
+
+        A missing, ``None`` or zero count is 0. Ints, integral or fractional floats
+        (truncated) and numeric strings are read; a count that is not a number (junk
+        strings, lists, booleans, ...), not finite (``inf``, ``nan``), negative, or above
+        :data:`MAX_TOKENS_PER_CALL` raises :class:`InvalidUsageError` naming the field and
+        the value, so a corrupt usage report can never surface as a raw ``OverflowError``."""
         if not d:
             return None
+        if not isinstance(d, Mapping):
+            raise InvalidUsageError(f"usage must be a mapping of token counts, got {type(d).__name__}: {d!r:.200}")
 
-        def num(x: Any) -> int:
-            return int(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 else 0
+        def num(x: Any, field: str) -> int:
+            return _token_count(x, field)
+
+        def details_of(key: str) -> Mapping[str, Any]:
+            v = d.get(key)
+            if v is None:
+                return {}
+            if not isinstance(v, Mapping):
+                raise InvalidUsageError(f"usage field {key!r} must be a mapping, got {type(v).__name__}: {v!r:.200}")
+            return v
 
         if "prompt_tokens" in d or "completion_tokens" in d:  # OpenAI wire format
-            details = d.get("prompt_tokens_details") or {}
-            return cls(num(d.get("prompt_tokens")), num(d.get("completion_tokens")),
-                       num(details.get("cached_tokens")), 0)
+            details = details_of("prompt_tokens_details")
+            return cls(num(d.get("prompt_tokens"), "prompt_tokens"),
+                       num(d.get("completion_tokens"), "completion_tokens"),
+                       num(details.get("cached_tokens"), "prompt_tokens_details.cached_tokens"), 0)
         if "cache_read_input_tokens" in d or "cache_creation_input_tokens" in d:  # Anthropic wire format
-            read, write = num(d.get("cache_read_input_tokens")), num(d.get("cache_creation_input_tokens"))
-            return cls(num(d.get("input_tokens")) + read + write, num(d.get("output_tokens")), read, write)
+            read = num(d.get("cache_read_input_tokens"), "cache_read_input_tokens")
+            write = num(d.get("cache_creation_input_tokens"), "cache_creation_input_tokens")
+            return cls(num(d.get("input_tokens"), "input_tokens") + read + write,
+                       num(d.get("output_tokens"), "output_tokens"), read, write)
         if "input_tokens" in d or "output_tokens" in d:  # LangChain usage_metadata
-            details = d.get("input_token_details") or {}
-            write = num(details.get("cache_creation"))
+            details = details_of("input_token_details")
+            write = num(details.get("cache_creation"), "input_token_details.cache_creation")
             if not write:
-                write = num(details.get("ephemeral_5m_input_tokens")) + num(details.get("ephemeral_1h_input_tokens"))
-            return cls(num(d.get("input_tokens")), num(d.get("output_tokens")),
-                       num(details.get("cache_read")), write)
+                write = (num(details.get("ephemeral_5m_input_tokens"), "input_token_details.ephemeral_5m_input_tokens")
+                         + num(details.get("ephemeral_1h_input_tokens"),
+                               "input_token_details.ephemeral_1h_input_tokens"))
+            return cls(num(d.get("input_tokens"), "input_tokens"), num(d.get("output_tokens"), "output_tokens"),
+                       num(details.get("cache_read"), "input_token_details.cache_read"), write)
         return None
+
+
+def _token_count(x: Any, field: str) -> int:
+    """One reported token count as an int in [0, MAX_TOKENS_PER_CALL]; None -> 0."""
+    if x is None:
+        return 0
+    value: Any = x
+    if isinstance(x, str):
+        s = x.strip()
+        try:
+            value = int(s)
+        except ValueError:
+            try:
+                value = float(s)
+            except ValueError:
+                raise InvalidUsageError(f"usage field {field!r} is not a number: {x!r:.200}") from None
+    elif isinstance(x, bool) or not isinstance(x, (numbers.Real, Decimal)):
+        raise InvalidUsageError(f"usage field {field!r} must be a number of tokens, got "
+                                f"{type(x).__name__}: {x!r:.200}")
+    if not isinstance(value, numbers.Integral):
+        try:
+            f = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidUsageError(f"usage field {field!r} is not a usable number: {x!r:.200}") from None
+        if not math.isfinite(f):
+            raise InvalidUsageError(f"usage field {field!r} is not finite: {x!r:.200}")
+        value = f
+    if value < 0:
+        raise InvalidUsageError(f"usage field {field!r} is negative: {x!r:.200}")
+    if value > MAX_TOKENS_PER_CALL:
+        raise InvalidUsageError(f"usage field {field!r} is {x!r:.200}, above MAX_TOKENS_PER_CALL "
+                                f"({MAX_TOKENS_PER_CALL}): not a plausible count for one call")
+    return int(value)
 
 
 def _p(inp: float, out: float, read: float | None = None, write: float | None = None) -> ModelPrice:
@@ -214,54 +295,245 @@ def _candidates(model: str) -> list[str]:
     return names
 
 
+# LangChain ``ls_provider`` (and LlamaIndex provider) names -> genai-prices provider ids, where
+# genai-prices' own provider matching (``find_provider_by_id``) would not find the right one.
+# Names not listed are looked up in genai-prices as they are ("openai", "anthropic", "groq",
+# "together", "fireworks", "deepseek", "cohere", "perplexity", "openrouter", "azure", ...).
+_GENAI_PROVIDER_IDS: dict[str, str] = {
+    "google_genai": "google", "google_vertexai": "google", "google_anthropic_vertex": "google",
+    "vertex": "google", "vertexai": "google", "gemini": "google", "google": "google",
+    "mistralai": "mistral", "mistral": "mistral",
+    "fireworks": "fireworks", "fireworks_ai": "fireworks", "fireworks-ai": "fireworks", "fireworksai": "fireworks",
+    "together": "together", "together_ai": "together", "together-ai": "together", "togetherai": "together",
+    "xai": "x-ai", "x-ai": "x-ai",
+    "bedrock": "aws", "amazon_bedrock": "aws", "bedrock_converse": "aws", "aws": "aws",
+    "azure": "azure", "azure_openai": "azure", "azure_ai": "azure",
+    "moonshot": "moonshotai", "moonshotai": "moonshotai",
+    "litellm": "litellm",  # genai-prices reads the provider from a "provider/model" ref
+}
+# Seconds a genai-prices price stays cached when the model's price depends on the date or
+# time of day (genai-prices ConditionalPrice); static prices are cached for good.
+_TIME_DEPENDENT_TTL_S = 300.0
+_CACHE_LIMIT = 4096
+_NEVER = math.inf
+
+
+def _as_float(v: Any) -> float | None:
+    """A genai-prices price (Decimal, or TieredPrices whose ``base`` is the first tier)."""
+    if v is None:
+        return None
+    v = getattr(v, "base", v)  # TieredPrices -> its base (below the first threshold) price
+    return float(v)
+
+
+class _GenaiPrices:
+    """Read-only access to the price data bundled in the installed genai-prices package.
+
+    Uses a private ``DataSnapshot`` over ``genai_prices.data.providers``, so neither a
+    ``genai_prices.UpdatePrices`` started elsewhere in the process nor a custom snapshot can
+    change what we read, and nothing here ever fetches (this module never starts the
+    updater). Loaded lazily on the first lookup (~0.1 s); if the package is missing or its
+    internals differ, genai-prices is simply treated as knowing no model."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded = False
+        self._snapshot: Any = None
+        self._find_provider_by_id: Any = None
+        self._providers: dict[str, str | None] = {}
+        self._cache: dict[tuple[str | None, str], tuple[ModelPrice | None, float]] = {}
+
+    def _load(self) -> Any:
+        if not self._loaded:
+            with self._lock:
+                if not self._loaded:
+                    try:
+                        from genai_prices import data as gp_data
+                        from genai_prices.data_snapshot import DataSnapshot, find_provider_by_id
+
+                        self._snapshot = DataSnapshot(providers=gp_data.providers, from_auto_update=False)
+                        self._find_provider_by_id = find_provider_by_id
+                    except Exception:  # noqa: BLE001 - not installed, or an incompatible version
+                        self._snapshot = None
+                    self._loaded = True
+        return self._snapshot
+
+    @property
+    def available(self) -> bool:
+        return self._load() is not None
+
+    def provider_id(self, provider: str | None) -> str | None:
+        """genai-prices' id for a LangChain/LlamaIndex provider name; ``None`` if it has none."""
+        if provider is None or self._load() is None:
+            return None
+        if provider in self._providers:
+            return self._providers[provider]
+        pid = _GENAI_PROVIDER_IDS.get(provider)
+        if pid is None:
+            try:
+                found = self._find_provider_by_id(self._snapshot.providers, provider)
+                pid = found.id if found is not None else None
+            except Exception:  # noqa: BLE001
+                pid = None
+        self._providers[provider] = pid
+        return pid
+
+    def price(self, model: str, provider: str | None) -> tuple[ModelPrice | None, float]:
+        """``(price, expires)``: the price genai-prices gives ``model`` now (or ``None``)
+        and the ``time.monotonic()`` until which it may be cached.
+
+        ``provider`` is a LangChain/LlamaIndex provider name: mapped to genai-prices' id;
+        a provider genai-prices does not know (``"local"``, ``"ollama"``, ``"huggingface"``,
+        a custom proxy) gets no genai-prices price at all, rather than a guess from the model
+        name. With ``provider=None`` genai-prices picks the provider from the model name."""
+        snapshot = self._load()
+        if snapshot is None:
+            return (None, _NEVER)
+        pid = self.provider_id(provider) if provider is not None else None
+        if provider is not None and pid is None:
+            return (None, _NEVER)
+        key = (pid, model)
+        hit = self._cache.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit
+        price, expires = None, _NEVER
+        refs = [model]
+        base = model.rsplit("/", 1)[-1]
+        if base and base != model:
+            refs.append(base)
+        for ref in refs:
+            try:
+                with self._lock:  # genai-prices' own lookup caches are plain dicts
+                    _, info = snapshot.find_provider_model(ref, None, pid, None)
+                gp = info.get_prices(datetime.now(tz=timezone.utc))
+                inp, outp = _as_float(getattr(gp, "input_mtok", None)), _as_float(getattr(gp, "output_mtok", None))
+                if inp is None or outp is None:  # e.g. an audio/embedding-only price: not a chat price
+                    continue
+                price = ModelPrice(inp, outp, _as_float(getattr(gp, "cache_read_mtok", None)),
+                                   _as_float(getattr(gp, "cache_write_mtok", None)))
+                if isinstance(getattr(info, "prices", None), list):  # date/time-dependent prices
+                    expires = time.monotonic() + _TIME_DEPENDENT_TTL_S
+                break
+            except Exception:  # noqa: BLE001 - LookupError (unknown), malformed data: not priced here
+                continue
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = out = (price, expires)
+        return out
+
+
+_GENAI = _GenaiPrices()
+
+
+def _normalize(prices: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, ModelPrice]]:
+    out: dict[str, dict[str, ModelPrice]] = {}
+    if prices is not None and not isinstance(prices, Mapping):
+        raise PriceTableError(f"prices must be a mapping of provider -> {{model: price}}, got {prices!r:.200}")
+    for provider, models in (prices or {}).items():
+        if not isinstance(models, Mapping):
+            raise PriceTableError(f"prices for provider {provider!r} must be a mapping of model -> price")
+        out.setdefault(str(provider).lower(), {}).update({str(m): ModelPrice.coerce(v) for m, v in models.items()})
+    return out
+
+
+def _lookup_in(layer: dict[str, dict[str, ModelPrice]], model: str, provider: str | None) -> ModelPrice | None:
+    """Exact names first, then dated snapshots / ``-latest`` aliases to their family; only
+    ``provider``'s models when the layer has that provider, else every provider's."""
+    if not layer:
+        return None
+    tables = [layer[provider]] if provider and provider in layer else list(layer.values())
+    for name in _candidates(model):
+        for table in tables:
+            if name in table:
+                return table[name]
+    return None
+
+
 class PriceTable:
     """Per-million-token prices keyed by ``(provider, model)``; immutable, cheap to copy.
 
-    ``price(model, provider)`` resolves exact names first, then dated snapshots and
-    ``-latest`` aliases to their family. With ``provider=None`` every provider is
-    searched. Unknown models return ``None`` and warn once per table.
+    :meth:`default` resolves a model through three layers, first match wins: overrides
+    (:meth:`with_prices`), the data bundled in genai-prices, the in-package
+    :data:`DEFAULT_PRICES`. ``PriceTable(prices)`` holds exactly ``prices`` (no genai-prices
+    layer), which keeps tables built for tests deterministic.
+
+    Within the override and table layers, ``price(model, provider)`` resolves exact names
+    first, then dated snapshots and ``-latest`` aliases to their family; with
+    ``provider=None`` every provider is searched. genai-prices does its own model matching
+    (aliases, dated snapshots, ``provider/model`` refs). Unknown models return ``None`` and
+    warn once per table. Lookups are cached per ``(provider, model)``.
+
+    genai-prices prices that depend on the prompt size (tiers, e.g. Gemini above 128k/200k
+    tokens) are taken at their *base* tier, and date/time-dependent prices at the current
+    time (re-read every few minutes); batch and service-tier variants are not applied.
     """
 
     def __init__(self, prices: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-        self._prices: dict[str, dict[str, ModelPrice]] = {}
-        for provider, models in (prices or {}).items():
-            if not isinstance(models, Mapping):
-                raise PriceTableError(f"prices for provider {provider!r} must be a mapping of model -> price")
-            self._prices[str(provider).lower()] = {str(m): ModelPrice.coerce(v) for m, v in models.items()}
+        self._setup(_normalize(prices), {}, genai=False)
+
+    def _setup(self, table: dict[str, dict[str, ModelPrice]], overrides: dict[str, dict[str, ModelPrice]],
+               *, genai: bool) -> None:
+        self._prices = table          # the base table (DEFAULT_PRICES for .default())
+        self._overrides = overrides   # with_prices(...) on top
+        self._genai = genai           # genai-prices between the two
         self._warned: set[tuple[str | None, str]] = set()
         self._lock = threading.Lock()
+        self._resolved: dict[tuple[str | None, str], tuple[ModelPrice | None, str | None, float]] = {}
+
+    @classmethod
+    def _layered(cls, table: dict[str, dict[str, ModelPrice]], overrides: dict[str, dict[str, ModelPrice]],
+                 *, genai: bool) -> "PriceTable":
+        obj = cls.__new__(cls)
+        obj._setup(table, overrides, genai=genai)
+        return obj
 
     @classmethod
     def default(cls) -> "PriceTable":
-        """The shipped OpenAI and Anthropic list prices."""
-        return cls(DEFAULT_PRICES)
+        """genai-prices' bundled list prices over the shipped :data:`DEFAULT_PRICES` (OpenAI,
+        Anthropic, the free local models). Never fetches prices from the network."""
+        return cls._layered({p: dict(m) for p, m in DEFAULT_PRICES.items()}, {}, genai=True)
 
     def with_prices(self, prices: Mapping[str, Mapping[str, Any]]) -> "PriceTable":
-        """A new table with ``prices`` added or overriding (``{provider: {model: price}}``,
-        a price being ``(input, output)``, a mapping, or a :class:`ModelPrice`)."""
-        merged: dict[str, dict[str, Any]] = {p: dict(m) for p, m in self._prices.items()}
-        for provider, models in prices.items():
-            merged.setdefault(str(provider).lower(), {}).update(models)
-        return PriceTable(merged)
+        """A new table with ``prices`` on top, overriding every other source
+        (``{provider: {model: price}}``, a price being ``(input, output)``, a mapping, or a
+        :class:`ModelPrice`). The sources underneath (genai-prices, the table) are kept."""
+        merged = {p: dict(m) for p, m in self._overrides.items()}
+        for provider, models in _normalize(prices).items():
+            merged.setdefault(provider, {}).update(models)
+        return PriceTable._layered(self._prices, merged, genai=self._genai)
+
+    def _layers(self) -> dict[str, dict[str, ModelPrice]]:
+        """The explicit prices (table with overrides on top): what providers/models/as_dict list."""
+        merged = {p: dict(m) for p, m in self._prices.items()}
+        for p, ms in self._overrides.items():
+            merged.setdefault(p, {}).update(ms)
+        return merged
 
     def providers(self) -> list[str]:
-        return sorted(self._prices)
+        """Providers with explicit prices (overrides and table; genai-prices' are not listed)."""
+        return sorted(self._layers())
 
     def models(self, provider: str | None = None) -> list[str]:
+        """Models with explicit prices (overrides and table; genai-prices' are not listed)."""
+        layers = self._layers()
         if provider is not None:
-            return sorted(self._prices.get(provider.lower(), {}))
-        return sorted({m for ms in self._prices.values() for m in ms})
+            return sorted(layers.get(provider.lower(), {}))
+        return sorted({m for ms in layers.values() for m in ms})
 
     def as_dict(self) -> dict[str, dict[str, dict[str, float | None]]]:
+        """The explicit prices (overrides over table) as plain dicts."""
         return {p: {m: {"input": v.input, "output": v.output, "cache_read": v.cache_read,
                         "cache_write": v.cache_write} for m, v in ms.items()}
-                for p, ms in self._prices.items()}
+                for p, ms in self._layers().items()}
 
     def price(self, model: str, provider: str | None = None, *, warn: bool = True) -> ModelPrice | None:
-        """The price of ``model`` (``None`` if unknown: warns once unless ``warn=False``)."""
-        found = self._lookup(model, provider) if isinstance(model, str) and model else None
+        """The price of ``model`` (``None`` if unknown: warns once unless ``warn=False``).
+
+        From genai-prices, tiered prices are the base tier and time-dependent prices those
+        in force now (see the class docstring)."""
+        found = self._resolve(model, provider)[0]
         if found is None and warn:
-            key = (provider.lower() if provider else None, str(model))
+            key = (provider.lower() if isinstance(provider, str) and provider else None, str(model))
             with self._lock:
                 first = key not in self._warned
                 self._warned.add(key)
@@ -273,14 +545,35 @@ class PriceTable:
                               UnpricedModelWarning, stacklevel=3)
         return found
 
-    def _lookup(self, model: str, provider: str | None) -> ModelPrice | None:
-        tables = ([self._prices.get(provider.lower(), {})] if provider and provider.lower() in self._prices
-                  else list(self._prices.values()))
-        for name in _candidates(model):
-            for table in tables:
-                if name in table:
-                    return table[name]
-        return None
+    def source(self, model: str, provider: str | None = None) -> PriceSource | None:
+        """Where ``model``'s price comes from: ``"override"`` (:meth:`with_prices`),
+        ``"genai-prices"``, ``"table"`` (:data:`DEFAULT_PRICES` or the mapping this table
+        was built from), or ``None`` when unpriced. Never warns."""
+        return self._resolve(model, provider)[1]  # type: ignore[return-value]
+
+    def _resolve(self, model: Any, provider: Any) -> tuple[ModelPrice | None, str | None, float]:
+        if not isinstance(model, str) or not model:
+            return (None, None, _NEVER)
+        prov = provider.lower() if isinstance(provider, str) and provider else None
+        key = (prov, model)
+        hit = self._resolved.get(key)
+        if hit is not None and hit[2] > time.monotonic():
+            return hit
+        expires = _NEVER
+        found = _lookup_in(self._overrides, model, prov)
+        src: str | None = "override" if found is not None else None
+        if found is None and self._genai:
+            found, expires = _GENAI.price(model, prov)
+            if found is not None:
+                src = "genai-prices"
+        if found is None:
+            found = _lookup_in(self._prices, model, prov)
+            src = "table" if found is not None else None
+        out = (found, src, expires)
+        if len(self._resolved) >= _CACHE_LIMIT:
+            self._resolved.clear()
+        self._resolved[key] = out
+        return out
 
     def cost(self, model: str, usage: Usage, provider: str | None = None, *, warn: bool = True) -> float | None:
         """USD for one call, or ``None`` when the model is unpriced."""
@@ -297,16 +590,28 @@ class PriceTable:
         return total / 1_000_000
 
     def __contains__(self, model: object) -> bool:
-        return isinstance(model, str) and self._lookup(model, None) is not None
+        return isinstance(model, str) and self._resolve(model, None)[0] is not None
 
     def __repr__(self) -> str:
-        return f"PriceTable({sum(len(m) for m in self._prices.values())} models, providers={self.providers()})"
+        n = sum(len(m) for m in self._layers().values())
+        extra = " + genai-prices" if self._genai else ""
+        return f"PriceTable({n} models{extra}, providers={self.providers()})"
+
+
+#: The statuses :meth:`CostLedger.record_priced` accepts.
+LEDGER_STATUSES = ("ok", "failed", "cancelled", "abandoned", "cut", "cached")
 
 
 @dataclass
 class LedgerTotals:
     """Totals over a set of calls. ``cost_usd`` sums the priced calls only;
-    ``unpriced_calls`` counts the rest (their tokens are still in the token totals)."""
+    ``unpriced_calls`` counts the rest (their tokens are still in the token totals).
+
+    ``calls`` counts calls that reached a backend and completed (``ok``, or a stream that
+    was ``abandoned``/``cut`` after it started); ``failed_calls`` those that failed or were
+    cancelled (their tokens and dollars are in the totals when the provider billed some);
+    ``cached_calls`` answers served from a cache (no tokens, $0, not in ``calls``);
+    ``estimated_calls`` the entries whose usage was estimated rather than reported."""
 
     calls: int = 0
     failed_calls: int = 0
@@ -318,6 +623,8 @@ class LedgerTotals:
     unpriced_calls: int = 0
     strong_equivalent_usd: float = 0.0
     strong_equivalent_unpriced: int = 0
+    cached_calls: int = 0
+    estimated_calls: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -331,8 +638,9 @@ class LedgerTotals:
             return None
         return self.strong_equivalent_usd - self.cost_usd
 
-    def _add(self, usage: Usage, cost: float | None, strong_cost: float | None) -> None:
-        self.calls += 1
+    def _add(self, usage: Usage, cost: float | None, strong_cost: float | None, *, count_call: bool = True) -> None:
+        if count_call:
+            self.calls += 1
         self.input_tokens += usage.input_tokens
         self.output_tokens += usage.output_tokens
         self.cache_read_tokens += usage.cache_read_tokens
@@ -352,14 +660,16 @@ class LedgerTotals:
                 "total_tokens": self.total_tokens, "cache_read_tokens": self.cache_read_tokens,
                 "cache_write_tokens": self.cache_write_tokens, "cost_usd": self.cost_usd,
                 "unpriced_calls": self.unpriced_calls, "strong_equivalent_usd": self.strong_equivalent_usd,
-                "savings_usd": self.savings_usd}
+                "savings_usd": self.savings_usd, "cached_calls": self.cached_calls,
+                "estimated_calls": self.estimated_calls}
 
 
 class CostLedger:
     """Thread-safe totals of calls, tokens and dollars, per route and per model.
 
-    ``record`` one entry per successful call (``failure`` for a failed one: counted, no
-    tokens, no cost). Savings compare each call with what the same token counts would
+    ``record`` one entry per successful call (``record_failure`` for a failed one: counted,
+    no tokens, no cost; ``record_priced`` for a call the caller already priced, with its
+    status). Savings compare each call with what the same token counts would
     have cost on ``strong_model``: an estimate, since a different model would have
     written a different number of output tokens.
     """
@@ -380,32 +690,64 @@ class CostLedger:
         strong costs exactly its strong equivalent."""
         if not isinstance(usage, Usage):
             usage = Usage.from_dict(usage)
-        route_key = route or "unrouted"
         if usage is None:  # no token counts reported: the call cannot be priced (never $0)
-            usage, cost, strong_cost = Usage(), None, None
-            with self._lock:
-                for t in (self._total, self._by_route.setdefault(route_key, LedgerTotals()),
-                          self._by_model.setdefault(model, LedgerTotals())):
-                    t._add(usage, cost, strong_cost)
+            self._apply(route, model, Usage(), None, None, "ok", False)
             return None
         cost = self.prices.cost(model, usage, provider)
         if route == "strong" or strong_model is None or strong_model == model:
             strong_cost = cost  # the call already ran on the strong model (or no alternative is known)
         else:
             strong_cost = self.prices.cost(strong_model, usage, strong_provider)
-        with self._lock:
-            self._total._add(usage, cost, strong_cost)
-            self._by_route.setdefault(route_key, LedgerTotals())._add(usage, cost, strong_cost)
-            self._by_model.setdefault(model, LedgerTotals())._add(usage, cost, strong_cost)
+        self._apply(route, model, usage, cost, strong_cost, "ok", False)
         return cost
+
+    def record_priced(self, *, route: str | None, model: str, usage: Usage, cost_usd: float | None,
+                      strong_cost_usd: float | None, status: str = "ok", estimated: bool = False) -> None:
+        """Add one call priced by the caller (the ledger does not price it again).
+
+        ``status``: ``"ok"``, ``"abandoned"`` or ``"cut"`` (a stream stopped early) count in
+        ``calls`` with their tokens and dollars; ``"failed"``/``"cancelled"`` count in
+        ``failed_calls``, and their tokens and dollars are added too when ``usage`` has
+        tokens (a cut stream the provider billed); ``"cached"`` counts in ``cached_calls``
+        only (no tokens, $0, not in ``calls``). ``cost_usd``/``strong_cost_usd`` are
+        ``None`` for unpriced. ``estimated=True`` (usage estimated, not reported) also
+        counts in ``estimated_calls``. Raises :class:`~routellm_integrations.errors.LedgerError`
+        for an unknown status or a cost that is not a finite, non-negative number."""
+        if status not in LEDGER_STATUSES:
+            raise LedgerError(f"unknown ledger status {status!r}; use one of {', '.join(LEDGER_STATUSES)}")
+        for name, v in (("cost_usd", cost_usd), ("strong_cost_usd", strong_cost_usd)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                                  or v < 0):
+                raise LedgerError(f"{name} must be None (unpriced) or a finite, non-negative USD amount, got {v!r}")
+        if usage is None:
+            usage = Usage()
+        elif not isinstance(usage, Usage):
+            usage = Usage.from_dict(usage) or Usage()
+        self._apply(route, model, usage, cost_usd, strong_cost_usd, status, bool(estimated))
+
+    def _apply(self, route: str | None, model: str | None, usage: Usage, cost: float | None,
+               strong_cost: float | None, status: str, estimated: bool) -> None:
+        has_tokens = bool(usage.input_tokens or usage.output_tokens or usage.cache_read_tokens
+                          or usage.cache_write_tokens)
+        with self._lock:
+            targets = [self._total, self._by_route.setdefault(route or "unrouted", LedgerTotals())]
+            if model:
+                targets.append(self._by_model.setdefault(model, LedgerTotals()))
+            for t in targets:
+                if estimated:
+                    t.estimated_calls += 1
+                if status == "cached":
+                    t.cached_calls += 1
+                elif status in ("failed", "cancelled"):
+                    t.failed_calls += 1
+                    if has_tokens:  # billed tokens of a call that did not complete
+                        t._add(usage, cost, strong_cost, count_call=False)
+                else:
+                    t._add(usage, cost, strong_cost)
 
     def record_failure(self, *, route: str | None, model: str | None = None) -> None:
         """Count a failed call (no tokens, no dollars)."""
-        with self._lock:
-            self._total.failed_calls += 1
-            self._by_route.setdefault(route or "unrouted", LedgerTotals()).failed_calls += 1
-            if model:
-                self._by_model.setdefault(model, LedgerTotals()).failed_calls += 1
+        self._apply(route, model, Usage(), None, None, "failed", False)
 
     def reset(self) -> None:
         with self._lock:
@@ -447,7 +789,8 @@ class CostLedger:
         t = self.total
         cost = f"${t.cost_usd:.6f}" + (f" (+{t.unpriced_calls} unpriced calls)" if t.unpriced_calls else "")
         savings = t.savings_usd
-        lines = [f"Calls: {t.calls} ({t.failed_calls} failed)",
+        cached = f", {t.cached_calls} cached" if t.cached_calls else ""
+        lines = [f"Calls: {t.calls} ({t.failed_calls} failed{cached})",
                  f"Tokens: {t.total_tokens} (input {t.input_tokens}, output {t.output_tokens})",
                  f"Cost (USD): {cost}",
                  "Savings vs all-strong (USD): " + ("n/a (unpriced calls)" if savings is None else f"${savings:.6f}")]

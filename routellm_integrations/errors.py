@@ -59,5 +59,20 @@ class PriceTableError(RouteLLMError, ValueError):
     """A price entry is malformed (negative, not a number, missing input/output price)."""
 
 
+class InvalidUsageError(RouteLLMError, ValueError):
+    """A token count reported for a call is not a usable count: not a number, not finite,
+    negative, or above ``costs.MAX_TOKENS_PER_CALL``. The message names the field and value."""
+
+
+class LedgerError(RouteLLMError, ValueError):
+    """A ledger entry that cannot be added: an unknown status or a cost that is not a
+    finite, non-negative number of USD."""
+
+
 class BudgetExceeded(RouteLLMError):
     """A spend or strong-call cap is reached and the budget's policy is to refuse the call."""
+
+
+class BudgetConfigError(RouteLLMError, ValueError):
+    """A budget that cannot keep its promise as configured, e.g. a dollar cap over a model
+    the price table cannot price (its calls could never be counted against the cap)."""

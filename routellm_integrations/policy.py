@@ -16,20 +16,20 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 
-from .budgets import Budget, BudgetTracker, Reservation
+from .budgets import GLOBAL_SCOPE, Budget, BudgetTracker, Reservation
 from .calibration import threshold_for_strong_fraction
 from .decision import Route, RoutingDecision
-from .errors import InvalidRouteError, InvalidThresholdError
+from .errors import BudgetExceeded, InvalidRouteError, InvalidThresholdError
 from .online import OnlineShareController
 from .routers.base import BaseRouter, validate_threshold
 from .routers.registry import load_router
 
 StepPolicy = Literal["per_turn", "every_step", "sticky"]
-GLOBAL_SCOPE = "global"
+Bounds = Mapping[str, float]
 _SCOPE: ContextVar[str | None] = ContextVar("routellm_scope", default=None)
 
 
@@ -68,13 +68,17 @@ class RoutingPolicy:
       for the tool-calling steps that follow; ``"every_step"`` routes each call;
       ``"sticky"`` stays strong for the rest of a scope once it went strong.
 
+    Per-scope state (budgets, sticky scopes, turn decisions) is bounded by
+    ``max_scopes`` (least recently used first) and, with ``scope_ttl_s``, by idle time.
+
     The router is loaded on first use, so building a chat model stays cheap.
     """
 
     def __init__(self, router: BaseRouter | str = "mf", *, threshold: float | None = None,
                  strong_fraction: float | None = None, calibration_prompts: Sequence[str] | None = None,
                  budget: Budget | None = None, steps: StepPolicy = "per_turn",
-                 router_options: dict[str, Any] | None = None) -> None:
+                 router_options: dict[str, Any] | None = None, max_scopes: int = 100_000,
+                 scope_ttl_s: float | None = None) -> None:
         if threshold is not None and strong_fraction is not None:
             raise InvalidThresholdError("give threshold= or strong_fraction=, not both")
         if steps not in ("per_turn", "every_step", "sticky"):
@@ -91,9 +95,13 @@ class RoutingPolicy:
         self._calibration_prompts = list(calibration_prompts) if calibration_prompts else None
         self._online: OnlineShareController | None = None
         self.steps: StepPolicy = steps
-        self.budget = BudgetTracker(budget) if budget is not None else None
+        if budget is not None and not isinstance(budget, Budget):
+            raise TypeError(f"budget must be a Budget(...), got {type(budget).__name__}")
+        self.budget = (BudgetTracker(budget, max_scopes=max_scopes, scope_ttl_s=scope_ttl_s)
+                       if budget is not None else None)
+        self.max_scopes = int(max_scopes)
         self._turns: OrderedDict[tuple[str, str], RoutingDecision] = OrderedDict()
-        self._sticky: set[str] = set()
+        self._sticky: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
 
     # -- parts built on first use --------------------------------------------------
@@ -130,10 +138,13 @@ class RoutingPolicy:
 
     # -- deciding ------------------------------------------------------------------
     def decide(self, text: str, force: Route | None = None, *, scope: str | None = None,
-               turn_key: str | None = None, followup: bool = False) -> Ticket:
+               turn_key: str | None = None, followup: bool = False, bounds: Bounds | None = None,
+               dry_run: bool = False) -> Ticket:
         """Decide for one call. ``scope`` keys budgets and sticky routing (a thread or run
         id); ``turn_key`` identifies the user turn and ``followup`` says this call continues
-        it (a tool-calling step), for ``steps="per_turn"``."""
+        it (a tool-calling step), for ``steps="per_turn"``. ``bounds`` is the most each
+        route can cost (USD), reserved against the budget. ``dry_run`` previews: nothing is
+        reserved, observed or remembered."""
         if force not in (None, "strong", "weak"):
             raise InvalidRouteError(f"a forced route must be 'strong' or 'weak', got {force!r}")
         scope = scope or _SCOPE.get() or GLOBAL_SCOPE
@@ -142,11 +153,12 @@ class RoutingPolicy:
             with self._lock:
                 previous = self._turns.get((scope, turn_key))
             if previous is not None:
-                ticket = self._admit(previous.route, scope)
-                decision = previous.model_copy(update={"route": ticket.route, "step_policy": "per_turn:kept",
-                                                       "latency_ms": (time.perf_counter() - start) * 1000.0,
-                                                       "budget": ticket.budget})
-                return Ticket(decision, ticket.reservation)
+                admitted = self._admit(previous.route, scope, bounds, dry_run)
+                decision = previous.model_copy(update={
+                    "route": admitted.route, "latency_ms": (time.perf_counter() - start) * 1000.0,
+                    "step_policy": "per_turn:kept" if admitted.route == previous.route else "per_turn:kept:budget",
+                    "budget": admitted.budget})
+                return Ticket(decision, admitted.reservation)
         score = float(np.clip(self.router.score([text])[0], 0.0, 1.0))
         base = self.threshold
         threshold = self.budget.threshold_in_force(base, scope) if self.budget else base
@@ -156,30 +168,36 @@ class RoutingPolicy:
             wanted, made_by = "strong", "sticky:kept"
         else:
             wanted, made_by = ("strong" if score >= threshold else "weak"), self.steps
-        admitted = self._admit(wanted, scope)
+        admitted = self._admit(wanted, scope, bounds, dry_run)
         decision = RoutingDecision(route=admitted.route, score=score, threshold=threshold, router=self.router.name,
                                    latency_ms=(time.perf_counter() - start) * 1000.0, forced=force is not None,
                                    step_policy=made_by if admitted.route == wanted else f"{made_by}:budget",
                                    budget=admitted.budget)
-        if self._online is not None:
+        if dry_run:
+            return Ticket(decision, None)
+        if self._online is not None and force is None:
             self._online.observe(score, decision.route == "strong")
         with self._lock:
             if turn_key is not None:
                 self._turns[(scope, turn_key)] = decision
                 self._turns.move_to_end((scope, turn_key))
-                while len(self._turns) > 10_000:
+                while len(self._turns) > min(10_000, self.max_scopes):
                     self._turns.popitem(last=False)
             if self.steps == "sticky" and decision.route == "strong":
-                self._sticky.add(scope)
+                self._sticky[scope] = None
+                self._sticky.move_to_end(scope)
+                while len(self._sticky) > self.max_scopes:
+                    self._sticky.popitem(last=False)
         return Ticket(decision, admitted.reservation)
 
-    def admit(self, route: Route, *, scope: str | None = None, reason: str = "forced") -> Ticket:
+    def admit(self, route: Route, *, scope: str | None = None, reason: str = "forced",
+              bounds: Bounds | None = None, dry_run: bool = False) -> Ticket:
         """A route chosen without scoring (forced by the caller, or nothing to score),
         still admitted by the budget and reported like any decision."""
         if route not in ("strong", "weak"):
             raise InvalidRouteError(f"a forced route must be 'strong' or 'weak', got {route!r}")
         scope = scope or _SCOPE.get() or GLOBAL_SCOPE
-        admitted = self._admit(route, scope)
+        admitted = self._admit(route, scope, bounds, dry_run)
         base = self._fixed if self._fixed is not None else (self._online.threshold() if self._online else 0.5)
         decision = RoutingDecision(route=admitted.route, score=None, threshold=base, router=self.router_name,
                                    latency_ms=0.0, forced=reason == "forced",
@@ -187,10 +205,15 @@ class RoutingPolicy:
                                    budget=admitted.budget)
         return Ticket(decision, admitted.reservation)
 
-    def _admit(self, route: Route, scope: str) -> "_Admitted":
+    def _admit(self, route: Route, scope: str, bounds: Bounds | None = None, dry_run: bool = False) -> "_Admitted":
         if self.budget is None:
             return _Admitted(route, None, None)
-        reservation = self.budget.reserve(scope, route)
+        if dry_run:
+            chosen = self.budget.fits(scope, route, bounds)
+            if chosen is None:
+                raise BudgetExceeded(f"budget for scope {scope!r} exhausted: a {route} call would not fit")
+            return _Admitted(chosen, None, self.budget.state(scope).model_dump())
+        reservation = self.budget.reserve(scope, route, bounds)
         return _Admitted(reservation.route, reservation, self.budget.state(scope).model_dump())
 
     async def adecide(self, text: str, force: Route | None = None, **kwargs: Any) -> Ticket:

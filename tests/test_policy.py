@@ -1,6 +1,7 @@
 """The routing policy: target share held online, budgets per scope, coherent agent steps."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -94,7 +95,7 @@ def test_sticky_escalation_stays_strong_within_its_scope():
 
 
 def test_budget_raises_the_threshold_then_goes_weak_and_reports_its_state():
-    policy = RoutingPolicy(Fixed(), threshold=0.5, budget=Budget(max_usd=1.0), steps="every_step")
+    policy = RoutingPolicy(Fixed(), threshold=0.5, budget=Budget(max_usd=1.0, tighten_below=1.0), steps="every_step")
     t0 = policy.decide("0.6 a", scope="run").decision
     assert t0.route == "strong" and t0.threshold == pytest.approx(0.5)
     policy.settle(policy.decide("0.6 a", scope="run"), 0.5)  # half the budget spent
@@ -102,10 +103,79 @@ def test_budget_raises_the_threshold_then_goes_weak_and_reports_its_state():
     assert half.threshold > 0.7 and half.route == "weak"  # demands more confidence
     assert half.budget["spent_usd"] == pytest.approx(0.5)
     policy.settle(policy.decide("0.99 c", scope="run", force="strong"), 0.5)  # spend the rest
-    done = policy.decide("0.99 d", scope="run").decision
-    assert done.threshold == pytest.approx(1.0) and done.route == "weak"
-    assert done.budget["remaining_fraction"] == 0.0
+    assert policy.budget.threshold_in_force(0.5, "run") == pytest.approx(1.0)
+    assert policy.budget.state("run").remaining_fraction == 0.0
+    with pytest.raises(BudgetExceeded, match="a weak call does not fit"):  # the cap holds total spend
+        policy.decide("0.99 d", scope="run")
+    assert policy.budget.state("run").in_flight == 2  # t0 and half were never settled; the refusal reserved nothing
     assert policy.decide("0.99 e", scope="other").decision.route == "strong"  # scopes are separate
+
+
+def test_threshold_only_tightens_once_less_than_tighten_below_is_left():
+    policy = RoutingPolicy(Fixed(), threshold=0.5, budget=Budget(max_usd=1.0), steps="every_step")
+    policy.settle(policy.decide("0.6 a", scope="r"), 0.4)  # 60% left: above the default knee (50%)
+    assert policy.budget.threshold_in_force(0.5, "r") == pytest.approx(0.5)
+    policy.settle(policy.decide("0.6 a", scope="r"), 0.35)  # 25% left: half-way down the knee
+    assert policy.budget.threshold_in_force(0.5, "r") == pytest.approx(1.0 - 0.5 * 0.5)
+
+
+def test_raise_mode_refuses_instead_of_downgrading_and_weak_mode_downgrades():
+    bounds = {"strong": 0.3, "weak": 0.01}
+    for mode, expect in (("weak", "weak"), ("raise", None)):
+        policy = RoutingPolicy(Fixed(), threshold=0.5, budget=Budget(max_usd=1.0, on_exhausted=mode),
+                               steps="every_step")
+        policy.settle(policy.decide("0.9 x", scope="s", bounds=bounds), 0.8)
+        if expect is None:
+            with pytest.raises(BudgetExceeded, match="a strong call does not fit"):
+                policy.decide("0.99 y", scope="s", bounds=bounds)
+        else:
+            d = policy.decide("0.99 y", scope="s", bounds=bounds).decision
+            assert d.route == "weak" and d.step_policy == "every_step:budget"
+
+
+def test_reservations_are_per_call_bounds_so_a_far_cap_never_downgrades_concurrent_calls():
+    policy = RoutingPolicy("length", threshold=0.0, budget=Budget(max_usd=1000.0))
+    tickets = [policy.decide("long prompt " * 50, bounds={"strong": 0.05, "weak": 0.001}) for _ in range(300)]
+    assert {t.decision.step_policy for t in tickets} == {"per_turn"}
+    assert policy.budget.state("global").reserved_usd == pytest.approx(300 * 0.05)
+    for t in tickets:
+        policy.settle(t, 0.01)
+    state = policy.budget.state("global")
+    assert state.reserved_usd == pytest.approx(0.0) and state.in_flight == 0 and state.spent_usd == pytest.approx(3.0)
+
+
+def test_dry_run_previews_without_reserving_observing_or_remembering():
+    policy = RoutingPolicy(Fixed(), strong_fraction=0.5, budget=Budget(max_usd=1.0), steps="sticky")
+    before = policy.online.state_dict()
+    d = policy.decide("0.9 x", scope="p", turn_key="t", bounds={"strong": 0.5, "weak": 0.1}, dry_run=True).decision
+    assert d.route == "strong"
+    assert policy.budget.state("p").in_flight == 0 and policy.budget.state("p").reserved_usd == 0.0
+    assert policy.online.state_dict() == before and "p" not in policy._sticky and not policy._turns
+
+
+def test_scope_state_is_bounded_and_reading_state_creates_nothing():
+    policy = RoutingPolicy(Fixed(), threshold=0.5, budget=Budget(max_usd=1.0), steps="sticky", max_scopes=50)
+    for i in range(500):
+        policy.settle(policy.decide("0.9 x", scope=f"run-{i}"), 0.001)
+    assert len(policy.budget) <= 50 and len(policy._sticky) <= 50
+    policy.budget.state("never-used")
+    assert "never-used" not in policy.budget._scopes
+    held = policy.decide("0.9 x", scope="in-flight")  # a scope with a call in flight is never forgotten
+    for i in range(500, 700):
+        policy.settle(policy.decide("0.9 x", scope=f"run-{i}"), 0.001)
+    assert policy.budget.state("in-flight").in_flight == 1
+    policy.settle(held, 0.001)
+    assert policy.budget.state("in-flight").in_flight == 0
+
+
+def test_scope_ttl_forgets_idle_scopes():
+    tracker = BudgetTracker(Budget(max_usd=1.0), scope_ttl_s=0.05)
+    tracker.settle(tracker.reserve("old", "weak", {"weak": 0.1}), 0.1)
+    time.sleep(0.1)
+    tracker.settle(tracker.reserve("new", "weak", {"weak": 0.1}), 0.1)
+    assert "old" not in tracker._scopes and "new" in tracker._scopes
+    with pytest.raises(ValueError):
+        Budget(max_cost=1.0)  # a misspelt field is an error, not "no cap"
 
 
 def test_budget_never_overshoots_by_more_than_one_call_under_concurrency():

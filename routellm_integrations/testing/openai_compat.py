@@ -23,7 +23,9 @@ import base64
 import hashlib
 import json
 import re
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,6 +51,7 @@ class Response:
     status: int = 200
     body: Any = b""
     headers: dict[str, str] = field(default_factory=dict)
+    cut_after: int | None = None  # streamed bodies: drop the connection after this many chunks
 
     @classmethod
     def error(cls, status: int, message: str, type_: str = "invalid_request_error",
@@ -109,13 +112,18 @@ class Reply:
 
     ``tool_calls`` items are ``{"name": ..., "args": {...}}`` (an ``"id"`` is optional).
     ``input_tokens``/``output_tokens`` override the counted usage; ``cache_read_tokens``
-    reports that part of the input as read from a prompt cache."""
+    reports that part of the input as read from a prompt cache. ``cut_after`` (streams
+    only) drops the connection after that many events, as a provider that fails mid-stream
+    does: no closing event, no usage. ``delay_s`` waits that long before answering (on
+    top of the script's ``delay_s`` for every answer)."""
 
     text: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_read_tokens: int = 0
+    cut_after: int | None = None
+    delay_s: float = 0.0
 
 
 @dataclass
@@ -144,6 +152,8 @@ class ChatResult:
     finish: str                        # "stop", "tool_calls", "length", "stop_sequence"
     stop_sequence: str | None = None
     cache_read_tokens: int = 0
+    cut_after: int | None = None
+    delay_s: float = 0.0
 
 
 def _example_value(schema: dict[str, Any], name: str, numbers: list[int]) -> Any:
@@ -205,6 +215,7 @@ class ChatScript:
         self._queue: list[tuple[str | None, Reply]] = []
         self.usage: list[dict[str, Any]] = []
         self.snapshots: dict[str, str] = {}  # request model -> model name the server answers with
+        self.delay_s = 0.0  # every answer waits this long (a provider's latency)
         self._ids = 0
 
     def push(self, *replies: Reply, model: str | None = None) -> None:
@@ -244,6 +255,8 @@ class ChatScript:
         reply = self._pop(turn.model)
         if reply is None:
             reply = self._default(turn)
+        if self.delay_s or reply.delay_s:
+            time.sleep(self.delay_s + reply.delay_s)
         text = reply.text or ""
         finish, stop_seq = "stop", None
         for s in turn.stop:
@@ -264,7 +277,8 @@ class ChatScript:
         model = self.snapshots.get(turn.model, turn.model)
         with self._lock:
             self.usage.append({"model": model, "input_tokens": n_in, "output_tokens": n_out})
-        return ChatResult(model, text, calls, n_in, n_out, finish, stop_seq, min(reply.cache_read_tokens, n_in))
+        return ChatResult(model, text, calls, n_in, n_out, finish, stop_seq, min(reply.cache_read_tokens, n_in),
+                          reply.cut_after)
 
     def _default(self, turn: ChatTurn) -> Reply:
         if turn.last_role == "tool":
@@ -390,7 +404,7 @@ def chat_completions_handler(script: ChatScript) -> Handler:
                 yield chunk(None, usage=_openai_usage(r))
             yield b"data: [DONE]\n\n"
 
-        return Response(200, events(), {"content-type": "text/event-stream"})
+        return Response(200, events(), {"content-type": "text/event-stream"}, cut_after=r.cut_after)
 
     return handle
 
@@ -518,7 +532,15 @@ def _make_handler(server: OpenAICompatServer) -> type[BaseHTTPRequestHandler]:
                 return
             self.send_header("transfer-encoding", "chunked")  # streamed (e.g. SSE)
             self.end_headers()
-            for chunk in body if isinstance(body, Iterable) else []:
+            for sent, chunk in enumerate(body if isinstance(body, Iterable) else []):
+                if resp.cut_after is not None and sent >= resp.cut_after:  # the provider drops the stream
+                    self.wfile.flush()
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return
                 chunk = chunk.encode() if isinstance(chunk, str) else chunk
                 if chunk:
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))

@@ -1,0 +1,394 @@
+"""The life of one routed call, in one place for every integration.
+
+    calls = CallLifecycle(policy, strong=Backend("strong", "gpt-4o", "openai"),
+                          weak=Backend("weak", "gpt-4o-mini", "openai"))
+    with calls.begin(turn_of([("user", "Prove Fermat's little theorem")])) as call:
+        reply = backend_for(call.route).invoke(...)
+        record = call.finish(reply.usage, model=reply.model, text=reply.text)
+
+``begin`` decides and reserves the most the call can cost; ``finish`` prices the call
+once, settles the budget, writes the ledger and returns the one :class:`CallRecord`
+that adapters stamp into their metadata, events and traces. The handle settles on
+**any** exit: an exception (``fail``), ``CancelledError`` (``cancelled``), a generator
+closed by a consumer that stopped reading (``abandoned``), a cache hit (``cached``),
+or a handle dropped unsettled (garbage collection releases its reservation). Text a
+stream delivered before it was cut is charged as estimated tokens: the provider bills
+what it sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import uuid
+import warnings
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ..budgets import Budget
+from ..costs import CostLedger, PriceTable, Usage
+from ..decision import Route, RoutingDecision
+from ..errors import BudgetConfigError, InvalidPromptError, InvalidRouteError, RouteLLMError
+from ..policy import RoutingPolicy, Ticket
+from .turn import Turn
+
+__all__ = ["Backend", "CallLifecycle", "CallRecord", "CallStatus", "RoutedCall", "estimate_tokens"]
+
+CallStatus = Literal["ok", "failed", "cancelled", "abandoned", "cut", "cached"]
+Reason = Literal["scored", "forced", "no_text"]
+#: routers cheap enough to score on the event loop
+INLINE_ROUTERS = frozenset({"random", "length"})
+_PER_MESSAGE_TOKENS = 8  # role markers and separators a chat format adds per message
+
+
+def estimate_tokens(chars: int) -> int:
+    """A typical token count for ``chars`` characters of text (~4 per token for English
+    with BPE tokenizers); used only when a provider reported no usage."""
+    return int(math.ceil(max(0, chars) / 4))
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The model a route calls, as the price table and the reports name it."""
+
+    route: Route
+    model: str
+    provider: str | None = None
+
+
+class CallRecord(BaseModel):
+    """The one report of a routed call: what was decided, what it cost, how it ended."""
+
+    model_config = ConfigDict(frozen=True)
+
+    call_id: str
+    route: Route
+    model: str
+    provider: str | None
+    score: float | None
+    threshold: float
+    router: str
+    latency_ms: float | None
+    reason: Reason
+    forced: bool
+    step_policy: str | None
+    scope: str | None
+    status: CallStatus | Literal["in_flight"]
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    estimated: bool = False
+    usage_error: str | None = None
+    budget: dict[str, Any] | None = None
+    strong_model: str
+    strong_provider: str | None
+
+    def metadata(self) -> dict[str, Any]:
+        """The plain dict adapters stamp (``response_metadata["routellm"]``, events)."""
+        return self.model_dump()
+
+
+class _Settlement:
+    """What must happen exactly once for a call; held apart from the handle so a
+    garbage-collected handle can still release its reservation."""
+
+    def __init__(self, lifecycle: "CallLifecycle", ticket: Ticket) -> None:
+        self.lifecycle, self.ticket = lifecycle, ticket
+        self.lock = threading.Lock()
+        self.record: CallRecord | None = None
+
+    def release_unsettled(self) -> None:
+        """Finalizer: the handle was dropped without settling."""
+        with self.lock:
+            if self.record is not None:
+                return
+        self.lifecycle.policy.settle(self.ticket, None, succeeded=False)
+
+
+class RoutedCall:
+    """A routed call in flight. Use it as a (sync or async) context manager, or call
+    exactly one of :meth:`finish`, :meth:`fail`, :meth:`cancel`, :meth:`abandon`,
+    :meth:`cached`; later calls return the first record unchanged."""
+
+    def __init__(self, lifecycle: "CallLifecycle", ticket: Ticket, turn: Turn, reason: Reason,
+                 scope: str | None) -> None:
+        self._lifecycle = lifecycle
+        self.ticket = ticket
+        self.turn = turn
+        self.reason: Reason = reason
+        self.scope = scope
+        self.call_id = uuid.uuid4().hex
+        self._delivered_chars = 0
+        self._settlement = _Settlement(lifecycle, ticket)
+        self._finalizer = weakref.finalize(self, self._settlement.release_unsettled)
+
+    # -- what was decided --------------------------------------------------------------
+    @property
+    def decision(self) -> RoutingDecision:
+        return self.ticket.decision
+
+    @property
+    def route(self) -> Route:
+        return self.ticket.decision.route
+
+    @property
+    def backend(self) -> Backend:
+        return self._lifecycle.backend(self.route)
+
+    @property
+    def settled(self) -> bool:
+        return self._settlement.record is not None
+
+    @property
+    def record(self) -> CallRecord | None:
+        return self._settlement.record
+
+    def preview_record(self) -> CallRecord:
+        """The decision as a record before the call ended (for run metadata)."""
+        return self._make_record("in_flight", None, None, None, None, False, None)
+
+    # -- while it runs -----------------------------------------------------------------
+    def delivered(self, text: str | None) -> None:
+        """Count text a stream has delivered to the caller (charged if the stream is cut)."""
+        if text:
+            self._delivered_chars += len(text)
+
+    @property
+    def delivered_chars(self) -> int:
+        return self._delivered_chars
+
+    # -- how it ended ------------------------------------------------------------------
+    def finish(self, usage: Usage | Mapping[str, Any] | None = None, *, model: str | None = None,
+               text: str | None = None) -> CallRecord:
+        """The backend answered: price ``usage`` (the provider's counts; estimated from
+        the input and ``text``/the delivered text when it reported none or nonsense)."""
+        if text:
+            self.delivered(text)
+        return self._settle("ok", usage, model)
+
+    def fail(self, exc: BaseException | None = None) -> CallRecord:
+        """The backend raised. Text already delivered was billed: status ``cut``."""
+        return self._settle("cut" if self._delivered_chars else "failed", None, None)
+
+    def cancel(self) -> CallRecord:
+        """The caller's task was cancelled (``CancelledError``)."""
+        return self._settle("cut" if self._delivered_chars else "cancelled", None, None)
+
+    def abandon(self) -> CallRecord:
+        """The consumer stopped reading a stream, or the call ended without a result."""
+        return self._settle("abandoned", None, None)
+
+    def cached(self) -> CallRecord:
+        """A cache answered: no backend call, nothing spent."""
+        return self._settle("cached", None, None)
+
+    def __enter__(self) -> "RoutedCall":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.settle_on_exit(exc)
+
+    async def __aenter__(self) -> "RoutedCall":
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.settle_on_exit(exc)
+
+    def settle_on_exit(self, exc: BaseException | None) -> CallRecord:
+        """Settle by how the block ended (a no-op when already settled)."""
+        if self.settled:
+            return self.record  # type: ignore[return-value]
+        if exc is None or isinstance(exc, (GeneratorExit, StopIteration, StopAsyncIteration)):
+            return self.abandon()
+        if isinstance(exc, asyncio.CancelledError):
+            return self.cancel()
+        return self.fail(exc)
+
+    # -- settling, once ------------------------------------------------------------------
+    def _settle(self, status: CallStatus, usage: Any, model: str | None) -> CallRecord:
+        st = self._settlement
+        with st.lock:
+            if st.record is not None:
+                return st.record
+            record = self._lifecycle._settle(self, status, usage, model)
+            st.record = record
+        self._finalizer.detach()
+        return record
+
+    def _make_record(self, status: str, model: str | None, usage: Usage | None, cost: float | None,
+                     budget: dict[str, Any] | None, estimated: bool, usage_error: str | None) -> CallRecord:
+        d, lc = self.decision, self._lifecycle
+        backend = lc.backend(d.route)
+        return CallRecord(
+            call_id=self.call_id, route=d.route, model=model or backend.model, provider=backend.provider,
+            score=d.score, threshold=d.threshold, router=d.router, latency_ms=d.latency_ms, reason=self.reason,
+            forced=d.forced, step_policy=d.step_policy, scope=(d.budget or {}).get("scope", self.scope),
+            status=status,  # type: ignore[arg-type]
+            input_tokens=usage.input_tokens if usage is not None else None,
+            output_tokens=usage.output_tokens if usage is not None else None,
+            cost_usd=cost, estimated=estimated, usage_error=usage_error,
+            budget=budget if budget is not None else d.budget,
+            strong_model=lc.strong.model, strong_provider=lc.strong.provider)
+
+
+class CallLifecycle:
+    """Decides, reserves, prices, settles and records routed calls for one strong/weak
+    pair. Framework-free: ``RoutedChat``, ``RoutedLLM`` and the routed client are thin
+    layers over it.
+
+    With a dollar budget, both models must be priced (a call that cannot be priced
+    could never be counted against the cap): :class:`BudgetConfigError` otherwise."""
+
+    def __init__(self, policy: RoutingPolicy, *, strong: Backend, weak: Backend,
+                 prices: PriceTable | None = None, ledger: CostLedger | None = None,
+                 on_no_text: Literal["strong", "weak", "error"] = "strong") -> None:
+        if on_no_text not in ("strong", "weak", "error"):
+            raise ValueError(f"on_no_text must be 'strong', 'weak' or 'error', got {on_no_text!r}")
+        self.policy = policy
+        self.ledger = ledger if ledger is not None else CostLedger(prices)
+        self.prices = prices if prices is not None else self.ledger.prices
+        self.on_no_text = on_no_text
+        self._backends = {"strong": Backend("strong", strong.model, strong.provider),
+                          "weak": Backend("weak", weak.model, weak.provider)}
+        budget: Budget | None = policy.budget.budget if policy.budget is not None else None
+        if budget is not None and budget.max_usd is not None:
+            for b in self._backends.values():
+                if self.prices.price(b.model, b.provider, warn=False) is None:
+                    raise BudgetConfigError(
+                        f"Budget(max_usd={budget.max_usd}) over the {b.route} model {b.model!r} "
+                        f"(provider {b.provider!r}), which the price table cannot price: its calls could "
+                        "never be counted against the cap. Add its price with "
+                        "PriceTable.default().with_prices({provider: {model: (input_usd_per_1M, "
+                        "output_usd_per_1M)}}), or cap strong calls with max_strong_calls instead.")
+
+    @property
+    def strong(self) -> Backend:
+        return self._backends["strong"]
+
+    @property
+    def weak(self) -> Backend:
+        return self._backends["weak"]
+
+    def backend(self, route: Route) -> Backend:
+        return self._backends[route]
+
+    # -- before the call -------------------------------------------------------------------
+    def bounds(self, turn: Turn, max_output_tokens: int | None = None) -> dict[str, float] | None:
+        """The most a call on each route can cost (USD): every input byte a token (BPE
+        tokens are at least a byte) plus a per-message overhead, and the output bound."""
+        tracker = self.policy.budget
+        if tracker is None or tracker.budget.max_usd is None:
+            return None
+        output = int(max_output_tokens) if isinstance(max_output_tokens, int) and max_output_tokens > 0 \
+            else tracker.budget.default_output_tokens
+        usage = Usage(input_tokens=turn.input_bytes + _PER_MESSAGE_TOKENS * (turn.messages + 1),
+                      output_tokens=output)
+        out: dict[str, float] = {}
+        for route, b in self._backends.items():
+            cost = self.prices.cost(b.model, usage, b.provider, warn=False)
+            out[route] = float(cost) if cost is not None and math.isfinite(cost) else 0.0
+        return out
+
+    def _ticket(self, turn: Turn, force: Route | None, scope: str | None, max_output_tokens: int | None,
+                dry_run: bool) -> tuple[Ticket, Reason]:
+        if force not in (None, "strong", "weak"):
+            raise InvalidRouteError(f"a forced route must be 'strong' or 'weak', got {force!r}")
+        bounds = self.bounds(turn, max_output_tokens)
+        if force is not None:
+            return self.policy.admit(force, scope=scope, reason="forced", bounds=bounds, dry_run=dry_run), "forced"
+        if not turn.has_text:
+            if self.on_no_text == "error":
+                raise InvalidPromptError("the message to route on has no text (e.g. only images): force a route "
+                                         "('strong' or 'weak') or set on_no_text")
+            return self.policy.admit(self.on_no_text, scope=scope, reason="no_text", bounds=bounds,
+                                     dry_run=dry_run), "no_text"
+        ticket = self.policy.decide(turn.text, scope=scope, turn_key=turn.key, followup=turn.followup,
+                                    bounds=bounds, dry_run=dry_run)
+        return ticket, "scored"
+
+    def begin(self, turn: Turn, *, force: Route | None = None, scope: str | None = None,
+              max_output_tokens: int | None = None) -> RoutedCall:
+        """Decide and reserve. The handle must be settled (it is a context manager)."""
+        ticket, reason = self._ticket(turn, force, scope, max_output_tokens, dry_run=False)
+        return RoutedCall(self, ticket, turn, reason, scope)
+
+    async def abegin(self, turn: Turn, *, force: Route | None = None, scope: str | None = None,
+                     max_output_tokens: int | None = None) -> RoutedCall:
+        """:meth:`begin` with the router's scoring off the event loop. Cancelled while the
+        router scores, the reservation the scoring thread then takes is released."""
+        if force is not None or not turn.has_text or self.policy.router_name in INLINE_ROUTERS:
+            return self.begin(turn, force=force, scope=scope, max_output_tokens=max_output_tokens)
+        # the scope contextvar is copied into the thread by to_thread
+        task = asyncio.ensure_future(asyncio.to_thread(self.begin, turn, force=force, scope=scope,
+                                                       max_output_tokens=max_output_tokens))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(_release_orphan)
+            raise
+
+    def preview(self, turn: Turn, *, force: Route | None = None, scope: str | None = None,
+                max_output_tokens: int | None = None) -> RoutingDecision:
+        """Where a call would go now; reserves, observes and remembers nothing."""
+        ticket, _ = self._ticket(turn, force, scope, max_output_tokens, dry_run=True)
+        return ticket.decision
+
+    # -- after the call ------------------------------------------------------------------------
+    def _usage(self, call: RoutedCall, status: CallStatus, usage: Any) -> tuple[Usage | None, bool, str | None]:
+        """The usage to charge: the provider's, else an estimate from the text."""
+        if status in ("cached",):
+            return Usage(), False, None
+        error = None
+        if usage is not None and status == "ok":
+            try:
+                parsed = usage if isinstance(usage, Usage) else Usage.from_dict(usage)
+            except (RouteLLMError, ValueError, TypeError, OverflowError) as exc:
+                parsed, error = None, f"{type(exc).__name__}: {exc}"
+                warnings.warn(f"routellm: the {call.route} backend reported unusable usage ({exc}); the call is "
+                              "charged from its text instead (estimated)", RuntimeWarning, stacklevel=4)
+            if parsed is not None:
+                return parsed, False, None
+        if status == "ok" or call.delivered_chars:
+            turn = call.turn
+            return Usage(input_tokens=estimate_tokens(turn.input_chars) + _PER_MESSAGE_TOKENS * turn.messages,
+                         output_tokens=estimate_tokens(call.delivered_chars)), True, error
+        return None, False, None
+
+    def _price(self, model: str, backend: Backend, usage: Usage) -> float | None:
+        cost = self.prices.cost(model, usage, backend.provider)
+        if cost is None and model != backend.model:  # a dated snapshot name the table lacks
+            cost = self.prices.cost(backend.model, usage, backend.provider, warn=False)
+        return cost if cost is None or math.isfinite(cost) else None
+
+    def _settle(self, call: RoutedCall, status: CallStatus, usage_in: Any, model: str | None) -> CallRecord:
+        backend = call.backend
+        model = model or backend.model
+        usage, estimated, usage_error = self._usage(call, status, usage_in)
+        if usage is not None and usage.total_tokens and status not in ("ok", "cached"):
+            status = "cut" if status in ("failed", "cancelled") else status
+        cost = self._price(model, backend, usage) if usage is not None else None
+        billed = usage is not None and status != "cached"
+        self.policy.settle(call.ticket, cost if billed else None, succeeded=billed)
+        if usage is not None and status != "cached":
+            strong = self.strong
+            strong_cost = cost if call.route == "strong" else self.prices.cost(strong.model, usage, strong.provider,
+                                                                                 warn=False)
+            self.ledger.record_priced(route=call.route, model=model, usage=usage, cost_usd=cost,
+                                      strong_cost_usd=strong_cost, status=status, estimated=estimated)
+        else:
+            self.ledger.record_priced(route=call.route, model=model, usage=Usage(), cost_usd=0.0 if status ==
+                                      "cached" else None, strong_cost_usd=None, status=status)
+        budget = self.policy.budget_state(call.decision)
+        if status == "cached":
+            cost = 0.0
+        return call._make_record(status, model, usage, cost, budget, estimated, usage_error)
+
+
+def _release_orphan(task: "asyncio.Future[RoutedCall]") -> None:
+    if not task.cancelled() and task.exception() is None:
+        task.result().cancel()
