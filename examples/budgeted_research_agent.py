@@ -2,16 +2,18 @@
 
 A LangChain `create_agent` agent with three tools answers several research questions in
 one thread. `RoutedChat` routes each user turn with the shipped `mf` router, keeps the
-turn's backend for its tool-calling steps, and holds a per-thread budget: as the budget
-shrinks it demands more confidence before choosing the strong model, and once a strong
-call no longer fits, turns go weak. Each step prints its route, the threshold in force
-and the spend so far.
+turn's backend for its tool-calling steps, and holds a per-thread cap on total spend:
+each call reserves the most it can cost (its input, plus `max_tokens` of output) before
+it runs, so the cap holds however many calls are in flight. Once less than
+`tighten_below` of the cap is left, the router must be more confident before it picks
+the strong model; a strong call that no longer fits goes weak. Each step prints its
+route, the threshold in force and the spend so far.
 
 With OPENAI_API_KEY set it uses gpt-4o / gpt-4o-mini; without, it runs offline against
 the local OpenAI-format server shipped in `routellm_integrations.testing`, whose scripted
 model calls the tool a question names and then reports the tool's result.
 
-    python examples/budgeted_research_agent.py [--budget 0.002]
+    python examples/budgeted_research_agent.py [--budget 0.01]
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ QUESTIONS = [
     "Use word_count on 'the quick brown fox' for the report.",
     "Use search_notes to find the RouteLLM paper's cost savings and derive the break-even strong-call share.",
 ]
+
+
+MAX_TOKENS = 256
 
 
 @tool
@@ -74,8 +79,9 @@ def run(budget_usd: float, router: str = "mf", thread: str = "research-1") -> li
     """Answer QUESTIONS in one thread under the budget; returns one row per model step."""
     rows: list[dict] = []
     with backends() as (strong, weak):
-        llm = RoutedChat(strong=strong, weak=weak, router=router, threshold=0.5,
-                         budget=Budget(max_usd=budget_usd, on_exhausted="weak"))
+        # max_tokens bounds each answer, and so what the budget reserves for a call in flight
+        llm = RoutedChat(strong=strong, weak=weak, router=router, threshold=0.5, max_tokens=MAX_TOKENS,
+                         budget=Budget(max_usd=budget_usd, on_exhausted="weak", tighten_below=0.9))
         agent = create_agent(llm, tools=[search_notes, calculator, word_count], checkpointer=InMemorySaver())
         config = {"configurable": {"thread_id": thread}}
         seen = 0
@@ -94,7 +100,7 @@ def run(budget_usd: float, router: str = "mf", thread: str = "research-1") -> li
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--budget", type=float, default=0.002, help="USD cap for the thread (default: $0.002)")
+    ap.add_argument("--budget", type=float, default=0.01, help="USD cap for the thread (default: $0.01)")
     ap.add_argument("--router", default="mf")
     args = ap.parse_args(argv)
     rows = run(args.budget, args.router)
@@ -105,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
               f"${r['cost_usd']:.6f} ${r['spent_usd']:.6f}  {', '.join(r['tool_calls']) or '-'}")
     strong = sum(r["cost_usd"] for r in rows if r["route"] == "strong")
     print(f"spent ${rows[-1]['spent_usd']:.6f} (strong ${strong:.6f}) of ${args.budget:.6f}; strong steps: "
-          f"{sum(r['route'] == 'strong' for r in rows)}/{len(rows)}. Once a strong call no longer fits, turns go "
-          "weak (on_exhausted='weak' never refuses a weak call; 'raise' would stop the run instead)")
+          f"{sum(r['route'] == 'strong' for r in rows)}/{len(rows)}. A strong call that no longer fits goes weak "
+          "(on_exhausted='weak'; a call that does not fit even weak raises BudgetExceeded, as every call does "
+          "under 'raise')")
     return 0
 
 

@@ -7,16 +7,19 @@
 
 or as a plain callback handler: ``llm.invoke(..., config={"callbacks": [handler]})``.
 
-It counts every chat-model run once, at its end: the route and the model come from
-``response_metadata["routellm"]`` (``RoutedChat``) or from the run's ``routellm_*``
-metadata (the branch helper and the agent middleware), tokens from the message's
-``usage_metadata``, dollars from the price table. A failed call is counted as failed,
-with no tokens and no cost. Unknown models are unpriced (cost ``None``), never $0.
+A ``RoutedChat`` call is counted from the record it settled with (``on_routed_call``),
+whichever way it ended: priced once by the call, a stream cut or abandoned part-way
+charged for what it delivered (flagged estimated), a cache hit counted as cached at $0.
+Other chat-model runs (the branch helper, the agent middleware, plain models) are
+counted at their end: the route from their ``routellm_*`` metadata, tokens from the
+message's ``usage_metadata``, dollars from the price table; a failed one as failed, with
+no tokens and no cost. Unknown models are unpriced (cost ``None``), never $0.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -27,9 +30,12 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
-from routellm_integrations.costs import CostLedger, LedgerTotals, PriceTable
+from routellm_integrations.costs import CostLedger, LedgerTotals, PriceTable, Usage
+from routellm_integrations.routing import CallRecord
 
 __all__ = ["RoutingCostCallbackHandler", "routellm_cost_tracker"]
+
+_MAX_REMEMBERED_CALLS = 10_000
 
 
 class RoutingCostCallbackHandler(BaseCallbackHandler):
@@ -43,7 +49,23 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
         super().__init__()
         self.ledger = ledger if ledger is not None else CostLedger(prices)
         self._runs: dict[UUID, dict[str, Any]] = {}
+        self._recorded: OrderedDict[str, None] = OrderedDict()  # call ids already counted (bounded)
         self._lock = threading.Lock()
+
+    # -- routed calls: the record the call settled with ---------------------------------
+    def on_routed_call(self, record: CallRecord | dict[str, Any]) -> None:
+        """Count a settled routed call once (its ``call_id`` deduplicates)."""
+        r = record if isinstance(record, CallRecord) else CallRecord.model_validate(record)
+        with self._lock:
+            if r.call_id in self._recorded:
+                return
+            self._recorded[r.call_id] = None
+            if len(self._recorded) > _MAX_REMEMBERED_CALLS:
+                self._recorded.popitem(last=False)
+        status = r.status if r.status != "in_flight" else "ok"
+        self.ledger.record_priced(route=r.route, model=r.model, cost_usd=r.cost_usd,
+                                  usage=Usage(input_tokens=r.input_tokens or 0, output_tokens=r.output_tokens or 0),
+                                  strong_cost_usd=r.strong_cost_usd, status=status, estimated=r.estimated)
 
     # -- run bookkeeping -----------------------------------------------------------------
     def _start(self, run_id: UUID, tags: list[str] | None, metadata: dict[str, Any] | None) -> None:
@@ -52,6 +74,7 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
         if route is None:
             route = next((t.split(":", 1)[1] for t in tags or [] if t in ("routellm:strong", "routellm:weak")), None)
         info = {"route": route, "model": md.get("routellm_model") or md.get("ls_model_name"),
+                "call_id": md.get("routellm_call_id"),
                 "provider": md.get("ls_provider"), "strong_model": md.get("routellm_strong_model"),
                 "strong_provider": md.get("routellm_strong_provider")}
         with self._lock:
@@ -77,6 +100,11 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
                 usage = getattr(message, "usage_metadata", None) if message is not None else None
                 meta = (getattr(message, "response_metadata", None) or {}) if message is not None else {}
                 rl = meta.get("routellm") or {}
+                if rl.get("call_id") and rl.get("status"):  # a routed call's own stamp
+                    self.on_routed_call(rl)
+                    continue
+                if info.get("call_id"):  # a routed call's backend run: its record comes when it settles
+                    continue
                 model = rl.get("model") or meta.get("model_name") or info.get("model") or "unknown"
                 self.ledger.record(route=rl.get("route") or info.get("route"), model=model, usage=usage,
                                    provider=rl.get("provider") or info.get("provider"),
@@ -87,6 +115,12 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
                      **kwargs: Any) -> None:
         with self._lock:
             info = self._runs.pop(run_id, {})
+        record = getattr(error, "routellm_record", None)
+        if isinstance(record, dict):  # a routed call that raised: its record says what it cost
+            self.on_routed_call(record)
+            return
+        if info.get("call_id"):  # settles after the error (a stream the consumer closed): reported then
+            return
         self.ledger.record_failure(route=info.get("route"), model=info.get("model"))
 
     # -- get_openai_callback-style totals ---------------------------------------------------

@@ -4,29 +4,29 @@
                      weak=ChatAnthropic(model="claude-3-5-haiku-latest"),
                      router="mf", threshold=0.3)
 
-How a call flows (see ``shared/notes/framework-internals.md``): the public entry points
-(``invoke``/``generate``, ``stream``, ``astream``, ``stream_events(version="v3")``, their
-async twins) score the routing text *before* the LLM run starts, then run the normal
-``BaseChatModel`` path with the decision in the run's tags (``routellm:strong``), metadata
-(``routellm_*`` keys) and ``_get_ls_params`` (the backend's provider and model). Inside
-that one run, ``_generate``/``_stream`` call the chosen backend's own ``_generate``/
-``_stream`` with ``run_manager=None``: exactly one LLM run per call, so usage is counted
-once, under the backend's model name.
+How a call flows: each public entry point (``invoke``/``generate``, ``stream``,
+``astream``, ``stream_events(version="v3")``, their async twins) begins a
+:class:`~routellm_integrations.routing.RoutedCall` *before* the LLM run starts (the
+router scores, off the event loop in async paths, and the budget reserves the most the
+call can cost) and carries the handle through the run in the ``routellm_route`` kwarg.
+The run's tags (``routellm:strong``), metadata (``routellm_*``) and ``_get_ls_params``
+(the backend's provider and model) read it. Inside that one run ``_generate``/``_stream``
+call the chosen backend's own ``_generate``/``_stream`` with ``run_manager=None``:
+exactly one LLM run per call, so usage is counted once, under the backend's model name.
+The handle settles on every exit (answer, exception, cancellation, a stream the consumer
+stops reading or the provider cuts, a cache hit) and its one record is what
+``response_metadata["routellm"]``, events and the cost tracker report.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import hashlib
-import threading
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
 from operator import itemgetter
 from typing import Any, Literal
 
-from langchain_core.callbacks import (AsyncCallbackManagerForLLMRun, BaseCallbackManager,
+from langchain_core.callbacks import (AsyncCallbackManagerForLLMRun, BaseCallbackManager, CallbackManager,
                                       CallbackManagerForLLMRun)
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -34,7 +34,7 @@ from langchain_core.language_models.chat_models import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import add_usage
 from langchain_core.output_parsers.openai_tools import JsonOutputKeyToolsParser, PydanticToolsParser
-from langchain_core.outputs import ChatGenerationChunk, ChatResult, LLMResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableMap, RunnablePassthrough
 from langchain_core.runnables.config import ensure_config
 from langchain_core.tools import BaseTool
@@ -43,92 +43,21 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from routellm_integrations.budgets import Budget
-from routellm_integrations.costs import PriceTable, Usage
+from routellm_integrations.costs import CostLedger, PriceTable
+from routellm_integrations.decision import Route, RoutingDecision
 from routellm_integrations.errors import InvalidPromptError, InvalidThresholdError
-from routellm_integrations.policy import RoutingPolicy, StepPolicy, Ticket
+from routellm_integrations.policy import RoutingPolicy, StepPolicy
+from routellm_integrations.routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
+
+from .messages import (backend_model_name, backend_provider, chunk_text, message_pairs, routing_text, to_chunk,
+                       turn_of_messages)
 
 __all__ = ["RoutedChat", "ROUTE_KWARG", "routing_text"]
 
-#: the call kwarg that carries the decision from the entry point to ``_generate``/``_stream``
+#: the call kwarg that carries the :class:`RoutedCall` from the entry point into the run
 ROUTE_KWARG = "routellm_route"
-#: routers cheap enough to score on the event loop
-_INLINE_ROUTERS = {"random", "length"}
 _TOOL_OPTIONS = ("tool_choice", "strict", "parallel_tool_calls")
-_DEFAULT_PRICES: PriceTable | None = None
-_DEFAULT_PRICES_LOCK = threading.Lock()
-
-
-def _default_prices() -> PriceTable:
-    global _DEFAULT_PRICES
-    with _DEFAULT_PRICES_LOCK:
-        if _DEFAULT_PRICES is None:
-            _DEFAULT_PRICES = PriceTable.default()
-        return _DEFAULT_PRICES
-
-
-@dataclass(frozen=True)
-class _Route:
-    """One call's routing decision, as carried through the run."""
-
-    route: Literal["strong", "weak"]
-    score: float | None
-    threshold: float
-    router: str
-    latency_ms: float
-    reason: str  # "scored", "forced" (model= override) or "no_text"
-    step_policy: str | None = None
-    budget: dict[str, Any] | None = None
-    ticket: Ticket | None = None  # settled with the call's cost (budgets)
-
-    @classmethod
-    def of(cls, ticket: Ticket, reason: str) -> "_Route":
-        d = ticket.decision
-        return cls(d.route, d.score, float(d.threshold), d.router, float(d.latency_ms or 0.0), reason,
-                   d.step_policy, d.budget, ticket)
-
-    def public(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("ticket")
-        return out
-
-
-def _message_text(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
-            parts.append(block["text"])
-    return "\n".join(parts)
-
-
-def routing_text(messages: Sequence[BaseMessage], route_on: str = "last_human") -> str:
-    """The text a router scores: the last human message (the default; the paper's routers
-    were trained on first turns), or the whole conversation. Raises
-    :class:`InvalidPromptError` when there are no messages or no human message."""
-    if not messages:
-        raise InvalidPromptError("RoutedChat got no messages: give at least one human message to route on")
-    if route_on == "conversation":
-        return "\n\n".join(t for t in (_message_text(m) for m in messages if m.type in ("human", "system", "ai")) if t)
-    for m in reversed(messages):
-        if m.type == "human":
-            return _message_text(m)
-    raise InvalidPromptError("RoutedChat found no human message to route on (route_on='last_human'); "
-                             "add one, use route_on='conversation', or force a route with model='strong'|'weak'")
-
-
-def turn_of(messages: Sequence[BaseMessage]) -> tuple[str, bool]:
-    """The user turn a call belongs to (a digest of the conversation up to its last human
-    message) and whether the call continues it (a tool result or the model's own message
-    follows): the steps of one agent turn then share a backend (``steps="per_turn"``)."""
-    last_human = max((i for i, m in enumerate(messages) if m.type == "human"), default=-1)
-    digest = hashlib.sha1()
-    for m in messages[: last_human + 1]:
-        digest.update(f"{m.type}\x00{_message_text(m)}\x01".encode())
-    return digest.hexdigest(), last_human < len(messages) - 1
+_QUIET_EXITS = (GeneratorExit, asyncio.CancelledError)
 
 
 def _scope_of(metadata: dict[str, Any] | None) -> str | None:
@@ -137,43 +66,22 @@ def _scope_of(metadata: dict[str, Any] | None) -> str | None:
     return f"thread:{thread}" if thread is not None else None
 
 
-def _backend_model_name(backend: BaseChatModel) -> str:
-    for attr in ("model_name", "model", "model_id", "deployment_name"):
-        v = getattr(backend, attr, None)
-        if isinstance(v, str) and v:
-            return v
-    try:
-        name = backend._get_ls_params().get("ls_model_name")
-    except Exception:  # noqa: BLE001 - a backend without ls params still works
-        name = None
-    return name or type(backend).__name__
-
-
-def _to_chunk(message: BaseMessage) -> AIMessageChunk:
-    """A whole AIMessage as one chunk (for backends that cannot stream)."""
-    if isinstance(message, AIMessageChunk):
-        return message
-    tool_call_chunks = [{"name": tc["name"], "args": json.dumps(tc["args"]), "id": tc.get("id"), "index": i,
-                         "type": "tool_call_chunk"} for i, tc in enumerate(getattr(message, "tool_calls", []) or [])]
-    return AIMessageChunk(content=message.content, additional_kwargs=dict(message.additional_kwargs),
-                          response_metadata=dict(message.response_metadata), id=message.id,
-                          usage_metadata=getattr(message, "usage_metadata", None),
-                          tool_call_chunks=tool_call_chunks)
-
-
 class RoutedChat(BaseChatModel):
     """A chat model over two chat models: each call is scored by a RouteLLM router and
     sent to ``strong`` when ``score >= threshold``, else to ``weak``.
 
-    The answer is the backend's own message, plus ``response_metadata["routellm"]``
-    (route, model, provider, score, threshold, router, latency_ms, reason, cost_usd) and
+    The answer is the backend's own message, plus ``response_metadata["routellm"]`` (the
+    call's :class:`~routellm_integrations.routing.CallRecord`: route, model, provider,
+    score, threshold, router, latency_ms, reason, status, cost_usd, budget, ...) and
     ``response_metadata["model_name"]`` set to the model that answered.
 
     Per call, ``model="strong"`` / ``"weak"`` (or either backend's model name) forces a
     route; set ``model=`` at construction to force every call. ``bind_tools`` keeps the
     tools provider-neutral and each backend formats them for its own API at call time.
-    ``with_structured_output`` uses tool calling for every ``method`` (the one mechanism
-    both backends share), so the parsed result is the same whichever backend answers.
+    ``with_structured_output(method="function_calling")`` (the default) uses tool calling,
+    the one mechanism both backends share; ``"json_schema"``/``"json_mode"`` route
+    between the backends' own ``with_structured_output`` so each provider's native
+    structured output is used.
 
     Backends are called through their ``_generate``/``_stream`` inside RoutedChat's run:
     a backend's own callbacks, cache and rate limiter are not used (give them to
@@ -194,26 +102,31 @@ class RoutedChat(BaseChatModel):
     steps: StepPolicy = Field(default="per_turn", description="per_turn: one route per user turn, kept for its "
                               "tool-calling steps; every_step; sticky: once strong in a scope, stay strong")
     scope: str | None = Field(default=None, description="budget/sticky scope of calls that name none")
+    max_scopes: int = Field(default=100_000, description="budget/sticky scopes kept (least recently used go first)")
+    scope_ttl_s: float | None = Field(default=None, description="forget a scope idle this long (seconds)")
     route_on: Literal["last_human", "conversation"] = "last_human"
     on_no_text: Literal["strong", "weak", "error"] = Field(
         default="strong", description="where a call goes whose routing text is empty (e.g. only images)")
     model_name: str | None = Field(default=None, alias="model",
                                    description="force every call: 'strong', 'weak' or a backend's model name")
     temperature: float | None = Field(default=None, description="sent to whichever backend answers")
-    max_tokens: int | None = Field(default=None, description="sent to whichever backend answers")
+    max_tokens: int | None = Field(default=None, description="sent to whichever backend answers; bounds the "
+                                   "budget's reservation for a call")
     stop: list[str] | None = Field(default=None, alias="stop_sequences", description="default stop sequences")
     request_timeout: float | None = Field(default=None, alias="timeout",
                                           description="not applied: set timeouts on the backends' clients")
     max_retries: int | None = Field(default=None, description="not applied: set retries on the backends' clients")
     streaming: bool = False
     prices: PriceTable | None = Field(default=None, exclude=True, repr=False,
-                                      description="price table for cost_usd (default: the shipped one)")
+                                      description="price table for cost_usd (default: genai-prices over the "
+                                      "shipped table)")
     emit_routing_events: bool = Field(default=True, description="dispatch a 'routellm_route' custom event "
                                       "to the parent run, when there is one")
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, protected_namespaces=())
 
     _policy: RoutingPolicy = PrivateAttr()
+    _calls: CallLifecycle = PrivateAttr()
 
     @model_validator(mode="after")
     def _check(self) -> "RoutedChat":
@@ -229,7 +142,12 @@ class RoutedChat(BaseChatModel):
                                 f"got {type(self.router).__name__}")
         self._policy = RoutingPolicy(self.router, threshold=self.threshold, strong_fraction=self.strong_fraction,
                                      calibration_prompts=self.calibration_prompts, budget=self.budget,
-                                     steps=self.steps, router_options=self.router_options)
+                                     steps=self.steps, router_options=self.router_options,
+                                     max_scopes=self.max_scopes, scope_ttl_s=self.scope_ttl_s)
+        self._calls = CallLifecycle(
+            self._policy, prices=self.prices, on_no_text=self.on_no_text,
+            strong=Backend("strong", backend_model_name(self.strong), backend_provider(self.strong)),
+            weak=Backend("weak", backend_model_name(self.weak), backend_provider(self.weak)))
         if self.model_name is not None:
             self._forced(self.model_name)  # validate early
         if self.request_timeout is not None or self.max_retries is not None:
@@ -249,31 +167,30 @@ class RoutedChat(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"router": self.router_name, "threshold": self.threshold, "strong_fraction": self.strong_fraction,
-                "route_on": self.route_on, "strong_model": _backend_model_name(self.strong),
-                "weak_model": _backend_model_name(self.weak)}
+                "route_on": self.route_on, "strong_model": self._calls.strong.model,
+                "weak_model": self._calls.weak.model}
 
     def _get_invocation_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
-        route = kwargs.pop(ROUTE_KWARG, None)
+        call = kwargs.pop(ROUTE_KWARG, None)
         params = super()._get_invocation_params(stop=stop, **kwargs)
-        if isinstance(route, _Route):
-            params[ROUTE_KWARG] = route.route
+        if isinstance(call, RoutedCall):
+            params[ROUTE_KWARG] = call.route
         return params
 
     def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
-        route = kwargs.pop(ROUTE_KWARG, None)
-        if isinstance(route, _Route):  # cache per backend, not per score
-            kwargs[ROUTE_KWARG] = route.route
+        call = kwargs.pop(ROUTE_KWARG, None)
+        if isinstance(call, RoutedCall):  # cache per backend, not per score
+            kwargs[ROUTE_KWARG] = call.route
         return super()._get_llm_string(stop=stop, **kwargs)
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         """The provider and model of the backend that answers this call (LangSmith prices
         the run by them). Before a decision exists, the strong backend's."""
-        route = kwargs.get(ROUTE_KWARG)
+        call = kwargs.get(ROUTE_KWARG)
         override = kwargs.get("model")
-        backend = self.strong
-        name_override = None
-        if isinstance(route, _Route):
-            backend = self._backend(route.route)
+        backend, name_override = self.strong, None
+        if isinstance(call, RoutedCall):
+            backend = self._backend(call.route)
         elif isinstance(override, str) and override:
             forced = self._forced(override, strict=False)
             if forced is None:
@@ -283,11 +200,10 @@ class RoutedChat(BaseChatModel):
         elif self.model_name is not None:
             backend = self._backend(self._forced(self.model_name))
         try:
-            params = backend._get_ls_params(stop=stop)
+            params = LangSmithParams(**backend._get_ls_params(stop=stop))
         except Exception:  # noqa: BLE001
             params = LangSmithParams(ls_provider=type(backend).__name__.lower(), ls_model_type="chat")
-        params = LangSmithParams(**params)
-        params.setdefault("ls_model_name", _backend_model_name(backend))
+        params.setdefault("ls_model_name", backend_model_name(backend))
         params["ls_model_type"] = "chat"
         if name_override:
             params["ls_model_name"] = name_override
@@ -305,23 +221,27 @@ class RoutedChat(BaseChatModel):
     def _backend(self, route: str) -> BaseChatModel:
         return self.strong if route == "strong" else self.weak
 
-    def _forced(self, model: str, strict: bool = True) -> Literal["strong", "weak"] | None:
+    def _forced(self, model: str, strict: bool = True) -> Route | None:
         if model in ("strong", "weak"):
             return model  # type: ignore[return-value]
-        if model == _backend_model_name(self.strong):
+        if model == self._calls.strong.model:
             return "strong"
-        if model == _backend_model_name(self.weak):
+        if model == self._calls.weak.model:
             return "weak"
         if strict:
             raise ValueError(f"model={model!r}: RoutedChat forces a route with model='strong' or 'weak' (or a "
-                             f"backend's model name: {_backend_model_name(self.strong)!r}, "
-                             f"{_backend_model_name(self.weak)!r})")
+                             f"backend's model name: {self._calls.strong.model!r}, {self._calls.weak.model!r})")
         return None
 
     @property
     def policy(self) -> RoutingPolicy:
         """The core policy: threshold or target share, budgets, step routing."""
         return self._policy
+
+    @property
+    def ledger(self) -> CostLedger:
+        """Every call this model made, however it ended (priced once, at settlement)."""
+        return self._calls.ledger
 
     def get_router(self) -> Any:
         """The router object (loaded on first use: ``mf`` loads its embedder then)."""
@@ -331,54 +251,81 @@ class RoutedChat(BaseChatModel):
         """The base threshold now in force (held online when ``strong_fraction`` is set)."""
         return self._policy.threshold
 
-    def decide(self, messages: Sequence[BaseMessage], model: str | None = None, scope: str | None = None) -> _Route:
-        """Where a call with these messages goes (without calling a backend). The decision
-        holds a budget reservation when a budget is set: a call made with it settles it."""
-        messages = list(messages)
+    def _turn(self, messages: Sequence[BaseMessage], forced: Route | None, kwargs: dict[str, Any]) -> Turn:
         if not messages:
             raise InvalidPromptError("RoutedChat got no messages: give at least one human message to route on")
-        scope = scope or self.scope
-        forced = model if model is not None else self.model_name
-        if forced is not None:
-            return _Route.of(self._policy.admit(self._forced(forced), scope=scope, reason="forced"), "forced")
-        text = routing_text(messages, self.route_on)
-        if not text.strip():
-            if self.on_no_text == "error":
-                raise InvalidPromptError("the message to route on has no text (only images or other media); "
-                                         "force a route with model='strong'|'weak' or set on_no_text")
-            return _Route.of(self._policy.admit(self.on_no_text, scope=scope, reason="no_text"), "no_text")
-        turn_key, followup = turn_of(messages)
-        ticket = self._policy.decide(text, scope=scope, turn_key=turn_key, followup=followup)
-        return _Route.of(ticket, "scored")
+        try:
+            return turn_of_messages(messages, self.route_on, tools=kwargs.get("tools"))
+        except InvalidPromptError:
+            if forced is None:  # nothing says what the call is for; a forced call needs no text
+                raise
+            return turn_of(message_pairs(messages), text="")
+
+    def _route_args(self, messages: Sequence[BaseMessage], model: str | None, scope: str | None,
+                    kwargs: dict[str, Any]) -> dict[str, Any]:
+        forced_name = model if model is not None else self.model_name
+        forced = self._forced(forced_name) if forced_name is not None else None
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        return {"turn": self._turn(list(messages), forced, kwargs), "force": forced, "scope": scope or self.scope,
+                "max_output_tokens": max_tokens if isinstance(max_tokens, int) else None}
+
+    def decide(self, messages: Sequence[BaseMessage], model: str | None = None,
+               scope: str | None = None) -> RoutingDecision:
+        """Where a call with these messages would go now. A preview: it reserves no budget,
+        moves no online threshold and remembers no turn."""
+        return self._calls.preview(**self._route_args(messages, model, scope, {}))
 
     async def adecide(self, messages: Sequence[BaseMessage], model: str | None = None,
-                      scope: str | None = None) -> _Route:
-        if model is not None or self.model_name is not None or self.router_name in _INLINE_ROUTERS:
-            return self.decide(messages, model, scope)
+                      scope: str | None = None) -> RoutingDecision:
         return await asyncio.to_thread(self.decide, list(messages), model, scope)
 
-    def _tags_metadata(self, route: _Route, tags: list[str] | None, metadata: dict[str, Any] | None
+    def _watch(self, call: RoutedCall, callbacks: Any) -> None:
+        """Report the settled call to the handlers of this run that take records (the cost
+        tracker), whichever way the call ends."""
+        manager = CallbackManager.configure(callbacks, self.callbacks, self.verbose)
+        for handler in manager.handlers:
+            listener = getattr(handler, "on_routed_call", None)
+            if callable(listener):
+                call.on_settled(listener)
+
+    def _begin(self, messages: Sequence[BaseMessage], kwargs: dict[str, Any], metadata: dict[str, Any] | None,
+               callbacks: Any) -> RoutedCall:
+        call = self._calls.begin(**self._route_args(messages, self._take_model(kwargs), _scope_of(metadata), kwargs))
+        self._watch(call, callbacks)
+        return call
+
+    async def _abegin(self, messages: Sequence[BaseMessage], kwargs: dict[str, Any],
+                      metadata: dict[str, Any] | None, callbacks: Any) -> RoutedCall:
+        args = self._route_args(messages, self._take_model(kwargs), _scope_of(metadata), kwargs)
+        call = await self._calls.abegin(**args)
+        self._watch(call, callbacks)
+        return call
+
+    def _tags_metadata(self, call: RoutedCall, tags: list[str] | None, metadata: dict[str, Any] | None
                        ) -> tuple[list[str], dict[str, Any]]:
-        backend = self._backend(route.route)
-        new_tags = [*(tags or []), f"routellm:{route.route}"]
-        new_meta = {**(metadata or {}), "routellm_route": route.route, "routellm_model": _backend_model_name(backend),
-                    "routellm_score": route.score, "routellm_threshold": route.threshold,
-                    "routellm_router": route.router, "routellm_latency_ms": route.latency_ms,
-                    "routellm_reason": route.reason, "routellm_step_policy": route.step_policy}
-        if route.budget is not None:  # the scope's budget at admission (traces show it beside the route)
-            new_meta["routellm_budget"] = route.budget
-        return new_tags, new_meta
+        d = call.decision
+        new_meta = {**(metadata or {}), "routellm_route": d.route, "routellm_model": call.backend.model,
+                    "routellm_score": d.score, "routellm_threshold": d.threshold, "routellm_router": d.router,
+                    "routellm_latency_ms": d.latency_ms, "routellm_reason": call.reason,
+                    "routellm_step_policy": d.step_policy, "routellm_call_id": call.call_id}
+        if d.budget is not None:  # the scope's budget at admission (traces show it beside the route)
+            new_meta["routellm_budget"] = d.budget
+        return [*(tags or []), f"routellm:{d.route}"], new_meta
 
-    def _event_data(self, route: _Route) -> dict[str, Any]:
-        return {**route.public(), "model": _backend_model_name(self._backend(route.route))}
+    def _config_for(self, call: RoutedCall, config: RunnableConfig) -> RunnableConfig:
+        tags, metadata = self._tags_metadata(call, config.get("tags"), config.get("metadata"))
+        return {**config, "tags": tags, "metadata": metadata}  # type: ignore[typeddict-item]
 
-    def _emit(self, callbacks: Any, route: _Route) -> None:
+    def _event_data(self, call: RoutedCall) -> dict[str, Any]:
+        return call.preview_record().metadata()
+
+    def _emit(self, callbacks: Any, call: RoutedCall) -> None:
         if self.emit_routing_events and isinstance(callbacks, BaseCallbackManager) and callbacks.parent_run_id:
-            dispatch_custom_event("routellm_route", self._event_data(route), config={"callbacks": callbacks})
+            dispatch_custom_event("routellm_route", self._event_data(call), config={"callbacks": callbacks})
 
-    async def _aemit(self, callbacks: Any, route: _Route) -> None:
+    async def _aemit(self, callbacks: Any, call: RoutedCall) -> None:
         if self.emit_routing_events and isinstance(callbacks, BaseCallbackManager) and callbacks.parent_run_id:
-            await adispatch_custom_event("routellm_route", self._event_data(route), config={"callbacks": callbacks})
+            await adispatch_custom_event("routellm_route", self._event_data(call), config={"callbacks": callbacks})
 
     def _take_model(self, kwargs: dict[str, Any]) -> str | None:
         model = kwargs.pop("model", None)
@@ -386,250 +333,253 @@ class RoutedChat(BaseChatModel):
             raise TypeError(f"model must be a string ('strong', 'weak' or a backend's model name), got {model!r}")
         return model
 
-    # -- entry points: decide before the run starts ---------------------------------------
+    # -- entry points: begin the call before the run starts ---------------------------------
     def generate(self, messages: list[list[BaseMessage]], stop: list[str] | None = None, callbacks: Any = None,
                  *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
                  run_name: str | None = None, run_id: Any = None, **kwargs: Any) -> LLMResult:
-        if len(messages) != 1 and not isinstance(kwargs.get(ROUTE_KWARG), _Route):
-            results = [self.generate([m], stop, callbacks, tags=tags, metadata=metadata, run_name=run_name, **kwargs)
-                       for m in messages]
-            return _merge_results(results)
-        if not isinstance(kwargs.get(ROUTE_KWARG), _Route):
-            model = self._take_model(kwargs)
-            route = self.decide(messages[0] if messages else [], model, _scope_of(metadata))
-            kwargs[ROUTE_KWARG] = route
-            tags, metadata = self._tags_metadata(route, tags, metadata)
-            self._emit(callbacks, route)
-        return super().generate(messages, stop, callbacks, tags=tags, metadata=metadata, run_name=run_name,
-                                run_id=run_id, **kwargs)
+        run = {"tags": tags, "metadata": metadata, "run_name": run_name}
+        if isinstance(kwargs.get(ROUTE_KWARG), RoutedCall):
+            return super().generate(messages, stop, callbacks, run_id=run_id, **run, **kwargs)
+        if len(messages) != 1:
+            return _merge_results([self.generate([m], stop, callbacks, **run, **kwargs) for m in messages])
+        kwargs = dict(kwargs)
+        call = kwargs[ROUTE_KWARG] = self._begin(messages[0], kwargs, metadata, callbacks)
+        with call:
+            tags, metadata = self._tags_metadata(call, tags, metadata)
+            self._emit(callbacks, call)
+            return super().generate(messages, stop, callbacks, tags=tags, metadata=metadata, run_name=run_name,
+                                    run_id=run_id, **kwargs)
 
     async def agenerate(self, messages: list[list[BaseMessage]], stop: list[str] | None = None, callbacks: Any = None,
                         *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None,
                         run_name: str | None = None, run_id: Any = None, **kwargs: Any) -> LLMResult:
-        if len(messages) != 1 and not isinstance(kwargs.get(ROUTE_KWARG), _Route):
-            results = await asyncio.gather(*(self.agenerate([m], stop, callbacks, tags=tags, metadata=metadata,
-                                                            run_name=run_name, **kwargs) for m in messages))
+        run = {"tags": tags, "metadata": metadata, "run_name": run_name}
+        if isinstance(kwargs.get(ROUTE_KWARG), RoutedCall):
+            return await super().agenerate(messages, stop, callbacks, run_id=run_id, **run, **kwargs)
+        if len(messages) != 1:
+            results = await asyncio.gather(*(self.agenerate([m], stop, callbacks, **run, **kwargs) for m in messages))
             return _merge_results(list(results))
-        if not isinstance(kwargs.get(ROUTE_KWARG), _Route):
-            model = self._take_model(kwargs)
-            route = await self.adecide(messages[0] if messages else [], model, _scope_of(metadata))
-            kwargs[ROUTE_KWARG] = route
-            tags, metadata = self._tags_metadata(route, tags, metadata)
-            await self._aemit(callbacks, route)
-        return await super().agenerate(messages, stop, callbacks, tags=tags, metadata=metadata, run_name=run_name,
-                                       run_id=run_id, **kwargs)
-
-    def _routed_config(self, input: LanguageModelInput, config: RunnableConfig | None, kwargs: dict[str, Any]
-                       ) -> tuple[RunnableConfig, _Route]:
-        config = ensure_config(config)
-        route = kwargs.get(ROUTE_KWARG)
-        if not isinstance(route, _Route):
-            route = self.decide(self._convert_input(input).to_messages(), self._take_model(kwargs),
-                                _scope_of(config.get("metadata")))
-            kwargs[ROUTE_KWARG] = route
-        tags, metadata = self._tags_metadata(route, config.get("tags"), config.get("metadata"))
-        return {**config, "tags": tags, "metadata": metadata}, route  # type: ignore[typeddict-item]
+        kwargs = dict(kwargs)
+        call = kwargs[ROUTE_KWARG] = await self._abegin(messages[0], kwargs, metadata, callbacks)
+        async with call:
+            tags, metadata = self._tags_metadata(call, tags, metadata)
+            await self._aemit(callbacks, call)
+            return await super().agenerate(messages, stop, callbacks, tags=tags, metadata=metadata,
+                                           run_name=run_name, run_id=run_id, **kwargs)
 
     def stream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
                stop: list[str] | None = None, **kwargs: Any) -> Iterator[AIMessageChunk]:
-        fresh = not isinstance(kwargs.get(ROUTE_KWARG), _Route)
-        config, route = self._routed_config(input, config, kwargs)
-        if fresh:
-            self._emit(config.get("callbacks"), route)
-        yield from super().stream(input, config, stop=stop, **kwargs)
+        config = ensure_config(config)
+        if isinstance(kwargs.get(ROUTE_KWARG), RoutedCall):
+            yield from super().stream(input, config, stop=stop, **kwargs)
+            return
+        call = kwargs[ROUTE_KWARG] = self._begin(self._convert_input(input).to_messages(), kwargs,
+                                                 config.get("metadata"), config.get("callbacks"))
+        with call:
+            config = self._config_for(call, config)
+            self._emit(config.get("callbacks"), call)
+            yield from super().stream(input, config, stop=stop, **kwargs)
 
     async def astream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
                       stop: list[str] | None = None, **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
         config = ensure_config(config)
-        if not isinstance(kwargs.get(ROUTE_KWARG), _Route):
-            route = await self.adecide(self._convert_input(input).to_messages(), self._take_model(kwargs),
-                                       _scope_of(config.get("metadata")))
-            kwargs[ROUTE_KWARG] = route
-            await self._aemit(config.get("callbacks"), route)
-        config, _ = self._routed_config(input, config, kwargs)
-        async for chunk in super().astream(input, config, stop=stop, **kwargs):
-            yield chunk
+        if isinstance(kwargs.get(ROUTE_KWARG), RoutedCall):
+            async for chunk in super().astream(input, config, stop=stop, **kwargs):
+                yield chunk
+            return
+        call = kwargs[ROUTE_KWARG] = await self._abegin(self._convert_input(input).to_messages(), kwargs,
+                                                        config.get("metadata"), config.get("callbacks"))
+        async with call:
+            await self._aemit(config.get("callbacks"), call)
+            async for chunk in super().astream(input, self._config_for(call, config), stop=stop, **kwargs):
+                yield chunk
 
     def stream_events(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
                       version: Literal["v1", "v2", "v3"] = "v2", stop: list[str] | None = None,
                       **kwargs: Any) -> Any:
-        if version == "v3":
-            config, route = self._routed_config(input, config, kwargs)
-            self._emit(config.get("callbacks"), route)
+        if version == "v3" and not isinstance(kwargs.get(ROUTE_KWARG), RoutedCall):
+            config = ensure_config(config)
+            call = kwargs[ROUTE_KWARG] = self._begin(self._convert_input(input).to_messages(), kwargs,
+                                                     config.get("metadata"), config.get("callbacks"))
+            try:
+                config = self._config_for(call, config)
+                self._emit(config.get("callbacks"), call)
+                return super().stream_events(input, config, version=version, stop=stop, **kwargs)
+            except BaseException as exc:  # the stream never started: nothing will settle it
+                call.settle_on_exit(exc)
+                raise
         return super().stream_events(input, config, version=version, stop=stop, **kwargs)
 
     def astream_events(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
                        version: Literal["v1", "v2", "v3"] = "v2", stop: list[str] | None = None,
                        **kwargs: Any) -> Any:
-        if version == "v3":
-            config, _ = self._routed_config(input, config, kwargs)
-        return super().astream_events(input, config, version=version, stop=stop, **kwargs)
+        if version != "v3" or isinstance(kwargs.get(ROUTE_KWARG), RoutedCall):
+            return super().astream_events(input, config, version=version, stop=stop, **kwargs)
+        parent = super()
+
+        async def _start() -> Any:  # v3 returns an awaitable: the router scores off the loop inside it
+            cfg = ensure_config(config)
+            call = kwargs[ROUTE_KWARG] = await self._abegin(self._convert_input(input).to_messages(), kwargs,
+                                                            cfg.get("metadata"), cfg.get("callbacks"))
+            try:
+                await self._aemit(cfg.get("callbacks"), call)
+                return await parent.astream_events(input, self._config_for(call, cfg), version="v3", stop=stop,
+                                                   **kwargs)
+            except BaseException as exc:
+                call.settle_on_exit(exc)
+                raise
+        return _start()
 
     # -- the backend call, inside the one LLM run -------------------------------------------
-    def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-                 ) -> tuple[_Route, BaseChatModel, list[str] | None, dict[str, Any]]:
-        route = kwargs.pop(ROUTE_KWARG, None)
-        model = self._take_model(kwargs)
-        if not isinstance(route, _Route):  # _generate called directly (e.g. by a subclass or a test)
-            route = self.decide(messages, model)
-        backend = self._backend(route.route)
-        call = dict(kwargs)
+    def _call_of(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> RoutedCall:
+        call = kwargs.pop(ROUTE_KWARG, None)
+        if isinstance(call, RoutedCall):
+            return call
+        # _generate/_stream called directly (a subclass, a test): this method settles it
+        return self._calls.begin(**self._route_args(messages, self._take_model(kwargs), None, kwargs))
+
+    def _prepare(self, call: RoutedCall, stop: list[str] | None, kwargs: dict[str, Any]
+                 ) -> tuple[BaseChatModel, list[str] | None, dict[str, Any]]:
+        kwargs.pop("model", None)
+        backend = self._backend(call.route)
+        params = dict(kwargs)
         if self.temperature is not None:
-            call.setdefault("temperature", self.temperature)
+            params.setdefault("temperature", self.temperature)
         if self.max_tokens is not None:
-            call.setdefault("max_tokens", self.max_tokens)
-        if "tools" in call:
-            tools = call.pop("tools")
-            options = {k: call.pop(k) for k in _TOOL_OPTIONS if k in call}
+            params.setdefault("max_tokens", self.max_tokens)
+        if "tools" in params:
+            tools = params.pop("tools")
+            options = {k: params.pop(k) for k in _TOOL_OPTIONS if k in params}
             options = {k: v for k, v in options.items() if v is not None}
             try:
                 bound = backend.bind_tools(tools, **options)
             except NotImplementedError as exc:
-                raise NotImplementedError(f"the {route.route} backend ({type(backend).__name__}) does not support "
+                raise NotImplementedError(f"the {call.route} backend ({type(backend).__name__}) does not support "
                                           "tool calling (no bind_tools)") from exc
             bound_kwargs = getattr(bound, "kwargs", None)
             if not isinstance(bound_kwargs, dict):
                 raise TypeError(f"{type(backend).__name__}.bind_tools returned {type(bound).__name__}, "
                                 "not a binding with kwargs")
-            call = {**bound_kwargs, **call}
+            params = {**bound_kwargs, **params}
         stop = stop if stop is not None else self.stop
-        return route, backend, (list(stop) if stop else None), call
+        return backend, (list(stop) if stop else None), params
 
-    def _annotate(self, exc: BaseException, route: _Route, backend: BaseChatModel) -> None:
-        if route.ticket is not None:
-            self._policy.settle(route.ticket, None, succeeded=False)
-        model = _backend_model_name(backend)
-        note = (f"routellm: raised by the {route.route} backend ({type(backend).__name__}, model {model!r}); "
-                f"route chosen by {route.router} ({route.reason}, score {route.score}, threshold {route.threshold})")
+    def _failed(self, exc: BaseException, call: RoutedCall) -> None:
+        """Settle a call that raised, and say on the exception where it was routed."""
+        record = call.settle_on_exit(exc)
+        if isinstance(exc, _QUIET_EXITS):
+            return
+        d = call.decision
+        note = (f"routellm: raised by the {d.route} backend ({type(self._backend(d.route)).__name__}, model "
+                f"{call.backend.model!r}); route chosen by {d.router} ({call.reason}, score {d.score}, "
+                f"threshold {d.threshold})")
         if hasattr(exc, "add_note"):
             exc.add_note(note)
         try:
-            exc.routellm_route = route.route  # type: ignore[attr-defined]
-            exc.routellm_model = model  # type: ignore[attr-defined]
+            exc.routellm_route = d.route  # type: ignore[attr-defined]
+            exc.routellm_model = call.backend.model  # type: ignore[attr-defined]
+            exc.routellm_record = record.metadata()  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - some exception types refuse attributes
             pass
 
-    def _routellm_metadata(self, route: _Route, backend: BaseChatModel, model_name: str | None,
-                           usage: dict[str, Any] | None) -> dict[str, Any]:
-        model = model_name or _backend_model_name(backend)
-        try:
-            provider = backend._get_ls_params().get("ls_provider")
-        except Exception:  # noqa: BLE001
-            provider = None
-        u = Usage.from_dict(usage) if usage else None
-        prices = self.prices or _default_prices()
-        cost = prices.cost(model, u, provider) if u is not None else None
-        strong = self.strong
-        try:
-            strong_provider = strong._get_ls_params().get("ls_provider")
-        except Exception:  # noqa: BLE001
-            strong_provider = None
-        budget = None
-        if route.ticket is not None:
-            self._policy.settle(route.ticket, cost)
-            budget = self._policy.budget_state(route.ticket.decision)
-        return {"route": route.route, "model": model, "provider": provider, "score": route.score,
-                "threshold": route.threshold, "router": route.router, "latency_ms": route.latency_ms,
-                "reason": route.reason, "step_policy": route.step_policy, "budget": budget, "cost_usd": cost,
-                "strong_model": _backend_model_name(strong), "strong_provider": strong_provider}
-
-    def _stamp(self, result: ChatResult, route: _Route, backend: BaseChatModel) -> ChatResult:
+    def _stamp(self, result: ChatResult, call: RoutedCall) -> ChatResult:
+        first = result.generations[0].message if result.generations else None
+        meta0 = (first.response_metadata or {}) if first is not None else {}
+        record = call.finish(getattr(first, "usage_metadata", None), model=meta0.get("model_name"),
+                             text="".join(chunk_text(g.message) for g in result.generations))
         for gen in result.generations:
-            msg = gen.message
-            meta = dict(msg.response_metadata or {})
-            meta.setdefault("model_name", _backend_model_name(backend))
-            meta["routellm"] = self._routellm_metadata(route, backend, meta.get("model_name"),
-                                                       getattr(msg, "usage_metadata", None))
-            msg.response_metadata = meta
+            gen.message.response_metadata = {"model_name": call.backend.model, **(gen.message.response_metadata or {}),
+                                             "routellm": record.metadata()}
         return result
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        route, backend, stop, call = self._prepare(messages, stop, kwargs)
+        call = self._call_of(messages, kwargs)
         try:
-            result = backend._generate(messages, stop=stop, run_manager=None, **call)
+            backend, stop, params = self._prepare(call, stop, kwargs)
+            result = backend._generate(messages, stop=stop, run_manager=None, **params)
         except BaseException as exc:
-            self._annotate(exc, route, backend)
+            self._failed(exc, call)
             raise
-        return self._stamp(result, route, backend)
+        return self._stamp(result, call)
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        route, backend, stop, call = self._prepare(messages, stop, kwargs)
+        call = self._call_of(messages, kwargs)
         try:
-            result = await backend._agenerate(messages, stop=stop, run_manager=None, **call)
+            backend, stop, params = self._prepare(call, stop, kwargs)
+            result = await backend._agenerate(messages, stop=stop, run_manager=None, **params)
         except BaseException as exc:
-            self._annotate(exc, route, backend)
+            self._failed(exc, call)
             raise
-        return self._stamp(result, route, backend)
+        return self._stamp(result, call)
 
-    def _final_chunk(self, route: _Route, backend: BaseChatModel, seen_model: str | None, usage: Any,
-                     list_content: bool) -> ChatGenerationChunk:
-        meta: dict[str, Any] = {}
+    # a cache hit returns without calling _generate: the call settles as cached, costing nothing
+    def _generate_with_cache(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                             run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        result = super()._generate_with_cache(messages, stop=stop, run_manager=run_manager, **kwargs)
+        return self._if_cached(result, kwargs.get(ROUTE_KWARG))
+
+    async def _agenerate_with_cache(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                                    run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                                    **kwargs: Any) -> ChatResult:
+        result = await super()._agenerate_with_cache(messages, stop=stop, run_manager=run_manager, **kwargs)
+        return self._if_cached(result, kwargs.get(ROUTE_KWARG))
+
+    def _if_cached(self, result: ChatResult, call: Any) -> ChatResult:
+        if not isinstance(call, RoutedCall) or call.settled:
+            return result
+        record = call.cached()
+        generations = [ChatGeneration(message=g.message.model_copy(update={"response_metadata": {
+            **(g.message.response_metadata or {}), "routellm": record.metadata()}}), generation_info=g.generation_info)
+            for g in result.generations]
+        return ChatResult(generations=generations, llm_output=result.llm_output)
+
+    def _closing_chunk(self, record: CallRecord, seen_model: str | None, list_content: bool) -> ChatGenerationChunk:
+        meta: dict[str, Any] = {"routellm": record.metadata()}
         if seen_model is None:
-            meta["model_name"] = _backend_model_name(backend)
-        meta["routellm"] = self._routellm_metadata(route, backend, seen_model, usage)
+            meta["model_name"] = record.model
         return ChatGenerationChunk(message=AIMessageChunk(content=[] if list_content else "",
                                                           response_metadata=meta, chunk_position="last"))
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        route, backend, stop, call = self._prepare(messages, stop, kwargs)
-        seen_model, usage, list_content = None, None, False
+        call = self._call_of(messages, kwargs)
+        seen = _Seen()
         try:
+            backend, stop, params = self._prepare(call, stop, kwargs)
             if type(backend)._stream is BaseChatModel._stream:
-                result = backend._generate(messages, stop=stop, run_manager=None, **call)
-                source: Iterator[Any] = iter([ChatGenerationChunk(message=_to_chunk(g.message),
-                                                                  generation_info=g.generation_info)
-                                              for g in result.generations[:1]])
+                result = backend._generate(messages, stop=stop, run_manager=None, **params)
+                source: Iterator[Any] = iter(_whole(result))
             else:
-                source = backend._stream(messages, stop=stop, run_manager=None, **call)
+                source = backend._stream(messages, stop=stop, run_manager=None, **params)
             for chunk in source:
-                msg = chunk.message
-                if isinstance(msg, AIMessageChunk):
-                    msg.chunk_position = None  # "last" goes on our closing chunk only
-                    usage = add_usage(usage, msg.usage_metadata) if msg.usage_metadata else usage
-                name = (msg.response_metadata or {}).get("model_name") or (chunk.generation_info or {}).get("model_name")
-                if name and seen_model is None:
-                    seen_model = name
-                list_content = isinstance(msg.content, list)
-                yield chunk
+                yield seen.add(chunk, call)
+            record = call.finish(seen.usage, model=seen.model)
         except BaseException as exc:
-            self._annotate(exc, route, backend)
+            self._failed(exc, call)
             raise
-        yield self._final_chunk(route, backend, seen_model, usage, list_content)
+        yield self._closing_chunk(record, seen.model, seen.list_content)
 
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any
                        ) -> AsyncIterator[ChatGenerationChunk]:
-        route, backend, stop, call = self._prepare(messages, stop, kwargs)
-        seen_model, usage, list_content = None, None, False
+        call = self._call_of(messages, kwargs)
+        seen = _Seen()
         try:
+            backend, stop, params = self._prepare(call, stop, kwargs)
             if type(backend)._astream is BaseChatModel._astream and type(backend)._stream is BaseChatModel._stream:
-                result = await backend._agenerate(messages, stop=stop, run_manager=None, **call)
-                chunks = [ChatGenerationChunk(message=_to_chunk(g.message), generation_info=g.generation_info)
-                          for g in result.generations[:1]]
-
-                async def _one() -> AsyncIterator[ChatGenerationChunk]:
-                    for c in chunks:
-                        yield c
-                source: AsyncIterator[Any] = _one()
+                result = await backend._agenerate(messages, stop=stop, run_manager=None, **params)
+                source: AsyncIterator[Any] = _aiter(_whole(result))
             else:
-                source = backend._astream(messages, stop=stop, run_manager=None, **call)
+                source = backend._astream(messages, stop=stop, run_manager=None, **params)
             async for chunk in source:
-                msg = chunk.message
-                if isinstance(msg, AIMessageChunk):
-                    msg.chunk_position = None
-                    usage = add_usage(usage, msg.usage_metadata) if msg.usage_metadata else usage
-                name = (msg.response_metadata or {}).get("model_name") or (chunk.generation_info or {}).get("model_name")
-                if name and seen_model is None:
-                    seen_model = name
-                list_content = isinstance(msg.content, list)
-                yield chunk
+                yield seen.add(chunk, call)
+            record = call.finish(seen.usage, model=seen.model)
         except BaseException as exc:
-            self._annotate(exc, route, backend)
+            self._failed(exc, call)
             raise
-        yield self._final_chunk(route, backend, seen_model, usage, list_content)
+        yield self._closing_chunk(record, seen.model, seen.list_content)
 
     # -- tools and structured output -----------------------------------------------------------
     def bind_tools(self, tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool], *,
@@ -650,8 +600,11 @@ class RoutedChat(BaseChatModel):
             raise ValueError(f"Received unsupported arguments {kwargs}")
         if method not in ("function_calling", "json_schema", "json_mode"):
             raise ValueError(f"method must be 'function_calling', 'json_schema' or 'json_mode', got {method!r}")
-        if schema is None:
-            raise ValueError("RoutedChat.with_structured_output needs a schema (it uses tool calling)")
+        if schema is None and method != "json_mode":
+            raise ValueError(f"RoutedChat.with_structured_output(method={method!r}) needs a schema")
+        if method != "function_calling":
+            from .structured import native_structured_output
+            return native_structured_output(self, schema, method=method, include_raw=include_raw, strict=strict)
         extra = {"strict": strict} if strict is not None else {}
         llm = self.bind_tools([schema], tool_choice="any",
                               ls_structured_output_format={"kwargs": {"method": method, **extra}, "schema": schema},
@@ -666,6 +619,40 @@ class RoutedChat(BaseChatModel):
             parser_none = RunnablePassthrough.assign(parsed=lambda _: None)
             return RunnableMap(raw=llm) | parser_assign.with_fallbacks([parser_none], exception_key="parsing_error")
         return llm | parser
+
+
+class _Seen:
+    """What a stream has delivered so far: usage, the model's own name, the text (counted
+    on the call, so a cut or abandoned stream is charged for it)."""
+
+    def __init__(self) -> None:
+        self.usage: Any = None
+        self.model: str | None = None
+        self.list_content = False
+
+    def add(self, chunk: ChatGenerationChunk, call: RoutedCall) -> ChatGenerationChunk:
+        msg = chunk.message
+        if isinstance(msg, AIMessageChunk):
+            msg.chunk_position = None  # "last" goes on our closing chunk only
+            if msg.usage_metadata:
+                self.usage = add_usage(self.usage, msg.usage_metadata)
+        name = (msg.response_metadata or {}).get("model_name") or (chunk.generation_info or {}).get("model_name")
+        if name and self.model is None:
+            self.model = name
+        self.list_content = isinstance(msg.content, list)
+        call.delivered(chunk_text(msg))
+        return chunk
+
+
+def _whole(result: ChatResult) -> list[ChatGenerationChunk]:
+    """A backend that cannot stream answers in one chunk."""
+    return [ChatGenerationChunk(message=to_chunk(g.message), generation_info=g.generation_info)
+            for g in result.generations[:1]]
+
+
+async def _aiter(chunks: list[ChatGenerationChunk]) -> AsyncIterator[ChatGenerationChunk]:
+    for c in chunks:
+        yield c
 
 
 def _merge_results(results: list[LLMResult]) -> LLMResult:

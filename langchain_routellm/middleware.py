@@ -14,6 +14,7 @@ model node's run.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,18 +25,16 @@ from langchain_core.messages import AIMessage
 
 from routellm_integrations.costs import PriceTable, Usage
 from routellm_integrations.decision import RoutingDecision
-
+from routellm_integrations.errors import InvalidUsageError
 from routellm_integrations.policy import RoutingPolicy, StepPolicy
-from .chat_models import _backend_model_name, _default_prices, routing_text, turn_of
+from routellm_integrations.routing.call import INLINE_ROUTERS
+
+from .messages import backend_model_name as _backend_model_name
+from .messages import backend_provider as _provider
+from .messages import turn_of_messages
 
 __all__ = ["RoutingMiddleware"]
 
-
-def _provider(model: BaseChatModel) -> str | None:
-    try:
-        return model._get_ls_params().get("ls_provider")
-    except Exception:  # noqa: BLE001
-        return None
 
 
 class RoutingMiddleware(AgentMiddleware):
@@ -59,9 +58,18 @@ class RoutingMiddleware(AgentMiddleware):
     def name(self) -> str:
         return "RoutingMiddleware"
 
-    def _choose(self, request: ModelRequest) -> tuple[ModelRequest, RoutingDecision, BaseChatModel, BaseChatModel]:
-        turn_key, followup = turn_of(request.messages)
-        d = self.policy.decide(routing_text(request.messages), turn_key=turn_key, followup=followup).decision
+    def _decide(self, request: ModelRequest) -> RoutingDecision:
+        turn = turn_of_messages(request.messages)
+        return self.policy.decide(turn.text, turn_key=turn.key, followup=turn.followup).decision
+
+    async def _adecide(self, request: ModelRequest) -> RoutingDecision:
+        """Score off the event loop (a neural router takes milliseconds of CPU)."""
+        if self.policy.router_name in INLINE_ROUTERS:
+            return self._decide(request)
+        return await asyncio.to_thread(self._decide, request)
+
+    def _choose(self, request: ModelRequest, d: RoutingDecision
+                ) -> tuple[ModelRequest, RoutingDecision, BaseChatModel, BaseChatModel]:
         strong = self.strong or request.model
         chosen = strong if d.route == "strong" else (self.weak or request.model)
         meta = {**(chosen.metadata or {}), "routellm_route": d.route, "routellm_model": _backend_model_name(chosen),
@@ -75,7 +83,10 @@ class RoutingMiddleware(AgentMiddleware):
         for msg in messages:
             if isinstance(msg, AIMessage):
                 model = msg.response_metadata.get("model_name") or _backend_model_name(chosen)
-                usage = Usage.from_dict(msg.usage_metadata) if msg.usage_metadata else None
+                try:
+                    usage = Usage.from_dict(msg.usage_metadata) if msg.usage_metadata else None
+                except InvalidUsageError:  # a corrupt usage report: unpriced, never a crash
+                    usage = None
                 cost = (self.prices or _default_prices()).cost(model, usage, _provider(chosen)) if usage else None
                 msg.response_metadata = {**msg.response_metadata, "routellm": {
                     "route": d.route, "model": model, "provider": _provider(chosen), "score": d.score,
@@ -88,7 +99,7 @@ class RoutingMiddleware(AgentMiddleware):
         return {**d.model_dump(), "model": _backend_model_name(chosen)}
 
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> Any:
-        new_request, d, chosen, strong = self._choose(request)
+        new_request, d, chosen, strong = self._choose(request, self._decide(request))
         try:
             dispatch_custom_event("routellm_route", self._event(d, chosen))
         except RuntimeError:  # no parent run (called outside a graph)
@@ -97,9 +108,19 @@ class RoutingMiddleware(AgentMiddleware):
 
     async def awrap_model_call(self, request: ModelRequest,
                                handler: Callable[[ModelRequest], Awaitable[ModelResponse]]) -> Any:
-        new_request, d, chosen, strong = self._choose(request)
+        new_request, d, chosen, strong = self._choose(request, await self._adecide(request))
         try:
             await adispatch_custom_event("routellm_route", self._event(d, chosen))
         except RuntimeError:
             pass
         return self._stamp(await handler(new_request), d, chosen, strong)
+
+
+_PRICES: PriceTable | None = None
+
+
+def _default_prices() -> PriceTable:
+    global _PRICES
+    if _PRICES is None:
+        _PRICES = PriceTable.default()
+    return _PRICES

@@ -13,6 +13,7 @@ chain run, with ``routellm:strong|weak`` tags, ``routellm_*`` metadata and a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -24,9 +25,10 @@ from langchain_core.runnables.config import ensure_config, patch_config
 
 from routellm_integrations.decision import RoutingDecision
 from routellm_integrations.errors import InvalidPromptError
-
 from routellm_integrations.policy import RoutingPolicy
-from .chat_models import routing_text
+from routellm_integrations.routing.call import INLINE_ROUTERS
+
+from .messages import routing_text
 
 __all__ = ["RoutedRunnable", "default_routing_text", "route_between"]
 
@@ -82,6 +84,12 @@ class RoutedRunnable(Runnable[Any, Any]):
             raise InvalidPromptError("the routing text is empty: nothing to score")
         return self.policy.decide(text).decision
 
+    async def adecide(self, input: Any) -> RoutingDecision:
+        """:meth:`decide` with the router's scoring off the event loop."""
+        if self.policy.router_name in INLINE_ROUTERS:
+            return self.decide(input)
+        return await asyncio.to_thread(self.decide, input)
+
     def _child(self, config: RunnableConfig, run_manager: Any, d: RoutingDecision) -> RunnableConfig:
         child = patch_config(config, callbacks=run_manager.get_child(f"routellm:{d.route}"))
         child["tags"] = [*(config.get("tags") or []), f"routellm:{d.route}"]
@@ -97,7 +105,7 @@ class RoutedRunnable(Runnable[Any, Any]):
         return (self.strong if d.route == "strong" else self.weak).invoke(input, child, **kwargs)
 
     async def _ainvoke(self, input: Any, run_manager: Any, config: RunnableConfig, **kwargs: Any) -> Any:
-        d = self.decide(input)
+        d = await self.adecide(input)
         child = self._child(config, run_manager, d)
         await adispatch_custom_event("routellm_route", d.model_dump(), config=child)
         return await (self.strong if d.route == "strong" else self.weak).ainvoke(input, child, **kwargs)
@@ -108,9 +116,8 @@ class RoutedRunnable(Runnable[Any, Any]):
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
 
-    def _plain(self, input: Any, config: RunnableConfig | None) -> tuple[Runnable, RunnableConfig]:
+    def _plain(self, d: RoutingDecision, config: RunnableConfig | None) -> tuple[Runnable, RunnableConfig]:
         config = ensure_config(config)
-        d = self.decide(input)
         patched = {**config, "tags": [*(config.get("tags") or []), f"routellm:{d.route}"],
                    "metadata": {**(config.get("metadata") or {}), "routellm_route": d.route,
                                 "routellm_score": d.score, "routellm_threshold": d.threshold,
@@ -118,11 +125,11 @@ class RoutedRunnable(Runnable[Any, Any]):
         return (self.strong if d.route == "strong" else self.weak), patched  # type: ignore[return-value]
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
-        target, patched = self._plain(input, config)
+        target, patched = self._plain(self.decide(input), config)
         yield from target.stream(input, patched, **kwargs)
 
     async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
-        target, patched = self._plain(input, config)
+        target, patched = self._plain(await self.adecide(input), config)
         async for chunk in target.astream(input, patched, **kwargs):
             yield chunk
 

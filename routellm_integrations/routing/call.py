@@ -24,7 +24,7 @@ import threading
 import uuid
 import warnings
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -82,6 +82,8 @@ class CallRecord(BaseModel):
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
+    #: what the call would have cost on the strong model (for savings); None when unpriced
+    strong_cost_usd: float | None = None
     estimated: bool = False
     usage_error: str | None = None
     budget: dict[str, Any] | None = None
@@ -126,6 +128,7 @@ class RoutedCall:
         self._delivered_chars = 0
         self._settlement = _Settlement(lifecycle, ticket)
         self._finalizer = weakref.finalize(self, self._settlement.release_unsettled)
+        self._listeners: list[Callable[[CallRecord], Any]] = []
 
     # -- what was decided --------------------------------------------------------------
     @property
@@ -151,6 +154,16 @@ class RoutedCall:
     def preview_record(self) -> CallRecord:
         """The decision as a record before the call ended (for run metadata)."""
         return self._make_record("in_flight", None, None, None, None, False, None)
+
+    def on_settled(self, listener: Callable[[CallRecord], Any]) -> None:
+        """Call ``listener(record)`` once the call settles (at once if it has): how a
+        framework's cost tracker hears of a call however it ended. A listener that raises
+        is reported as a warning; it never undoes the settlement."""
+        record = self._settlement.record
+        if record is not None:
+            _notify(listener, record)
+        else:
+            self._listeners.append(listener)
 
     # -- while it runs -----------------------------------------------------------------
     def delivered(self, text: str | None) -> None:
@@ -218,10 +231,14 @@ class RoutedCall:
             record = self._lifecycle._settle(self, status, usage, model)
             st.record = record
         self._finalizer.detach()
+        listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            _notify(listener, record)
         return record
 
     def _make_record(self, status: str, model: str | None, usage: Usage | None, cost: float | None,
-                     budget: dict[str, Any] | None, estimated: bool, usage_error: str | None) -> CallRecord:
+                     budget: dict[str, Any] | None, estimated: bool, usage_error: str | None,
+                     strong_cost: float | None = None) -> CallRecord:
         d, lc = self.decision, self._lifecycle
         backend = lc.backend(d.route)
         return CallRecord(
@@ -231,7 +248,7 @@ class RoutedCall:
             status=status,  # type: ignore[arg-type]
             input_tokens=usage.input_tokens if usage is not None else None,
             output_tokens=usage.output_tokens if usage is not None else None,
-            cost_usd=cost, estimated=estimated, usage_error=usage_error,
+            cost_usd=cost, strong_cost_usd=strong_cost, estimated=estimated, usage_error=usage_error,
             budget=budget if budget is not None else d.budget,
             strong_model=lc.strong.model, strong_provider=lc.strong.provider)
 
@@ -374,6 +391,7 @@ class CallLifecycle:
         cost = self._price(model, backend, usage) if usage is not None else None
         billed = usage is not None and status != "cached"
         self.policy.settle(call.ticket, cost if billed else None, succeeded=billed)
+        strong_cost = None
         if usage is not None and status != "cached":
             strong = self.strong
             strong_cost = cost if call.route == "strong" else self.prices.cost(strong.model, usage, strong.provider,
@@ -386,7 +404,15 @@ class CallLifecycle:
         budget = self.policy.budget_state(call.decision)
         if status == "cached":
             cost = 0.0
-        return call._make_record(status, model, usage, cost, budget, estimated, usage_error)
+        return call._make_record(status, model, usage, cost, budget, estimated, usage_error, strong_cost)
+
+
+def _notify(listener: Callable[[CallRecord], Any], record: CallRecord) -> None:
+    try:
+        listener(record)
+    except Exception as exc:  # noqa: BLE001 - a reporting hook must not break the call
+        warnings.warn(f"routellm: a listener on call {record.call_id} raised {type(exc).__name__}: {exc}",
+                      RuntimeWarning, stacklevel=3)
 
 
 def _release_orphan(task: "asyncio.Future[RoutedCall]") -> None:

@@ -140,6 +140,8 @@ class ChatTurn:
     stop: list[str]
     max_tokens: int | None
     n_images: int = 0
+    #: the JSON schema a ``response_format`` asks the answer to follow ({} for json_object)
+    response_schema: dict[str, Any] | None = None
 
 
 @dataclass
@@ -296,6 +298,8 @@ class ChatScript:
             if chosen is not None:
                 tool = next(t for t in turn.tools if t["name"] == chosen)
                 return Reply(tool_calls=[{"name": chosen, "args": args_for_schema(tool.get("parameters"), numbers)}])
+        if turn.response_schema is not None:  # structured output: JSON content, as providers send
+            return Reply(text=json.dumps(args_for_schema(turn.response_schema, numbers)))
         said = turn.last_user_text.strip() or "(no text)"
         return Reply(text=f"Hello from {turn.model}. You said: {said}")
 
@@ -338,10 +342,13 @@ def openai_turn(body: dict[str, Any]) -> ChatTurn:
     stop = body.get("stop") or []
     stop = [stop] if isinstance(stop, str) else list(stop)
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    fmt = body.get("response_format") if isinstance(body.get("response_format"), dict) else {}
+    schema = ((fmt.get("json_schema") or {}).get("schema") or {}) if fmt.get("type") == "json_schema" else (
+        {} if fmt.get("type") == "json_object" else None)
     return ChatTurn(model=str(body.get("model") or ""), texts=texts,
                     last_role="tool" if role == "tool" else ("assistant" if role == "assistant" else "user"),
                     last_user_text=last_user, last_tool_result=last_tool, tools=tools, tool_choice=choice,
-                    stop=stop, max_tokens=max_tokens, n_images=images)
+                    stop=stop, max_tokens=max_tokens, n_images=images, response_schema=schema)
 
 
 def _openai_usage(r: ChatResult) -> dict[str, Any]:

@@ -113,8 +113,10 @@ def test_batch_routes_each_input_separately():
 
 def test_forced_route_per_call_and_at_construction():
     llm, strong, weak = make()
-    assert llm.invoke(LONG, model="weak").response_metadata["routellm"] | {} == {
-        **llm.invoke(LONG, model="weak").response_metadata["routellm"]}
+    first, second = (llm.invoke(LONG, model="weak").response_metadata["routellm"] for _ in range(2))
+    assert first["call_id"] != second["call_id"]  # each call is its own record
+    assert {k: v for k, v in first.items() if k not in ("call_id", "latency_ms")} == {
+        k: v for k, v in second.items() if k not in ("call_id", "latency_ms")}
     r = llm.invoke(LONG, model="weak")
     assert r.response_metadata["routellm"]["route"] == "weak" and r.response_metadata["routellm"]["reason"] == "forced"
     assert llm.invoke(SHORT, model="gpt-4o").response_metadata["model_name"] == "gpt-4o"
@@ -204,7 +206,7 @@ def test_no_messages_and_image_only_messages():
     llm, strong, weak = make()
     with pytest.raises(InvalidPromptError, match="no messages"):
         llm.invoke([])
-    with pytest.raises(InvalidPromptError, match="no human message"):
+    with pytest.raises(InvalidPromptError, match="no user message"):
         llm.invoke([SystemMessage("only a system prompt")])
     image = HumanMessage(content=[{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}])
     r = llm.invoke([image])
@@ -308,13 +310,16 @@ def test_strong_fraction_is_held_on_live_traffic():
     prompts = ["a" * n for n in range(1, 201)]
     random.Random(0).shuffle(prompts)
     llm, _, _ = make(threshold=None, strong_fraction=0.3, calibration_prompts=prompts[:50])
-    routes = [llm.decide([HumanMessage(p)]).route for p in prompts]
+    routes = [llm.invoke(p).response_metadata["routellm"]["route"] for p in prompts]
     assert abs(routes.count("strong") / len(prompts) - 0.3) <= 0.03
+    held = llm.get_threshold()
+    assert [llm.decide([HumanMessage("a" * 500)]).route for _ in range(50)] == ["strong"] * 50
+    assert llm.get_threshold() == held  # decide() previews: live traffic alone moves the threshold
     # traffic that shifts (short prompts, then long ones) still ends near the target
     shifted = ["a" * n for n in random.Random(1).sample(range(1, 100), 99)]
     shifted += ["a" * n for n in random.Random(2).sample(range(400, 2000), 200)]
     drifting, _, _ = make(threshold=None, strong_fraction=0.3)
-    routes = [drifting.decide([HumanMessage(p)]).route for p in shifted]
+    routes = [drifting.invoke(p).response_metadata["routellm"]["route"] for p in shifted]
     assert abs(routes.count("strong") / len(shifted) - 0.3) <= 0.04
 
 
