@@ -221,8 +221,9 @@ class BudgetTracker:
             s = self._scopes.get(reservation.scope)
             if s is None:  # cannot happen while in flight (never evicted); be safe
                 s = self._scopes[reservation.scope] = _Scope()
-            s.reserved = max(0.0, s.reserved - reservation.amount)
             s.in_flight -= 1
+            # exactly 0 once nothing is in flight (float sums of many bounds drift)
+            s.reserved = max(0.0, s.reserved - reservation.amount) if s.in_flight > 0 else 0.0
             if reservation.route == "strong":
                 s.strong_in_flight -= 1
                 s.strong_calls += bool(succeeded)

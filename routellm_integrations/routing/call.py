@@ -126,6 +126,7 @@ class RoutedCall:
         self.scope = scope
         self.call_id = uuid.uuid4().hex
         self._delivered_chars = 0
+        self._answering = False  # a streamed chunk arrived: the provider took (and bills) the input
         self._settlement = _Settlement(lifecycle, ticket)
         self._finalizer = weakref.finalize(self, self._settlement.release_unsettled)
         self._listeners: list[Callable[[CallRecord], Any]] = []
@@ -167,9 +168,17 @@ class RoutedCall:
 
     # -- while it runs -----------------------------------------------------------------
     def delivered(self, text: str | None) -> None:
-        """Count text a stream has delivered to the caller (charged if the stream is cut)."""
+        """Count a chunk a stream delivered (call it for every chunk, empty ones too): once
+        the provider answers, a stream that is cut or abandoned is charged for its input and
+        the text delivered so far."""
+        self._answering = True
         if text:
             self._delivered_chars += len(text)
+
+    @property
+    def answering(self) -> bool:
+        """The provider began answering (a streamed chunk arrived)."""
+        return self._answering
 
     @property
     def delivered_chars(self) -> int:
@@ -186,11 +195,11 @@ class RoutedCall:
 
     def fail(self, exc: BaseException | None = None) -> CallRecord:
         """The backend raised. Text already delivered was billed: status ``cut``."""
-        return self._settle("cut" if self._delivered_chars else "failed", None, None)
+        return self._settle("cut" if self._answering else "failed", None, None)
 
     def cancel(self) -> CallRecord:
         """The caller's task was cancelled (``CancelledError``)."""
-        return self._settle("cut" if self._delivered_chars else "cancelled", None, None)
+        return self._settle("cut" if self._answering else "cancelled", None, None)
 
     def abandon(self) -> CallRecord:
         """The consumer stopped reading a stream, or the call ended without a result."""
@@ -370,7 +379,7 @@ class CallLifecycle:
                               "charged from its text instead (estimated)", RuntimeWarning, stacklevel=4)
             if parsed is not None:
                 return parsed, False, None
-        if status == "ok" or call.delivered_chars:
+        if status == "ok" or call.answering:
             turn = call.turn
             return Usage(input_tokens=estimate_tokens(turn.input_chars) + _PER_MESSAGE_TOKENS * turn.messages,
                          output_tokens=estimate_tokens(call.delivered_chars)), True, error

@@ -416,6 +416,11 @@ def chat_completions_handler(script: ChatScript) -> Handler:
     return handle
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    #: a provider takes hundreds of concurrent connections; the stdlib default (5) resets them
+    request_queue_size = 1024
+
+
 class OpenAICompatServer:
     """Threaded HTTP server on a free localhost port; start/stop or use as a context manager."""
 
@@ -463,7 +468,7 @@ class OpenAICompatServer:
 
     def start(self) -> "OpenAICompatServer":
         if self._httpd is None:
-            self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+            self._httpd = _HTTPServer(("127.0.0.1", 0), _make_handler(self))
             self._httpd.daemon_threads = True
             self._thread = threading.Thread(target=self._httpd.serve_forever, name="openai-compat",
                                             daemon=True)
