@@ -5,7 +5,8 @@ OpenAI-format test server (both backends are real ChatOpenAI clients over HTTP).
 
 For each prompt: one RoutedChat.invoke, then the same prompt sent directly to the backend
 that answered, interleaved so both see the same server and machine state. Prints the
-median per-call latency of each, the median overhead and the ratio, per router.
+median per-call latency of each, the median overhead and the ratio, per router, with and
+without a (far) dollar budget, whose reservations and settlement the overhead includes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from langchain_openai import ChatOpenAI  # noqa: E402
 
 from langchain_routellm import RoutedChat  # noqa: E402
+from routellm_integrations import Budget  # noqa: E402
 from routellm_integrations.testing.openai_compat import OpenAICompatServer  # noqa: E402
 
 PROMPTS = [
@@ -29,10 +31,11 @@ PROMPTS = [
 ]
 
 
-def measure(router: str, server: OpenAICompatServer, calls: int) -> dict[str, float]:
+def measure(router: str, server: OpenAICompatServer, calls: int, budget: bool = False) -> dict[str, float]:
     strong = ChatOpenAI(model="gpt-4o", base_url=server.base_url, api_key="sk-bench", max_retries=0)
     weak = ChatOpenAI(model="gpt-4o-mini", base_url=server.base_url, api_key="sk-bench", max_retries=0)
-    llm = RoutedChat(strong=strong, weak=weak, router=router, threshold=0.5)
+    llm = RoutedChat(strong=strong, weak=weak, router=router, threshold=0.5,
+                     budget=Budget(max_usd=1e6) if budget else None)
     backends = {"gpt-4o": strong, "gpt-4o-mini": weak}
     for p in PROMPTS * 3:  # warm up: HTTP keep-alive, router load (mf: embedder), caches
         llm.invoke(p)
@@ -62,15 +65,16 @@ def main() -> int:
     args = ap.parse_args()
     print(f"RoutedChat overhead vs the chosen backend called directly ({args.calls} calls per router, "
           "local OpenAI-format server, ChatOpenAI backends, medians)")
-    print(f"{'router':8} {'direct ms':>10} {'routed ms':>10} {'overhead ms':>12} {'ratio':>6} {'scoring ms':>11}")
+    print(f"{'router':13} {'direct ms':>10} {'routed ms':>10} {'overhead ms':>12} {'ratio':>6} {'scoring ms':>11}")
     with OpenAICompatServer() as server:
-        for router in args.routers:
+        for router, budget in ((r, b) for r in args.routers for b in (False, True)):
+            name = router + ("+budget" if budget else "")
             try:
-                m = measure(router, server, args.calls)
+                m = measure(router, server, args.calls, budget)
             except Exception as exc:  # noqa: BLE001 - e.g. mf checkpoint missing
-                print(f"{router:8} unavailable: {exc}")
+                print(f"{name:13} unavailable: {exc}")
                 continue
-            print(f"{router:8} {m['direct_ms']:10.3f} {m['routed_ms']:10.3f} {m['overhead_ms']:12.3f} "
+            print(f"{name:13} {m['direct_ms']:10.3f} {m['routed_ms']:10.3f} {m['overhead_ms']:12.3f} "
                   f"{m['ratio']:6.3f} {m['routing_ms']:11.3f}")
     return 0
 

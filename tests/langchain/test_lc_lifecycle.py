@@ -397,3 +397,41 @@ def test_concurrent_threads_keep_the_ledger_exact(openai_server):
         t.join()
     assert len(results) == 50 and llm.ledger.total.calls == 50
     assert state(llm).spent_usd == pytest.approx(sum(results)) and state(llm).reserved_usd == 0
+
+
+# -- stream_events v3 -----------------------------------------------------------------------------------
+def _fakes(**kw):
+    return RoutedChat(strong=ScriptedChatModel(model="gpt-4o", provider="openai"),
+                      weak=ScriptedChatModel(model="gpt-4o-mini", provider="openai"), router="length",
+                      router_options={"midpoint": 20}, threshold=0.5, **kw)
+
+
+@pytest.mark.filterwarnings("ignore::langchain_core._api.beta_decorator.LangChainBetaWarning")
+def test_stream_events_v3_routes_settles_and_is_tracked():
+    llm = _fakes(budget=Budget(max_usd=1.0))
+    with routellm_cost_tracker() as tracker:
+        out = llm.stream_events(LONG, version="v3").output
+    record = out.response_metadata["routellm"]
+    assert record["route"] == "strong" and record["status"] == "ok" and record["cost_usd"] > 0
+    assert tracker.total.calls == 1 and state(llm).reserved_usd == 0
+
+
+@pytest.mark.filterwarnings("ignore::langchain_core._api.beta_decorator.LangChainBetaWarning")
+async def test_astream_events_v3_scores_off_the_loop_and_settles():
+    llm = RoutedChat(strong=ScriptedChatModel(model="gpt-4o", provider="openai"),
+                     weak=ScriptedChatModel(model="gpt-4o-mini", provider="openai"), router=SlowRouter(),
+                     threshold=0.5, budget=Budget(max_usd=1.0))
+    ticks = []
+
+    async def ticker():
+        for _ in range(10):
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.02)
+
+    async def call():
+        stream = await llm.astream_events(LONG, version="v3")
+        return await stream.output
+
+    out, _ = await asyncio.gather(call(), ticker())
+    assert out.response_metadata["routellm"]["route"] == "strong" and max(np.diff(ticks)) < 0.2
+    assert state(llm).reserved_usd == 0 and llm.ledger.total.calls == 1
