@@ -4,13 +4,16 @@ Runs of ``--steps`` calls each (GSM8K and MMLU prompts, shuffled, seeded) are se
 the `mf` router between gpt-4-1106-preview and Mixtral, whose recorded correctness gives
 the quality. A call's cost is its tokens (prompt words x 1.3 in, the model's recorded
 GSM8K answer, or 1 token for an MMLU letter, out) at list prices (Mixtral at $0.60/M in
-and out). Each run has a cap of ``--cap`` times what the run would cost all-strong.
+and out), answers cut at ``--max-tokens``. Each run has a cap of ``--cap`` times what
+the run would cost all-strong; each call reserves its upper bound first, as RoutedChat
+does (every input byte a token, plus ``--max-tokens`` of output). A call that fits on
+neither model is refused (``BudgetExceeded``) and counts as a wrong answer.
 
 Compared: the budgeted policy (base threshold for 50% strong) and a fixed threshold
 tuned after the fact to spend the same in total. Prints spend vs cap per run (worst
 overshoot) and accuracy / PGR of each.
 
-    python benchmarks/budget_agents.py [--cap 0.4] [--steps 6] [--runs 150]
+    python benchmarks/budget_agents.py [--cap 0.4] [--steps 6] [--runs 150] [--max-tokens 300]
 """
 
 from __future__ import annotations
@@ -45,19 +48,27 @@ def workload(n: int, seed: int):
     return [items[i] for i in rng.permutation(len(items))[:n]]
 
 
-def cost(prompt: str, out_tokens: float, route: str) -> float:
+def cost(prompt: str, out_tokens: float, route: str, max_tokens: int) -> float:
     pin, pout = PRICES[route]
-    return (len(prompt.split()) * 1.3 * pin + out_tokens * pout) / 1e6
+    return (len(prompt.split()) * 1.3 * pin + min(out_tokens, max_tokens) * pout) / 1e6
+
+
+def bound(prompt: str, route: str, max_tokens: int) -> float:
+    """The most a call can cost, as the lifecycle reserves it."""
+    pin, pout = PRICES[route]
+    return (len(prompt.encode("utf-8")) * pin + max_tokens * pout) / 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
     from routellm_integrations import Budget, RoutingPolicy, load_router, threshold_for_strong_fraction
+    from routellm_integrations.errors import BudgetExceeded
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cap", type=float, default=0.4, help="cap per run, as a fraction of its all-strong cost")
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--runs", type=int, default=150)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-tokens", type=int, default=300, help="output bound per call (max_tokens)")
     args = ap.parse_args(argv)
 
     items = workload(args.steps * args.runs, args.seed)
@@ -65,10 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     prompts = [it[0] for it in items]
     scores = np.concatenate([router.score(prompts[i:i + 256]) for i in range(0, len(prompts), 256)])
     base = threshold_for_strong_fraction(scores, 0.5)
-    costs = {r: np.array([cost(p, o[0 if r == "strong" else 1], r) for p, _, _, o in items]) for r in PRICES}
+    costs = {r: np.array([cost(p, o[0 if r == "strong" else 1], r, args.max_tokens) for p, _, _, o in items])
+             for r in PRICES}
     strong_q, weak_q = np.array([it[1] for it in items]), np.array([it[2] for it in items])
 
     budgeted = np.zeros(len(items), dtype=bool)
+    refused = np.zeros(len(items), dtype=bool)
     overshoot, spent_runs = [], []
     for run in range(args.runs):
         idx = range(run * args.steps, (run + 1) * args.steps)
@@ -76,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         policy = RoutingPolicy(_Replay(scores), threshold=base, budget=Budget(max_usd=cap), steps="every_step")
         spent = 0.0
         for i in idx:
-            ticket = policy.decide(f"{i}|x", scope="run")
+            bounds = {r: bound(prompts[i], r, args.max_tokens) for r in PRICES}
+            try:
+                ticket = policy.decide(f"{i}|x", scope="run", bounds=bounds)
+            except BudgetExceeded:
+                refused[i] = True
+                continue
             route = ticket.decision.route
             budgeted[i] = route == "strong"
             c = costs[route][i]
@@ -84,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             spent += c
         spent_runs.append(spent)
         overshoot.append(spent - cap)
-    spend_b = float(np.sum(np.where(budgeted, costs["strong"], costs["weak"])))
+    spend_b = float(np.sum(np.where(budgeted, costs["strong"], np.where(refused, 0.0, costs["weak"]))))
     # the fixed threshold that spends the same in total (bisection on the threshold)
     lo, hi = 0.0, 1.0
     for _ in range(60):
@@ -93,16 +111,17 @@ def main(argv: list[str] | None = None) -> int:
         lo, hi = (mid, hi) if spend > spend_b else (lo, mid)
     fixed = scores >= hi
 
-    def quality(strong_mask):
-        q = np.where(strong_mask, strong_q, weak_q).mean()
+    def quality(strong_mask, refused_mask=None):
+        q = np.where(strong_mask, strong_q, weak_q)
+        q = np.where(refused_mask, 0.0, q).mean() if refused_mask is not None else q.mean()
         return q, (q - weak_q.mean()) / (strong_q.mean() - weak_q.mean())
 
-    qb, pb = quality(budgeted)
+    qb, pb = quality(budgeted, refused)
     qf, pf = quality(fixed)
     all_strong = costs["strong"].sum()
     print(f"{args.runs} runs x {args.steps} steps (GSM8K+MMLU), cap per run = {args.cap:.0%} of its all-strong cost")
     print(f"worst overshoot of a run's cap: ${max(overshoot):.6f} (largest single call ${costs['strong'].max():.6f}); "
-          f"runs over cap: {sum(o > 1e-12 for o in overshoot)}")
+          f"runs over cap: {sum(o > 1e-12 for o in overshoot)}; calls refused: {int(refused.sum())} of {len(items)}")
     print(f"{'policy':22} {'spend':>10} {'of all-strong':>14} {'strong calls':>13} {'accuracy':>9} {'PGR':>6}")
     print(f"{'budgeted (mf)':22} {spend_b:10.4f} {spend_b / all_strong:14.1%} {budgeted.mean():13.1%} "
           f"{qb:9.2f} {pb:6.3f}")

@@ -2,10 +2,17 @@
 
 A call *reserves* an upper bound of what it can cost before it starts (its input counted
 from the text, plus its output bound, times the model's price) and *settles* the real
-cost after, under one lock. A call is admitted only while spent + reserved + its bound
-fits the cap, so no mix of concurrent calls can pass the cap (by more than the amount a
-single call exceeded its own bound). Reservations are per call, not "the dearest call
-seen", so far from the cap nothing is ever downgraded, however many calls are in flight.
+cost after, under one lock. Admission:
+
+- a call is admitted only while there is money left beyond what is spent and reserved
+  in flight (``spent + reserved < cap``). So however many calls run at once, total spend
+  passes the cap by less than the cost of one call: the last one admitted (every call
+  in flight costs at most what it reserved);
+- under ``on_exhausted="weak"`` a strong call must *fit* whole
+  (``spent + reserved + its bound <= cap``), else it goes weak.
+
+Reservations are per call, not "the dearest call seen", so far from the cap nothing is
+ever downgraded, however many calls are in flight.
 """
 
 from __future__ import annotations
@@ -27,12 +34,13 @@ GLOBAL_SCOPE = "global"
 
 
 class Budget(BaseModel):
-    """A cap per scope, on *total* spend (strong and weak calls alike).
+    """A cap per scope, on *total* spend (strong and weak calls alike). Spend passes the
+    cap by less than one call, under any concurrency.
 
-    - ``on_exhausted="weak"`` (default): a strong call that does not fit goes weak; a
-      call that does not fit even weak raises :class:`BudgetExceeded`.
-    - ``on_exhausted="raise"``: a call that does not fit the route it was given raises
-      :class:`BudgetExceeded` (never a silent downgrade).
+    - ``on_exhausted="weak"`` (default): a strong call whose upper bound does not fit in
+      what is left goes weak; once nothing is left, a call raises :class:`BudgetExceeded`.
+    - ``on_exhausted="raise"``: calls keep the route they were given (never a silent
+      downgrade) and raise :class:`BudgetExceeded` once nothing is left.
 
     A call reserves ``max_tokens`` (when the call sets it) or ``default_output_tokens``
     of output; a model that writes more than that can pass the cap by its excess.
@@ -165,15 +173,16 @@ class BudgetTracker:
         factor = 1.0 if fraction >= knee else (fraction / knee if knee > 0 else 1.0)
         return 1.0 - (1.0 - threshold) * factor
 
-    def _fits(self, s: _Scope, route: Route, amount: float | None) -> bool:
+    def _fits(self, s: _Scope, route: Route, amount: float | None, whole: bool) -> bool:
+        """Room for a call on ``route``: money left (``whole``: room for all of ``amount``)."""
         if route == "strong" and self.budget.max_strong_calls is not None and \
                 s.strong_calls + s.strong_in_flight >= self.budget.max_strong_calls:
             return False
         if self.budget.max_usd is None:
             return True
-        if amount is None:  # no bound known: admit only while money is left
-            return s.spent + s.reserved < self.budget.max_usd
-        return s.spent + s.reserved + amount <= self.budget.max_usd + 1e-12
+        if whole and amount is not None:
+            return s.spent + s.reserved + amount <= self.budget.max_usd + 1e-12
+        return s.spent + s.reserved < self.budget.max_usd
 
     def fits(self, scope: str, route: Route, bounds: Mapping[str, float] | None = None) -> Route | None:
         """The route a call would be admitted on now, without reserving (a preview);
@@ -186,11 +195,11 @@ class BudgetTracker:
         def amount(r: Route) -> float | None:
             return float(bounds.get(r, 0.0)) if bounds else None
 
-        if self._fits(s, route, amount(route)):
-            return route
-        if route == "strong" and self.budget.on_exhausted == "weak" and self._fits(s, "weak", amount("weak")):
-            return "weak"
-        return None
+        if route == "strong" and self.budget.on_exhausted == "weak":
+            if self._fits(s, "strong", amount("strong"), whole=True):
+                return "strong"
+            return "weak" if self._fits(s, "weak", amount("weak"), whole=False) else None
+        return route if self._fits(s, route, amount(route), whole=False) else None
 
     def reserve(self, scope: str, route: Route, bounds: Mapping[str, float] | None = None) -> Reservation:
         """Admit a call on ``route`` (a strong call may fall back to weak under

@@ -125,9 +125,14 @@ def test_raise_mode_refuses_instead_of_downgrading_and_weak_mode_downgrades():
         policy = RoutingPolicy(Fixed(), threshold=0.5, budget=Budget(max_usd=1.0, on_exhausted=mode),
                                steps="every_step")
         policy.settle(policy.decide("0.9 x", scope="s", bounds=bounds), 0.8)
-        if expect is None:
-            with pytest.raises(BudgetExceeded, match="a strong call does not fit"):
-                policy.decide("0.99 y", scope="s", bounds=bounds)
+        if expect is None:  # the route is kept while money is left: the last call may pass the cap
+            kept = policy.decide("0.99 y", scope="s", bounds=bounds)
+            assert kept.decision.route == "strong" and kept.decision.step_policy == "every_step"
+            policy.settle(kept, 0.25)
+            with pytest.raises(BudgetExceeded, match="exhausted"):
+                policy.decide("0.99 z", scope="s", bounds=bounds)
+            with pytest.raises(BudgetExceeded, match="a weak call does not fit"):
+                policy.decide("0.01 z", scope="s", bounds=bounds)
         else:
             d = policy.decide("0.99 y", scope="s", bounds=bounds).decision
             assert d.route == "weak" and d.step_policy == "every_step:budget"
