@@ -114,19 +114,21 @@ def test_cancelled_while_the_router_scores_releases_the_reservation():
     assert s.reserved_usd == 0 and s.in_flight == 0 and not llm.strong.calls
 
 
+async def ticker(ticks):
+    """Records when the event loop gets to run: gaps show a blocked loop."""
+    for _ in range(10):
+        ticks.append(time.monotonic())
+        await asyncio.sleep(0.02)
+
+
 def test_scoring_runs_off_the_event_loop():
     llm = RoutedChat(strong=ScriptedChatModel(model="gpt-4o", provider="openai"),
                      weak=ScriptedChatModel(model="gpt-4o-mini", provider="openai"), router=SlowRouter(),
                      threshold=0.5)
     ticks = []
 
-    async def ticker():
-        for _ in range(10):
-            ticks.append(time.monotonic())
-            await asyncio.sleep(0.02)
-
     async def main():
-        await asyncio.gather(llm.ainvoke(LONG), ticker())
+        await asyncio.gather(llm.ainvoke(LONG), ticker(ticks))
 
     asyncio.run(main())
     assert max(np.diff(ticks)) < 0.2  # the loop kept ticking while the router slept 0.3 s
@@ -425,15 +427,18 @@ async def test_astream_events_v3_scores_off_the_loop_and_settles():
                      threshold=0.5, budget=Budget(max_usd=1.0))
     ticks = []
 
-    async def ticker():
-        for _ in range(10):
-            ticks.append(time.monotonic())
-            await asyncio.sleep(0.02)
-
     async def call():
         stream = await llm.astream_events(LONG, version="v3")
         return await stream.output
 
-    out, _ = await asyncio.gather(call(), ticker())
+    out, _ = await asyncio.gather(call(), ticker(ticks))
     assert out.response_metadata["routellm"]["route"] == "strong" and max(np.diff(ticks)) < 0.2
     assert state(llm).reserved_usd == 0 and llm.ledger.total.calls == 1
+
+
+def test_scope_state_is_bounded():
+    llm = _fakes(budget=Budget(max_usd=10.0), max_scopes=3)
+    for i in range(10):
+        llm.invoke(LONG, config={"metadata": {"thread_id": f"t{i}"}})
+    assert len(llm.policy.budget) == 3
+    assert state(llm, "thread:t9").spent_usd > 0 and state(llm, "thread:t0").spent_usd == 0  # forgotten
