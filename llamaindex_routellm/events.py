@@ -8,11 +8,16 @@ from llama_index.core.instrumentation.events.base import BaseEvent
 
 
 class RoutingDecisionEvent(BaseEvent):
-    """Sent once per call, after the chosen backend answered (so tokens and cost are known),
+    """Sent once per call when it settles (after the chosen backend answered, so tokens and
+    cost are known; or failed, was cancelled, cut or abandoned: ``status`` says which),
     inside the call's span. Handlers see it with ``dispatcher.add_event_handler``."""
 
     route: str
     model: str
+    provider: Optional[str] = None
+    call_id: Optional[str] = None
+    status: str = "ok"
+    estimated: bool = False
     score: Optional[float] = None
     threshold: float
     router: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from routellm_integrations.costs import Usage
+from routellm_integrations.errors import InvalidUsageError
 
 
 def _as_mapping(obj: Any) -> Optional[Mapping[str, Any]]:
@@ -20,13 +21,32 @@ def _as_mapping(obj: Any) -> Optional[Mapping[str, Any]]:
     return None
 
 
-def response_usage(response: Any) -> Optional[Usage]:
-    """The usage of a ChatResponse/CompletionResponse, or ``None`` when the backend reported none."""
+def _candidates(response: Any) -> list:
     extra = getattr(response, "additional_kwargs", None) or {}
     raw = getattr(response, "raw", None)
     raw_usage = raw.get("usage") if isinstance(raw, Mapping) else getattr(raw, "usage", None)
-    for candidate in (_as_mapping(raw_usage), extra, _as_mapping(extra.get("usage"))):
-        usage = Usage.from_dict(candidate) if candidate else None
+    return [c for c in (_as_mapping(raw_usage), extra, _as_mapping(extra.get("usage"))) if c]
+
+
+def response_usage(response: Any) -> Optional[Usage]:
+    """The usage of a ChatResponse/CompletionResponse, or ``None`` when the backend reported
+    none. Raises :class:`InvalidUsageError` for a corrupt report."""
+    for candidate in _candidates(response):
+        usage = Usage.from_dict(candidate)
+        if usage is not None:
+            return usage
+    return None
+
+
+def usage_report(response: Any) -> Any:
+    """What the backend reported as usage, for the call lifecycle to price: a
+    :class:`Usage`, the corrupt report itself (the lifecycle then estimates and says
+    why), or ``None``."""
+    for candidate in _candidates(response):
+        try:
+            usage = Usage.from_dict(candidate)
+        except InvalidUsageError:
+            return candidate
         if usage is not None:
             return usage
     return None

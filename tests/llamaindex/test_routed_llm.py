@@ -150,8 +150,15 @@ def test_bad_input_and_failing_backends():
     with pytest.raises(InvalidPromptError, match="no messages"):
         llm.chat([])
     image_only = [ChatMessage(role=MessageRole.USER, blocks=[ImageBlock(url="http://127.0.0.1/x.png")])]
-    with pytest.raises(InvalidPromptError, match="no user text"):
-        llm.chat(image_only)
+    # a message without text goes where on_no_text says (as in RoutedChat): strong by default
+    assert llm.chat(image_only).additional_kwargs["routellm"]["reason"] == "no_text"
+    assert llm.chat(image_only).additional_kwargs["routellm"]["route"] == "strong"
+    assert make(on_no_text="weak").chat(image_only).additional_kwargs["routellm"]["route"] == "weak"
+    with pytest.raises(InvalidPromptError, match="has no text"):
+        make(on_no_text="error").chat(image_only)
+    with pytest.raises(InvalidPromptError, match="no user message"):
+        llm.chat([ChatMessage(role=MessageRole.SYSTEM, content="only a system prompt")])
+    llm = make()
     with pytest.raises(InvalidPromptError):
         llm.complete("   ")
     llm.weak.fail = True
@@ -212,7 +219,8 @@ async def test_agent_runs_under_a_budget_per_scope(events):
     strong_cost = (100 * 10 + 40 * 30) / 1e6  # one strong call at PRICES
     llm = RoutedLLM(strong=ScriptedLLM(name="big-model", usage=(100, 40)),
                     weak=ScriptedLLM(name="small-model", usage=(20, 8)), router=LengthRouter(), threshold=0.5,
-                    cost_ledger=CostLedger(PRICES), budget=Budget(max_usd=2.5 * strong_cost, on_exhausted="weak"))
+                    cost_ledger=CostLedger(PRICES),  # a call reserves its input bytes + 64 output tokens
+                    budget=Budget(max_usd=8 * strong_cost, on_exhausted="weak", default_output_tokens=64))
     question = LONG + " Look up the history of attention."
     spent = {}
     for run in ("run-1", "run-2"):
@@ -225,7 +233,7 @@ async def test_agent_runs_under_a_budget_per_scope(events):
     routed = [e for e in routing_events(events)]
     per_run = len(routed) // 2
     for run, chunk in (("run-1", routed[:per_run]), ("run-2", routed[per_run:])):
-        assert spent[run] <= 2.5 * strong_cost + strong_cost
+        assert spent[run] <= 8 * strong_cost
         assert [e.route for e in chunk][:2] == ["strong", "strong"]  # the first turn, tool step included
         assert chunk[1].step_policy == "per_turn:kept"
         assert "weak" in [e.route for e in chunk]  # later turns fell back as the budget ran out
