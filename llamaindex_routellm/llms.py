@@ -158,33 +158,37 @@ class RoutedLLM(FunctionCallingLLM):
         return self._policy.router_name
 
     # -- query engines: route on the question -------------------------------------------
-    def _with_query(self, prompt_args: Dict[str, Any]) -> Any:
+    def _with_query(self, prompt: Any, prompt_args: Dict[str, Any]) -> Any:
+        """Route on the template's ``query_str``: given as an argument, or bound earlier with
+        ``partial_format`` (as response synthesizers do)."""
         q = prompt_args.get("query_str")
+        if q is None:
+            q = (getattr(prompt, "kwargs", None) or {}).get("query_str")
         return _QUERY_TEXT.set(q if isinstance(q, str) and q.strip() and not callable(self.route_on) else None)
 
     def predict(self, prompt: Any, **prompt_args: Any) -> str:
-        token = self._with_query(prompt_args)
+        token = self._with_query(prompt, prompt_args)
         try:
             return super().predict(prompt, **prompt_args)
         finally:
             _QUERY_TEXT.reset(token)
 
     async def apredict(self, prompt: Any, **prompt_args: Any) -> str:
-        token = self._with_query(prompt_args)
+        token = self._with_query(prompt, prompt_args)
         try:
             return await super().apredict(prompt, **prompt_args)
         finally:
             _QUERY_TEXT.reset(token)
 
     def stream(self, prompt: Any, **prompt_args: Any) -> Any:
-        token = self._with_query(prompt_args)  # the call begins (and routes) before the tokens flow
+        token = self._with_query(prompt, prompt_args)  # the call begins (and routes) before the tokens flow
         try:
             return super().stream(prompt, **prompt_args)
         finally:
             _QUERY_TEXT.reset(token)
 
     async def astream(self, prompt: Any, **prompt_args: Any) -> Any:
-        token = self._with_query(prompt_args)
+        token = self._with_query(prompt, prompt_args)
         try:
             return await super().astream(prompt, **prompt_args)
         finally:
@@ -192,7 +196,7 @@ class RoutedLLM(FunctionCallingLLM):
 
     def structured_predict(self, output_cls: Any, prompt: Any, llm_kwargs: Optional[Dict[str, Any]] = None,
                            **prompt_args: Any) -> Any:
-        token = self._with_query(prompt_args)
+        token = self._with_query(prompt, prompt_args)
         try:
             return super().structured_predict(output_cls, prompt, llm_kwargs=llm_kwargs, **prompt_args)
         finally:
@@ -200,7 +204,7 @@ class RoutedLLM(FunctionCallingLLM):
 
     async def astructured_predict(self, output_cls: Any, prompt: Any, llm_kwargs: Optional[Dict[str, Any]] = None,
                                   **prompt_args: Any) -> Any:
-        token = self._with_query(prompt_args)
+        token = self._with_query(prompt, prompt_args)
         try:
             return await super().astructured_predict(output_cls, prompt, llm_kwargs=llm_kwargs, **prompt_args)
         finally:

@@ -50,10 +50,9 @@ def test_query_engine_routes_each_query(embed_model):
     handler = Collect(events=[])
     get_dispatcher().add_event_handler(handler)
     try:
-        # the prompt a query engine sends includes the retrieved context, so route on a
-        # length threshold above the template's size: short questions stay weak
+        # the engine's prompt holds the retrieved context; RoutedLLM routes on the question
         llm = RoutedLLM(strong=ScriptedLLM(name="big-model"), weak=ScriptedLLM(name="small-model"),
-                        router=LengthRouter(midpoint=1500), threshold=0.5)
+                        router=LengthRouter(), threshold=0.5)
         index = VectorStoreIndex.from_documents([Document(text=t) for t in DOCS], embed_model=embed_model)
         engine = index.as_query_engine(llm=llm, similarity_top_k=1)
         short = engine.query("How tall is the Eiffel Tower?")
@@ -80,7 +79,7 @@ def test_settings_llm_shares_its_callback_manager_with_the_backends(embed_model)
         Settings.embed_model = embed_model
         Settings.llm = RoutedLLM(strong=ScriptedLLM(name="big-model", usage=(300, 50)),
                                  weak=ScriptedLLM(name="small-model", usage=(120, 20)),
-                                 router=LengthRouter(midpoint=1500), threshold=0.5)
+                                 router=LengthRouter(), threshold=0.5)
         engine = VectorStoreIndex.from_documents([Document(text=t) for t in DOCS]).as_query_engine(similarity_top_k=1)
         engine.query("What does photosynthesis produce?")
         engine.query("Explain in depth, with proofs and worked examples, " * 25 + "heap construction.")
@@ -89,3 +88,21 @@ def test_settings_llm_shares_its_callback_manager_with_the_backends(embed_model)
     assert len(counter.llm_token_counts) == 2
     assert counter.prompt_llm_token_count == 120 + 300
     assert counter.completion_llm_token_count == 20 + 50
+
+
+def test_a_query_engine_routes_the_question_not_the_retrieved_context(embed_model):
+    """The README's RAG snippet: a short question stays weak even though the prompt the
+    engine sends holds a long retrieved context."""
+    handler = Collect(events=[])
+    get_dispatcher().add_event_handler(handler)
+    try:
+        llm = RoutedLLM(strong=ScriptedLLM(name="big-model"), weak=ScriptedLLM(name="small-model"),
+                        router=LengthRouter(), threshold=0.5)  # default midpoint: the template alone is "long"
+        docs = [Document(text=t * 8) for t in DOCS]
+        engine = VectorStoreIndex.from_documents(docs, embed_model=embed_model).as_query_engine(llm=llm)
+        short = engine.query("What is the capital of France?")
+        long = engine.query("Explain in depth, with proofs and worked examples, " * 10 + "why heaps build in O(n).")
+    finally:
+        get_dispatcher().event_handlers.remove(handler)
+    assert str(short).startswith("[small-model]") and str(long).startswith("[big-model]")
+    assert [e.route for e in handler.events] == ["weak", "strong"]
