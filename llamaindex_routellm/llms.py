@@ -13,6 +13,7 @@ the caller stops reading). The call's one record is stamped into
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 from contextvars import ContextVar
@@ -166,49 +167,8 @@ class RoutedLLM(FunctionCallingLLM):
             q = (getattr(prompt, "kwargs", None) or {}).get("query_str")
         return _QUERY_TEXT.set(q if isinstance(q, str) and q.strip() and not callable(self.route_on) else None)
 
-    def predict(self, prompt: Any, **prompt_args: Any) -> str:
-        token = self._with_query(prompt, prompt_args)
-        try:
-            return super().predict(prompt, **prompt_args)
-        finally:
-            _QUERY_TEXT.reset(token)
-
-    async def apredict(self, prompt: Any, **prompt_args: Any) -> str:
-        token = self._with_query(prompt, prompt_args)
-        try:
-            return await super().apredict(prompt, **prompt_args)
-        finally:
-            _QUERY_TEXT.reset(token)
-
-    def stream(self, prompt: Any, **prompt_args: Any) -> Any:
-        token = self._with_query(prompt, prompt_args)  # the call begins (and routes) before the tokens flow
-        try:
-            return super().stream(prompt, **prompt_args)
-        finally:
-            _QUERY_TEXT.reset(token)
-
-    async def astream(self, prompt: Any, **prompt_args: Any) -> Any:
-        token = self._with_query(prompt, prompt_args)
-        try:
-            return await super().astream(prompt, **prompt_args)
-        finally:
-            _QUERY_TEXT.reset(token)
-
-    def structured_predict(self, output_cls: Any, prompt: Any, llm_kwargs: Optional[Dict[str, Any]] = None,
-                           **prompt_args: Any) -> Any:
-        token = self._with_query(prompt, prompt_args)
-        try:
-            return super().structured_predict(output_cls, prompt, llm_kwargs=llm_kwargs, **prompt_args)
-        finally:
-            _QUERY_TEXT.reset(token)
-
-    async def astructured_predict(self, output_cls: Any, prompt: Any, llm_kwargs: Optional[Dict[str, Any]] = None,
-                                  **prompt_args: Any) -> Any:
-        token = self._with_query(prompt, prompt_args)
-        try:
-            return await super().astructured_predict(output_cls, prompt, llm_kwargs=llm_kwargs, **prompt_args)
-        finally:
-            _QUERY_TEXT.reset(token)
+    # predict, apredict, stream, astream, structured_predict, astructured_predict: see
+    # _routed_on_query below (each sets the query, then runs LLM's own method)
 
     # -- the one dispatch ------------------------------------------------------------------
     def _chat_turn(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any]) -> Turn:
@@ -451,6 +411,34 @@ class RoutedLLM(FunctionCallingLLM):
         backend = self.strong if info["route"] == "strong" else self.weak
         return backend.get_tool_calls_from_response(  # type: ignore[attr-defined]
             response, error_on_no_tool_call=error_on_no_tool_call, **kwargs)
+
+
+def _routed_on_query(name: str) -> Callable[..., Any]:
+    """``LLM.<name>`` run with the template's question as the routing text. The call
+    begins (and routes) inside the base method, before any token flows, so a streaming
+    method needs the question only while it is called."""
+    base = getattr(FunctionCallingLLM, name)
+    if asyncio.iscoroutinefunction(base):
+        async def method(self: RoutedLLM, *args: Any, **kwargs: Any) -> Any:
+            token = self._with_query(kwargs.get("prompt", args[-1] if args else None), kwargs)
+            try:
+                return await base(self, *args, **kwargs)
+            finally:
+                _QUERY_TEXT.reset(token)
+    else:
+        def method(self: RoutedLLM, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+            token = self._with_query(kwargs.get("prompt", args[-1] if args else None), kwargs)
+            try:
+                return base(self, *args, **kwargs)
+            finally:
+                _QUERY_TEXT.reset(token)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = base.__doc__
+    return method
+
+
+for _name in ("predict", "apredict", "stream", "astream", "structured_predict", "astructured_predict"):
+    setattr(RoutedLLM, _name, _routed_on_query(_name))
 
 
 def _tool_options(verbose: bool, allow_parallel_tool_calls: bool, tool_required: bool) -> Dict[str, Any]:
