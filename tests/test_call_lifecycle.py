@@ -150,9 +150,33 @@ def test_a_cache_hit_costs_nothing_and_releases():
 
 def test_a_dropped_handle_is_released_by_the_garbage_collector():
     lc = lifecycle(budget=Budget(max_usd=10.0))
-    lc.begin(turn_of([("user", "0.9 x")]))
-    gc.collect()
+    call = lc.begin(turn_of([("user", "0.9 x")]))
+    assert state(lc).in_flight == 1
+    del call
+    gc.collect()  # the release runs on a worker thread (never under a lock the collector interrupted)
+    deadline = time.monotonic() + 5
+    while state(lc).in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert state(lc).in_flight == 0 and state(lc).reserved_usd == 0
+
+
+def test_a_handle_collected_while_the_budget_lock_is_held_does_not_deadlock():
+    lc = lifecycle(budget=Budget(max_usd=10.0))
+
+    def collect_under_the_lock():
+        call = lc.begin(turn_of([("user", "0.9 x")]))
+        with lc.policy.budget._lock:  # as if the collector ran inside a budget operation
+            del call
+            gc.collect()
+
+    worker = threading.Thread(target=collect_under_the_lock, daemon=True)
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive()
+    deadline = time.monotonic() + 5
+    while state(lc).in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert state(lc).in_flight == 0
 
 
 def test_preview_reserves_nothing():

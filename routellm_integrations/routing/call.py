@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import queue
 import threading
 import uuid
 import warnings
@@ -105,11 +106,46 @@ class _Settlement:
         self.record: CallRecord | None = None
 
     def release_unsettled(self) -> None:
-        """Finalizer: the handle was dropped without settling."""
+        """Finalizer: the handle was dropped without settling. The garbage collector may
+        run this inside any code, even while this thread holds the budget's lock, so the
+        release is handed to a worker thread instead of taking that lock here."""
+        _ORPHANS.put(self)
+        _start_releaser()
+
+    def release(self) -> None:
         with self.lock:
             if self.record is not None:
                 return
         self.lifecycle.policy.settle(self.ticket, None, succeeded=False)
+
+
+#: reservations of dropped handles; SimpleQueue.put is safe from finalizers
+_ORPHANS: "queue.SimpleQueue[_Settlement]" = queue.SimpleQueue()
+_RELEASER: list[threading.Thread] = []
+_RELEASER_LOCK = threading.Lock()
+
+
+def _release_forever() -> None:
+    while True:
+        settlement = _ORPHANS.get()
+        try:
+            settlement.release()
+        except Exception as exc:  # noqa: BLE001 - a safety net must keep running
+            warnings.warn(f"routellm: releasing a dropped call's reservation failed: {exc}", RuntimeWarning)
+
+
+def _start_releaser() -> None:
+    if _RELEASER and _RELEASER[0].is_alive():
+        return
+    if not _RELEASER_LOCK.acquire(blocking=False):  # another thread is starting it
+        return
+    try:
+        if not (_RELEASER and _RELEASER[0].is_alive()):
+            thread = threading.Thread(target=_release_forever, name="routellm-release", daemon=True)
+            thread.start()
+            _RELEASER[:] = [thread]
+    finally:
+        _RELEASER_LOCK.release()
 
 
 class RoutedCall:
