@@ -2,7 +2,8 @@
 
 Both paths talk HTTP to the local OpenAI-format test server (so network and model time
 are the same and tiny); the difference is routing (scoring the prompt), stamping,
-pricing and the routing event. Prints median per-call times and their ratio.
+pricing and the routing event, and with a budget the reservation and its settlement.
+Prints median per-call times and their ratio.
 
     python benchmarks/routedllm_overhead.py [--router random|mf] [--n 200]
 """
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from routellm_integrations.testing.openai_compat import OpenAICompatServer
 
     from llamaindex_routellm import RoutedLLM
+    from routellm_integrations import Budget
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--routers", nargs="+", default=["random", "mf"])
@@ -46,12 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         direct = median_ms(lambda: weak.chat(messages), args.n)
         print(f"direct backend call: {direct:.2f} ms median over {args.n} calls")
         for router in args.routers:
-            llm = RoutedLLM(strong=strong, weak=weak, router=router, threshold=1.0)  # always weak: same backend
-            for _ in range(20):
-                llm.chat(messages)
-            routed = median_ms(lambda: llm.chat(messages), args.n)
-            print(f"RoutedLLM ({router:6}): {routed:.2f} ms median, overhead {routed - direct:+.2f} ms, "
-                  f"ratio {routed / direct:.2f}x")
+            for budget in (None, Budget(max_usd=1000.0)):
+                # threshold 1: always weak, the same backend as the direct call
+                llm = RoutedLLM(strong=strong, weak=weak, router=router, threshold=1.0, budget=budget)
+                for _ in range(20):
+                    llm.chat(messages)
+                routed = median_ms(lambda: llm.chat(messages), args.n)
+                label = f"{router}, {'budget' if budget else 'no budget'}"
+                print(f"RoutedLLM ({label:17}): {routed:.2f} ms median, overhead {routed - direct:+.2f} ms, "
+                      f"ratio {routed / direct:.2f}x")
     return 0
 
 

@@ -2,5 +2,6 @@
 
 from .events import RoutingDecisionEvent
 from .llms import RoutedLLM
+from .serialise import ObjectsRequired
 
-__all__ = ["RoutedLLM", "RoutingDecisionEvent"]
+__all__ = ["ObjectsRequired", "RoutedLLM", "RoutingDecisionEvent"]

@@ -6,6 +6,8 @@ from typing import Any, Dict, Optional
 
 from llama_index.core.instrumentation.events.base import BaseEvent
 
+from routellm_integrations.routing import CallRecord
+
 
 class RoutingDecisionEvent(BaseEvent):
     """Sent once per call when it settles (after the chosen backend answered, so tokens and
@@ -32,3 +34,10 @@ class RoutingDecisionEvent(BaseEvent):
     @classmethod
     def class_name(cls) -> str:
         return "RoutingDecisionEvent"
+
+    @classmethod
+    def of(cls, record: CallRecord, span_id: Optional[str] = None) -> "RoutingDecisionEvent":
+        """The event of a settled call, in the span the call began in (a stream may settle
+        later, outside it)."""
+        fields = record.metadata()
+        return cls(**{k: fields[k] for k in cls.model_fields if k in fields}, span_id=span_id)

@@ -6,6 +6,7 @@ OpenAI- and Anthropic-format servers where a provider is involved."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 
@@ -20,9 +21,10 @@ from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.prompts import PromptTemplate
 from llama_index.llms.anthropic import Anthropic
 from llama_index.llms.openai import OpenAI
+from pydantic import BaseModel
 from scripted_llm import ScriptedLLM
 
-from llamaindex_routellm import RoutedLLM, RoutingDecisionEvent
+from llamaindex_routellm import ObjectsRequired, RoutedLLM, RoutingDecisionEvent
 from routellm_integrations import Budget
 from routellm_integrations.costs import CostLedger, PriceTable
 from routellm_integrations.errors import BudgetConfigError, BudgetExceeded, InvalidPromptError, RouteLLMError
@@ -129,10 +131,22 @@ async def test_an_abandoned_async_stream_settles_too(openai_server, events):
     assert [e.status for e in events] == ["abandoned"]
 
 
+def anthropic_pair(server, **kw) -> RoutedLLM:
+    strong = Anthropic(model="claude-sonnet-4-20250514", api_key="sk-ant-test", base_url=server.base_url,
+                       max_retries=0)
+    weak = Anthropic(model="claude-3-5-haiku-20241022", api_key="sk-ant-test", base_url=server.base_url,
+                     max_retries=0)
+    return RoutedLLM(strong=strong, weak=weak, router=LengthRouter(), threshold=0.5,
+                     cost_ledger=CostLedger(PriceTable.default()), **kw)
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
 @pytest.mark.parametrize("mode", ["sync", "async"])
-async def test_a_stream_the_provider_cuts_is_charged_estimated(openai_server, events, mode):
-    llm = openai_pair(openai_server, budget=Budget(max_usd=1.0))
-    openai_server.chat.push(Reply(text="token " * 100, cut_after=8))
+async def test_a_stream_the_provider_cuts_is_charged_estimated(openai_server, anthropic_server, events, mode,
+                                                               provider):
+    server, make = (openai_server, openai_pair) if provider == "openai" else (anthropic_server, anthropic_pair)
+    llm = make(server, budget=Budget(max_usd=1.0))
+    server.chat.push(Reply(text="token " * 100, cut_after=8))
     got = []
     with pytest.raises(Exception):
         if mode == "sync":
@@ -144,9 +158,24 @@ async def test_a_stream_the_provider_cuts_is_charged_estimated(openai_server, ev
     assert "".join(d or "" for d in got)
     (event,) = events
     assert event.status == "cut" and event.estimated and event.cost_usd > 0 and event.output_tokens > 0
+    assert event.route == "strong" and event.provider == provider and event.call_id
     s = state(llm)
-    assert s.reserved_usd == 0 and s.spent_usd == pytest.approx(event.cost_usd)
+    assert s.reserved_usd == 0 and s.in_flight == 0 and s.spent_usd == pytest.approx(event.cost_usd)
     assert llm.cost_ledger.total.cost_usd == pytest.approx(event.cost_usd)
+
+
+def test_a_stream_never_read_releases_its_reservation_when_dropped(openai_server):
+    """Safety net only: the stream was opened lazily by the backend (no request sent), so
+    nothing was spent; dropping it must not hold the budget forever."""
+    llm = openai_pair(openai_server, budget=Budget(max_usd=1.0))
+    stream = llm.stream_chat(msgs(LONG))
+    assert state(llm).in_flight == 1 and state(llm).reserved_usd > 0
+    del stream
+    gc.collect()
+    deadline = time.monotonic() + 2.0
+    while state(llm).in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert state(llm).in_flight == 0 and state(llm).reserved_usd == 0 and state(llm).spent_usd == 0
 
 
 # -- raising handlers ----------------------------------------------------------------------------------
@@ -178,6 +207,35 @@ def test_a_raising_callback_handler_releases_the_reservation(openai_server):
     s = state(llm)
     assert s.reserved_usd == 0 and s.in_flight == 0 and llm.cost_ledger.total.failed_calls == 2
     assert not openai_server.requests_to("/v1/chat/completions")
+
+
+class RaisesOnEveryEvent(BaseEventHandler):
+    @classmethod
+    def class_name(cls) -> str:
+        return "RaisesOnEveryEvent"
+
+    def handle(self, event, **kwargs) -> None:
+        raise RuntimeError(f"handler broke on {type(event).__name__}")
+
+
+@pytest.mark.parametrize("mode", ["chat", "stream", "achat"])
+async def test_a_raising_event_handler_neither_breaks_the_call_nor_leaks(openai_server, events, mode):
+    llm = openai_pair(openai_server, budget=Budget(max_usd=1.0))
+    handler = RaisesOnEveryEvent()
+    get_dispatcher().add_event_handler(handler)
+    try:
+        if mode == "chat":
+            text = llm.chat(msgs(LONG)).message.content
+        elif mode == "achat":
+            text = (await llm.achat(msgs(LONG))).message.content
+        else:
+            text = "".join(r.delta or "" for r in llm.stream_chat(msgs(LONG)))
+    finally:
+        get_dispatcher().event_handlers.remove(handler)
+    assert "Hello from gpt-4o" in text
+    s = state(llm)
+    assert s.reserved_usd == 0 and s.in_flight == 0 and s.spent_usd > 0
+    assert llm.cost_ledger.total.calls == 1 and [e.status for e in events] == ["ok"]
 
 
 # -- absurd usage ----------------------------------------------------------------------------------
@@ -247,6 +305,35 @@ async def test_a_tight_cap_holds_under_200_concurrent_calls():
     assert state(llm).reserved_usd == 0
 
 
+def test_the_backends_max_tokens_bound_the_reservation(openai_server):
+    """A strong call reserves input + output bound: 4096 default output tokens of gpt-4o
+    ($0.04) do not fit a $0.01 cap, 16 do; so the same call goes weak, then strong."""
+    default = openai_pair(openai_server, budget=Budget(max_usd=0.01))
+    assert default.chat(msgs(LONG)).additional_kwargs["routellm"]["step_policy"] == "per_turn:budget"
+    for backend in (default.strong, default.weak):
+        backend.max_tokens = 16
+    bounded = RoutedLLM(strong=default.strong, weak=default.weak, router=LengthRouter(), threshold=0.5,
+                        cost_ledger=CostLedger(PriceTable.default()), budget=Budget(max_usd=0.01))
+    assert bounded.chat(msgs(LONG)).additional_kwargs["routellm"]["route"] == "strong"
+    # a call's own max_tokens bounds it too
+    assert default.chat(msgs(LONG), max_tokens=16).additional_kwargs["routellm"]["route"] == "strong"
+
+
+def test_tool_schemas_count_in_the_reservation():
+    """The provider bills the tools' schemas as input: a huge schema makes a strong call
+    too dear for the cap, so it goes weak; without tools the same question goes strong."""
+    from llama_index.core.tools import FunctionTool
+
+    def lookup(topic: str) -> str:
+        return topic
+
+    tool = FunctionTool.from_defaults(lookup, description="Look a topic up. " * 1500)  # ~25k bytes
+    llm = _scripted(budget=Budget(max_usd=0.05, default_output_tokens=1))
+    assert llm.chat_with_tools([], user_msg=LONG).additional_kwargs["routellm"]["route"] == "strong"
+    assert llm.chat_with_tools([tool], user_msg=LONG).additional_kwargs["routellm"]["route"] == "weak"
+    assert state(llm).reserved_usd == 0
+
+
 # -- query engines route on the question -----------------------------------------------------------
 QA = PromptTemplate("Context information is below.\n{context_str}\nAnswer the query.\nQuery: {query_str}\nAnswer: ")
 CONTEXT = "The Eiffel Tower is 330 metres tall and stands in Paris, the capital of France. " * 12
@@ -263,6 +350,25 @@ async def test_templated_calls_route_on_the_query_not_the_context(events):
     assert [e.route for e in events] == ["weak"] * 4 + ["strong"]
     # without a query, the whole prompt is what the call is about
     llm.predict(PromptTemplate("{text}"), text=CONTEXT)
+    assert events[-1].route == "strong"
+
+
+class Capital(BaseModel):
+    """A capital city."""
+
+    city: str
+
+
+async def test_structured_predict_routes_on_the_query(events):
+    answer = [{"tool": "Capital", "args": {"city": "Paris"}}]
+    llm = RoutedLLM(strong=ScriptedLLM(name="big-model", script=list(answer)),
+                    weak=ScriptedLLM(name="small-model", script=answer * 2), router=LengthRouter(), threshold=0.5,
+                    cost_ledger=CostLedger(PRICES))
+    assert llm.structured_predict(Capital, QA, context_str=CONTEXT, query_str=SHORT).city == "Paris"
+    assert (await llm.astructured_predict(Capital, QA, context_str=CONTEXT, query_str=SHORT)).city == "Paris"
+    assert [e.route for e in events] == ["weak", "weak"] and llm.strong.calls == 0
+    # bound earlier with partial_format, as response synthesizers do
+    assert llm.structured_predict(Capital, QA.partial_format(query_str=LONG), context_str="short").city == "Paris"
     assert events[-1].route == "strong"
 
 
@@ -290,7 +396,8 @@ def test_an_unpriced_model_under_a_dollar_cap_is_a_configuration_error():
 
 
 def test_backend_secrets_never_appear_in_any_serialisation(openai_server, anthropic_server):
-    llm = RoutedLLM(strong=OpenAI(model="gpt-4o", api_key=SECRET, api_base=openai_server.base_url),
+    llm = RoutedLLM(strong=OpenAI(model="gpt-4o", api_key=SECRET, api_base=openai_server.base_url,
+                                  default_headers={"Authorization": f"Bearer {SECRET}", "X-Team": "a"}),
                     weak=Anthropic(model="claude-3-5-haiku-20241022", api_key=SECRET,
                                    base_url=anthropic_server.base_url),
                     router=LengthRouter(), threshold=0.3)
@@ -299,19 +406,36 @@ def test_backend_secrets_never_appear_in_any_serialisation(openai_server, anthro
     for text in shown:
         assert SECRET not in text
     assert llm.to_dict()["strong"]["model"] == "gpt-4o" and llm.to_dict()["strong"]["class_name"] == OpenAI.class_name()
+    assert llm.to_dict()["strong"]["default_headers"] == {"X-Team": "a"}  # settings stay, only secrets go
 
 
 def test_from_dict_needs_the_backends_and_then_round_trips():
     llm = RoutedLLM(strong=ScriptedLLM(name="big-model"), weak=ScriptedLLM(name="small-model"),
                     router=LengthRouter(), threshold=0.3, scope="team-a", on_no_text="weak",
                     cost_ledger=CostLedger(PRICES))
-    with pytest.raises(RouteLLMError, match="strong=..., weak=..."):
+    with pytest.raises(ObjectsRequired, match="strong=..., weak=..., router=...") as info:
         RoutedLLM.from_dict(llm.to_dict())
+    assert isinstance(info.value, TypeError) and isinstance(info.value, RouteLLMError)
     again = RoutedLLM.from_dict(llm.to_dict(), strong=ScriptedLLM(name="big-model"),
                                 weak=ScriptedLLM(name="small-model"), router=LengthRouter(),
                                 cost_ledger=CostLedger(PRICES))
     assert (again.threshold, again.scope, again.on_no_text) == (0.3, "team-a", "weak")
     assert again.chat(msgs(LONG)).additional_kwargs["routellm"]["route"] == "strong"
+
+
+def test_from_json_keeps_a_named_router_the_budget_and_the_step_policy():
+    llm = RoutedLLM(strong=ScriptedLLM(name="big-model"), weak=ScriptedLLM(name="small-model"), router="random",
+                    strong_fraction=0.25, steps="sticky", budget=Budget(max_usd=2.0, on_exhausted="raise"),
+                    max_scopes=10, cost_ledger=CostLedger(PRICES))
+    again = RoutedLLM.from_json(llm.to_json(), strong=ScriptedLLM(name="big-model"),
+                                weak=ScriptedLLM(name="small-model"), cost_ledger=CostLedger(PRICES))
+    assert again.router_name == "random" and again.policy.steps == "sticky"
+    assert again.policy.budget.budget == Budget(max_usd=2.0, on_exhausted="raise")
+    assert (again.strong_fraction, again.threshold, again.max_scopes) == (0.25, None, 10)
+    # the budget is checked on the way back in, as at construction
+    with pytest.raises(BudgetConfigError):
+        RoutedLLM.from_json(llm.to_json(), strong=ScriptedLLM(name="unpriced"), weak=ScriptedLLM(name="small-model"),
+                            cost_ledger=CostLedger(PRICES))
 
 
 # -- one turn extraction for both frameworks ------------------------------------------------------------
@@ -326,7 +450,7 @@ def test_a_conversation_routes_on_the_same_text_as_in_langchain(route_on):
     li = [ChatMessage(role=MessageRole.SYSTEM, content="be brief"), ChatMessage(role=MessageRole.USER, content="hi"),
           ChatMessage(role=MessageRole.ASSISTANT, content="hello"), ChatMessage(role=MessageRole.USER, content="")]
     lc = [SystemMessage("be brief"), HumanMessage("hi"), AIMessage("hello"), HumanMessage("")]
-    ours, theirs = llm._chat_turn(li, {}), turn_of_messages(lc, "last_human" if route_on == "last_user" else route_on)
+    ours, theirs = llm._turn(li, {}), turn_of_messages(lc, "last_human" if route_on == "last_user" else route_on)
     assert (ours.text, ours.key, ours.followup) == (theirs.text, theirs.key, theirs.followup)
     if route_on == "last_user":  # the empty last message is not replaced by an earlier one
         assert ours.text == "" and llm.chat(li).additional_kwargs["routellm"]["reason"] == "no_text"
