@@ -128,22 +128,25 @@ class BudgetTracker:
         now = time.monotonic()
         if s is None:
             s = self._scopes[scope] = _Scope(touched=now)
-            self._evict(now)
+            self._evict(now, keep=scope)
         else:
             s.touched = now
             self._scopes.move_to_end(scope)
         return s
 
-    def _evict(self, now: float) -> None:
-        if self.scope_ttl_s is not None:
-            for key in [k for k, s in self._scopes.items()
-                        if s.idle and k != GLOBAL_SCOPE and now - s.touched > self.scope_ttl_s]:
-                del self._scopes[key]
-        if len(self._scopes) > self.max_scopes:
-            for key in [k for k, s in self._scopes.items() if s.idle and k != GLOBAL_SCOPE]:
-                if len(self._scopes) <= self.max_scopes:
-                    break
-                del self._scopes[key]
+    def _evict(self, now: float, keep: str) -> None:
+        """Forget idle scopes past their TTL, then least recently used idle ones down to
+        ``max_scopes``. The dict is in use order (every use moves a scope to the end and
+        stamps it), so the scan stops at the first scope that is neither."""
+        ttl, excess, doomed = self.scope_ttl_s, len(self._scopes) - self.max_scopes, []
+        for key, s in self._scopes.items():
+            expired = ttl is not None and now - s.touched > ttl
+            if not expired and len(doomed) >= excess:
+                break
+            if s.idle and key not in (GLOBAL_SCOPE, keep):
+                doomed.append(key)
+        for key in doomed:
+            del self._scopes[key]
 
     def _fraction(self, s: _Scope) -> float:
         parts = [1.0]
@@ -239,3 +242,4 @@ class BudgetTracker:
             if cost_usd is not None and math.isfinite(cost_usd) and cost_usd > 0:
                 s.spent += float(cost_usd)
             s.touched = time.monotonic()
+            self._scopes.move_to_end(reservation.scope)  # settling is a use: keeps the dict in use order
