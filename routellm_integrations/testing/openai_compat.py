@@ -358,6 +358,18 @@ def _openai_usage(r: ChatResult) -> dict[str, Any]:
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}}
 
 
+def raw_usage_handler(usage_json: str, content: str = "a good answer") -> Handler:
+    """A chat-completions handler whose ``usage`` is sent as ``usage_json`` verbatim, for
+    reports ``json.dumps`` cannot write (``"completion_tokens": 1e400``)."""
+    def handle(request: RecordedRequest) -> Response:
+        body = json.dumps({
+            "id": "chatcmpl-raw", "object": "chat.completion", "created": 1, "model": request.json["model"],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "usage": "__USAGE__"}).replace('"__USAGE__"', usage_json)
+        return Response(200, body.encode(), {"content-type": "application/json"})
+    return handle
+
+
 def chat_completions_handler(script: ChatScript) -> Handler:
     """``POST /v1/chat/completions``: JSON, or SSE with ``"stream": true`` (usage in a final
     chunk when ``stream_options.include_usage``), text and tool calls."""

@@ -25,7 +25,7 @@ from routellm_integrations import Budget
 from routellm_integrations.costs import PriceTable
 from routellm_integrations.errors import BudgetExceeded
 from routellm_integrations.routers.base import BaseRouter
-from routellm_integrations.testing.openai_compat import Reply, Response
+from routellm_integrations.testing.openai_compat import Reply, chat_completions_handler, raw_usage_handler
 
 SHORT = "hi there"                                                         # length router: weak
 LONG = "Please write a detailed essay about the history of computing machines."  # strong
@@ -241,15 +241,7 @@ async def test_a_stream_the_provider_cuts_is_charged_estimated(openai_server, mo
 
 
 # -- absurd usage ----------------------------------------------------------------------------------
-def absurd_usage_handler(request):
-    body = request.json
-    return Response(200, json.dumps({
-        "id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": body["model"],
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": "a good answer"}}],
-        "usage": "USAGE"}).replace('"USAGE"', '{"prompt_tokens": 12, "completion_tokens": 1e400, '
-                                             '"total_tokens": 1e400}').encode(),
-        {"content-type": "application/json"})
+absurd_usage_handler = raw_usage_handler('{"prompt_tokens": 12, "completion_tokens": 1e400, "total_tokens": 1e400}')
 
 
 def test_absurd_usage_never_breaks_a_good_answer(openai_server):
@@ -259,7 +251,6 @@ def test_absurd_usage_never_breaks_a_good_answer(openai_server):
         with pytest.warns(RuntimeWarning, match="unusable usage"):
             answer = llm.invoke(LONG)
     finally:
-        from routellm_integrations.testing.openai_compat import chat_completions_handler
         openai_server.routes[("POST", "/v1/chat/completions")] = chat_completions_handler(openai_server.chat)
     record = answer.response_metadata["routellm"]
     assert answer.content == "a good answer"

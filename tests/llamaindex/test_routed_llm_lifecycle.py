@@ -30,7 +30,7 @@ from routellm_integrations.costs import CostLedger, PriceTable
 from routellm_integrations.errors import BudgetConfigError, BudgetExceeded, InvalidPromptError, RouteLLMError
 from routellm_integrations.routers.base import BaseRouter
 from routellm_integrations.routers.length import LengthRouter
-from routellm_integrations.testing.openai_compat import Reply, Response, chat_completions_handler
+from routellm_integrations.testing.openai_compat import Reply, chat_completions_handler, raw_usage_handler
 
 SHORT = "What is the capital of France?"
 LONG = "Derive the closed form of the sum of the first n cubes, proving each step by induction. " * 6
@@ -239,15 +239,7 @@ async def test_a_raising_event_handler_neither_breaks_the_call_nor_leaks(openai_
 
 
 # -- absurd usage ----------------------------------------------------------------------------------
-def absurd_usage_handler(request):
-    body = request.json
-    return Response(200, json.dumps({
-        "id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": body["model"],
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": "a good answer"}}],
-        "usage": "USAGE"}).replace('"USAGE"', '{"prompt_tokens": 12, "completion_tokens": 1e400, '
-                                             '"total_tokens": 1e400}').encode(),
-        {"content-type": "application/json"})
+absurd_usage_handler = raw_usage_handler('{"prompt_tokens": 12, "completion_tokens": 1e400, "total_tokens": 1e400}')
 
 
 def test_absurd_usage_never_breaks_a_good_answer(openai_server):
