@@ -17,8 +17,17 @@ from .routers import BaseRouter, Router, available_routers, load_router, registe
 
 __version__ = "0.1.0"
 
+_LAZY = {"adapt_router": ".adaptation", "AdaptedRouter": ".adaptation", "LabelStore": ".labels"}
+
+
+def __getattr__(name: str):  # adaptation and the label store load on first use
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
-    "BaseRouter", "CheckpointError", "DataError", "EmbedderError", "InvalidPromptError", "InvalidRouteError",
+    "AdaptedRouter", "BaseRouter", "CheckpointError", "LabelStore", "adapt_router", "DataError", "EmbedderError", "InvalidPromptError", "InvalidRouteError",
     "Budget", "RoutingPolicy", "routing_scope",
     "InvalidThresholdError", "RouteLLMError", "Router", "RoutingDecision", "UnknownModelError",
     "UnknownRouterError", "available_routers", "calibrate_threshold", "load_router",

@@ -103,3 +103,11 @@ register_router("mf", _mf, from_folder=_mf_folder)
 register_router("sw_ranking", _sw_ranking, from_folder=_sw_ranking_folder)
 register_router("bert", _bert, from_folder=_bert_folder)
 register_router("causal_llm", _causal_llm, from_folder=_causal_llm_folder)
+
+
+def _adapted_folder(path: Path, **options: Any) -> BaseRouter:
+    from ..adaptation.router import AdaptedRouter
+    return AdaptedRouter.from_pretrained(path, **options)
+
+
+_FROM_FOLDER["adapted"] = _adapted_folder  # written by `routellm adapt`; there is no shipped one to name

@@ -1,0 +1,227 @@
+"""The router ``routellm adapt`` writes: a base router plus what the user's labels taught.
+
+The folder serves whichever candidate the guard chose on the user's labels: the adapted
+head, the base router, or prompt length. It is self-contained: a base loaded from a
+folder is copied inside it (``base/``), a shipped base is named; ``load_router(folder)``
+serves it like any other router.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import numpy as np
+
+from ..embedders.base import Embedder
+from ..errors import CheckpointError
+from ..routers.base import BaseRouter
+from ..routers.length import LengthRouter
+from .head import RidgeHead, Standardiser
+from .inputs import FEATURE_NAMES, compute_blocks
+
+CONFIG_FILE = "config.json"
+HEAD_FILE = "head.safetensors"
+CARD_FILE = "README.md"
+BASE_FOLDER = "base"
+FORMAT_VERSION = 1
+
+Serves = Literal["adapted", "base", "length"]
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
+
+class AdaptedRouter(BaseRouter):
+    """Scores with the head the guard chose (``serves``); ``explain()`` says why."""
+
+    name = "adapted"
+
+    def __init__(self, *, serves: Serves, base: BaseRouter | None, head: RidgeHead | None,
+                 embedder: Embedder | None, length_midpoint: int, score_scale: float = 1.0,
+                 config: Mapping[str, Any] | None = None, path: Path | None = None) -> None:
+        if serves not in ("adapted", "base", "length"):
+            raise CheckpointError(f"an adapted router serves 'adapted', 'base' or 'length', not {serves!r}")
+        if serves == "adapted" and (head is None or embedder is None):
+            raise CheckpointError("an adapted router serving its head needs the head and its embedder")
+        if serves == "base" and base is None:
+            raise CheckpointError("an adapted router serving its base needs the base router")
+        if head is not None and head.w_prior is not None and base is None:
+            raise CheckpointError("the head reads the base router's score, but no base router was given")
+        self.serves: Serves = serves
+        self.base = base
+        self.head = head
+        self.embedder = embedder
+        self.length = LengthRouter(midpoint=max(1, int(length_midpoint)))
+        self.score_scale = float(score_scale) if score_scale > 0 else 1.0
+        self.config_data: dict[str, Any] = dict(config or {})
+        self.path = path
+        self.strong_model = self.config_data.get("strong_model") or getattr(base, "strong_model", "strong")
+        self.weak_model = self.config_data.get("weak_model") or getattr(base, "weak_model", "weak")
+
+    def explain(self) -> str:
+        """What this router serves and why (the guard's reason, from the user's labels)."""
+        return str(self.config_data.get("reason", f"serves {self.serves}"))
+
+    def _score(self, prompts: list[str]) -> np.ndarray:
+        if self.serves == "length":
+            return self.length.score(prompts)
+        if self.serves == "base":
+            return self.base.score(prompts)  # type: ignore[union-attr]
+        return self.scores_from_embeddings(prompts, np.asarray(self.embedder.embed(prompts), dtype=np.float32))  # type: ignore[union-attr]
+
+    def scores_from_embeddings(self, prompts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
+        """Score with embeddings computed elsewhere (in the head's embedding space)."""
+        if self.serves != "adapted":
+            return self._score(list(prompts))
+        head = self.head
+        assert head is not None and self.embedder is not None
+        blocks = compute_blocks(prompts, self.embedder, self.base if head.w_prior is not None else None,
+                                embeddings=embeddings)
+        return _sigmoid(head.predict(blocks) / self.score_scale)
+
+    def config(self) -> dict[str, Any]:
+        return {"serves": self.serves, "base": getattr(self.base, "name", None),
+                "strong_model": self.strong_model, "weak_model": self.weak_model}
+
+    # -- persistence ----------------------------------------------------------------------
+    def save_pretrained(self, path: str | Path, model_card: str | None = None) -> Path:
+        from safetensors.numpy import save_file
+
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        config = dict(self.config_data)
+        config.update({"router": "adapted", "format_version": FORMAT_VERSION, "serves": self.serves,
+                       "length_midpoint": self.length.midpoint, "score_scale": self.score_scale,
+                       "strong_model": self.strong_model, "weak_model": self.weak_model,
+                       "features": list(FEATURE_NAMES), "base": self._base_spec(out)})
+        if self.head is not None and self.embedder is not None:
+            config["embedder"] = self.embedder.name
+            config["embedding_dim"] = int(self.head.w_embedding.shape[0])
+            config["uses_base_score"] = self.head.w_prior is not None
+            save_file(_head_tensors(self.head), str(out / HEAD_FILE),
+                      metadata={"format": "routellm-adapted", "version": str(FORMAT_VERSION)})
+        (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        if model_card is not None:
+            (out / CARD_FILE).write_text(model_card)
+        self.config_data = config
+        return out
+
+    def _base_spec(self, out: Path) -> dict[str, Any] | None:
+        """A shipped base is named; a base from a folder is copied inside ``out``."""
+        base = self.base
+        if base is None:
+            return None
+        from ..routers.registry import CHECKPOINTS, available_routers
+
+        folder = getattr(base, "path", None)
+        shipped = folder is None or Path(folder).resolve().parent == CHECKPOINTS.resolve()
+        if shipped and base.name in available_routers():
+            options = {k: v for k, v in base.config().items() if k in ("strong_model", "weak_model", "midpoint")}
+            return {"router": base.name, "options": options}
+        if folder is None or not Path(folder).is_dir():
+            raise CheckpointError(f"the base router {base!r} was not loaded from a folder or by a registered "
+                                  "name, so the adapted router could not load it again; save it first")
+        target = out / BASE_FOLDER
+        if Path(folder).resolve() != target.resolve():
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(folder, target)
+        options = {k: v for k, v in base.config().items() if k in ("strong_model", "weak_model")}
+        return {"folder": BASE_FOLDER, "options": options}
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **options: Any) -> "AdaptedRouter":
+        from ..routers.mf import read_config, read_tensors
+
+        folder = Path(path)
+        config = read_config_adapted(folder, read_config)
+        base = _load_base(folder, config.get("base"), options)
+        head = embedder = None
+        if config["serves"] == "adapted" or (folder / HEAD_FILE).is_file():
+            head = _read_head(read_tensors(folder / HEAD_FILE), config)
+            embedder = _embedder_for(config, base)
+        serves = config["serves"]
+        return cls(serves=serves, base=base, head=head, embedder=embedder,
+                   length_midpoint=int(config.get("length_midpoint", 400)),
+                   score_scale=float(config.get("score_scale", 1.0)), config=config, path=folder)
+
+
+def read_config_adapted(folder: Path, _reader: Any = None) -> dict[str, Any]:
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint folder {str(folder)!r} does not exist")
+    cfg = folder / CONFIG_FILE
+    try:
+        config = json.loads(cfg.read_text())
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"checkpoint {str(folder)!r} has no {CONFIG_FILE}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{cfg} is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict) or config.get("router") != "adapted":
+        raise CheckpointError(f"{cfg} is not an adapted router")
+    if config.get("serves") not in ("adapted", "base", "length"):
+        raise CheckpointError(f"{cfg}: 'serves' must be adapted, base or length, got {config.get('serves')!r}")
+    if config.get("features", list(FEATURE_NAMES)) != list(FEATURE_NAMES):
+        raise CheckpointError(f"{cfg} was trained with features {config.get('features')}; this version computes "
+                              f"{list(FEATURE_NAMES)}")
+    return config
+
+
+def _load_base(folder: Path, spec: Any, options: Mapping[str, Any]) -> BaseRouter | None:
+    from ..routers.registry import load_router
+
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise CheckpointError(f"{folder / CONFIG_FILE}: 'base' must be an object, got {spec!r}")
+    opts = {**spec.get("options", {}), **{k: v for k, v in options.items() if k in ("strong_model", "weak_model")}}
+    if "router" in spec:
+        return load_router(spec["router"], **opts)
+    if "folder" in spec:
+        return load_router(folder / spec["folder"], **opts)
+    raise CheckpointError(f"{folder / CONFIG_FILE}: 'base' names neither a router nor a folder")
+
+
+def _embedder_for(config: Mapping[str, Any], base: BaseRouter | None) -> Embedder:
+    own = getattr(base, "embedder", None)
+    if own is not None and getattr(own, "name", None) == config.get("embedder"):
+        return own  # one embedding per prompt for the base and the head
+    from ..embedders import get_embedder
+
+    embedder = get_embedder(config.get("embedder_key") or config["embedder"])
+    if embedder.name != config["embedder"]:
+        raise CheckpointError(f"the head was trained on {config['embedder']!r} embeddings; got {embedder.name!r}")
+    return embedder
+
+
+def _head_tensors(head: RidgeHead) -> dict[str, np.ndarray]:
+    t = {"w_embedding": head.w_embedding, "w_features": head.w_features, "bias": np.array([head.bias]),
+         "features_mean": head.features.mean, "features_std": head.features.std}
+    if head.w_prior is not None and head.prior is not None:
+        t.update({"w_prior": np.array([head.w_prior]), "prior_mean": np.atleast_1d(head.prior.mean),
+                  "prior_std": np.atleast_1d(head.prior.std)})
+    return {k: np.ascontiguousarray(np.asarray(v, dtype=np.float64)) for k, v in t.items()}
+
+
+def _read_head(t: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> RidgeHead:
+    need = ["w_embedding", "w_features", "bias", "features_mean", "features_std"]
+    if config.get("uses_base_score"):
+        need += ["w_prior", "prior_mean", "prior_std"]
+    missing = [k for k in need if k not in t]
+    if missing:
+        raise CheckpointError(f"adapted head is missing tensor(s) {missing}")
+    n_feat = len(FEATURE_NAMES)
+    dim = int(config.get("embedding_dim", t["w_embedding"].shape[0]))
+    for name, shape in {"w_embedding": (dim,), "w_features": (n_feat,), "features_mean": (n_feat,),
+                        "features_std": (n_feat,), "bias": (1,)}.items():
+        if t[name].shape != shape:
+            raise CheckpointError(f"adapted head tensor {name!r} has shape {t[name].shape}, expected {shape}")
+    for name in need:
+        if not np.isfinite(t[name]).all():
+            raise CheckpointError(f"adapted head tensor {name!r} holds NaN or infinite values")
+    prior = Standardiser(t["prior_mean"][0], t["prior_std"][0]) if "w_prior" in t else None
+    return RidgeHead(t["w_embedding"], t["w_features"], float(t["w_prior"][0]) if "w_prior" in t else None,
+                     float(t["bias"][0]), Standardiser(t["features_mean"], t["features_std"]), prior)
