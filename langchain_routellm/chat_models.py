@@ -46,7 +46,7 @@ from routellm_integrations.budgets import Budget
 from routellm_integrations.costs import CostLedger, PriceTable
 from routellm_integrations.decision import Route, RoutingDecision
 from routellm_integrations.errors import InvalidPromptError, InvalidThresholdError
-from routellm_integrations.policy import RoutingPolicy, StepPolicy
+from routellm_integrations.policy import RoutingPolicy, StepPolicy, SwapReport
 from routellm_integrations.routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
 
 from .messages import (backend_model_name, backend_provider, chunk_text, message_pairs, routing_text, to_chunk,
@@ -242,6 +242,14 @@ class RoutedChat(BaseChatModel):
     def ledger(self) -> CostLedger:
         """Every call this model made, however it ended (priced once, at settlement)."""
         return self._calls.ledger
+
+    def swap_router(self, router: Any, *, prompts: Sequence[str] | None = None) -> SwapReport:
+        """Serve a new router (an object, a name or a folder, e.g. one ``routellm adapt``
+        wrote) from the next call on, without rebuilding the chain; the threshold is re-set
+        so the share of strong calls stays what it was (see ``RoutingPolicy.swap_router``)."""
+        report = self._policy.swap_router(router, prompts=prompts)
+        object.__setattr__(self, "router", self._policy.router)
+        return report
 
     def get_router(self) -> Any:
         """The router object (loaded on first use: ``mf`` loads its embedder then)."""

@@ -26,7 +26,7 @@ from pydantic import Field, PrivateAttr, SerializeAsAny, field_serializer
 from routellm_integrations.budgets import Budget
 from routellm_integrations.costs import CostLedger, PriceTable
 from routellm_integrations.errors import RouteLLMError
-from routellm_integrations.policy import RoutingPolicy, StepPolicy
+from routellm_integrations.policy import RoutingPolicy, StepPolicy, SwapReport
 from routellm_integrations.routing import Backend, CallLifecycle, RoutedCall, Turn
 
 from . import dispatch
@@ -149,6 +149,11 @@ class RoutedLLM(FunctionCallingLLM):
     @property
     def policy(self) -> RoutingPolicy:
         return self._calls.policy
+
+    def swap_router(self, router: Any, *, prompts: Sequence[str] | None = None) -> SwapReport:
+        """Serve a new router from the next call on, keeping the share of strong calls
+        (see ``RoutingPolicy.swap_router``); no need to rebuild the query engine."""
+        return self._calls.policy.swap_router(router, prompts=prompts)
 
     @property
     def router_name(self) -> str:

@@ -65,6 +65,12 @@ class OnlineShareController:
             if len(self._scores) >= self.min_samples:
                 self._offset += self.gain * (float(bool(strong)) - self.target)
 
+    def seed(self, scores: Any) -> None:
+        """Start the window from known scores (e.g. a new router's scores of recent
+        prompts after a hot swap), so the threshold is right from the first call."""
+        with self._lock:
+            self._scores.extend(float(s) for s in list(scores)[-self.window:])
+
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable state (for restarts); :meth:`load_state_dict` restores it."""
         with self._lock:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
+from pydantic import BaseModel
 
 from .budgets import GLOBAL_SCOPE, Budget, BudgetTracker, Reservation
 from .calibration import threshold_for_strong_fraction
@@ -78,7 +79,7 @@ class RoutingPolicy:
                  strong_fraction: float | None = None, calibration_prompts: Sequence[str] | None = None,
                  budget: Budget | None = None, steps: StepPolicy = "per_turn",
                  router_options: dict[str, Any] | None = None, max_scopes: int = 100_000,
-                 scope_ttl_s: float | None = None) -> None:
+                 scope_ttl_s: float | None = None, recent_prompts: int = 512) -> None:
         if threshold is not None and strong_fraction is not None:
             raise InvalidThresholdError("give threshold= or strong_fraction=, not both")
         if steps not in ("per_turn", "every_step", "sticky"):
@@ -103,6 +104,10 @@ class RoutingPolicy:
         self._turns: OrderedDict[tuple[str, str], RoutingDecision] = OrderedDict()
         self._sticky: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
+        # recent routed texts (memory only), so a hot-swapped router can be given the
+        # threshold that keeps the strong share on this traffic
+        self._recent: deque[str] = deque(maxlen=max(0, int(recent_prompts)))
+        self._swap_lock = threading.Lock()
 
     # -- parts built on first use --------------------------------------------------
     @property
@@ -159,7 +164,8 @@ class RoutingPolicy:
                     "step_policy": "per_turn:kept" if admitted.route == previous.route else "per_turn:kept:budget",
                     "budget": admitted.budget})
                 return Ticket(decision, admitted.reservation)
-        score = float(np.clip(self.router.score([text])[0], 0.0, 1.0))
+        router = self.router
+        score = float(np.clip(router.score([text])[0], 0.0, 1.0))
         base = self.threshold
         threshold = self.budget.threshold_in_force(base, scope) if self.budget else base
         if force is not None:
@@ -169,7 +175,7 @@ class RoutingPolicy:
         else:
             wanted, made_by = ("strong" if score >= threshold else "weak"), self.steps
         admitted = self._admit(wanted, scope, bounds, dry_run)
-        decision = RoutingDecision(route=admitted.route, score=score, threshold=threshold, router=self.router.name,
+        decision = RoutingDecision(route=admitted.route, score=score, threshold=threshold, router=router.name,
                                    latency_ms=(time.perf_counter() - start) * 1000.0, forced=force is not None,
                                    step_policy=made_by if admitted.route == wanted else f"{made_by}:budget",
                                    budget=admitted.budget)
@@ -177,6 +183,8 @@ class RoutingPolicy:
             return Ticket(decision, None)
         if self._online is not None and force is None:
             self._online.observe(score, decision.route == "strong")
+        if self._recent.maxlen:
+            self._recent.append(text)
         with self._lock:
             if turn_key is not None:
                 self._turns[(scope, turn_key)] = decision
@@ -189,6 +197,40 @@ class RoutingPolicy:
                 while len(self._sticky) > self.max_scopes:
                     self._sticky.popitem(last=False)
         return Ticket(decision, admitted.reservation)
+
+    # -- hot swap ----------------------------------------------------------------------
+    def swap_router(self, router: BaseRouter | str, *, prompts: Sequence[str] | None = None) -> "SwapReport":
+        """Serve ``router`` from the next decision on, without a restart, keeping the share
+        of traffic sent strong: scores of a new router mean something else, so the
+        threshold is re-set on recent prompts (``prompts``, else the last
+        ``recent_prompts`` routed texts). With ``strong_fraction`` the online controller
+        restarts from the new router's scores of them; with a fixed threshold the new
+        threshold sends the same share of them strong as the old one did. Calls already
+        in flight finish on the old router's decision."""
+        new = resolve_router(router)
+        with self._swap_lock:
+            sample = list(prompts) if prompts is not None else list(self._recent)
+            old_router = self.router
+            old_threshold = self.threshold
+            new_scores = np.asarray(new.score(sample), dtype=np.float64) if sample else np.zeros(0)
+            if self.strong_fraction is not None:
+                share = self.strong_fraction
+            elif sample:
+                share = float(np.mean(np.asarray(old_router.score(sample)) >= old_threshold))
+            else:
+                share = None
+            new_threshold = (threshold_for_strong_fraction(new_scores, share) if sample and share is not None
+                             else old_threshold)
+            with self._lock:
+                self._router, self._router_spec = new, new
+                if self.strong_fraction is not None:
+                    self._online = OnlineShareController(self.strong_fraction, warm_threshold=new_threshold)
+                    self._online.seed(new_scores)
+                else:
+                    self._fixed = new_threshold
+            return SwapReport(old_router=old_router.name, new_router=new.name, old_threshold=old_threshold,
+                              new_threshold=new_threshold, strong_share=share, n_prompts=len(sample),
+                              share_kept=bool(sample) and share is not None)
 
     def admit(self, route: Route, *, scope: str | None = None, reason: str = "forced",
               bounds: Bounds | None = None, dry_run: bool = False) -> Ticket:
@@ -230,6 +272,20 @@ class RoutingPolicy:
         """Record what the routed call cost (``succeeded=False``: it failed, nothing spent)."""
         if self.budget is not None and ticket.reservation is not None:
             self.budget.settle(ticket.reservation, cost_usd, succeeded=succeeded)
+
+
+class SwapReport(BaseModel):
+    """What a hot swap changed: the router, and the threshold re-set to keep the share."""
+
+    old_router: str
+    new_router: str
+    old_threshold: float
+    new_threshold: float
+    #: the share of the sample prompts sent strong before and after (None: no sample)
+    strong_share: float | None
+    n_prompts: int
+    #: False when there were no recent prompts to re-calibrate on (threshold unchanged)
+    share_kept: bool
 
 
 @dataclass
