@@ -164,6 +164,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from .adaptation import adapt_router
+
+    if not (args.outcomes or args.battles or args.from_store):
+        from .errors import DataError
+        raise DataError("give your labels: --outcomes FILE, --battles FILE and/or --from-store PATH")
+    result = adapt_router(_load(args), outcomes=args.outcomes, battles=args.battles, store=args.from_store,
+                          strong_model=args.strong_model, weak_model=args.weak_model, folds=args.folds,
+                          confidence=args.confidence, base_confidence=args.base_confidence, seed=args.seed, progress=not args.quiet)
+    command = "routellm adapt " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else [])
+    out = result.save(Path(args.out), command=command.strip())
+    print(result.report.summary(), file=sys.stderr)
+    print(json.dumps({"out": str(out), "serves": result.report.serves, "n_labels": result.report.n_labels,
+                      "candidates": [c.model_dump() for c in result.report.candidates],
+                      "seconds": round(result.report.seconds, 2)}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="routellm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -225,6 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sw_ranking/bert/causal_llm: skip the 4-fold validation on held-out pool prompts")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("adapt", help="adapt a router to your own labelled prompts (guarded by cross-validation)")
+    _add_router_args(p)
+    p.add_argument("--outcomes", nargs="+", default=None, help="CSV/JSONL files of prompt,strong,weak (any scale)")
+    p.add_argument("--battles", nargs="+", default=None, help="CSV/JSONL files of prompt,model_a,model_b,winner")
+    p.add_argument("--from-store", default=None, help="a label store (SQLite) written by routellm label / shadow sampling")
+    p.add_argument("--out", required=True, help="router folder to write (load_router(folder) serves it)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--confidence", type=float, default=0.75,
+                   help="share of bootstrap resamples the adapted head must win over the fallback to be served")
+    p.add_argument("--base-confidence", type=float, default=0.9,
+                   help="share of bootstrap resamples the base router must win over prompt length to be the fallback")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_adapt)
     return parser
 
 
