@@ -210,11 +210,16 @@ class ChatScript:
 
     Every answer's usage (counted with :func:`count_tokens`) is appended to :attr:`usage`,
     so tests can compare callback totals with what the server reported.
+
+    :attr:`responder` (optional, cleared by :meth:`reset`) answers by content: called
+    with each turn that no queued reply matched, it returns a :class:`Reply` or ``None``
+    (then the default policy answers), e.g. a judge that prefers a marked answer.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queue: list[tuple[str | None, Reply]] = []
+        self.responder: Callable[[ChatTurn], Reply | None] | None = None
         self.usage: list[dict[str, Any]] = []
         self.snapshots: dict[str, str] = {}  # request model -> model name the server answers with
         self.delay_s = 0.0  # every answer waits this long (a provider's latency)
@@ -229,6 +234,7 @@ class ChatScript:
             self._queue.clear()
             self.usage.clear()
             self.snapshots.clear()
+            self.responder = None
 
     def next_id(self, prefix: str) -> str:
         with self._lock:
@@ -255,6 +261,8 @@ class ChatScript:
 
     def answer(self, turn: ChatTurn) -> ChatResult:
         reply = self._pop(turn.model)
+        if reply is None and self.responder is not None:
+            reply = self.responder(turn)
         if reply is None:
             reply = self._default(turn)
         if self.delay_s or reply.delay_s:

@@ -1,0 +1,371 @@
+"""Judge labelling of a user's own prompts: concurrent, budgeted, resumable, priced.
+
+For each prompt: the strong and the weak backend answer (concurrently), then the judge
+compares the answers in both orders (:mod:`.judge`), and the verdict goes into the
+:class:`~routellm_integrations.labels.LabelStore` with source ``judge:<judge model>``.
+
+Resuming: every paid step (each answer, each judge order) is written to the store's
+``work`` table the moment it completes, keyed by what determines it (the model and the
+prompt; for a judgment also both answers in their order), and a finished prompt gets a
+marker. A rerun after a crash, a failure or an exhausted budget pays only for steps never
+completed, and skips finished prompts entirely. A label is written only once both orders
+are judged. (The marker is written right after the label; a crash between the two makes
+the rerun record the same verdict again, at no cost, which the store's per-prompt
+averaging reads as one label.)
+
+Budget: the cap applies to what *this run* spends (reused steps are free). Before a
+prompt starts it reserves an upper bound of its unpaid steps: input counted as one token
+per UTF-8 byte plus a per-message overhead (byte-level BPE never yields more tokens than
+bytes), plus ``max_tokens`` of output, times the price; an answer the judge has not seen
+yet counts as ``max_answer_tokens``. A prompt is admitted while spend plus reservations in
+flight are under the cap (:class:`~routellm_integrations.budgets.BudgetTracker`), so a run
+ends less than one prompt's cost past the cap; prompts refused once nothing else is in
+flight are reported as ``n_unlabelled_budget`` and a rerun with a bigger cap picks them up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ..budgets import Budget, BudgetTracker, Reservation
+from ..costs import PriceTable, Usage
+from ..errors import BudgetConfigError, BudgetExceeded, DataError
+from ..labels.store import LabelStore, work_key
+from .clients import ChatClient, Completion
+from .judge import JUDGE_PROMPT_TEMPLATE, JUDGE_SYSTEM_PROMPT, call_cost, combine_orders, judge_call, judge_messages
+
+__all__ = ["LabellingReport", "alabel_prompts", "export_battles", "label_prompts"]
+
+Role = Literal["strong", "weak", "judge"]
+_SCOPE = "labelling"
+_MSG_OVERHEAD_TOKENS = 8   # role markers and separators per message (OpenAI's are 3-4)
+_CALL_OVERHEAD_TOKENS = 16
+
+
+class LabellingReport(BaseModel):
+    """What a labelling run did and what it cost (this run's spend; reused steps are free)."""
+
+    strong_model: str
+    weak_model: str
+    judge_model: str
+    source: str = Field(description="the label source written to the store, judge:<model>")
+    n_prompts: int = Field(description="distinct prompts given")
+    n_duplicates: int = Field(0, description="repeated prompts dropped before labelling")
+    n_labelled: int = Field(0, description="prompts labelled by this run")
+    n_already_labelled: int = Field(0, description="prompts skipped: labelled by an earlier run")
+    n_resumed_steps: int = Field(0, description="paid steps (answers, judge orders) reused from the store")
+    n_paid_calls: int = Field(0, description="calls this run made and paid for")
+    n_unlabelled_budget: int = Field(0, description="prompts not labelled because the budget ran out")
+    n_failed: int = Field(0, description="prompts whose backend or judge call failed")
+    first_error: str | None = None
+    verdicts: dict[str, int] = Field(default_factory=lambda: {"strong": 0, "weak": 0, "tie": 0})
+    position_disagreements: int = Field(0, description="labels whose two orders named different winners (-> tie)")
+    n_unparsable_verdicts: int = Field(0, description="judge orders with no [[A]]/[[B]]/[[C]] (read as a tie)")
+    cost_usd: float = Field(0.0, description="this run's spend on priced calls")
+    cost_by_role: dict[str, float] = Field(default_factory=lambda: {"strong": 0.0, "weak": 0.0, "judge": 0.0})
+    unpriced: bool = Field(False, description="some call could not be priced (unknown model or no usage)")
+    unpriced_models: list[str] = Field(default_factory=list)
+    max_usd: float | None = None
+
+
+def _usage_dict(usage: Usage | None) -> dict[str, int] | None:
+    return asdict(usage) if usage is not None else None
+
+
+def _completion(rec: dict[str, Any]) -> Completion:
+    usage = rec.get("usage")
+    return Completion(text=str(rec.get("text") or ""), usage=Usage(**usage) if usage else None,
+                      model=str(rec.get("model") or ""))
+
+
+def _tokens_bound(messages_text: Iterable[str]) -> int:
+    texts = list(messages_text)
+    return sum(len(t.encode("utf-8", "surrogatepass")) + _MSG_OVERHEAD_TOKENS for t in texts) + _CALL_OVERHEAD_TOKENS
+
+
+def _usd_bound(prices: PriceTable, client: ChatClient, input_tokens: int, output_tokens: int) -> float:
+    price = prices.price(client.model, client.provider, warn=False)
+    if price is None:
+        return 0.0
+    return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
+
+
+def _check_prompts(prompts: Iterable[str]) -> tuple[list[str], int]:
+    if isinstance(prompts, str):
+        raise DataError("prompts must be a list of strings, not one string")
+    seen: dict[str, None] = {}
+    n = 0
+    for i, p in enumerate(prompts):
+        n += 1
+        if not isinstance(p, str) or not p.strip():
+            raise DataError(f"prompt {i} must be non-empty text, got {p!r:.80}")
+        seen.setdefault(p, None)
+    if not seen:
+        raise DataError("no prompts to label (the list or file is empty)")
+    return list(seen), n - len(seen)
+
+
+class _Run:
+    """One labelling run's state (single event loop: no locks needed around counters)."""
+
+    def __init__(self, *, strong: ChatClient, weak: ChatClient, judge: ChatClient, store: LabelStore,
+                 budget: Budget | None, prices: PriceTable, max_answer_tokens: int, judge_max_tokens: int,
+                 report: LabellingReport) -> None:
+        self.strong, self.weak, self.judge, self.store = strong, weak, judge, store
+        self.prices, self.report = prices, report
+        self.max_answer_tokens, self.judge_max_tokens = max_answer_tokens, judge_max_tokens
+        self.tracker = None if budget is None else BudgetTracker(
+            budget.model_copy(update={"on_exhausted": "raise", "max_strong_calls": None}))
+        self.exhausted = False
+        self._settled = asyncio.Event()
+        self._unpriced: set[str] = set()
+
+    # -- keys ---------------------------------------------------------------------------
+    def answer_key(self, client: ChatClient, prompt: str) -> str:
+        return work_key("answer", client.provider or "", client.model, prompt)
+
+    def judge_key(self, prompt: str, answer_a: str, answer_b: str) -> str:
+        return work_key("judge", self.judge.provider or "", self.judge.model, prompt, answer_a, answer_b)
+
+    def done_key(self, prompt: str) -> str:
+        return work_key("label", self.report.source, self.strong.model, self.weak.model, prompt)
+
+    # -- bounds -------------------------------------------------------------------------
+    def answer_bound(self, client: ChatClient, prompt: str) -> float:
+        return _usd_bound(self.prices, client, _tokens_bound([prompt]), self.max_answer_tokens)
+
+    def judge_bound(self, prompt: str, strong_text: str | None, weak_text: str | None) -> float:
+        """One order's bound; an unseen answer counts as ``max_answer_tokens``."""
+        frame = _tokens_bound([JUDGE_SYSTEM_PROMPT, JUDGE_PROMPT_TEMPLATE.format(question=prompt, answer_a="",
+                                                                                  answer_b="")])
+        answers = sum(len(t.encode("utf-8", "surrogatepass")) if t is not None else self.max_answer_tokens
+                      for t in (strong_text, weak_text))
+        return _usd_bound(self.prices, self.judge, frame + answers, self.judge_max_tokens)
+
+    # -- budget -------------------------------------------------------------------------
+    async def admit(self, bound: float) -> Reservation | None:
+        """A reservation for one prompt, waiting while prompts in flight may free room;
+        ``None`` once the budget is spent (nothing in flight and still refused)."""
+        assert self.tracker is not None
+        while not self.exhausted:
+            try:
+                return self.tracker.reserve(_SCOPE, "strong", {"strong": bound})
+            except BudgetExceeded:
+                if self.tracker.state(_SCOPE).in_flight == 0:
+                    self.exhausted = True
+                    break
+                await self._settled.wait()
+        return None
+
+    def settle(self, reservation: Reservation | None, spent: float) -> None:
+        if reservation is None or self.tracker is None:
+            return
+        self.tracker.settle(reservation, spent)
+        event, self._settled = self._settled, asyncio.Event()
+        event.set()
+
+    # -- steps --------------------------------------------------------------------------
+    async def step(self, role: Role, client: ChatClient, key: str, messages: list[dict[str, str]],
+                   max_tokens: int, bound: float, spend: list[float]) -> Completion:
+        """One paid call, or its stored result; persisted as soon as it returns."""
+        cached = self.store.get_work(key)
+        if cached is not None:
+            self.report.n_resumed_steps += 1
+            return _completion(cached)
+        completion = await client.complete(messages, max_tokens=max_tokens)
+        cost = call_cost(self.prices, client, completion.model, completion.usage)
+        self.store.put_work(key, {"role": role, "text": completion.text, "model": completion.model,
+                                  "usage": _usage_dict(completion.usage), "cost_usd": cost})
+        self.report.n_paid_calls += 1
+        if cost is None:
+            self.report.unpriced = True
+            self._unpriced.add(completion.model or client.model)
+            self.report.unpriced_models = sorted(self._unpriced)
+            spend.append(bound)  # unknown spend counts as its bound against the cap
+        else:
+            self.report.cost_usd += cost
+            self.report.cost_by_role[role] += cost
+            spend.append(cost)
+        return completion
+
+    async def both(self, *calls: Any) -> list[Any]:
+        """Run calls together; raise the first error only after all have ended, so no
+        call is still spending when the prompt's reservation is settled."""
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return list(results)
+
+    # -- one prompt ---------------------------------------------------------------------
+    async def label(self, prompt: str, sem: asyncio.Semaphore) -> None:
+        async with sem:
+            ks, kw = self.answer_key(self.strong, prompt), self.answer_key(self.weak, prompt)
+            s_rec, w_rec = self.store.get_work(ks), self.store.get_work(kw)
+            s_text = None if s_rec is None else str(s_rec.get("text") or "")
+            w_text = None if w_rec is None else str(w_rec.get("text") or "")
+            b_strong = 0.0 if s_rec is not None else self.answer_bound(self.strong, prompt)
+            b_weak = 0.0 if w_rec is not None else self.answer_bound(self.weak, prompt)
+            b_judge = self.judge_bound(prompt, s_text, w_text)
+            judged = 0
+            if s_text is not None and w_text is not None:
+                judged = sum(self.store.get_work(k) is not None for k in (self.judge_key(prompt, s_text, w_text),
+                                                                         self.judge_key(prompt, w_text, s_text)))
+            bound = b_strong + b_weak + (2 - judged) * b_judge
+            reservation = None
+            if self.tracker is not None and bound > 0:
+                reservation = await self.admit(bound)
+                if reservation is None:
+                    self.report.n_unlabelled_budget += 1
+                    return
+            spend: list[float] = []
+            try:
+                strong_c, weak_c = await self.both(
+                    self.step("strong", self.strong, ks, [{"role": "user", "content": prompt}],
+                              self.max_answer_tokens, b_strong, spend),
+                    self.step("weak", self.weak, kw, [{"role": "user", "content": prompt}],
+                              self.max_answer_tokens, b_weak, spend))
+                sa, wa = strong_c.text, weak_c.text
+                b_judge = self.judge_bound(prompt, sa, wa)
+                first, second = await self.both(
+                    self.step("judge", self.judge, self.judge_key(prompt, sa, wa), judge_messages(prompt, sa, wa),
+                              self.judge_max_tokens, b_judge, spend),
+                    self.step("judge", self.judge, self.judge_key(prompt, wa, sa), judge_messages(prompt, wa, sa),
+                              self.judge_max_tokens, b_judge, spend))
+                result = combine_orders(judge_call("strong_first", first, None),
+                                        judge_call("strong_second", second, None))
+                self.store.add_verdict(prompt, result.verdict, strong_model=self.strong.model,
+                                       weak_model=self.weak.model, source=self.report.source)
+                self.store.put_work(self.done_key(prompt), {"verdict": result.verdict})
+                self.report.n_labelled += 1
+                self.report.verdicts[result.verdict] += 1
+                self.report.position_disagreements += result.position_disagreement
+                self.report.n_unparsable_verdicts += result.n_unparsable
+            except Exception as exc:  # noqa: BLE001 - one prompt's failure must not lose the others
+                self.report.n_failed += 1
+                if self.report.first_error is None:
+                    self.report.first_error = self.redact(f"{type(exc).__name__}: {exc}")[:2000]
+            finally:
+                self.settle(reservation, sum(spend))
+
+    def redact(self, text: str) -> str:
+        for client in (self.strong, self.weak, self.judge):
+            scrub = getattr(client, "redact", None)
+            if callable(scrub):
+                text = scrub(text)
+        return text
+
+
+def _check_budget(budget: Budget | None, prices: PriceTable, clients: Iterable[ChatClient]) -> None:
+    if budget is None:
+        return
+    if budget.max_usd is None:
+        raise BudgetConfigError("a labelling budget caps dollars: give Budget(max_usd=...)")
+    for c in clients:
+        if prices.price(c.model, c.provider, warn=False) is None:
+            raise BudgetConfigError(f"budget max_usd={budget.max_usd} cannot be kept: the price table has no price "
+                                    f"for {c.model!r} (provider {c.provider!r}); add it with "
+                                    "PriceTable.with_prices({provider: {model: (input, output)}})")
+
+
+async def alabel_prompts(prompts: Iterable[str], *, strong: ChatClient, weak: ChatClient,
+                         judge: ChatClient | None = None, store: LabelStore, budget: Budget | None = None,
+                         prices: PriceTable | None = None, concurrency: int = 8, max_answer_tokens: int = 1024,
+                         judge_max_tokens: int = 1024, progress: bool = True) -> LabellingReport:
+    """Label ``prompts`` for the pair (``strong``, ``weak``) with ``judge`` (default: the
+    strong backend), writing each verdict to ``store``. See the module docstring for
+    resuming and the budget. Raises :class:`DataError` for bad prompts and
+    :class:`BudgetConfigError` for a dollar budget over an unpriced model, before any call."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise DataError(f"concurrency must be a positive integer, got {concurrency!r}")
+    for name, v in (("max_answer_tokens", max_answer_tokens), ("judge_max_tokens", judge_max_tokens)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise DataError(f"{name} must be a positive integer, got {v!r}")
+    judge = strong if judge is None else judge
+    table = prices if prices is not None else PriceTable.default()
+    unique, n_dup = _check_prompts(prompts)
+    _check_budget(budget, table, (strong, weak, judge))
+    report = LabellingReport(strong_model=strong.model, weak_model=weak.model, judge_model=judge.model,
+                             source=f"judge:{judge.model}", n_prompts=len(unique), n_duplicates=n_dup,
+                             max_usd=None if budget is None else budget.max_usd)
+    run = _Run(strong=strong, weak=weak, judge=judge, store=store, budget=budget, prices=table,
+               max_answer_tokens=max_answer_tokens, judge_max_tokens=judge_max_tokens, report=report)
+    todo = []
+    for p in unique:
+        if store.get_work(run.done_key(p)) is not None:
+            report.n_already_labelled += 1
+        else:
+            todo.append(p)
+    sem = asyncio.Semaphore(concurrency)
+    every = max(1, len(todo) // 20)
+
+    async def one(p: str) -> None:
+        await run.label(p, sem)
+        if progress:
+            done = report.n_labelled + report.n_failed + report.n_unlabelled_budget
+            if done % every == 0 or done == len(todo):
+                print(f"routellm label: {done}/{len(todo)} prompts done, ${report.cost_usd:.4f} spent",
+                      file=sys.stderr, flush=True)
+
+    await asyncio.gather(*(one(p) for p in todo))
+    return report
+
+
+def label_prompts(prompts: Iterable[str], *, strong: ChatClient, weak: ChatClient, judge: ChatClient | None = None,
+                  store: LabelStore, budget: Budget | None = None, prices: PriceTable | None = None,
+                  concurrency: int = 8, max_answer_tokens: int = 1024, judge_max_tokens: int = 1024,
+                  progress: bool = True) -> LabellingReport:
+    """:func:`alabel_prompts` on a fresh event loop (closing the clients' HTTP pools of
+    that loop at the end). Call ``await alabel_prompts(...)`` inside a running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("label_prompts() cannot run inside a running event loop; await alabel_prompts(...)")
+
+    async def main() -> LabellingReport:
+        try:
+            return await alabel_prompts(prompts, strong=strong, weak=weak, judge=judge, store=store, budget=budget,
+                                        prices=prices, concurrency=concurrency, max_answer_tokens=max_answer_tokens,
+                                        judge_max_tokens=judge_max_tokens, progress=progress)
+        finally:
+            for c in {id(c): c for c in (strong, weak, judge) if c is not None}.values():
+                close = getattr(c, "aclose", None)
+                if callable(close):
+                    await close()
+
+    return asyncio.run(main())
+
+
+def export_battles(store: LabelStore, path: str | os.PathLike[str], strong_model: str, weak_model: str) -> int:
+    """Write the store's labels of the pair as a battles JSONL file
+    (``prompt, model_a=strong, model_b=weak, winner=a|b|tie``, what
+    :func:`~routellm_integrations.data.user_files.load_battles_file` and ``routellm train
+    --battles`` read). Several labels of a prompt are averaged first; prompts recorded
+    without their text (privacy mode) cannot be written and are left out. Returns the
+    number of rows written. Raises :class:`DataError` when the pair has no labels."""
+    labels = store.label_set(strong_model=strong_model, weak_model=weak_model, feedback=False)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    n = 0
+    with tmp.open("w", encoding="utf-8") as fh:
+        for prompt, s, w in zip(labels.prompts, labels.strong, labels.weak):
+            if prompt is None:
+                continue
+            winner = "a" if s > w else ("b" if w > s else "tie")
+            fh.write(json.dumps({"prompt": prompt, "model_a": strong_model, "model_b": weak_model,
+                                 "winner": winner}) + "\n")
+            n += 1
+    os.replace(tmp, out)
+    return n
