@@ -122,6 +122,9 @@ class RoutedChat(BaseChatModel):
                                       "shipped table)")
     emit_routing_events: bool = Field(default=True, description="dispatch a 'routellm_route' custom event "
                                       "to the parent run, when there is one")
+    shadow: Any = Field(default=None, exclude=True, description="a ShadowSampler: records every call (for "
+                        "feedback) and, for a sampled share, has the other backend answer and a judge compare, "
+                        "off the critical path, into a label store")
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, protected_namespaces=())
 
@@ -148,6 +151,13 @@ class RoutedChat(BaseChatModel):
             self._policy, prices=self.prices, on_no_text=self.on_no_text,
             strong=Backend("strong", backend_model_name(self.strong), backend_provider(self.strong)),
             weak=Backend("weak", backend_model_name(self.weak), backend_provider(self.weak)))
+        if self.shadow is not None:
+            from routellm_integrations.labels.shadow import ShadowSampler
+
+            if not isinstance(self.shadow, ShadowSampler):
+                raise TypeError(f"shadow must be a ShadowSampler(...), got {type(self.shadow).__name__}")
+            self.shadow.check_prices((self._calls.strong.model, self._calls.strong.provider),
+                                     (self._calls.weak.model, self._calls.weak.provider))
         if self.model_name is not None:
             self._forced(self.model_name)  # validate early
         if self.request_timeout is not None or self.max_retries is not None:
@@ -490,11 +500,13 @@ class RoutedChat(BaseChatModel):
         except Exception:  # noqa: BLE001 - some exception types refuse attributes
             pass
 
-    def _stamp(self, result: ChatResult, call: RoutedCall) -> ChatResult:
+    def _stamp(self, result: ChatResult, call: RoutedCall, messages: list[BaseMessage],
+               params: dict[str, Any]) -> ChatResult:
         first = result.generations[0].message if result.generations else None
         meta0 = (first.response_metadata or {}) if first is not None else {}
-        record = call.finish(getattr(first, "usage_metadata", None), model=meta0.get("model_name"),
-                             text="".join(chunk_text(g.message) for g in result.generations))
+        text = "".join(chunk_text(g.message) for g in result.generations)
+        record = call.finish(getattr(first, "usage_metadata", None), model=meta0.get("model_name"), text=text)
+        self._offer_shadow(call, record, messages, text, params)
         for gen in result.generations:
             gen.message.response_metadata = {"model_name": call.backend.model, **(gen.message.response_metadata or {}),
                                              "routellm": record.metadata()}
@@ -509,7 +521,7 @@ class RoutedChat(BaseChatModel):
         except BaseException as exc:
             self._failed(exc, call)
             raise
-        return self._stamp(result, call)
+        return self._stamp(result, call, messages, params)
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
@@ -520,7 +532,7 @@ class RoutedChat(BaseChatModel):
         except BaseException as exc:
             self._failed(exc, call)
             raise
-        return self._stamp(result, call)
+        return self._stamp(result, call, messages, params)
 
     # a cache hit returns without calling _generate: the call settles as cached, costing nothing
     def _generate_with_cache(self, messages: list[BaseMessage], stop: list[str] | None = None,
@@ -543,6 +555,33 @@ class RoutedChat(BaseChatModel):
             for g in result.generations]
         return ChatResult(generations=generations, llm_output=result.llm_output)
 
+    def _offer_shadow(self, call: RoutedCall, record: CallRecord, messages: list[BaseMessage], text: str,
+                      params: dict[str, Any]) -> None:
+        """Hand a finished call to the shadow sampler (a no-op without one). Tool-calling
+        steps are recorded but not shadowed: the other backend would need the same tools."""
+        if self.shadow is None:
+            return
+        from routellm_integrations.labels.shadow import offer_record
+
+        from .labelling import LangChainChatClient
+        from .shadow import other_answer
+
+        plain = call.reason == "scored" and not call.turn.followup and "tools" not in params
+        other = other_answer(self._backend("weak" if call.route == "strong" else "strong"), messages) if plain else None
+        judge = self.shadow.judge or LangChainChatClient(self.strong, name=self._calls.strong.model, threaded=True)
+        offer_record(self.shadow, record, call.turn.text, text, other=other, judge=judge)
+
+    def record_feedback(self, call_id: str, score: float) -> None:
+        """Attach a score in [0, 1] (1 = best) to a call this model made, by the
+        ``call_id`` in its ``response_metadata["routellm"]``; ``routellm adapt
+        --from-store`` turns it into a label. Needs ``shadow=`` (which records calls)."""
+        if self.shadow is None:
+            from routellm_integrations.errors import DataError
+
+            raise DataError("record_feedback needs RoutedChat(shadow=ShadowSampler(store, ...)) to record calls")
+        self.shadow.drain(timeout=5.0)  # the call's own record may still be queued
+        self.shadow.store.add_feedback(call_id, score)
+
     def _closing_chunk(self, record: CallRecord, seen_model: str | None, list_content: bool) -> ChatGenerationChunk:
         meta: dict[str, Any] = {"routellm": record.metadata()}
         if seen_model is None:
@@ -564,6 +603,7 @@ class RoutedChat(BaseChatModel):
             for chunk in source:
                 yield seen.add(chunk, call)
             record = call.finish(seen.usage, model=seen.model)
+            self._offer_shadow(call, record, messages, seen.text, params)
         except BaseException as exc:
             self._failed(exc, call)
             raise
@@ -584,6 +624,7 @@ class RoutedChat(BaseChatModel):
             async for chunk in source:
                 yield seen.add(chunk, call)
             record = call.finish(seen.usage, model=seen.model)
+            self._offer_shadow(call, record, messages, seen.text, params)
         except BaseException as exc:
             self._failed(exc, call)
             raise
@@ -637,6 +678,11 @@ class _Seen:
         self.usage: Any = None
         self.model: str | None = None
         self.list_content = False
+        self._parts: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
 
     def add(self, chunk: ChatGenerationChunk, call: RoutedCall) -> ChatGenerationChunk:
         msg = chunk.message
@@ -648,7 +694,9 @@ class _Seen:
         if name and self.model is None:
             self.model = name
         self.list_content = isinstance(msg.content, list)
-        call.delivered(chunk_text(msg))
+        piece = chunk_text(msg)
+        self._parts.append(piece)
+        call.delivered(piece)
         return chunk
 
 

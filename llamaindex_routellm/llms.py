@@ -75,6 +75,8 @@ class RoutedLLM(FunctionCallingLLM):
     scope: Optional[str] = Field(default=None, description="budget/sticky scope when a call names none")
     max_scopes: int = Field(default=100_000, description="per-scope state kept at most")
     scope_ttl_s: Optional[float] = Field(default=None, description="idle scopes forgotten after this long")
+    shadow: Any = Field(default=None, exclude=True, description="a ShadowSampler: records every call (for "
+                        "feedback) and shadows a sampled share into a label store, off the critical path")
 
     _calls: CallLifecycle = PrivateAttr()
 
@@ -84,8 +86,13 @@ class RoutedLLM(FunctionCallingLLM):
                  price_table: Optional[PriceTable] = None, budget: Optional[Budget] = None,
                  steps: StepPolicy = "per_turn", scope: Optional[str] = None,
                  on_no_text: Literal["strong", "weak", "error"] = "strong", max_scopes: int = 100_000,
-                 scope_ttl_s: Optional[float] = None, **kwargs: Any) -> None:
-        super().__init__(strong=strong, weak=weak, router=router, threshold=threshold,
+                 scope_ttl_s: Optional[float] = None, shadow: Any = None, **kwargs: Any) -> None:
+        if shadow is not None:
+            from routellm_integrations.labels.shadow import ShadowSampler
+
+            if not isinstance(shadow, ShadowSampler):
+                raise TypeError(f"shadow must be a ShadowSampler(...), got {type(shadow).__name__}")
+        super().__init__(strong=strong, weak=weak, router=router, threshold=threshold, shadow=shadow,
                          strong_fraction=strong_fraction,
                          calibration_prompts=list(calibration_prompts) if calibration_prompts else None,
                          route_on=route_on, on_no_text=on_no_text, budget=budget, steps=steps, scope=scope,
@@ -187,16 +194,48 @@ class RoutedLLM(FunctionCallingLLM):
             backend.callback_manager = self.callback_manager
         return backend
 
-    def _run(self, turn: Turn, invoke: Invoke, kwargs: Dict[str, Any], *, stream: bool = False) -> Any:
+    def _shadowed(self, call: RoutedCall, plain: Optional[Invoke], kwargs: Dict[str, Any]) -> RoutedCall:
+        """Offer the settled call to the shadow sampler (a no-op without one). Tool calls
+        are recorded, not shadowed: the other backend would need the same tools."""
+        sampler = self.shadow
+        if sampler is None:
+            return call
+        from routellm_integrations.labels.shadow import offer_record
+
+        from .shadow import ThreadedLLMClient, other_answer
+
+        shadowable = (plain is not None and call.reason == "scored" and not call.turn.followup
+                      and "tools" not in kwargs)
+        other = self.weak if call.route == "strong" else self.strong
+        judge = sampler.judge or ThreadedLLMClient(self.strong)
+        call.on_settled(lambda record: offer_record(
+            sampler, record, call.turn.text, call.answer,
+            other=other_answer(other, plain, kwargs) if shadowable else None, judge=judge))  # type: ignore[arg-type]
+        return call
+
+    def record_feedback(self, call_id: str, score: float) -> None:
+        """Attach a score in [0, 1] (1 = best) to a call, by the ``call_id`` in its
+        ``additional_kwargs["routellm"]``; needs ``shadow=`` (which records calls)."""
+        if self.shadow is None:
+            from routellm_integrations.errors import DataError
+
+            raise DataError("record_feedback needs RoutedLLM(shadow=ShadowSampler(store, ...)) to record calls")
+        self.shadow.drain(timeout=5.0)
+        self.shadow.store.add_feedback(call_id, score)
+
+    def _run(self, turn: Turn, invoke: Invoke, kwargs: Dict[str, Any], *, stream: bool = False,
+             plain: Optional[Invoke] = None) -> Any:
         call = self._reported(self._calls.begin(**self._begin_args(turn, kwargs)))
+        self._shadowed(call, plain, kwargs)
         if not stream:
             return dispatch.run(call, lambda: invoke(self._backend(call), kwargs))
         return dispatch.relay(call, dispatch.open_stream(
             call, lambda: invoke(self._backend(call), _stream_kwargs(call, kwargs))))
 
     async def _arun(self, turn: Turn, invoke: Invoke, kwargs: Dict[str, Any], *,
-                    stream: bool = False) -> Any:
+                    stream: bool = False, plain: Optional[Invoke] = None) -> Any:
         call = self._reported(await self._calls.abegin(**self._begin_args(turn, kwargs)))
+        self._shadowed(call, plain, kwargs)
         if not stream:
             return await dispatch.arun(call, lambda: invoke(self._backend(call), kwargs))
         return dispatch.arelay(call, await dispatch.aopen_stream(
@@ -204,35 +243,45 @@ class RoutedLLM(FunctionCallingLLM):
 
     # -- chat and completion -------------------------------------------------------------
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return self._run(self._turn(messages, kwargs), lambda b, kw: b.chat(messages, **kw), kwargs)
+        return self._run(self._turn(messages, kwargs), lambda b, kw: b.chat(messages, **kw), kwargs,
+                         plain=self._plain_chat(messages))
+
+    def _plain_chat(self, messages: Sequence[ChatMessage]) -> Invoke:
+        return lambda b, kw: b.chat(messages, **kw)
+
+    def _plain_complete(self, prompt: str, formatted: bool) -> Invoke:
+        return lambda b, kw: b.complete(prompt, formatted=formatted, **kw)
 
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return await self._arun(self._turn(messages, kwargs), lambda b, kw: b.achat(messages, **kw), kwargs)
+        return await self._arun(self._turn(messages, kwargs), lambda b, kw: b.achat(messages, **kw), kwargs,
+                                plain=self._plain_chat(messages))
 
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         return self._run(self._turn(messages, kwargs), lambda b, kw: b.stream_chat(messages, **kw), kwargs,
-                         stream=True)
+                         stream=True, plain=self._plain_chat(messages))
 
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         return await self._arun(self._turn(messages, kwargs),
-                                lambda b, kw: b.astream_chat(messages, **kw), kwargs, stream=True)
+                                lambda b, kw: b.astream_chat(messages, **kw), kwargs, stream=True,
+                                plain=self._plain_chat(messages))
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return self._run(prompt_turn(prompt), lambda b, kw: b.complete(prompt, formatted=formatted, **kw), kwargs)
+        return self._run(prompt_turn(prompt), lambda b, kw: b.complete(prompt, formatted=formatted, **kw), kwargs,
+                         plain=self._plain_complete(prompt, formatted))
 
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         return await self._arun(prompt_turn(prompt), lambda b, kw: b.acomplete(prompt, formatted=formatted, **kw),
-                                kwargs)
+                                kwargs, plain=self._plain_complete(prompt, formatted))
 
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         return self._run(prompt_turn(prompt), lambda b, kw: b.stream_complete(prompt, formatted=formatted, **kw),
-                         kwargs, stream=True)
+                         kwargs, stream=True, plain=self._plain_complete(prompt, formatted))
 
     async def astream_complete(self, prompt: str, formatted: bool = False,
                                **kwargs: Any) -> CompletionResponseAsyncGen:
         return await self._arun(prompt_turn(prompt),
                                 lambda b, kw: b.astream_complete(prompt, formatted=formatted, **kw), kwargs,
-                                stream=True)
+                                stream=True, plain=self._plain_complete(prompt, formatted))
 
     # -- tools: a whole tool-calling turn goes to one backend ----------------------------
     def _tool_call(self, name: str, tools: Sequence[Any], user_msg: UserMsg,

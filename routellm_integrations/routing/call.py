@@ -90,6 +90,8 @@ class CallRecord(BaseModel):
     budget: dict[str, Any] | None = None
     strong_model: str
     strong_provider: str | None
+    weak_model: str | None = None
+    weak_provider: str | None = None
 
     def metadata(self) -> dict[str, Any]:
         """The plain dict adapters stamp (``response_metadata["routellm"]``, events)."""
@@ -162,6 +164,7 @@ class RoutedCall:
         self.scope = scope
         self.call_id = uuid.uuid4().hex
         self._delivered_chars = 0
+        self._answer: str | None = None
         self._answering = False  # a streamed chunk arrived: the provider took (and bills) the input
         self._settlement = _Settlement(lifecycle, ticket)
         self._finalizer = weakref.finalize(self, self._settlement.release_unsettled)
@@ -211,6 +214,15 @@ class RoutedCall:
         if text:
             self._delivered_chars += len(text)
 
+    def answered(self, text: str | None) -> None:
+        """Keep the whole answer a stream delivered (its chunks were counted already)."""
+        self._answer = text
+
+    @property
+    def answer(self) -> str | None:
+        """The answer's text as ``finish`` was given it (for shadow sampling)."""
+        return self._answer
+
     @property
     def answering(self) -> bool:
         """The provider began answering (a streamed chunk arrived)."""
@@ -227,6 +239,7 @@ class RoutedCall:
         the input and ``text``/the delivered text when it reported none or nonsense)."""
         if text:
             self.delivered(text)
+            self._answer = text
         return self._settle("ok", usage, model)
 
     def fail(self, exc: BaseException | None = None) -> CallRecord:
@@ -295,7 +308,8 @@ class RoutedCall:
             output_tokens=usage.output_tokens if usage is not None else None,
             cost_usd=cost, strong_cost_usd=strong_cost, estimated=estimated, usage_error=usage_error,
             budget=budget if budget is not None else d.budget,
-            strong_model=lc.strong.model, strong_provider=lc.strong.provider)
+            strong_model=lc.strong.model, strong_provider=lc.strong.provider, weak_model=lc.weak.model,
+            weak_provider=lc.weak.provider)
 
 
 class CallLifecycle:
