@@ -61,6 +61,12 @@ def pool_set(name: str) -> Benchmark:
                      np.array([by_model[weak][i] for i in both]) * 100, strong, weak, "accuracy")
 
 
+def base_scores(base, prompts: list[str], emb: np.ndarray) -> np.ndarray:
+    if hasattr(base, "scores_from_embeddings"):
+        return np.asarray(base.scores_from_embeddings(prompts, emb))
+    return np.asarray(base.score(prompts))
+
+
 def subset(b: Benchmark, idx: np.ndarray) -> Benchmark:
     return Benchmark(b.name, tuple(b.prompts[i] for i in idx), b.strong_outcome[idx], b.weak_outcome[idx],
                      b.strong_model, b.weak_model, b.outcome_kind)
@@ -88,7 +94,7 @@ def run_set(bench: Benchmark, ns: tuple[int, ...], repeats: int, splits: int, em
             base, n_boot: int) -> list[dict]:
     prompts = list(bench.prompts)
     emb = np.asarray(embedder.embed(prompts), dtype=np.float32)
-    generic_all = base.scores_from_embeddings(prompts, emb)
+    generic_all = base_scores(base, prompts, emb)
     length_all = np.array([len(p) for p in prompts], dtype=np.float64)
     rows = []
     half = len(bench) // 2
@@ -146,7 +152,7 @@ def served_scores(router, base, embedder, prompts: list[str], emb: np.ndarray) -
     if router.serves == "adapted":
         return router.scores_from_embeddings(prompts, emb)
     if router.serves == "base":
-        return base.scores_from_embeddings(prompts, emb)
+        return base_scores(base, prompts, emb)
     return np.array([len(p) for p in prompts], dtype=np.float64)
 
 
@@ -156,7 +162,7 @@ def run_kfold(bench: Benchmark, k: int, shuffles: int, embedder: CachedEmbedder,
     (what calibrating a threshold on one's traffic does), so folds share one scale."""
     prompts = list(bench.prompts)
     emb = np.asarray(embedder.embed(prompts), dtype=np.float32)
-    generic = apgr(base.scores_from_embeddings(prompts, emb), bench)
+    generic = apgr(base_scores(base, prompts, emb), bench)
     length = apgr(np.array([len(p) for p in prompts], dtype=np.float64), bench)
     results, served = [], []
     for shuffle in range(shuffles):
@@ -210,10 +216,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="label draws per N")
     ap.add_argument("--n-boot", type=int, default=100)
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
+    ap.add_argument("--base", default="mf", help="the generic router adapted (its embedder is the head's)")
     args = ap.parse_args()
-    embedder = CachedEmbedder(get_embedder("minilm-onnx-int8"), path=embedding_cache_path())
-    base = load_router("mf")
-    base.embedder = embedder
+    base = load_router(args.base)
+    own = getattr(base, "embedder", None)
+    embedder = CachedEmbedder(own if own is not None else get_embedder("minilm-onnx-int8"), path=embedding_cache_path())
+    if own is not None:
+        base.embedder = embedder
     rows = []
     for name in args.sets:
         if name in POOL_SETS:

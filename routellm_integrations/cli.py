@@ -172,7 +172,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         raise DataError("give your labels: --outcomes FILE, --battles FILE and/or --from-store PATH")
     result = adapt_router(_load(args), outcomes=args.outcomes, battles=args.battles, store=args.from_store,
                           strong_model=args.strong_model, weak_model=args.weak_model, folds=args.folds,
-                          confidence=args.confidence, base_confidence=args.base_confidence, seed=args.seed, progress=not args.quiet)
+                          confidence=args.confidence, base_confidence=args.base_confidence, seed=args.seed,
+                          progress=not args.quiet)
     command = "routellm adapt " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else [])
     out = result.save(Path(args.out), command=command.strip())
     print(result.report.summary(), file=sys.stderr)
@@ -180,6 +181,49 @@ def cmd_adapt(args: argparse.Namespace) -> int:
                       "candidates": [c.model_dump() for c in result.report.candidates],
                       "seconds": round(result.report.seconds, 2)}))
     return 0
+
+
+def _label_client(provider: str, model: str, base_url: str | None, key_env: str | None, *,
+                  temperature: float | None = None):
+    from .labelling import AnthropicChatClient, MissingCredentialsError, OpenAIChatClient
+
+    env = key_env or ("ANTHROPIC_API_KEY" if provider == "anthropic" else "OPENAI_API_KEY")
+    key = os.environ.get(env)
+    if not key:
+        raise MissingCredentialsError(f"no API key: set the environment variable {env} (or name another one "
+                                      "with --api-key-env)")
+    cls = AnthropicChatClient if provider == "anthropic" else OpenAIChatClient
+    return cls(model, base_url=base_url, api_key=key, temperature=temperature)
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    """Judge-label prompts into the label store; print the report as JSON. Exit status 1
+    when some prompts failed (they are in the report; a rerun retries only them)."""
+    from .budgets import Budget
+    from .errors import BudgetConfigError, DataError
+    from .labelling import export_battles, label_prompts
+    from .labels import LabelStore
+
+    if args.max_usd is not None and not (args.max_usd > 0 and args.max_usd != float("inf")):
+        raise BudgetConfigError(f"--max-usd must be a positive number of USD, got {args.max_usd}")
+    if args.concurrency < 1:
+        raise DataError(f"--concurrency must be at least 1, got {args.concurrency}")
+    prompts = read_prompts(Path(args.prompts))
+    strong = _label_client(args.provider, args.strong_model, args.base_url, args.api_key_env)
+    weak = _label_client(args.provider, args.weak_model, args.base_url, args.api_key_env)
+    judge = _label_client(args.provider, args.judge or args.strong_model, args.base_url, args.api_key_env,
+                          temperature=0.0)  # MT-Bench judges at temperature 0
+    budget = Budget(max_usd=args.max_usd) if args.max_usd is not None else None
+    with LabelStore(args.store) as store:
+        report = label_prompts(prompts, strong=strong, weak=weak, judge=judge, store=store, budget=budget,
+                               concurrency=args.concurrency, max_answer_tokens=args.max_answer_tokens,
+                               progress=not args.quiet)
+        print(report.model_dump_json(indent=2))
+        if args.battles_out:
+            n = export_battles(store, args.battles_out, args.strong_model, args.weak_model)
+            if not args.quiet:
+                print(f"routellm label: wrote {n} battles to {args.battles_out}", file=sys.stderr)
+    return 1 if report.n_failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_router_args(p)
     p.add_argument("--outcomes", nargs="+", default=None, help="CSV/JSONL files of prompt,strong,weak (any scale)")
     p.add_argument("--battles", nargs="+", default=None, help="CSV/JSONL files of prompt,model_a,model_b,winner")
-    p.add_argument("--from-store", default=None, help="a label store (SQLite) written by routellm label / shadow sampling")
+    p.add_argument("--from-store", default=None,
+                   help="a label store (SQLite) written by routellm label or shadow sampling")
     p.add_argument("--out", required=True, help="router folder to write (load_router(folder) serves it)")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--confidence", type=float, default=0.75,
@@ -257,6 +302,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_adapt)
+    p = sub.add_parser("label", help="label your prompts: a judge model compares both backends' answers "
+                                     "(both orders), into a label store")
+    p.add_argument("--prompts", required=True, help="a .txt file (one prompt per line) or .jsonl with 'prompt'")
+    p.add_argument("--store", required=True, help="the SQLite label store to write (created if missing)")
+    p.add_argument("--strong-model", required=True)
+    p.add_argument("--weak-model", required=True)
+    p.add_argument("--judge", default=None, help="judge model (default: the strong model)")
+    p.add_argument("--base-url", default=None, help="an OpenAI-compatible server (default: the SDK's)")
+    p.add_argument("--provider", choices=["openai", "anthropic"], default="openai")
+    p.add_argument("--api-key-env", default=None,
+                   help="environment variable holding the API key (default OPENAI_API_KEY / ANTHROPIC_API_KEY)")
+    p.add_argument("--max-usd", type=float, default=None, help="cap on what this run spends, in USD")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--max-answer-tokens", type=int, default=1024, help="output cap of each backend answer")
+    p.add_argument("--battles-out", default=None, help="also write the pair's labels as a battles .jsonl file")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_label)
     return parser
 
 

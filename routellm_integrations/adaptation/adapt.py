@@ -150,7 +150,8 @@ def _default_embedder(base: BaseRouter) -> Embedder:
 def adapt_router(base: BaseRouter | str | os.PathLike[str] = "mf", *, outcomes: Any = None, battles: Any = None,
                  store: Any = None, labels: LabelSet | None = None, strong_model: str | None = None,
                  weak_model: str | None = None, embedder: Embedder | None = None, folds: int = 5,
-                 repeats: int = 2, confidence: float = 0.75, base_confidence: float = 0.9, n_boot: int = 200, seed: int = 0,
+                 repeats: int = 2, confidence: float = 0.75, base_confidence: float = 0.9, n_boot: int = 200,
+                 seed: int = 0,
                  progress: bool = True) -> Adaptation:
     """Adapt ``base`` (any router, by name, folder or object) to labelled prompts.
 

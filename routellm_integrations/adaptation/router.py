@@ -71,7 +71,8 @@ class AdaptedRouter(BaseRouter):
             return self.length.score(prompts)
         if self.serves == "base":
             return self.base.score(prompts)  # type: ignore[union-attr]
-        return self.scores_from_embeddings(prompts, np.asarray(self.embedder.embed(prompts), dtype=np.float32))  # type: ignore[union-attr]
+        embeddings = np.asarray(self.embedder.embed(prompts), dtype=np.float32)  # type: ignore[union-attr]
+        return self.scores_from_embeddings(prompts, embeddings)
 
     def scores_from_embeddings(self, prompts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
         """Score with embeddings computed elsewhere (in the head's embedding space)."""

@@ -89,7 +89,8 @@ class LabelSet:
         """The labels as a benchmark, so APGR is computed by the paper's exact code."""
         texts = tuple(p if p is not None else f"<recorded prompt {i}>" for i, p in enumerate(self.prompts))
         kind = "accuracy" if self.kind == "accuracy" else "score"
-        return Benchmark(name, texts, self.strong, self.weak, self.strong_model, self.weak_model, kind)  # type: ignore[arg-type]
+        return Benchmark(name, texts, self.strong, self.weak, self.strong_model, self.weak_model,
+                         kind)  # type: ignore[arg-type]
 
     @classmethod
     def from_benchmark(cls, bench: Benchmark) -> "LabelSet":
