@@ -226,6 +226,18 @@ def cmd_label(args: argparse.Namespace) -> int:
     return 1 if report.n_failed else 0
 
 
+def cmd_rescore(args: argparse.Namespace) -> int:
+    """Score every prompt of a traffic log (JSONL/CSV) into a JSONL file; print the summary."""
+    from .scale.rescore import rescore_log
+
+    options = {k: v for k, v in (("strong_model", args.strong_model), ("weak_model", args.weak_model)) if v}
+    summary = rescore_log(args.router, args.log, args.out, engine=args.engine, threshold=args.threshold,
+                          strong_fraction=args.strong_fraction, batch_size=args.batch_size,
+                          num_workers=args.workers, progress=not args.quiet, router_options=options)
+    print(summary.model_dump_json())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="routellm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -319,6 +331,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--battles-out", default=None, help="also write the pair's labels as a battles .jsonl file")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_label)
+    p = sub.add_parser("rescore", help="score a large traffic log (JSONL/CSV with 'prompt') into a JSONL of "
+                                       "row, id, score, route; locally or on Ray")
+    _add_router_args(p)
+    p.add_argument("--log", required=True, help="the traffic log: .jsonl (one object per line) or .csv (header)")
+    p.add_argument("--out", required=True, help="the JSONL file to write")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="ray: Ray Data actors (needs the [ray] extra; starts a local Ray if none runs)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--threshold", type=float, default=None, help="route strong when score >= this (default 0.5)")
+    g.add_argument("--strong-fraction", type=float, default=None,
+                   help="instead: the threshold that sends this share of the log strong")
+    p.add_argument("--workers", type=int, default=None, help="ray: number of actors (default: the cluster's CPUs)")
+    p.add_argument("--batch-size", type=int, default=256, help="prompts per scoring call")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_rescore)
     return parser
 
 

@@ -76,3 +76,8 @@ class BudgetExceeded(RouteLLMError):
 class BudgetConfigError(RouteLLMError, ValueError):
     """A budget that cannot keep its promise as configured, e.g. a dollar cap over a model
     the price table cannot price (its calls could never be counted against the cap)."""
+
+
+class MissingExtraError(RouteLLMError, ImportError):
+    """An optional feature needs a package extra that is not installed. The message names
+    the ``pip install`` line that fixes it."""
