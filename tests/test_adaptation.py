@@ -79,15 +79,23 @@ def test_adapts_to_an_embedding_signal_and_the_folder_serves_it(tmp_path):
     assert config["card"]["base"] == "length"
 
 
-def test_coin_flip_labels_are_not_trusted(tmp_path):
-    rows = workload(120, signal=False)
-    result = adapt_router("length", labels=LabelSet(tuple(r[0] for r in rows), np.array([r[1] for r in rows]),
-                                                    np.array([r[2] for r in rows])), progress=False)
+def test_a_head_that_cannot_beat_length_is_not_served(tmp_path):
+    """Outcomes that depend on length alone (plus noise): the head can only match length,
+    so the guard keeps length and says why."""
+    rng = random.Random(3)
+    rows = []
+    for i in range(160):
+        text = " ".join(rng.choice(TOPICS) for _ in range(rng.randint(1, 12))) + f" (case {i})"
+        long = len(text) > 120
+        strong = float(rng.random() < (0.9 if long else 0.4))
+        rows.append((text, strong, float(rng.random() < 0.4)))
+    labels = LabelSet(tuple(r[0] for r in rows), np.array([r[1] for r in rows]), np.array([r[2] for r in rows]))
+    result = adapt_router("length", labels=labels, progress=False)
     assert result.report.serves == "length", result.report.summary()
-    assert "needs 75%" in result.report.reason
+    assert "needs 75%" in result.report.reason and "serving length" in result.report.reason
     prompts = [r[0] for r in rows[:10]]
-    np.testing.assert_allclose(result.router.score(prompts), load_router("length", midpoint=result.router.length.midpoint)
-                               .score(prompts))
+    expected = load_router("length", midpoint=result.router.length.midpoint).score(prompts)
+    np.testing.assert_allclose(result.router.score(prompts), expected)
 
 
 def test_mf_base_folder_is_self_contained_and_keeps_its_pair(tmp_path):

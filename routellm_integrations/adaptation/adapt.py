@@ -26,7 +26,7 @@ from ..embedders.base import Embedder
 from ..errors import DataError
 from ..routers.base import BaseRouter
 from ..labels.labelset import LabelSet, load_battle_labels, load_outcome_labels
-from .guard import CandidateReport, cv_select, default_grid, guard, interval
+from .guard import CandidateReport, cv_select, default_grid, guard, interval, nested_oof
 from .head import fit_head
 from .inputs import Blocks, FEATURE_NAMES, compute_blocks, uses_prior
 from .router import AdaptedRouter
@@ -185,21 +185,22 @@ def adapt_router(base: BaseRouter | str | os.PathLike[str] = "mf", *, outcomes: 
     emb = embedder or _default_embedder(base_router)
     y = data.target
     grid = default_grid()
-    with tqdm(total=len(grid) + 2, desc="adapting", unit="step", disable=not progress, leave=False) as bar:
+    with tqdm(total=repeats + 3 + 2, desc="adapting", unit="step", disable=not progress, leave=False) as bar:
         blocks = _label_blocks(data, emb, base_router)
         bar.update(1)
         selection = cv_select(blocks, y, bench, grid=grid, k=folds, repeats=repeats, seed=seed,
                               tick=lambda: bar.update(1))
+        honest = nested_oof(blocks, y, bench, grid=grid, k=folds, repeats=3, seed=seed, tick=lambda: bar.update(1))
         length_scores = np.array([len(p) if p is not None else float(np.expm1(f[0]))
                                   for p, f in zip(data.prompts, blocks.features)])
         base_scores = (1.0 / (1.0 + np.exp(-blocks.prior)) if blocks.prior is not None else None)
-        decision = guard(selection.oof, length_scores, base_scores, bench, confidence=confidence,
+        decision = guard(honest, length_scores, base_scores, bench, confidence=confidence,
                          base_confidence=base_confidence, n_boot=n_boot, seed=seed)
         candidates = [interval(length_scores, bench, "length", "prompt length (no model)", n_boot, seed)]
         if base_scores is not None:
             candidates.append(interval(base_scores, bench, "base", f"{base_router.name} as shipped", n_boot, seed))
-        candidates.append(interval(selection.oof, bench, "adapted",
-                                   f"ridge head ({selection.penalty.label()}), {folds}-fold x{repeats}", n_boot, seed))
+        candidates.append(interval(honest, bench, "adapted",
+                                   f"ridge head ({selection.penalty.label()}), nested {folds}-fold", n_boot, seed))
         head = fit_head(blocks, y, selection.penalty)
         bar.update(1)
     fitted = head.predict(blocks)

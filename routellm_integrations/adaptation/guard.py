@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..evaluation.benchmarks import Benchmark
 from ..evaluation.metrics import evaluate_scores, paired_bootstrap_apgr
-from .head import Penalty, folds, out_of_fold
+from .head import Penalty, fit_head, folds, out_of_fold
 from .inputs import Blocks
 
 #: embedding penalties tried (inf: no embedding, only length/structure/base score)
@@ -55,25 +55,46 @@ def cv_select(blocks: Blocks, y: np.ndarray, bench: Benchmark, *, grid: Sequence
               tick: Callable[[], None] | None = None) -> Selection:
     """The penalty with the best mean out-of-fold APGR over ``repeats`` shuffles of k folds."""
     grid = list(grid or default_grid())
-    splits = [folds(len(blocks), k, seed + r) for r in range(repeats)]
-    results: list[tuple[Penalty, float, np.ndarray]] = []
-    for pen in grid:
-        preds = []
-        apgrs = []
-        for fold_sets in splits:
-            oof = out_of_fold(blocks, y, pen, fold_sets)
-            preds.append(oof)
-            apgrs.append(_apgr(oof, bench))
-        results.append((pen, float(np.mean(apgrs)), np.mean(preds, axis=0)))
+    preds = np.zeros((len(grid), len(blocks)))
+    apgrs = np.zeros((repeats, len(grid)))
+    for r in range(repeats):
+        oof = out_of_fold(blocks, y, grid, folds(len(blocks), k, seed + r))
+        preds += oof / repeats
+        apgrs[r] = [_apgr(o, bench) for o in oof]
         if tick is not None:
             tick()
-    best = max(results, key=lambda r: r[1])
-    return Selection(best[0], best[2], best[1], [(p, a) for p, a, _ in results])
+    mean = apgrs.mean(axis=0)
+    best = int(np.argmax(mean))
+    return Selection(grid[best], preds[best], float(mean[best]), list(zip(grid, map(float, mean))))
+
+
+def nested_oof(blocks: Blocks, y: np.ndarray, bench: Benchmark, *, grid: Sequence[Penalty] | None = None,
+               k: int = 5, repeats: int = 1, seed: int = 0, tick: Callable[[], None] | None = None) -> np.ndarray:
+    """Out-of-fold predictions of the whole procedure, the penalty chosen again inside each
+    training part: what the guard compares, since the best of a grid scored on the same
+    folds that chose it looks better than it is."""
+    n = len(blocks)
+    out = np.zeros(n)
+    everything = np.arange(n)
+    for r in range(repeats):  # averaged over shuffles: one split's luck is most of the noise
+        for held in folds(n, k, seed + 1000 + r):
+            train = np.setdiff1d(everything, held, assume_unique=True)
+            inner = cv_select(blocks.subset(train), y[train], _subset(bench, train), grid=grid, k=k, repeats=1,
+                              seed=seed + r)
+            out[held] += fit_head(blocks.subset(train), y[train], inner.penalty).predict(blocks.subset(held)) / repeats
+        if tick is not None:
+            tick()
+    return out
+
+
+def _subset(bench: Benchmark, idx: np.ndarray) -> Benchmark:
+    return Benchmark(bench.name, tuple(bench.prompts[i] for i in idx), bench.strong_outcome[idx],
+                     bench.weak_outcome[idx], bench.strong_model, bench.weak_model, bench.outcome_kind)
 
 
 def _apgr(scores: np.ndarray, bench: Benchmark) -> float:
     s = np.asarray(scores, dtype=np.float64)
-    if np.ptp(s) == 0:  # a constant score routes at random
+    if np.ptp(s) == 0 or bench.strong_quality == bench.weak_quality:  # nothing to rank, or nothing to gain
         return 0.5
     return evaluate_scores(s, bench, "candidate").apgr
 

@@ -10,6 +10,7 @@ trust length and the base score long before it trusts 384 embedding weights.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -72,29 +73,38 @@ def design_matrix(blocks: Blocks, features: Standardiser, prior: Standardiser | 
     return np.concatenate(cols, axis=1)
 
 
-def fit_head(blocks: Blocks, y: np.ndarray, penalty: Penalty) -> RidgeHead:
-    """Closed-form ridge; the intercept is not penalised (inputs and target are centred)."""
+def fit_heads(blocks: Blocks, y: np.ndarray, penalties: Sequence[Penalty]) -> list[RidgeHead]:
+    """Closed-form ridge for each penalty; the intercept is not penalised (inputs and
+    target are centred). The Gram matrix is built once and shared by every penalty, so a
+    grid costs one pass over the data plus a small solve per penalty."""
     feats = Standardiser.fit(blocks.features)
     prior = Standardiser.fit(blocks.prior) if blocks.prior is not None else None
     x = design_matrix(blocks, feats, prior)
     d_emb = blocks.embedding.shape[1]
     x_mean, y_mean = x.mean(axis=0), float(np.mean(y))
     xc, yc = x - x_mean, np.asarray(y, dtype=np.float64) - y_mean
-    use_emb = np.isfinite(penalty.embedding)
-    if not use_emb:  # the embedding block dropped: fit on the dense block alone
-        xc = xc[:, d_emb:]
-    pen = np.full(xc.shape[1], float(penalty.dense))
-    if use_emb:
-        pen[:d_emb] = float(penalty.embedding)
-    gram = xc.T @ xc
-    gram[np.diag_indices_from(gram)] += pen
-    coef = np.linalg.solve(gram, xc.T @ yc)
-    if not use_emb:
-        coef = np.concatenate([np.zeros(d_emb), coef])
-    bias = y_mean - float(x_mean @ coef)
-    w_prior = float(coef[-1]) if prior is not None else None
+    gram, xty = xc.T @ xc, xc.T @ yc
     n_feat = blocks.features.shape[1]
-    return RidgeHead(coef[:d_emb], coef[d_emb:d_emb + n_feat], w_prior, bias, feats, prior)
+    heads = []
+    for penalty in penalties:
+        if np.isfinite(penalty.embedding):
+            g = gram.copy()
+            pen = np.full(g.shape[0], float(penalty.dense))
+            pen[:d_emb] = float(penalty.embedding)
+            g[np.diag_indices_from(g)] += pen
+            coef = np.linalg.solve(g, xty)
+        else:  # the embedding block dropped: the dense block alone
+            g = gram[d_emb:, d_emb:].copy()
+            g[np.diag_indices_from(g)] += float(penalty.dense)
+            coef = np.concatenate([np.zeros(d_emb), np.linalg.solve(g, xty[d_emb:])])
+        bias = y_mean - float(x_mean @ coef)
+        w_prior = float(coef[-1]) if prior is not None else None
+        heads.append(RidgeHead(coef[:d_emb], coef[d_emb:d_emb + n_feat], w_prior, bias, feats, prior))
+    return heads
+
+
+def fit_head(blocks: Blocks, y: np.ndarray, penalty: Penalty) -> RidgeHead:
+    return fit_heads(blocks, y, [penalty])[0]
 
 
 def folds(n: int, k: int, seed: int) -> list[np.ndarray]:
@@ -104,13 +114,16 @@ def folds(n: int, k: int, seed: int) -> list[np.ndarray]:
     return [order[i::k] for i in range(k)]
 
 
-def out_of_fold(blocks: Blocks, y: np.ndarray, penalty: Penalty, fold_sets: list[np.ndarray]) -> np.ndarray:
-    """Each prompt's prediction from a head that never saw its label."""
+def out_of_fold(blocks: Blocks, y: np.ndarray, penalties: Sequence[Penalty],
+                fold_sets: list[np.ndarray]) -> np.ndarray:
+    """Each prompt's prediction from heads that never saw its label: shape
+    ``(len(penalties), n)``, one row per penalty."""
     n = len(blocks)
-    out = np.empty(n)
+    out = np.empty((len(penalties), n))
     everything = np.arange(n)
     for held in fold_sets:
         train = np.setdiff1d(everything, held, assume_unique=True)
-        head = fit_head(blocks.subset(train), y[train], penalty)
-        out[held] = head.predict(blocks.subset(held))
+        test = blocks.subset(held)
+        for i, head in enumerate(fit_heads(blocks.subset(train), y[train], penalties)):
+            out[i, held] = head.predict(test)
     return out
