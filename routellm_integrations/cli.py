@@ -1,4 +1,4 @@
-"""The ``routellm`` command: route, demo, train, evaluate, calibrate."""
+"""The ``routellm`` command: route, demo, train, evaluate, calibrate, label, adapt, rescore."""
 
 from __future__ import annotations
 
@@ -183,17 +183,11 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     return 0
 
 
-def _label_client(provider: str, model: str, base_url: str | None, key_env: str | None, *,
-                  temperature: float | None = None):
-    from .labelling import AnthropicChatClient, MissingCredentialsError, OpenAIChatClient
+def _label_spec(provider: str, model: str, base_url: str | None, key_env: str | None, *,
+                temperature: float | None = None):
+    from .scale.label import ClientSpec
 
-    env = key_env or ("ANTHROPIC_API_KEY" if provider == "anthropic" else "OPENAI_API_KEY")
-    key = os.environ.get(env)
-    if not key:
-        raise MissingCredentialsError(f"no API key: set the environment variable {env} (or name another one "
-                                      "with --api-key-env)")
-    cls = AnthropicChatClient if provider == "anthropic" else OpenAIChatClient
-    return cls(model, base_url=base_url, api_key=key, temperature=temperature)
+    return ClientSpec(provider, model, base_url, key_env, temperature)  # type: ignore[arg-type]
 
 
 def cmd_label(args: argparse.Namespace) -> int:
@@ -208,16 +202,23 @@ def cmd_label(args: argparse.Namespace) -> int:
         raise BudgetConfigError(f"--max-usd must be a positive number of USD, got {args.max_usd}")
     if args.concurrency < 1:
         raise DataError(f"--concurrency must be at least 1, got {args.concurrency}")
-    prompts = read_prompts(Path(args.prompts))
-    strong = _label_client(args.provider, args.strong_model, args.base_url, args.api_key_env)
-    weak = _label_client(args.provider, args.weak_model, args.base_url, args.api_key_env)
-    judge = _label_client(args.provider, args.judge or args.strong_model, args.base_url, args.api_key_env,
-                          temperature=0.0)  # MT-Bench judges at temperature 0
-    budget = Budget(max_usd=args.max_usd) if args.max_usd is not None else None
+    specs = [_label_spec(args.provider, args.strong_model, args.base_url, args.api_key_env),
+             _label_spec(args.provider, args.weak_model, args.base_url, args.api_key_env),
+             _label_spec(args.provider, args.judge or args.strong_model, args.base_url, args.api_key_env,
+                         temperature=0.0)]  # MT-Bench judges at temperature 0
+    strong, weak, judge = (spec.build() for spec in specs)  # a missing key fails here, before any work
     with LabelStore(args.store) as store:
-        report = label_prompts(prompts, strong=strong, weak=weak, judge=judge, store=store, budget=budget,
-                               concurrency=args.concurrency, max_answer_tokens=args.max_answer_tokens,
-                               progress=not args.quiet)
+        if args.engine == "ray":  # a large log: Ray Data workers label batches into the same store
+            from .scale.label import label_log
+
+            report = label_log(args.prompts, store=args.store, strong=specs[0], weak=specs[1], judge=specs[2],
+                               engine="ray", num_workers=args.workers, max_usd=args.max_usd,
+                               concurrency=args.concurrency, max_answer_tokens=args.max_answer_tokens)
+        else:
+            budget = Budget(max_usd=args.max_usd) if args.max_usd is not None else None
+            report = label_prompts(read_prompts(Path(args.prompts)), strong=strong, weak=weak, judge=judge,
+                                   store=store, budget=budget, concurrency=args.concurrency,
+                                   max_answer_tokens=args.max_answer_tokens, progress=not args.quiet)
         print(report.model_dump_json(indent=2))
         if args.battles_out:
             n = export_battles(store, args.battles_out, args.strong_model, args.weak_model)
@@ -329,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--max-answer-tokens", type=int, default=1024, help="output cap of each backend answer")
     p.add_argument("--battles-out", default=None, help="also write the pair's labels as a battles .jsonl file")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="ray: label a large .jsonl/.csv log on Ray Data workers (the [ray] extra)")
+    p.add_argument("--workers", type=int, default=None, help="ray: number of workers (default: the cluster's CPUs)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_label)
     p = sub.add_parser("rescore", help="score a large traffic log (JSONL/CSV with 'prompt') into a JSONL of "
