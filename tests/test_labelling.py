@@ -218,7 +218,8 @@ async def test_resume_after_a_crash_mid_run(server, tmp_path):
     prompts = prompts_for(["strong", "weak", "tie"] * 3)
     server.chat.responder = marker_judge
     strong, weak, judge = clients(server)
-    crashing = _CrashingStore(tmp_path / "l.sqlite", k=5 * 3 + 2)  # 3 prompts done, the 4th's answers paid
+    # 4 paid steps a prompt (the label and its done-mark are one transaction, not a put_work):
+    crashing = _CrashingStore(tmp_path / "l.sqlite", k=4 * 3 + 2)  # 3 prompts done, the 4th's answers paid
     crashing.task = asyncio.create_task(alabel_prompts(prompts, strong=strong, weak=weak, judge=judge,
                                                        store=crashing, concurrency=1, progress=False))
     with pytest.raises(asyncio.CancelledError):

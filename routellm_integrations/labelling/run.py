@@ -243,9 +243,9 @@ class _Run:
                               self.judge_max_tokens, b_judge, spend))
                 result = combine_orders(judge_call("strong_first", first, None),
                                         judge_call("strong_second", second, None))
-                self.store.add_verdict(prompt, result.verdict, strong_model=self.strong.model,
-                                       weak_model=self.weak.model, source=self.report.source)
-                self.store.put_work(self.done_key(prompt), {"verdict": result.verdict})
+                self.store.add_verdict(prompt, result.verdict, strong_model=self.strong.model,  # label and mark:
+                                       weak_model=self.weak.model, source=self.report.source,  # one transaction
+                                       done=(self.done_key(prompt), {"verdict": result.verdict}))
                 self.report.n_labelled += 1
                 self.report.verdicts[result.verdict] += 1
                 self.report.position_disagreements += result.position_disagreement

@@ -173,8 +173,11 @@ class LabelStore:
     # -- labels ------------------------------------------------------------------------
     def add_outcome(self, prompt: str, strong: float, weak: float, *, strong_model: str, weak_model: str,
                     source: str, call_id: str | None = None, record: RecordMode = "text",
-                    embedding: np.ndarray | None = None, embedder: str | None = None) -> None:
-        """What each model scored on ``prompt`` (any numeric scale, one scale per pair)."""
+                    embedding: np.ndarray | None = None, embedder: str | None = None,
+                    done: tuple[str, dict[str, Any]] | None = None) -> None:
+        """What each model scored on ``prompt`` (any numeric scale, one scale per pair).
+        ``done=(work_key, value)`` marks the paid work finished in the same transaction, so
+        a crash can neither keep the label without the mark nor the mark without it."""
         s, w = _finite(strong, "strong outcome"), _finite(weak, "weak outcome")
         if not source:
             raise DataError("a label needs a source (e.g. 'judge:gpt-4o')")
@@ -183,16 +186,20 @@ class LabelStore:
             self._db.execute("INSERT INTO labels(key, strong_model, weak_model, strong, weak, source, call_id, "
                              "created) VALUES (?,?,?,?,?,?,?,?)",
                              (key, strong_model, weak_model, s, w, source, call_id, time.time()))
+            if done is not None:
+                self._db.execute("INSERT OR REPLACE INTO work(key, value, created) VALUES (?,?,?)",
+                                 (done[0], json.dumps(done[1]), time.time()))
 
     def add_verdict(self, prompt: str, verdict: Verdict, *, strong_model: str, weak_model: str, source: str,
                     call_id: str | None = None, record: RecordMode = "text",
-                    embedding: np.ndarray | None = None, embedder: str | None = None) -> None:
+                    embedding: np.ndarray | None = None, embedder: str | None = None,
+                    done: tuple[str, dict[str, Any]] | None = None) -> None:
         """A judge's pairwise verdict: the strong answer was better, the weak one, or a tie."""
         if verdict not in _VERDICT_OUTCOMES:
             raise DataError(f"verdict must be 'strong', 'weak' or 'tie', got {verdict!r}")
         s, w = _VERDICT_OUTCOMES[verdict]
         self.add_outcome(prompt, s, w, strong_model=strong_model, weak_model=weak_model, source=source,
-                         call_id=call_id, record=record, embedding=embedding, embedder=embedder)
+                         call_id=call_id, record=record, embedding=embedding, embedder=embedder, done=done)
 
     def pairs(self) -> list[tuple[str, str, int]]:
         """``(strong_model, weak_model, n_labels)`` for every pair with labels or feedback."""
