@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from routellm_integrations.adaptation import adapt_router  # noqa: E402
 from routellm_integrations.embedders import CachedEmbedder  # noqa: E402
-from routellm_integrations.evaluation.benchmarks import Benchmark, load_benchmark  # noqa: E402
+from routellm_integrations.evaluation.benchmarks import load_benchmark  # noqa: E402
 from routellm_integrations.labels import LabelSet  # noqa: E402
 from routellm_integrations.paths import embedding_cache_path  # noqa: E402
 from routellm_integrations.routers import load_router  # noqa: E402
@@ -33,8 +33,7 @@ def main() -> None:
         base.embedder = CachedEmbedder(base.embedder, path=embedding_cache_path())
     for n in args.ns:
         idx = np.random.default_rng(n).choice(len(bench), n, replace=False)
-        sub = Benchmark("mmlu", tuple(bench.prompts[i] for i in idx), bench.strong_outcome[idx],
-                        bench.weak_outcome[idx], bench.strong_model, bench.weak_model, bench.outcome_kind)
+        sub = bench.subset(idx)
         labels = LabelSet.from_benchmark(sub)
         base.embedder.embed(list(sub.prompts)) if getattr(base, "embedder", None) is not None else None  # warm
         start = time.perf_counter()

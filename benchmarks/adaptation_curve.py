@@ -67,11 +67,6 @@ def base_scores(base, prompts: list[str], emb: np.ndarray) -> np.ndarray:
     return np.asarray(base.score(prompts))
 
 
-def subset(b: Benchmark, idx: np.ndarray) -> Benchmark:
-    return Benchmark(b.name, tuple(b.prompts[i] for i in idx), b.strong_outcome[idx], b.weak_outcome[idx],
-                     b.strong_model, b.weak_model, b.outcome_kind)
-
-
 def apgr(scores: np.ndarray, b: Benchmark) -> float:
     return 0.5 if np.ptp(scores) == 0 else evaluate_scores(scores, b, "x").apgr
 
@@ -83,7 +78,7 @@ def boot_mean(score_sets: list[np.ndarray], test: Benchmark, n_boot: int, seed: 
     vals = []
     for _ in range(n_boot):
         idx = rng.integers(0, n, n)
-        sub = subset(test, idx)
+        sub = test.subset(idx)
         if sub.strong_quality == sub.weak_quality:
             continue
         vals.append(np.mean([apgr(s[idx], sub) for s in score_sets]))
@@ -107,12 +102,12 @@ def run_set(bench: Benchmark, ns: tuple[int, ...], repeats: int, splits: int, em
         for split in range(splits):
             perm = np.random.default_rng(split).permutation(len(bench))
             train, test_idx = perm[:half], perm[half:half + min(half, 5000)]
-            test = subset(bench, test_idx)
+            test = bench.subset(test_idx)
             guarded, adapted, served = [], [], []
             t0 = time.perf_counter()
             for r in range(repeats):
                 draw = np.random.default_rng(1000 + 17 * split + r).choice(train, n_labels, replace=False)
-                labels = LabelSet.from_benchmark(subset(bench, draw))
+                labels = LabelSet.from_benchmark(bench.subset(draw))
                 if labels.informative < 4 or labels.strong.mean() == labels.weak.mean():
                     continue
                 result = adapt_router(base, labels=labels, embedder=embedder, progress=False)
@@ -171,7 +166,7 @@ def run_kfold(bench: Benchmark, k: int, shuffles: int, embedder: CachedEmbedder,
         for f in range(k):
             test_idx = order[f::k]
             train_idx = np.setdiff1d(order, test_idx)
-            result = adapt_router(base, labels=LabelSet.from_benchmark(subset(bench, train_idx)), embedder=embedder,
+            result = adapt_router(base, labels=LabelSet.from_benchmark(bench.subset(train_idx)), embedder=embedder,
                                   progress=False)
             own = np.sort(served_scores(result.router, base, embedder, [prompts[i] for i in train_idx], emb[train_idx]))
             held = served_scores(result.router, base, embedder, [prompts[i] for i in test_idx], emb[test_idx])

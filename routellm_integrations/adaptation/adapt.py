@@ -28,11 +28,13 @@ from ..routers.base import BaseRouter
 from ..labels.labelset import LabelSet, load_battle_labels, load_outcome_labels
 from .guard import CandidateReport, cv_select, default_grid, guard, interval, nested_oof
 from .head import fit_head
-from .inputs import Blocks, FEATURE_NAMES, compute_blocks, uses_prior
+from .inputs import Blocks, FEATURE_NAMES, compute_blocks
 from .router import AdaptedRouter
 
 #: below this many labels on which the two models differ, APGR cannot be estimated at all
 MIN_INFORMATIVE = 4
+#: shuffles of the nested cross-validation the guard compares (their mean is far less noisy)
+NESTED_REPEATS = 3
 
 
 class AdaptationReport(BaseModel):
@@ -185,12 +187,13 @@ def adapt_router(base: BaseRouter | str | os.PathLike[str] = "mf", *, outcomes: 
     emb = embedder or _default_embedder(base_router)
     y = data.target
     grid = default_grid()
-    with tqdm(total=repeats + 3 + 2, desc="adapting", unit="step", disable=not progress, leave=False) as bar:
+    with tqdm(total=repeats + NESTED_REPEATS + 2, desc="adapting", unit="step", disable=not progress, leave=False) as bar:
         blocks = _label_blocks(data, emb, base_router)
         bar.update(1)
         selection = cv_select(blocks, y, bench, grid=grid, k=folds, repeats=repeats, seed=seed,
                               tick=lambda: bar.update(1))
-        honest = nested_oof(blocks, y, bench, grid=grid, k=folds, repeats=3, seed=seed, tick=lambda: bar.update(1))
+        honest = nested_oof(blocks, y, bench, grid=grid, k=folds, repeats=NESTED_REPEATS, seed=seed,
+                            tick=lambda: bar.update(1))
         length_scores = np.array([len(p) if p is not None else float(np.expm1(f[0]))
                                   for p, f in zip(data.prompts, blocks.features)])
         base_scores = (1.0 / (1.0 + np.exp(-blocks.prior)) if blocks.prior is not None else None)
@@ -206,13 +209,12 @@ def adapt_router(base: BaseRouter | str | os.PathLike[str] = "mf", *, outcomes: 
     fitted = head.predict(blocks)
     scale = float(np.std(fitted)) or 1.0
     midpoint = int(np.median([len(p) for p in data.prompts if p is not None] or [400]))
-    serves = decision.serves if not (decision.serves == "base" and base_scores is None) else "length"
-    router = AdaptedRouter(serves=serves, base=base_router if uses_prior(base_router) or serves == "base" else None,
-                           head=head, embedder=emb, length_midpoint=midpoint, score_scale=scale,
-                           config={"strong_model": strong, "weak_model": weak, "reason": decision.reason,
-                                   "embedder_key": _embedder_key(emb)})
-    if head.w_prior is not None and router.base is None:
-        router.base = base_router
+    serves = decision.serves  # "base" only when the base had scores to compare
+    # the base is kept only when what is served needs it: a length-serving folder loads no model
+    needs_base = serves == "base" or (serves == "adapted" and head.w_prior is not None)
+    router = AdaptedRouter(serves=serves, base=base_router if needs_base else None, head=head, embedder=emb,
+                           length_midpoint=midpoint, score_scale=scale,
+                           config={"strong_model": strong, "weak_model": weak, "reason": decision.reason})
     report = AdaptationReport(
         base=str(base if isinstance(base, (str, os.PathLike)) else base_router.name), strong_model=strong,
         weak_model=weak, n_labels=len(data), n_informative=data.informative, sources=list(data.sources),
@@ -221,13 +223,6 @@ def adapt_router(base: BaseRouter | str | os.PathLike[str] = "mf", *, outcomes: 
         base_confidence=base_confidence,
         seconds=time.perf_counter() - start)
     return Adaptation(router, report)
-
-
-def _embedder_key(embedder: Embedder) -> str | None:
-    """The registry name that rebuilds this embedding space (checkpoints record it)."""
-    inner = getattr(embedder, "inner", embedder)
-    name = getattr(inner, "name", "")
-    return {"all-MiniLM-L6-v2@onnx-int8": "minilm-onnx-int8", "all-MiniLM-L6-v2": "minilm"}.get(name)
 
 
 __all__ = ["Adaptation", "AdaptationReport", "FEATURE_NAMES", "adapt_router", "load_labels"]

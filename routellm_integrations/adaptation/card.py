@@ -20,7 +20,7 @@ def render_adapted_card(config: Mapping[str, Any], command: str | None) -> str:
         f"sources: {', '.join(card.get('sources', [])) or 'n/a'}. These are your data: their licence is yours.",
         f"- Head: {card.get('penalty')} on `{card.get('embedder')}` embeddings, structural features "
         "and the base score; chosen by cross-validation on the labels only.",
-        f"- Base: the base router's own card applies to it.",
+        "- Base: the base router's own card applies to it.",
     ]
     if command:
         lines.append(f"- Reproduce: `{command}`")

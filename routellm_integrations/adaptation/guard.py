@@ -41,9 +41,7 @@ class CandidateReport(BaseModel):
 @dataclass
 class Selection:
     penalty: Penalty
-    oof: np.ndarray  # out-of-fold predictions of the chosen penalty (mean over repeats)
-    apgr: float
-    grid: list[tuple[Penalty, float]]
+    apgr: float  # its mean out-of-fold APGR (optimistic: the best of the grid on these folds)
 
 
 def default_grid() -> list[Penalty]:
@@ -55,17 +53,15 @@ def cv_select(blocks: Blocks, y: np.ndarray, bench: Benchmark, *, grid: Sequence
               tick: Callable[[], None] | None = None) -> Selection:
     """The penalty with the best mean out-of-fold APGR over ``repeats`` shuffles of k folds."""
     grid = list(grid or default_grid())
-    preds = np.zeros((len(grid), len(blocks)))
     apgrs = np.zeros((repeats, len(grid)))
     for r in range(repeats):
         oof = out_of_fold(blocks, y, grid, folds(len(blocks), k, seed + r))
-        preds += oof / repeats
         apgrs[r] = [_apgr(o, bench) for o in oof]
         if tick is not None:
             tick()
     mean = apgrs.mean(axis=0)
     best = int(np.argmax(mean))
-    return Selection(grid[best], preds[best], float(mean[best]), list(zip(grid, map(float, mean))))
+    return Selection(grid[best], float(mean[best]))
 
 
 def nested_oof(blocks: Blocks, y: np.ndarray, bench: Benchmark, *, grid: Sequence[Penalty] | None = None,
@@ -79,17 +75,12 @@ def nested_oof(blocks: Blocks, y: np.ndarray, bench: Benchmark, *, grid: Sequenc
     for r in range(repeats):  # averaged over shuffles: one split's luck is most of the noise
         for held in folds(n, k, seed + 1000 + r):
             train = np.setdiff1d(everything, held, assume_unique=True)
-            inner = cv_select(blocks.subset(train), y[train], _subset(bench, train), grid=grid, k=k, repeats=1,
+            inner = cv_select(blocks.subset(train), y[train], bench.subset(train), grid=grid, k=k, repeats=1,
                               seed=seed + r)
             out[held] += fit_head(blocks.subset(train), y[train], inner.penalty).predict(blocks.subset(held)) / repeats
         if tick is not None:
             tick()
     return out
-
-
-def _subset(bench: Benchmark, idx: np.ndarray) -> Benchmark:
-    return Benchmark(bench.name, tuple(bench.prompts[i] for i in idx), bench.strong_outcome[idx],
-                     bench.weak_outcome[idx], bench.strong_model, bench.weak_model, bench.outcome_kind)
 
 
 def _apgr(scores: np.ndarray, bench: Benchmark) -> float:
@@ -107,8 +98,7 @@ def interval(scores: np.ndarray, bench: Benchmark, name: str, detail: str, n_boo
     vals = []
     for _ in range(int(n_boot)):
         idx = rng.integers(0, n, n)
-        sub = Benchmark(bench.name, tuple(bench.prompts[i] for i in idx), bench.strong_outcome[idx],
-                        bench.weak_outcome[idx], bench.strong_model, bench.weak_model, bench.outcome_kind)
+        sub = bench.subset(idx)
         if sub.strong_quality == sub.weak_quality:
             continue
         vals.append(_apgr(scores[idx], sub))
@@ -135,9 +125,9 @@ def _p_better(a: np.ndarray, b: np.ndarray, bench: Benchmark, n_boot: int, seed:
 def guard(adapted_oof: np.ndarray, length: np.ndarray, base: np.ndarray | None, bench: Benchmark, *,
           confidence: float, base_confidence: float, n_boot: int, seed: int) -> GuardDecision:
     """Each richer candidate must *earn* its place: length, which needs no model, is the
-    default; the base router replaces it only when it beats length in ``confidence`` of
-    the paired bootstrap resamples of the user's labels (``base_confidence``), and the
-    adapted head replaces that choice when it beats it in ``confidence`` of them.
+    default; the base router replaces it only when it beats length in ``base_confidence``
+    of the paired bootstrap resamples of the user's labels, and the adapted head replaces
+    that choice when it beats it in ``confidence`` of them.
 
     Why length first: on one task's traffic the generic routers sit near chance while
     length keeps its edge, and with 50 labels a plain comparison picks the wrong one of

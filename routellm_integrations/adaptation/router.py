@@ -49,7 +49,7 @@ class AdaptedRouter(BaseRouter):
             raise CheckpointError("an adapted router serving its head needs the head and its embedder")
         if serves == "base" and base is None:
             raise CheckpointError("an adapted router serving its base needs the base router")
-        if head is not None and head.w_prior is not None and base is None:
+        if serves == "adapted" and head is not None and head.w_prior is not None and base is None:
             raise CheckpointError("the head reads the base router's score, but no base router was given")
         self.serves: Serves = serves
         self.base = base
@@ -136,13 +136,13 @@ class AdaptedRouter(BaseRouter):
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **options: Any) -> "AdaptedRouter":
-        from ..routers.mf import read_config, read_tensors
+        from ..routers.mf import read_tensors
 
         folder = Path(path)
-        config = read_config_adapted(folder, read_config)
+        config = read_config_adapted(folder)
         base = _load_base(folder, config.get("base"), options)
         head = embedder = None
-        if config["serves"] == "adapted" or (folder / HEAD_FILE).is_file():
+        if config["serves"] == "adapted":  # a head kept for the record costs no embedder at load
             head = _read_head(read_tensors(folder / HEAD_FILE), config)
             embedder = _embedder_for(config, base)
         serves = config["serves"]
@@ -151,7 +151,7 @@ class AdaptedRouter(BaseRouter):
                    score_scale=float(config.get("score_scale", 1.0)), config=config, path=folder)
 
 
-def read_config_adapted(folder: Path, _reader: Any = None) -> dict[str, Any]:
+def read_config_adapted(folder: Path) -> dict[str, Any]:
     if not folder.is_dir():
         raise CheckpointError(f"checkpoint folder {str(folder)!r} does not exist")
     cfg = folder / CONFIG_FILE
@@ -192,7 +192,7 @@ def _embedder_for(config: Mapping[str, Any], base: BaseRouter | None) -> Embedde
         return own  # one embedding per prompt for the base and the head
     from ..embedders import get_embedder
 
-    embedder = get_embedder(config.get("embedder_key") or config["embedder"])
+    embedder = get_embedder(config["embedder"])  # the registry knows embedding spaces by name
     if embedder.name != config["embedder"]:
         raise CheckpointError(f"the head was trained on {config['embedder']!r} embeddings; got {embedder.name!r}")
     return embedder

@@ -75,6 +75,12 @@ class Benchmark:
     def __len__(self) -> int:
         return len(self.prompts)
 
+    def subset(self, idx: Any) -> "Benchmark":
+        """The rows at ``idx`` (indices, repeats allowed: bootstrap resamples)."""
+        rows = np.asarray(idx, dtype=np.int64)
+        return Benchmark(self.name, tuple(self.prompts[i] for i in rows), self.strong_outcome[rows],
+                         self.weak_outcome[rows], self.strong_model, self.weak_model, self.outcome_kind)
+
     @property
     def strong_quality(self) -> float:
         """Quality when every prompt goes to the strong model."""
