@@ -504,9 +504,9 @@ class RoutedChat(BaseChatModel):
                params: dict[str, Any]) -> ChatResult:
         first = result.generations[0].message if result.generations else None
         meta0 = (first.response_metadata or {}) if first is not None else {}
-        text = "".join(chunk_text(g.message) for g in result.generations)
-        record = call.finish(getattr(first, "usage_metadata", None), model=meta0.get("model_name"), text=text)
-        self._offer_shadow(call, record, messages, text, params)
+        record = call.finish(getattr(first, "usage_metadata", None), model=meta0.get("model_name"),
+                             text="".join(chunk_text(g.message) for g in result.generations))
+        self._offer_shadow(call, record, messages, params)
         for gen in result.generations:
             gen.message.response_metadata = {"model_name": call.backend.model, **(gen.message.response_metadata or {}),
                                              "routellm": record.metadata()}
@@ -555,21 +555,21 @@ class RoutedChat(BaseChatModel):
             for g in result.generations]
         return ChatResult(generations=generations, llm_output=result.llm_output)
 
-    def _offer_shadow(self, call: RoutedCall, record: CallRecord, messages: list[BaseMessage], text: str,
+    def _offer_shadow(self, call: RoutedCall, record: CallRecord, messages: list[BaseMessage],
                       params: dict[str, Any]) -> None:
         """Hand a finished call to the shadow sampler (a no-op without one). Tool-calling
         steps are recorded but not shadowed: the other backend would need the same tools."""
         if self.shadow is None:
             return
-        from routellm_integrations.labels.shadow import offer_record
+        from routellm_integrations.labels.shadow import offer_call
 
         from .labelling import LangChainChatClient
         from .shadow import other_answer
 
-        plain = call.reason == "scored" and not call.turn.followup and "tools" not in params
-        other = other_answer(self._backend("weak" if call.route == "strong" else "strong"), messages) if plain else None
+        other = None if "tools" in params else other_answer(
+            self._backend("weak" if call.route == "strong" else "strong"), messages)
         judge = self.shadow.judge or LangChainChatClient(self.strong, name=self._calls.strong.model, threaded=True)
-        offer_record(self.shadow, record, call.turn.text, text, other=other, judge=judge)
+        offer_call(self.shadow, call, record, other=other, judge=judge)
 
     def record_feedback(self, call_id: str, score: float) -> None:
         """Attach a score in [0, 1] (1 = best) to a call this model made, by the
@@ -579,8 +579,7 @@ class RoutedChat(BaseChatModel):
             from routellm_integrations.errors import DataError
 
             raise DataError("record_feedback needs RoutedChat(shadow=ShadowSampler(store, ...)) to record calls")
-        self.shadow.drain(timeout=5.0)  # the call's own record may still be queued
-        self.shadow.store.add_feedback(call_id, score)
+        self.shadow.feedback(call_id, score)
 
     def _closing_chunk(self, record: CallRecord, seen_model: str | None, list_content: bool) -> ChatGenerationChunk:
         meta: dict[str, Any] = {"routellm": record.metadata()}
@@ -603,7 +602,7 @@ class RoutedChat(BaseChatModel):
             for chunk in source:
                 yield seen.add(chunk, call)
             record = call.finish(seen.usage, model=seen.model)
-            self._offer_shadow(call, record, messages, seen.text, params)
+            self._offer_shadow(call, record, messages, params)
         except BaseException as exc:
             self._failed(exc, call)
             raise
@@ -624,7 +623,7 @@ class RoutedChat(BaseChatModel):
             async for chunk in source:
                 yield seen.add(chunk, call)
             record = call.finish(seen.usage, model=seen.model)
-            self._offer_shadow(call, record, messages, seen.text, params)
+            self._offer_shadow(call, record, messages, params)
         except BaseException as exc:
             self._failed(exc, call)
             raise
@@ -678,11 +677,6 @@ class _Seen:
         self.usage: Any = None
         self.model: str | None = None
         self.list_content = False
-        self._parts: list[str] = []
-
-    @property
-    def text(self) -> str:
-        return "".join(self._parts)
 
     def add(self, chunk: ChatGenerationChunk, call: RoutedCall) -> ChatGenerationChunk:
         msg = chunk.message
@@ -694,9 +688,7 @@ class _Seen:
         if name and self.model is None:
             self.model = name
         self.list_content = isinstance(msg.content, list)
-        piece = chunk_text(msg)
-        self._parts.append(piece)
-        call.delivered(piece)
+        call.delivered(chunk_text(msg))
         return chunk
 
 

@@ -102,10 +102,7 @@ def _finish_stream(call: RoutedCall, last: Any) -> None:
 def finish(call: RoutedCall, response: Any, *, streamed: bool = False) -> Any:
     """Settle an answered call and stamp its record into the response. A streamed
     call's text was counted chunk by chunk."""
-    text = text_of(response)
-    if streamed:
-        call.answered(text)  # counted chunk by chunk already; kept whole for shadow sampling
-    record = call.finish(usage_report(response), text=None if streamed else text)
+    record = call.finish(usage_report(response), text=None if streamed else text_of(response))
     return stamp(response, record.metadata())
 
 

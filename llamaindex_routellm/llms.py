@@ -200,17 +200,14 @@ class RoutedLLM(FunctionCallingLLM):
         sampler = self.shadow
         if sampler is None:
             return call
-        from routellm_integrations.labels.shadow import offer_record
+        from routellm_integrations.labels.shadow import offer_call
 
         from .shadow import ThreadedLLMClient, other_answer
 
-        shadowable = (plain is not None and call.reason == "scored" and not call.turn.followup
-                      and "tools" not in kwargs)
-        other = self.weak if call.route == "strong" else self.strong
+        backend = self.weak if call.route == "strong" else self.strong
+        other = other_answer(backend, plain, kwargs) if plain is not None and "tools" not in kwargs else None
         judge = sampler.judge or ThreadedLLMClient(self.strong)
-        call.on_settled(lambda record: offer_record(
-            sampler, record, call.turn.text, call.answer,
-            other=other_answer(other, plain, kwargs) if shadowable else None, judge=judge))  # type: ignore[arg-type]
+        call.on_settled(lambda record: offer_call(sampler, call, record, other=other, judge=judge))
         return call
 
     def record_feedback(self, call_id: str, score: float) -> None:
@@ -220,8 +217,7 @@ class RoutedLLM(FunctionCallingLLM):
             from routellm_integrations.errors import DataError
 
             raise DataError("record_feedback needs RoutedLLM(shadow=ShadowSampler(store, ...)) to record calls")
-        self.shadow.drain(timeout=5.0)
-        self.shadow.store.add_feedback(call_id, score)
+        self.shadow.feedback(call_id, score)
 
     def _run(self, turn: Turn, invoke: Invoke, kwargs: Dict[str, Any], *, stream: bool = False,
              plain: Optional[Invoke] = None) -> Any:

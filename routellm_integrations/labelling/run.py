@@ -41,14 +41,13 @@ from ..costs import PriceTable, Usage
 from ..errors import BudgetConfigError, BudgetExceeded, DataError
 from ..labels.store import LabelStore, work_key
 from .clients import ChatClient, Completion
-from .judge import JUDGE_PROMPT_TEMPLATE, JUDGE_SYSTEM_PROMPT, call_cost, combine_orders, judge_call, judge_messages
+from .bounds import answer_bound, judge_bound
+from .judge import call_cost, combine_orders, judge_call, judge_messages
 
 __all__ = ["LabellingReport", "alabel_prompts", "export_battles", "label_prompts"]
 
 Role = Literal["strong", "weak", "judge"]
 _SCOPE = "labelling"
-_MSG_OVERHEAD_TOKENS = 8   # role markers and separators per message (OpenAI's are 3-4)
-_CALL_OVERHEAD_TOKENS = 16
 
 
 class LabellingReport(BaseModel):
@@ -85,18 +84,6 @@ def _completion(rec: dict[str, Any]) -> Completion:
     usage = rec.get("usage")
     return Completion(text=str(rec.get("text") or ""), usage=Usage(**usage) if usage else None,
                       model=str(rec.get("model") or ""))
-
-
-def _tokens_bound(messages_text: Iterable[str]) -> int:
-    texts = list(messages_text)
-    return sum(len(t.encode("utf-8", "surrogatepass")) + _MSG_OVERHEAD_TOKENS for t in texts) + _CALL_OVERHEAD_TOKENS
-
-
-def _usd_bound(prices: PriceTable, client: ChatClient, input_tokens: int, output_tokens: int) -> float:
-    price = prices.price(client.model, client.provider, warn=False)
-    if price is None:
-        return 0.0
-    return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
 
 
 def _check_prompts(prompts: Iterable[str]) -> tuple[list[str], int]:
@@ -141,15 +128,11 @@ class _Run:
 
     # -- bounds -------------------------------------------------------------------------
     def answer_bound(self, client: ChatClient, prompt: str) -> float:
-        return _usd_bound(self.prices, client, _tokens_bound([prompt]), self.max_answer_tokens)
+        return answer_bound(self.prices, client, prompt, self.max_answer_tokens)
 
     def judge_bound(self, prompt: str, strong_text: str | None, weak_text: str | None) -> float:
-        """One order's bound; an unseen answer counts as ``max_answer_tokens``."""
-        frame = _tokens_bound([JUDGE_SYSTEM_PROMPT, JUDGE_PROMPT_TEMPLATE.format(question=prompt, answer_a="",
-                                                                                  answer_b="")])
-        answers = sum(len(t.encode("utf-8", "surrogatepass")) if t is not None else self.max_answer_tokens
-                      for t in (strong_text, weak_text))
-        return _usd_bound(self.prices, self.judge, frame + answers, self.judge_max_tokens)
+        return judge_bound(self.prices, self.judge, prompt, strong_text, weak_text,
+                           max_answer_tokens=self.max_answer_tokens, judge_max_tokens=self.judge_max_tokens)
 
     # -- budget -------------------------------------------------------------------------
     async def admit(self, bound: float) -> Reservation | None:

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from ..budgets import Budget, BudgetTracker
 from ..costs import PriceTable, Usage
+from ..routing.call import Backend
 from ..errors import BudgetConfigError, BudgetExceeded, DataError
 from .store import LabelStore
 
@@ -33,6 +34,7 @@ RecordMode = Literal["text", "embedding"]
 #: what the other backend's answer comes back as: text, its usage and the model that answered
 OtherAnswer = Callable[[], Awaitable[tuple[str, Usage | None, str | None]]]
 _SCOPE = "shadow"
+JUDGE_MAX_TOKENS = 1024  # per judge order, as routellm label's default
 
 
 class ShadowStats(BaseModel):
@@ -62,6 +64,13 @@ class _Job:
     answer: str | None
     other: OtherAnswer | None
     judge: Any
+
+    @property
+    def other_backend(self) -> Backend:
+        """The backend that did not answer the call: the one the shadow asks."""
+        if self.route == "strong":
+            return Backend("weak", self.weak_model, self.weak_provider)
+        return Backend("strong", self.strong_model, self.strong_provider)
 
 
 class ShadowSampler:
@@ -140,6 +149,12 @@ class ShadowSampler:
             warnings.warn(f"routellm: shadow sampling could not take a call: {exc}", RuntimeWarning, stacklevel=2)
             return False
 
+    def feedback(self, call_id: str, score: float) -> None:
+        """A score in [0, 1] for a call this sampler recorded (the call's own record may
+        still be queued: wait for it first)."""
+        self.drain(timeout=5.0)
+        self.store.add_feedback(call_id, score)
+
     def drain(self, timeout: float | None = 30.0) -> bool:
         """Wait until every queued job finished (tests, shutdown). False on timeout."""
         with self._idle:
@@ -195,23 +210,19 @@ class ShadowSampler:
                 self._idle.notify_all()
 
     def _bound(self, job: _Job) -> dict[str, float] | None:
-        """The most one shadow costs: the other answer plus two judge calls, every input
-        character a token and every output at its cap."""
+        """The most one shadow costs: the other answer plus both judge orders, bounded as
+        judge labelling bounds them (the answer the call gave is known, the other is not)."""
         if self.budget is None or self.budget.budget.max_usd is None:
             return None
-        other_model, other_provider = ((job.weak_model, job.weak_provider) if job.route == "strong"
-                                       else (job.strong_model, job.strong_provider))
-        chars = len(job.prompt) + len(job.answer or "")
-        out = self.max_answer_tokens
-        total = self.prices.cost(other_model, Usage(len(job.prompt) + 64, out), other_provider, warn=False) or 0.0
-        judge = job.judge
-        judge_in = Usage(2 * (chars + out + 1200), 2 * 1024)
-        total += self.prices.cost(getattr(judge, "model", other_model), judge_in, getattr(judge, "provider", None),
-                                  warn=False) or 0.0
+        from ..labelling.bounds import answer_bound, judge_bound
+
+        total = answer_bound(self.prices, job.other_backend, job.prompt, self.max_answer_tokens)
+        total += 2 * judge_bound(self.prices, job.judge, job.prompt, job.answer, None,
+                                 max_answer_tokens=self.max_answer_tokens, judge_max_tokens=JUDGE_MAX_TOKENS)
         return {"strong": total, "weak": total}
 
     async def _shadow(self, job: _Job, vector: Any, space: str | None) -> None:
-        from ..labelling.judge import judge_pair
+        from ..labelling.judge import call_cost, judge_pair
 
         reservation = None
         if self.budget is not None:
@@ -224,13 +235,10 @@ class ShadowSampler:
         ok = False
         try:
             other_text, usage, other_model = await job.other()  # type: ignore[misc]
-            if usage is not None:
-                model, provider = ((job.weak_model, job.weak_provider) if job.route == "strong"
-                                   else (job.strong_model, job.strong_provider))
-                spent += self.prices.cost(other_model or model, usage, provider, warn=False) or 0.0
+            spent += call_cost(self.prices, job.other_backend, other_model, usage) or 0.0
             strong_text, weak_text = ((job.answer, other_text) if job.route == "strong" else (other_text, job.answer))
             result = await judge_pair(job.judge, job.prompt, strong_text or "", weak_text or "",
-                                      prices=self.prices)
+                                      max_tokens=JUDGE_MAX_TOKENS, prices=self.prices)
             spent += float(result.cost_usd or 0.0)
             await asyncio.to_thread(self.store.add_verdict, job.prompt, result.verdict, strong_model=job.strong_model,
                                     weak_model=job.weak_model, source=f"shadow:{getattr(job.judge, 'model', 'judge')}",
@@ -243,13 +251,16 @@ class ShadowSampler:
                 self.budget.settle(reservation, spent, succeeded=ok or spent > 0)  # type: ignore[union-attr]
 
 
-def offer_record(sampler: ShadowSampler, record: Any, prompt: str, answer: str | None, *,
-                 other: OtherAnswer | None, judge: Any) -> bool:
-    """Offer a settled call (its :class:`~routellm_integrations.routing.CallRecord`) to the
-    sampler; only answered calls are shadowed (a failed or cached call has nothing to judge)."""
-    answered = record.status == "ok" and bool(answer)
-    return sampler.offer(call_id=record.call_id, prompt=prompt, route=record.route, model=record.model,
+def offer_call(sampler: ShadowSampler, call: Any, record: Any, *, other: OtherAnswer | None, judge: Any) -> bool:
+    """Offer a settled :class:`~routellm_integrations.routing.RoutedCall` to the sampler.
+    Only a scored first step of a turn that answered is shadowed (a forced, failed or
+    cached call, or a tool-calling step, has nothing comparable to judge); every call is
+    recorded. ``other`` is None where the adapter cannot ask the other backend the same
+    (e.g. the call carried tools)."""
+    answer = call.answer
+    shadowable = (record.status == "ok" and bool(answer) and call.reason == "scored"
+                  and not call.turn.followup)
+    return sampler.offer(call_id=record.call_id, prompt=call.turn.text, route=record.route, model=record.model,
                          strong_model=record.strong_model, weak_model=record.weak_model,
                          strong_provider=record.strong_provider, weak_provider=record.weak_provider,
-                         answer=answer if answered else None, other=other if answered else None, judge=judge)
-
+                         answer=answer if shadowable else None, other=other if shadowable else None, judge=judge)

@@ -164,7 +164,7 @@ class RoutedCall:
         self.scope = scope
         self.call_id = uuid.uuid4().hex
         self._delivered_chars = 0
-        self._answer: str | None = None
+        self._delivered: list[str] = []  # the answer's text, as delivered (for shadow sampling)
         self._answering = False  # a streamed chunk arrived: the provider took (and bills) the input
         self._settlement = _Settlement(lifecycle, ticket)
         self._finalizer = weakref.finalize(self, self._settlement.release_unsettled)
@@ -213,15 +213,13 @@ class RoutedCall:
         self._answering = True
         if text:
             self._delivered_chars += len(text)
-
-    def answered(self, text: str | None) -> None:
-        """Keep the whole answer a stream delivered (its chunks were counted already)."""
-        self._answer = text
+            self._delivered.append(text)
 
     @property
     def answer(self) -> str | None:
-        """The answer's text as ``finish`` was given it (for shadow sampling)."""
-        return self._answer
+        """The text delivered so far: the whole answer once a call finished (what shadow
+        sampling judges); None when nothing was delivered."""
+        return "".join(self._delivered) if self._delivered else None
 
     @property
     def answering(self) -> bool:
@@ -239,7 +237,6 @@ class RoutedCall:
         the input and ``text``/the delivered text when it reported none or nonsense)."""
         if text:
             self.delivered(text)
-            self._answer = text
         return self._settle("ok", usage, model)
 
     def fail(self, exc: BaseException | None = None) -> CallRecord:
