@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -90,12 +91,21 @@ def test_swap_while_calls_are_in_flight_from_threads():
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
+    swapped_to: list[str] = []
     for r in (ShortFirst(), "length", ShortFirst()):
         policy.swap_router(r)
+        swapped_to.append(policy.router_name)
+        # Let the threads make decisions under each router before the next swap:
+        # a swap that returns before any thread saw the new router proves nothing.
+        start, give_up = len(seen), time.monotonic() + 60
+        while swapped_to[-1] not in seen[start:] and time.monotonic() < give_up:
+            time.sleep(0.001)
+        assert swapped_to[-1] in seen[start:], f"no decision under {swapped_to[-1]} after the swap"
     stop.set()
     for t in threads:
         t.join()
-    assert not errors and set(seen) <= {"length", "short_first"} and "short_first" in seen
+    assert not errors and set(seen) <= {"length", "short_first"}
+    assert swapped_to == ["short_first", "length", "short_first"]
 
 
 def test_routed_chat_and_routed_llm_swap(openai_server):
