@@ -22,6 +22,7 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m langchain_routellm.demo
 
 test: $(STAMP)
+	./.ci/install-redis
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 benchmark: $(STAMP)

@@ -125,6 +125,9 @@ class RoutedChat(BaseChatModel):
     shadow: Any = Field(default=None, exclude=True, description="a ShadowSampler: records every call (for "
                         "feedback) and, for a sampled share, has the other backend answer and a judge compare, "
                         "off the critical path, into a label store")
+    store: Any = Field(default=None, exclude=True, repr=False,
+                       description="where budgets, the call ledger and the online share live: a StateStore or a "
+                       "URL (sqlite:///routing.db, redis://host:6379/0); default: this process's memory")
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, protected_namespaces=())
 
@@ -146,7 +149,7 @@ class RoutedChat(BaseChatModel):
         self._policy = RoutingPolicy(self.router, threshold=self.threshold, strong_fraction=self.strong_fraction,
                                      calibration_prompts=self.calibration_prompts, budget=self.budget,
                                      steps=self.steps, router_options=self.router_options,
-                                     max_scopes=self.max_scopes, scope_ttl_s=self.scope_ttl_s)
+                                     max_scopes=self.max_scopes, scope_ttl_s=self.scope_ttl_s, store=self.store)
         self._calls = CallLifecycle(
             self._policy, prices=self.prices, on_no_text=self.on_no_text,
             strong=Backend("strong", backend_model_name(self.strong), backend_provider(self.strong)),

@@ -77,6 +77,9 @@ class RoutedLLM(FunctionCallingLLM):
     scope_ttl_s: Optional[float] = Field(default=None, description="idle scopes forgotten after this long")
     shadow: Any = Field(default=None, exclude=True, description="a ShadowSampler: records every call (for "
                         "feedback) and shadows a sampled share into a label store, off the critical path")
+    store: Any = Field(default=None, exclude=True, repr=False,
+                       description="where budgets, the call ledger and the online share live: a StateStore or a "
+                       "URL (sqlite:///routing.db, redis://host:6379/0); default: this process's memory")
 
     _calls: CallLifecycle = PrivateAttr()
 
@@ -86,7 +89,8 @@ class RoutedLLM(FunctionCallingLLM):
                  price_table: Optional[PriceTable] = None, budget: Optional[Budget] = None,
                  steps: StepPolicy = "per_turn", scope: Optional[str] = None,
                  on_no_text: Literal["strong", "weak", "error"] = "strong", max_scopes: int = 100_000,
-                 scope_ttl_s: Optional[float] = None, shadow: Any = None, **kwargs: Any) -> None:
+                 scope_ttl_s: Optional[float] = None, shadow: Any = None, store: Any = None,
+                 **kwargs: Any) -> None:
         if shadow is not None:
             from routellm_integrations.labels.shadow import ShadowSampler
 
@@ -96,10 +100,10 @@ class RoutedLLM(FunctionCallingLLM):
                          strong_fraction=strong_fraction,
                          calibration_prompts=list(calibration_prompts) if calibration_prompts else None,
                          route_on=route_on, on_no_text=on_no_text, budget=budget, steps=steps, scope=scope,
-                         max_scopes=max_scopes, scope_ttl_s=scope_ttl_s, **kwargs)
+                         max_scopes=max_scopes, scope_ttl_s=scope_ttl_s, store=store, **kwargs)
         policy = RoutingPolicy(router, threshold=threshold, strong_fraction=strong_fraction,
                                calibration_prompts=calibration_prompts, budget=self.budget, steps=steps,
-                               max_scopes=max_scopes, scope_ttl_s=scope_ttl_s)
+                               max_scopes=max_scopes, scope_ttl_s=scope_ttl_s, store=store)
         if threshold is None and strong_fraction is None:
             self.threshold = 0.5  # the policy's default
         # built now, so a budget that cannot keep its promise fails here, not on the first call

@@ -12,23 +12,25 @@ cost after, under one lock. Admission:
   (``spent + reserved + its bound <= cap``), else it goes weak.
 
 Reservations are per call, not "the dearest call seen", so far from the cap nothing is
-ever downgraded, however many calls are in flight.
+ever downgraded, however many calls are in flight. The numbers live in a state store
+(:mod:`routellm_integrations.state`): this process's memory by default, or a SQLite file or
+a Redis server shared by several processes, which then hold one cap between them.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections import OrderedDict
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .decision import Route
-from .errors import BudgetExceeded
+
+if TYPE_CHECKING:
+    from .state.base import LedgerEntry, StateStore
 
 GLOBAL_SCOPE = "global"
 
@@ -74,172 +76,84 @@ class BudgetState(BaseModel):
     remaining_usd: float | None
     strong_calls: int
     in_flight: int = 0
+    strong_in_flight: int = 0
     remaining_fraction: float = Field(description="1 = untouched, 0 = exhausted (settled spend only)")
 
 
 @dataclass
 class Reservation:
+    """Money held for one call in flight, until it settles (or, in a shared store, until
+    its lease expires)."""
+
     scope: str
     route: Route
     amount: float
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
     settled: bool = False
 
 
-@dataclass
-class _Scope:
-    spent: float = 0.0
-    reserved: float = 0.0
-    strong_calls: int = 0
-    strong_in_flight: int = 0
-    in_flight: int = 0
-    touched: float = field(default_factory=time.monotonic)
-
-    @property
-    def idle(self) -> bool:
-        return self.in_flight == 0
-
-
 class BudgetTracker:
-    """Thread-safe spend per scope for one :class:`Budget`.
+    """Spend per scope for one :class:`Budget`, kept in ``store`` (a new in-memory store by
+    default: thread-safe within this process).
 
-    Scope state is bounded: at most ``max_scopes`` scopes (least recently used idle ones
-    are forgotten first) and, with ``scope_ttl_s``, idle scopes unused for that long are
-    forgotten. A scope with calls in flight and the global scope are never forgotten.
-    Forgetting a scope forgets its spend: size ``max_scopes`` above the number of runs
-    whose caps must hold at once."""
+    In memory, scope state is bounded: at most ``max_scopes`` scopes (least recently used
+    idle ones are forgotten first) and, with ``scope_ttl_s``, idle scopes unused for that
+    long are forgotten (forgetting a scope forgets its spend). A shared store keeps every
+    scope."""
 
-    def __init__(self, budget: Budget, *, max_scopes: int = 100_000, scope_ttl_s: float | None = None) -> None:
-        if max_scopes < 1:
-            raise ValueError("max_scopes must be at least 1")
-        if scope_ttl_s is not None and not scope_ttl_s > 0:
-            raise ValueError("scope_ttl_s must be a positive number of seconds, or None")
+    def __init__(self, budget: Budget, *, max_scopes: int = 100_000, scope_ttl_s: float | None = None,
+                 store: "StateStore | str | None" = None) -> None:
+        from .state import MemoryStore, open_store
+
         self.budget = budget
-        self.max_scopes, self.scope_ttl_s = int(max_scopes), scope_ttl_s
-        self._scopes: OrderedDict[str, _Scope] = OrderedDict()
-        self._lock = threading.Lock()
+        self.store = open_store(store) if store is not None else MemoryStore(max_scopes=max_scopes,
+                                                                            scope_ttl_s=scope_ttl_s)
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._scopes)
+        """Scopes held in memory (a shared store keeps every scope: 0 here)."""
+        return len(self.store) if hasattr(self.store, "__len__") else 0  # type: ignore[arg-type]
 
-    # -- scope bookkeeping (under the lock) ----------------------------------------------
-    def _scope(self, scope: str) -> _Scope:
-        s = self._scopes.get(scope)
-        now = time.monotonic()
-        if s is None:
-            s = self._scopes[scope] = _Scope(touched=now)
-            self._evict(now, keep=scope)
-        else:
-            s.touched = now
-            self._scopes.move_to_end(scope)
-        return s
-
-    def _evict(self, now: float, keep: str) -> None:
-        """Forget idle scopes past their TTL, then least recently used idle ones down to
-        ``max_scopes``. The dict is in use order (every use moves a scope to the end and
-        stamps it), so the scan stops at the first scope that is neither."""
-        ttl, excess, doomed = self.scope_ttl_s, len(self._scopes) - self.max_scopes, []
-        for key, s in self._scopes.items():
-            expired = ttl is not None and now - s.touched > ttl
-            if not expired and len(doomed) >= excess:
-                break
-            if s.idle and key not in (GLOBAL_SCOPE, keep):
-                doomed.append(key)
-        for key in doomed:
-            del self._scopes[key]
-
-    def _fraction(self, s: _Scope) -> float:
-        parts = [1.0]
-        if self.budget.max_usd is not None:
-            parts.append(max(0.0, 1.0 - s.spent / self.budget.max_usd))
-        if self.budget.max_strong_calls is not None:
-            parts.append(0.0 if self.budget.max_strong_calls == 0 else
-                         max(0.0, 1.0 - s.strong_calls / self.budget.max_strong_calls))
-        return min(parts)
+    def __bool__(self) -> bool:
+        return True
 
     def state(self, scope: str) -> BudgetState:
         """The scope's state now (reading it creates nothing)."""
-        with self._lock:
-            s = self._scopes.get(scope) or _Scope()
-            remaining = None if self.budget.max_usd is None else self.budget.max_usd - s.spent - s.reserved
-            return BudgetState(scope=scope, spent_usd=s.spent, reserved_usd=s.reserved, remaining_usd=remaining,
-                               strong_calls=s.strong_calls, in_flight=s.in_flight,
-                               remaining_fraction=self._fraction(s))
+        return self.store.budget_state(self.budget, scope)
 
-    def threshold_in_force(self, threshold: float, scope: str) -> float:
+    def threshold_in_force(self, threshold: float, scope: str, state: BudgetState | None = None) -> float:
         """Demand more confidence as the budget runs out: the base threshold while more
         than ``tighten_below`` of it is left, then rising linearly to 1 at exhaustion."""
-        with self._lock:
-            s = self._scopes.get(scope)
-            fraction = self._fraction(s) if s is not None else 1.0
+        fraction = (state or self.state(scope)).remaining_fraction
         knee = self.budget.tighten_below
         factor = 1.0 if fraction >= knee else (fraction / knee if knee > 0 else 1.0)
         return 1.0 - (1.0 - threshold) * factor
 
-    def _fits(self, s: _Scope, route: Route, amount: float | None, whole: bool) -> bool:
-        """Room for a call on ``route``: money left (``whole``: room for all of ``amount``)."""
-        if route == "strong" and self.budget.max_strong_calls is not None and \
-                s.strong_calls + s.strong_in_flight >= self.budget.max_strong_calls:
-            return False
-        if self.budget.max_usd is None:
-            return True
-        if whole and amount is not None:
-            return s.spent + s.reserved + amount <= self.budget.max_usd + 1e-12
-        return s.spent + s.reserved < self.budget.max_usd
-
     def fits(self, scope: str, route: Route, bounds: Mapping[str, float] | None = None) -> Route | None:
         """The route a call would be admitted on now, without reserving (a preview);
         ``None`` when it would be refused."""
-        with self._lock:
-            s = self._scopes.get(scope) or _Scope()
-            return self._choose(s, route, bounds)
+        from .state.base import ScopeTotals, choose
 
-    def _choose(self, s: _Scope, route: Route, bounds: Mapping[str, float] | None) -> Route | None:
-        def amount(r: Route) -> float | None:
-            return float(bounds.get(r, 0.0)) if bounds else None
-
-        if route == "strong" and self.budget.on_exhausted == "weak":
-            if self._fits(s, "strong", amount("strong"), whole=True):
-                return "strong"
-            return "weak" if self._fits(s, "weak", amount("weak"), whole=False) else None
-        return route if self._fits(s, route, amount(route), whole=False) else None
+        st = self.state(scope)
+        totals = ScopeTotals(spent=st.spent_usd, reserved=st.reserved_usd, strong_calls=st.strong_calls,
+                             strong_in_flight=st.strong_in_flight, in_flight=st.in_flight)
+        return choose(self.budget, totals, route, bounds)
 
     def reserve(self, scope: str, route: Route, bounds: Mapping[str, float] | None = None) -> Reservation:
         """Admit a call on ``route`` (a strong call may fall back to weak under
         ``on_exhausted="weak"``) reserving ``bounds[route]`` USD, or raise
         :class:`BudgetExceeded`. The returned reservation says which route."""
-        with self._lock:
-            s = self._scope(scope)
-            chosen = self._choose(s, route, bounds)
-            if chosen is None:
-                spent = f"${s.spent:.6f} spent, ${s.reserved:.6f} reserved in flight" + (
-                    f" of ${self.budget.max_usd:.6f}" if self.budget.max_usd else "")
-                need = f" (this call may cost up to ${float(bounds.get(route, 0.0)):.6f})" if bounds else ""
-                raise BudgetExceeded(f"budget for scope {scope!r} exhausted ({spent}, "
-                                     f"{s.strong_calls} strong calls): a {route} call does not fit{need}")
-            amount = float(bounds.get(chosen, 0.0)) if bounds else 0.0
-            s.reserved += amount
-            s.in_flight += 1
-            s.strong_in_flight += chosen == "strong"
-            return Reservation(scope, chosen, amount)
+        return self.reserve_with_state(scope, route, bounds)[0]
 
-    def settle(self, reservation: Reservation, cost_usd: float | None, *, succeeded: bool = True) -> None:
-        """Replace the reservation by the real cost (``None``: nothing spent). Settling
-        twice is a no-op. ``succeeded`` says whether a strong call counts as made."""
-        with self._lock:
-            if reservation.settled:
-                return
-            reservation.settled = True
-            s = self._scopes.get(reservation.scope)
-            if s is None:  # cannot happen while in flight (never evicted); be safe
-                s = self._scopes[reservation.scope] = _Scope()
-            s.in_flight -= 1
-            # exactly 0 once nothing is in flight (float sums of many bounds drift)
-            s.reserved = max(0.0, s.reserved - reservation.amount) if s.in_flight > 0 else 0.0
-            if reservation.route == "strong":
-                s.strong_in_flight -= 1
-                s.strong_calls += bool(succeeded)
-            if cost_usd is not None and math.isfinite(cost_usd) and cost_usd > 0:
-                s.spent += float(cost_usd)
-            s.touched = time.monotonic()
-            self._scopes.move_to_end(reservation.scope)  # settling is a use: keeps the dict in use order
+    def reserve_with_state(self, scope: str, route: Route,
+                           bounds: Mapping[str, float] | None = None) -> "tuple[Reservation, BudgetState]":
+        """:meth:`reserve`, with the scope's state just after (one round trip to the store)."""
+        return self.store.reserve(self.budget, scope, route, bounds)
+
+    def settle(self, reservation: Reservation, cost_usd: float | None, *, succeeded: bool = True,
+               entry: "LedgerEntry | None" = None) -> BudgetState:
+        """Replace the reservation by the real cost (``None``: nothing spent) and write the
+        call's ledger ``entry`` in the same step. Settling twice is a no-op. ``succeeded``
+        says whether a strong call counts as made."""
+        if cost_usd is not None and not (math.isfinite(cost_usd) and cost_usd > 0):
+            cost_usd = None
+        return self.store.settle(self.budget, reservation, cost_usd, succeeded=succeeded, entry=entry)

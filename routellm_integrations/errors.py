@@ -81,3 +81,11 @@ class BudgetConfigError(RouteLLMError, ValueError):
 class MissingExtraError(RouteLLMError, ImportError):
     """An optional feature needs a package extra that is not installed. The message names
     the ``pip install`` line that fixes it."""
+
+
+class InvalidStateError(RouteLLMError, ValueError):
+    """Routing state read back from a store (or a checkpoint) that fails validation."""
+
+
+class InvalidStoreURL(RouteLLMError, ValueError):
+    """A state store URL this package cannot open."""

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .errors import InvalidStateError
 from .routers.base import validate_threshold
 
 
@@ -80,8 +82,37 @@ class OnlineShareController:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> "OnlineShareController":
-        c = cls(state["target"], warm_threshold=state.get("warm_threshold"), window=state["window"],
-                min_samples=state["min_samples"], gain=state["gain"])
-        c._scores.extend(float(s) for s in state["scores"][-c.window:])
-        c._seen, c._strong, c._offset = int(state["seen"]), int(state["strong"]), float(state["offset"])
+        """Restore :meth:`state_dict`'s output. A checkpoint is validated first (a store may
+        hold one written by another version, or edited by hand): NaN or out-of-range
+        scores, a negative gain or more strong calls than calls raise
+        :class:`~routellm_integrations.errors.InvalidStateError` naming the field."""
+        try:
+            s = OnlineState.model_validate(state)
+        except ValidationError as exc:
+            raise InvalidStateError(f"invalid online share state: {exc}") from None
+        c = cls(s.target, warm_threshold=s.warm_threshold, window=s.window, min_samples=s.min_samples, gain=s.gain)
+        c._scores.extend(s.scores[-c.window:])
+        c._seen, c._strong, c._offset = s.seen, s.strong, s.offset
         return c
+
+
+class OnlineState(BaseModel):
+    """The checkpoint of an :class:`OnlineShareController`, as stores keep it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+    warm_threshold: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
+    window: int = Field(ge=1)
+    min_samples: int = Field(ge=1)
+    gain: float = Field(ge=0.0, allow_inf_nan=False)
+    offset: float = Field(allow_inf_nan=False)
+    scores: list[Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]]
+    seen: int = Field(ge=0)
+    strong: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _counts(self) -> "OnlineState":
+        if self.strong > self.seen:
+            raise ValueError(f"strong ({self.strong}) cannot exceed seen ({self.seen})")
+        return self

@@ -72,6 +72,11 @@ class RoutingPolicy:
     Per-scope state (budgets, sticky scopes, turn decisions) is bounded by
     ``max_scopes`` (least recently used first) and, with ``scope_ttl_s``, by idle time.
 
+    ``store`` (a :class:`~.state.StateStore` or a URL: ``sqlite:///routing.db``,
+    ``redis://host:6379/0``) keeps budget spend, the ledger of calls and the online share
+    controller's checkpoint there, so they survive a restart and every process over the
+    store holds one cap. ``online_key`` names this policy's controller in the store.
+
     The router is loaded on first use, so building a chat model stays cheap.
     """
 
@@ -79,7 +84,8 @@ class RoutingPolicy:
                  strong_fraction: float | None = None, calibration_prompts: Sequence[str] | None = None,
                  budget: Budget | None = None, steps: StepPolicy = "per_turn",
                  router_options: dict[str, Any] | None = None, max_scopes: int = 100_000,
-                 scope_ttl_s: float | None = None, recent_prompts: int = 512) -> None:
+                 scope_ttl_s: float | None = None, recent_prompts: int = 512,
+                 store: Any = None, online_key: str | None = None, checkpoint_every: int = 20) -> None:
         if threshold is not None and strong_fraction is not None:
             raise InvalidThresholdError("give threshold= or strong_fraction=, not both")
         if steps not in ("per_turn", "every_step", "sticky"):
@@ -98,7 +104,17 @@ class RoutingPolicy:
         self.steps: StepPolicy = steps
         if budget is not None and not isinstance(budget, Budget):
             raise TypeError(f"budget must be a Budget(...), got {type(budget).__name__}")
-        self.budget = (BudgetTracker(budget, max_scopes=max_scopes, scope_ttl_s=scope_ttl_s)
+        if store is not None:
+            from .state import open_store
+
+            store = open_store(store)
+        self.store = store
+        self.online_key = online_key
+        if checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be at least 1")
+        self.checkpoint_every = int(checkpoint_every)
+        self._since_checkpoint = 0
+        self.budget = (BudgetTracker(budget, max_scopes=max_scopes, scope_ttl_s=scope_ttl_s, store=store)
                        if budget is not None else None)
         self.max_scopes = int(max_scopes)
         self._turns: OrderedDict[tuple[str, str], RoutingDecision] = OrderedDict()
@@ -131,10 +147,34 @@ class RoutingPolicy:
             if self._calibration_prompts:
                 warm = threshold_for_strong_fraction(self.router.score(self._calibration_prompts),
                                                      self.strong_fraction)
+            restored = self._restore_online()
             with self._lock:
                 if self._online is None:
-                    self._online = OnlineShareController(self.strong_fraction, warm_threshold=warm)
+                    self._online = restored or OnlineShareController(self.strong_fraction, warm_threshold=warm)
         return self._online
+
+    # -- the online controller's checkpoint in the store ------------------------------------
+    @property
+    def _online_store_key(self) -> str:
+        return self.online_key or f"{self.router_name}:share{self.strong_fraction}"
+
+    def _restore_online(self) -> OnlineShareController | None:
+        """The controller as the store last saw it (e.g. before a restart), when it holds
+        the same target; a checkpoint that fails validation raises, naming the field."""
+        if self.store is None:
+            return None
+        state = self.store.load_online(self._online_store_key)
+        if state is None:
+            return None
+        restored = OnlineShareController.from_state_dict(state)
+        return restored if restored.target == self.strong_fraction else None
+
+    def checkpoint(self) -> None:
+        """Write the online controller's state to the store now (it is also written every
+        ``checkpoint_every`` decisions). A no-op without a store or a target share."""
+        if self.store is not None and self._online is not None:
+            self.store.save_online(self._online_store_key, self._online.state_dict())
+            self._since_checkpoint = 0
 
     @property
     def threshold(self) -> float:
@@ -167,7 +207,7 @@ class RoutingPolicy:
         router = self.router
         score = float(np.clip(router.score([text])[0], 0.0, 1.0))
         base = self.threshold
-        threshold = self.budget.threshold_in_force(base, scope) if self.budget else base
+        threshold = self.budget.threshold_in_force(base, scope) if self.budget is not None else base
         if force is not None:
             wanted, made_by = force, "forced"
         elif self.steps == "sticky" and scope in self._sticky:
@@ -183,6 +223,10 @@ class RoutingPolicy:
             return Ticket(decision, None)
         if self._online is not None and force is None:
             self._online.observe(score, decision.route == "strong")
+            if self.store is not None:
+                self._since_checkpoint += 1
+                if self._since_checkpoint >= self.checkpoint_every:
+                    self.checkpoint()
         if self._recent.maxlen:
             self._recent.append(text)
         with self._lock:
@@ -255,8 +299,8 @@ class RoutingPolicy:
             if chosen is None:
                 raise BudgetExceeded(f"budget for scope {scope!r} exhausted: a {route} call would not fit")
             return _Admitted(chosen, None, self.budget.state(scope).model_dump())
-        reservation = self.budget.reserve(scope, route, bounds)
-        return _Admitted(reservation.route, reservation, self.budget.state(scope).model_dump())
+        reservation, state = self.budget.reserve_with_state(scope, route, bounds)
+        return _Admitted(reservation.route, reservation, state.model_dump())
 
     async def adecide(self, text: str, force: Route | None = None, **kwargs: Any) -> Ticket:
         """:meth:`decide` off the event loop (scoring embeds the prompt: CPU work)."""
@@ -268,10 +312,20 @@ class RoutingPolicy:
             return None
         return self.budget.state(decision.budget["scope"]).model_dump()
 
-    def settle(self, ticket: Ticket, cost_usd: float | None, *, succeeded: bool = True) -> None:
-        """Record what the routed call cost (``succeeded=False``: it failed, nothing spent)."""
+    def settle(self, ticket: Ticket, cost_usd: float | None, *, succeeded: bool = True,
+               entry: Any = None) -> dict[str, Any] | None:
+        """Record what the routed call cost (``succeeded=False``: it failed, nothing spent)
+        and, with a store, its ledger ``entry`` (in the same step as the budget's
+        settlement). Returns the scope's budget state after, or None without a budget."""
         if self.budget is not None and ticket.reservation is not None:
-            self.budget.settle(ticket.reservation, cost_usd, succeeded=succeeded)
+            return self.budget.settle(ticket.reservation, cost_usd, succeeded=succeeded, entry=entry).model_dump()
+        if entry is not None and self.store is not None:
+            self.store.record(entry)
+        return None
+
+    def close(self) -> None:
+        """Checkpoint the online controller (the store stays open: it may be shared)."""
+        self.checkpoint()
 
 
 class SwapReport(BaseModel):

@@ -37,3 +37,22 @@ def anthropic_server(_anthropic_server_session: AnthropicCompatServer) -> Anthro
     """A local Anthropic-messages-compatible server (``.base_url``), reset for each test."""
     _anthropic_server_session.reset()
     return _anthropic_server_session
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator["RedisServer"]:
+    """A real redis-server on 127.0.0.1 for the session (missing: the test errors, never skips)."""
+    from routellm_integrations.testing.redis_server import RedisServer
+
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: "RedisServer", request: pytest.FixtureRequest) -> str:
+    """The session's Redis, under a key prefix of this test's own."""
+    import re
+    import uuid
+
+    name = re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)[:40]
+    return f"{redis_server.url}?prefix=t_{name}_{uuid.uuid4().hex[:6]}"

@@ -165,7 +165,7 @@ def test_a_handle_collected_while_the_budget_lock_is_held_does_not_deadlock():
 
     def collect_under_the_lock():
         call = lc.begin(turn_of([("user", "0.9 x")]))
-        with lc.policy.budget._lock:  # as if the collector ran inside a budget operation
+        with lc.policy.budget.store._lock:  # as if the collector ran inside a budget operation
             del call
             gc.collect()
 

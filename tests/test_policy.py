@@ -164,7 +164,7 @@ def test_scope_state_is_bounded_and_reading_state_creates_nothing():
         policy.settle(policy.decide("0.9 x", scope=f"run-{i}"), 0.001)
     assert len(policy.budget) <= 50 and len(policy._sticky) <= 50
     policy.budget.state("never-used")
-    assert "never-used" not in policy.budget._scopes
+    assert "never-used" not in policy.budget.store._scopes
     held = policy.decide("0.9 x", scope="in-flight")  # a scope with a call in flight is never forgotten
     for i in range(500, 700):
         policy.settle(policy.decide("0.9 x", scope=f"run-{i}"), 0.001)
@@ -178,7 +178,7 @@ def test_scope_ttl_forgets_idle_scopes():
     tracker.settle(tracker.reserve("old", "weak", {"weak": 0.1}), 0.1)
     time.sleep(0.1)
     tracker.settle(tracker.reserve("new", "weak", {"weak": 0.1}), 0.1)
-    assert "old" not in tracker._scopes and "new" in tracker._scopes
+    assert "old" not in tracker.store._scopes and "new" in tracker.store._scopes
     with pytest.raises(ValueError):
         Budget(max_cost=1.0)  # a misspelt field is an error, not "no cap"
 

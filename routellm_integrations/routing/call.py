@@ -36,6 +36,7 @@ from ..costs import CostLedger, PriceTable, Usage
 from ..decision import Route, RoutingDecision
 from ..errors import BudgetConfigError, InvalidPromptError, InvalidRouteError, RouteLLMError
 from ..policy import RoutingPolicy, Ticket
+from ..state.base import LedgerEntry
 from .turn import Turn
 
 __all__ = ["Backend", "CallLifecycle", "CallRecord", "CallStatus", "RoutedCall", "estimate_tokens"]
@@ -156,8 +157,9 @@ class RoutedCall:
     :meth:`cached`; later calls return the first record unchanged."""
 
     def __init__(self, lifecycle: "CallLifecycle", ticket: Ticket, turn: Turn, reason: Reason,
-                 scope: str | None) -> None:
+                 scope: str | None, api_key: str | None = None) -> None:
         self._lifecycle = lifecycle
+        self.api_key = api_key
         self.ticket = ticket
         self.turn = turn
         self.reason: Reason = reason
@@ -314,18 +316,28 @@ class CallLifecycle:
     pair. Framework-free: ``RoutedChat``, ``RoutedLLM`` and the routed client are thin
     layers over it.
 
+    With a state store (``store``, else the policy's), every settled call is also written
+    to the store's ledger, in the same step as its budget settlement.
+
     With a dollar budget, both models must be priced (a call that cannot be priced
     could never be counted against the cap): :class:`BudgetConfigError` otherwise."""
 
     def __init__(self, policy: RoutingPolicy, *, strong: Backend, weak: Backend,
                  prices: PriceTable | None = None, ledger: CostLedger | None = None,
-                 on_no_text: Literal["strong", "weak", "error"] = "strong") -> None:
+                 on_no_text: Literal["strong", "weak", "error"] = "strong", store: Any = None) -> None:
         if on_no_text not in ("strong", "weak", "error"):
             raise ValueError(f"on_no_text must be 'strong', 'weak' or 'error', got {on_no_text!r}")
         self.policy = policy
         self.ledger = ledger if ledger is not None else CostLedger(prices)
         self.prices = prices if prices is not None else self.ledger.prices
         self.on_no_text = on_no_text
+        if store is not None:
+            from ..state import open_store
+
+            store = open_store(store)
+            if policy.store is not None and policy.store is not store:
+                raise ValueError("the call lifecycle and its policy must share one state store")
+        self.store = store if store is not None else policy.store
         self._backends = {"strong": Backend("strong", strong.model, strong.provider),
                           "weak": Backend("weak", weak.model, weak.provider)}
         budget: Budget | None = policy.budget.budget if policy.budget is not None else None
@@ -385,20 +397,21 @@ class CallLifecycle:
         return ticket, "scored"
 
     def begin(self, turn: Turn, *, force: Route | None = None, scope: str | None = None,
-              max_output_tokens: int | None = None) -> RoutedCall:
-        """Decide and reserve. The handle must be settled (it is a context manager)."""
+              max_output_tokens: int | None = None, api_key: str | None = None) -> RoutedCall:
+        """Decide and reserve. The handle must be settled (it is a context manager).
+        ``api_key`` names the caller's key in the ledger (an id or label, never the secret)."""
         ticket, reason = self._ticket(turn, force, scope, max_output_tokens, dry_run=False)
-        return RoutedCall(self, ticket, turn, reason, scope)
+        return RoutedCall(self, ticket, turn, reason, scope, api_key)
 
     async def abegin(self, turn: Turn, *, force: Route | None = None, scope: str | None = None,
-                     max_output_tokens: int | None = None) -> RoutedCall:
+                     max_output_tokens: int | None = None, api_key: str | None = None) -> RoutedCall:
         """:meth:`begin` with the router's scoring off the event loop. Cancelled while the
         router scores, the reservation the scoring thread then takes is released."""
         if force is not None or not turn.has_text or self.policy.router_name in INLINE_ROUTERS:
-            return self.begin(turn, force=force, scope=scope, max_output_tokens=max_output_tokens)
+            return self.begin(turn, force=force, scope=scope, max_output_tokens=max_output_tokens, api_key=api_key)
         # the scope contextvar is copied into the thread by to_thread
         task = asyncio.ensure_future(asyncio.to_thread(self.begin, turn, force=force, scope=scope,
-                                                       max_output_tokens=max_output_tokens))
+                                                       max_output_tokens=max_output_tokens, api_key=api_key))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -446,21 +459,34 @@ class CallLifecycle:
             status = "cut" if status in ("failed", "cancelled") else status
         cost = self._price(model, backend, usage) if usage is not None else None
         billed = usage is not None and status != "cached"
-        self.policy.settle(call.ticket, cost if billed else None, succeeded=billed)
         strong_cost = None
-        if usage is not None and status != "cached":
+        if billed:
             strong = self.strong
             strong_cost = cost if call.route == "strong" else self.prices.cost(strong.model, usage, strong.provider,
                                                                                  warn=False)
+        entry = _entry_of(call, status, model, usage if billed else None, cost if billed else None,
+                           strong_cost, estimated) if self.store is not None else None
+        budget = self.policy.settle(call.ticket, cost if billed else None, succeeded=billed, entry=entry)
+        if billed:
             self.ledger.record_priced(route=call.route, model=model, usage=usage, cost_usd=cost,
                                       strong_cost_usd=strong_cost, status=status, estimated=estimated)
         else:
             self.ledger.record_priced(route=call.route, model=model, usage=Usage(), cost_usd=0.0 if status ==
                                       "cached" else None, strong_cost_usd=None, status=status)
-        budget = self.policy.budget_state(call.decision)
         if status == "cached":
             cost = 0.0
         return call._make_record(status, model, usage, cost, budget, estimated, usage_error, strong_cost)
+
+
+def _entry_of(call: RoutedCall, status: CallStatus, model: str, usage: Usage | None, cost: float | None,
+              strong_cost: float | None, estimated: bool) -> LedgerEntry:
+    backend, u = call.backend, usage or Usage()
+    d = call.decision
+    return LedgerEntry(call_id=call.call_id, scope=(d.budget or {}).get("scope", call.scope), api_key=call.api_key,
+                       router=d.router, route=d.route, model=model, provider=backend.provider, status=status,
+                       input_tokens=u.input_tokens, output_tokens=u.output_tokens,
+                       cache_read_tokens=u.cache_read_tokens, cache_write_tokens=u.cache_write_tokens,
+                       cost_usd=cost if status != "cached" else 0.0, strong_cost_usd=strong_cost, estimated=estimated)
 
 
 def _notify(listener: Callable[[CallRecord], Any], record: CallRecord) -> None:
