@@ -25,7 +25,7 @@ from routellm_integrations.errors import BudgetExceeded, InvalidStateError, Inva
 from routellm_integrations.online import OnlineShareController
 from routellm_integrations.routing.call import Backend, CallLifecycle
 from routellm_integrations.routing.turn import turn_of
-from routellm_integrations.state import LedgerEntry, MemoryStore, UsageQuery, open_store
+from routellm_integrations.state import LedgerEntry, MemoryStore, UsageQuery, UsageReport, open_store
 from routellm_integrations.state.base import ScopeTotals, choose
 
 PRICES = PriceTable({"test": {"big": (10.0, 30.0), "small": (0.5, 1.5)}})
@@ -245,10 +245,13 @@ def test_a_settlement_after_the_lease_expired_still_counts_its_cost(store_url):
 def test_ledger_queries_filter_by_scope_key_route_model_and_time(store_url):
     store = open_store(store_url)
     t0 = time.time()
+    statuses = ["ok", "ok", "failed", "cut", "cached", "ok", "cancelled", "abandoned", "ok", "failed", "ok", "ok"]
     rows = [LedgerEntry(call_id=f"c{i}", ts=t0 + i, scope=f"s{i % 2}", api_key=f"k{i % 3}",
                         route="strong" if i % 4 == 0 else "weak", model="big" if i % 4 == 0 else "small",
-                        status="ok" if i != 5 else "failed", input_tokens=10 * i, output_tokens=i,
-                        cost_usd=0.01 * i, strong_cost_usd=0.02 * i) for i in range(12)]
+                        status=statuses[i], input_tokens=0 if statuses[i] in ("failed", "cached") else 10 * i,
+                        output_tokens=0 if statuses[i] in ("failed", "cached") else i, estimated=i % 5 == 3,
+                        cost_usd=None if i == 7 or statuses[i] == "failed" else (0.0 if statuses[i] == "cached" else 0.01 * i),
+                        strong_cost_usd=0.02 * i) for i in range(12)]
     for e in rows:
         store.record(e)
     assert [e.call_id for e in store.entries()] == [e.call_id for e in rows]
@@ -257,9 +260,14 @@ def test_ledger_queries_filter_by_scope_key_route_model_and_time(store_url):
         want = [e for e in rows if q.matches(e)]
         assert store.entries(q) == want and want
         report = store.usage(q)
-        assert report.total.cost_usd == pytest.approx(sum(e.cost_usd for e in want if e.status != "failed"
-                                                          or e.input_tokens))
-        assert sum(t.calls + t.failed_calls for t in report.by_route.values()) == len(want)
+        assert report.total.cost_usd == pytest.approx(sum(e.cost_usd or 0.0 for e in want))
+        assert sum(t.calls + t.failed_calls + t.cached_calls for t in report.by_route.values()) == len(want)
+        assert _rounded(report) == _rounded(UsageReport.of(want))  # SQLite aggregates in SQL: same totals
+
+
+def _rounded(report: UsageReport) -> dict:
+    return {k: ({m: {f: round(v, 9) for f, v in t.items()} for m, t in d.items()} if k != "total"
+                else {f: round(v, 9) for f, v in d.items()}) for k, d in report.model_dump().items()}
 
 
 def test_store_urls_are_checked_and_secrets_stay_out_of_reprs(redis_server):

@@ -163,6 +163,25 @@ class UsageTotals(BaseModel):
             self.cost_usd += e.cost_usd
         self.strong_equivalent_usd += e.strong_cost_usd or 0.0
 
+    def add_group(self, status: str, n: int, input_tokens: int, output_tokens: int,
+                  cost: float, unpriced: int, strong_cost: float, estimated: int) -> None:
+        """Add ``n`` entries of one status at once (a store that aggregates in its query
+        language); the same totals :meth:`add` gives one by one."""
+        self.estimated_calls += estimated
+        if status == "cached":
+            self.cached_calls += n
+            return
+        if status in ("failed", "cancelled"):
+            self.failed_calls += n
+        else:
+            self.calls += n
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.total_tokens += input_tokens + output_tokens
+        self.cost_usd += cost
+        self.unpriced_calls += unpriced
+        self.strong_equivalent_usd += strong_cost
+
 
 class UsageReport(BaseModel):
     """What ``GET /v1/routing/usage`` returns: totals, by route and by model."""

@@ -24,8 +24,8 @@ from typing import Any, Literal
 from ..budgets import Budget, BudgetState
 from ..decision import Route
 from ..errors import BudgetExceeded
-from .base import DEFAULT_LEASE_S, LedgerEntry, Reservation, ScopeTotals, UsageQuery, UsageReport, check_amount, \
-    choose, refusal, state_of
+from .base import DEFAULT_LEASE_S, LedgerEntry, Reservation, ScopeTotals, UsageQuery, UsageReport, UsageTotals, \
+    check_amount, choose, refusal, state_of
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS budget_scopes (
@@ -164,8 +164,8 @@ class SQLiteStore:
         with self._tx() as db:
             self._insert(db, entry)
 
-    def entries(self, query: UsageQuery | None = None) -> list[LedgerEntry]:
-        q = query or UsageQuery()
+    @staticmethod
+    def _where(q: UsageQuery) -> tuple[str, list[Any]]:
         where, args = [], []
         for col in ("scope", "api_key", "route", "model"):
             value = getattr(q, col)
@@ -178,12 +178,31 @@ class SQLiteStore:
         if q.until is not None:
             where.append("ts < ?")
             args.append(q.until)
-        sql = f"SELECT {', '.join(_LEDGER_FIELDS)} FROM ledger" + (f" WHERE {' AND '.join(where)}" if where else "")
-        rows = self._db().execute(sql + " ORDER BY ts", args).fetchall()
+        return (f" WHERE {' AND '.join(where)}" if where else ""), args
+
+    def entries(self, query: UsageQuery | None = None) -> list[LedgerEntry]:
+        where, args = self._where(query or UsageQuery())
+        rows = self._db().execute(f"SELECT {', '.join(_LEDGER_FIELDS)} FROM ledger{where} ORDER BY ts",
+                                  args).fetchall()
         return [LedgerEntry(**{**dict(zip(_LEDGER_FIELDS, row)), "estimated": bool(row[-1])}) for row in rows]
 
     def usage(self, query: UsageQuery | None = None) -> UsageReport:
-        return UsageReport.of(self.entries(query))
+        """Totals aggregated by SQLite (a usage request does not read every entry back)."""
+        where, args = self._where(query or UsageQuery())
+        # what counts in the money totals: not a cache hit, nor a failure that billed no tokens
+        counts = ("(status != 'cached' AND (status NOT IN ('failed', 'cancelled') "
+                  "OR input_tokens > 0 OR output_tokens > 0))")
+        rows = self._db().execute(
+            "SELECT route, model, status, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
+            f"COALESCE(SUM(CASE WHEN {counts} THEN cost_usd END), 0), SUM(cost_usd IS NULL AND {counts}), "
+            f"COALESCE(SUM(CASE WHEN {counts} THEN strong_cost_usd END), 0), SUM(estimated) "
+            f"FROM ledger{where} GROUP BY route, model, status", args).fetchall()
+        report = UsageReport()
+        for route, model, status, n, inp, out, cost, unpriced, strong, est in rows:
+            for t in (report.total, report.by_route.setdefault(route or "unrouted", UsageTotals()),
+                      report.by_model.setdefault(model, UsageTotals())):
+                t.add_group(status, n, int(inp), int(out), float(cost), int(unpriced), float(strong), int(est))
+        return report
 
     # -- online share --------------------------------------------------------------------------
     def load_online(self, key: str) -> dict[str, Any] | None:
