@@ -149,6 +149,11 @@ class BudgetTracker:
         """:meth:`reserve`, with the scope's state just after (one round trip to the store)."""
         return self.store.reserve(self.budget, scope, route, bounds)
 
+    def renew(self, reservation: Reservation) -> None:
+        """Extend the lease of a call still running (a shared store reclaims expired ones)."""
+        if not reservation.settled:
+            self.store.renew(reservation)
+
     def settle(self, reservation: Reservation, cost_usd: float | None, *, succeeded: bool = True,
                entry: "LedgerEntry | None" = None) -> BudgetState:
         """Replace the reservation by the real cost (``None``: nothing spent) and write the

@@ -334,3 +334,23 @@ def test_routed_chat_and_routed_llm_write_the_ledger_to_the_store(openai_server,
     assert store.budget_state(Budget(max_usd=5.0), "global").spent_usd == pytest.approx(
         sum(e.cost_usd for e in entries[:2]))
     assert "sqlite" not in repr(chat)
+
+
+def test_a_long_stream_renews_its_lease(persistent_url):
+    """A stream running past its lease keeps its reservation: another call does not get the
+    money, and the stream's cost is counted once it ends."""
+    store = open_store(persistent_url, lease_s=0.3)
+    policy = RoutingPolicy("random", threshold=0.0, budget=Budget(max_usd=0.05, on_exhausted="raise"), store=store)
+    lc = CallLifecycle(policy, strong=Backend("strong", "big", "test"), weak=Backend("weak", "small", "test"),
+                       prices=PRICES)
+    call = lc.begin(turn_of([("user", "stream me a long story")]), max_output_tokens=2000)  # bound > the cap
+    held = policy.budget.state("global").reserved_usd
+    for _ in range(12):  # 1.2 s of chunks: four leases
+        call.delivered("chunk ")
+        time.sleep(0.1)
+    assert policy.budget.state("global").in_flight == 1
+    assert policy.budget.state("global").reserved_usd == pytest.approx(held)
+    with pytest.raises(BudgetExceeded):  # the money is still held for the stream
+        lc.begin(turn_of([("user", "a short one")]), max_output_tokens=10)
+    record = call.finish(Usage(input_tokens=10, output_tokens=500))
+    assert policy.budget.state("global").spent_usd == pytest.approx(record.cost_usd)

@@ -22,6 +22,7 @@ import asyncio
 import math
 import queue
 import threading
+import time
 import uuid
 import warnings
 import weakref
@@ -168,6 +169,8 @@ class RoutedCall:
         self._delivered_chars = 0
         self._delivered: list[str] = []  # the answer's text, as delivered (for shadow sampling)
         self._answering = False  # a streamed chunk arrived: the provider took (and bills) the input
+        self._lease_s: float | None = getattr(lifecycle.store, "lease_s", None) if ticket.reservation else None
+        self._renewed_at = time.monotonic()
         self._settlement = _Settlement(lifecycle, ticket)
         self._finalizer = weakref.finalize(self, self._settlement.release_unsettled)
         self._listeners: list[Callable[[CallRecord], Any]] = []
@@ -216,6 +219,16 @@ class RoutedCall:
         if text:
             self._delivered_chars += len(text)
             self._delivered.append(text)
+        if self._lease_s is not None and time.monotonic() - self._renewed_at > self._lease_s / 3:
+            self._renew()
+
+    def _renew(self) -> None:
+        """A long stream keeps its reservation: a shared store would reclaim it once its
+        lease ran out (as for a process that died), and the cap could then be passed."""
+        self._renewed_at = time.monotonic()
+        reservation, tracker = self.ticket.reservation, self._lifecycle.policy.budget
+        if reservation is not None and tracker is not None:
+            tracker.renew(reservation)
 
     @property
     def answer(self) -> str | None:

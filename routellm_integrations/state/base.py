@@ -247,6 +247,10 @@ class StateStore(Protocol):
         Settling twice is a no-op; a reservation whose lease expired still adds its cost."""
         ...
 
+    def renew(self, reservation: Reservation) -> None:
+        """Extend a live reservation's lease (a long stream is still running)."""
+        ...
+
     def budget_state(self, budget: Budget, scope: str) -> BudgetState: ...
 
     def record(self, entry: LedgerEntry) -> None:

@@ -116,15 +116,12 @@ class MemoryStore:
             self._scopes.move_to_end(reservation.scope)  # settling is a use: keeps the dict in use order
             return state_of(budget, reservation.scope, s)
 
+    def renew(self, reservation: Reservation) -> None:
+        """In memory a reservation lives as long as the process: nothing to extend."""
+
     def budget_state(self, budget: Budget, scope: str) -> BudgetState:
         with self._lock:
             return state_of(budget, scope, self._scopes.get(scope) or ScopeTotals())
-
-    def totals(self, scope: str) -> ScopeTotals:
-        with self._lock:
-            s = self._scopes.get(scope)
-            return ScopeTotals(s.spent, s.reserved, s.strong_calls, s.strong_in_flight, s.in_flight) if s else \
-                ScopeTotals()
 
     # -- ledger ------------------------------------------------------------------------------
     def record(self, entry: LedgerEntry) -> None:

@@ -97,6 +97,16 @@ local reserved, in_flight, strong_in_flight = live(KEYS[2], tonumber(ARGV[1]), f
 return {'', f(num(KEYS[1], 'spent')), f(reserved), num(KEYS[1], 'strong_calls'), strong_in_flight, in_flight}
 """
 
+# KEYS: reservations hash. ARGV: id, new expiry
+_RENEW = """
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v then
+  local route, amount = string.match(v, '^(%a+)|([^|]+)|')
+  redis.call('HSET', KEYS[1], ARGV[1], route .. '|' .. amount .. '|' .. ARGV[2])
+end
+return 0
+"""
+
 _STATE = _LIVE + """
 local reserved, in_flight, strong_in_flight = live(KEYS[2], tonumber(ARGV[1]), false)
 return {'', f(num(KEYS[1], 'spent')), f(reserved), num(KEYS[1], 'strong_calls'), strong_in_flight, in_flight}
@@ -142,6 +152,7 @@ class RedisStore:
         self._reserve = self._r.register_script(_RESERVE)
         self._settle = self._r.register_script(_SETTLE)
         self._state = self._r.register_script(_STATE)
+        self._renew = self._r.register_script(_RENEW)
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url!r}, prefix={self.prefix!r})"
@@ -182,6 +193,10 @@ class RedisStore:
                                    entry.model_dump_json() if entry is not None else "",
                                    repr(entry.ts) if entry is not None else "0"])
         return state_of(budget, reservation.scope, _totals(reply))
+
+    def renew(self, reservation: Reservation) -> None:
+        if not reservation.settled:
+            self._renew(keys=[self._keys(reservation.scope)[1]], args=[reservation.id, repr(time.time() + self.lease_s)])
 
     def budget_state(self, budget: Budget, scope: str) -> BudgetState:
         return state_of(budget, scope, _totals(self._state(keys=self._keys(scope), args=[repr(time.time())])))

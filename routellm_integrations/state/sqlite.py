@@ -143,6 +143,11 @@ class SQLiteStore:
             s = self._totals(db, reservation.scope)
         return state_of(budget, reservation.scope, s)
 
+    def renew(self, reservation: Reservation) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE reservations SET expires_at = ? WHERE id = ?", (time.time() + self.lease_s,
+                                                                               reservation.id))
+
     def budget_state(self, budget: Budget, scope: str) -> BudgetState:
         db = self._db()
         db.execute("BEGIN")
