@@ -1,4 +1,4 @@
-"""The ``routellm`` command: route, demo, train, evaluate, calibrate, label, adapt, rescore."""
+"""The ``routellm`` command: route, demo, train, evaluate, calibrate, label, adapt, rescore, serve."""
 
 from __future__ import annotations
 
@@ -350,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256, help="prompts per scoring call")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_rescore)
+
+    from .server.cli import add_serve_parser  # argparse only: the server's own imports wait for the command
+
+    add_serve_parser(sub)
     return parser
 
 

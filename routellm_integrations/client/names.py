@@ -1,0 +1,101 @@
+"""Names the routed client reads: backends (``provider:model``) and the ``model`` a
+caller asks for (RouteLLM's ``router-<router>-<threshold>``, a held strong share
+``router-<router>-share<fraction>``, or a configured route name)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from .errors import BackendConfigError, InvalidModelError
+
+__all__ = ["PROVIDERS", "BackendSpec", "ModelRequest", "parse_backend", "parse_model"]
+
+#: providers a backend spec may name; ``openai`` covers any OpenAI-compatible server
+PROVIDERS = ("openai", "anthropic")
+_MODEL_RX = re.compile(r"^router-(?P<router>[A-Za-z0-9_.]+)-(?P<rest>.+)$")
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """``openai:gpt-4o`` as (provider, model)."""
+
+    provider: str
+    model: str
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
+def parse_backend(spec: "str | BackendSpec") -> BackendSpec:
+    """``"openai:gpt-4o"`` / ``"anthropic:claude-3-5-sonnet-latest"`` as a :class:`BackendSpec`.
+    A model name may itself hold colons (``openai:llama3:8b`` is model ``llama3:8b``)."""
+    if isinstance(spec, BackendSpec):
+        return spec
+    if not isinstance(spec, str) or ":" not in spec:
+        raise BackendConfigError(f"a backend is 'provider:model' (e.g. 'openai:gpt-4o', "
+                                 f"'anthropic:claude-3-5-sonnet-latest'), got {spec!r}")
+    provider, model = spec.split(":", 1)
+    provider, model = provider.strip().lower(), model.strip()
+    if provider not in PROVIDERS:
+        raise BackendConfigError(f"unknown provider {provider!r} in backend {spec!r}: use one of {list(PROVIDERS)} "
+                                 "(any OpenAI-compatible server is 'openai:<model>' with OPENAI_BASE_URL)")
+    if not model:
+        raise BackendConfigError(f"backend {spec!r} names no model: write it as '{provider}:<model>'")
+    return BackendSpec(provider, model)
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """What a ``model`` string asks for: a named route, or a router with a threshold or a
+    held strong share."""
+
+    model: str
+    route: str | None = None
+    router: str | None = None
+    threshold: float | None = None
+    strong_fraction: float | None = None
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        return (self.route, self.router, self.threshold, self.strong_fraction)
+
+
+def _unit(text: str, what: str, model: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidModelError(f"model {model!r}: the {what} {text!r} is not a number; write e.g. "
+                                "'router-mf-0.11593' or 'router-mf-share0.3'") from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise InvalidModelError(f"model {model!r}: the {what} {text!r} must be a number in [0, 1]")
+    return value
+
+
+def parse_model(model: object, *, routes: "dict[str, object] | None" = None,
+                routers: "list[str] | tuple[str, ...] | None" = None) -> ModelRequest:
+    """Read ``model``: a name in ``routes`` first, then ``router-<router>-<threshold>`` or
+    ``router-<router>-share<fraction>`` with ``<router>`` one of ``routers`` (``None``: any
+    registered router). Raises :class:`InvalidModelError` naming what is wrong."""
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidModelError(f"model must be a non-empty string such as 'router-mf-0.11593', got {model!r}")
+    if routes and model in routes:
+        return ModelRequest(model, route=model)
+    m = _MODEL_RX.match(model)
+    if m is None:
+        named = f"; configured routes: {sorted(routes)}" if routes else ""
+        raise InvalidModelError(f"unknown model {model!r}: use 'router-<router>-<threshold>' (e.g. "
+                                f"'router-mf-0.11593'), 'router-<router>-share<fraction>'{named}")
+    router, rest = m.group("router"), m.group("rest")
+    if routers is None:
+        from ..routers import available_routers
+
+        allowed = available_routers()
+    else:
+        allowed = list(routers)
+    if router not in allowed:
+        raise InvalidModelError(f"model {model!r}: unknown router {router!r}; available routers: {sorted(allowed)}")
+    if rest.startswith("share"):
+        return ModelRequest(model, router=router, strong_fraction=_unit(rest[len("share"):], "strong share", model))
+    return ModelRequest(model, router=router, threshold=_unit(rest, "threshold", model))

@@ -1,0 +1,659 @@
+"""A framework-free routed client: RouteLLM's ``Controller``, over the one call lifecycle.
+
+    client = RoutedClient(strong="openai:gpt-4o", weak="openai:gpt-4o-mini")
+    reply = client.chat.completions.create(model="router-mf-0.11593",
+                                           messages=[{"role": "user", "content": "Hi"}])
+    reply.model        # the backend model that answered, e.g. "gpt-4o-mini-2024-07-18"
+    reply.routellm     # the call's record: route, score, threshold, router, cost_usd, call_id, ...
+
+``model`` is ``router-<router>-<threshold>`` (RouteLLM's format), ``router-<router>-
+share<fraction>`` (a strong share held on live traffic) or the name of a configured route.
+One :class:`~routellm_integrations.policy.RoutingPolicy` and
+:class:`~routellm_integrations.routing.CallLifecycle` serve each distinct model string
+(and budget), built on first use; routers are loaded once and shared.
+
+Every call settles through the lifecycle however it ends: an answer, a backend error
+(:class:`BackendError`, with the provider's status), cancellation, a stream the consumer
+stops reading (abandoned) or one the provider cuts (charged for what it delivered).
+Streams pass every chunk through ``RoutedCall.delivered``; usage comes from the last chunk
+(requested from OpenAI backends with ``stream_options.include_usage``); the final chunk
+carries the record as ``routellm``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, Literal
+
+from ..budgets import Budget
+from ..costs import PriceTable
+from ..errors import InvalidPromptError
+from ..policy import RoutingPolicy, StepPolicy
+from ..routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
+from .backends import BackendStream, ChatBackend, make_backend
+from .errors import BackendError, InvalidModelError
+from .names import BackendSpec, ModelRequest, parse_backend, parse_model
+
+__all__ = ["AsyncRoutedClient", "RouteConfig", "RoutedAsyncStream", "RoutedClient", "RoutedStream", "Routed"]
+
+_UNSET: Any = object()
+_INLINE = frozenset({"random", "length"})
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    """A named route: its pair of backends (the client's when None), its router and its
+    threshold or held strong share."""
+
+    strong: str | None = None
+    weak: str | None = None
+    router: str = "mf"
+    threshold: float | None = None
+    strong_fraction: float | None = None
+    steps: StepPolicy = "per_turn"
+    router_options: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
+
+
+@dataclass
+class Routed:
+    """What one model string resolved to: its lifecycle and its two backends."""
+
+    key: str
+    lifecycle: CallLifecycle
+    backends: dict[str, ChatBackend]
+    request: ModelRequest
+
+    @property
+    def policy(self) -> RoutingPolicy:
+        return self.lifecycle.policy
+
+
+def _text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content
+                        if isinstance(p, dict) and p.get("type") in ("text", "input_text") and
+                        isinstance(p.get("text"), str))
+    return ""
+
+
+def request_turn(messages: Any, tools: Any = None, route_on: str = "last_user") -> Turn:
+    """The :class:`Turn` of an OpenAI chat request (validating ``messages``)."""
+    if not isinstance(messages, list) or not messages:
+        raise InvalidPromptError("messages must be a non-empty list of {'role', 'content'} objects")
+    pairs = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, Mapping) or not isinstance(m.get("role"), str):
+            raise InvalidPromptError(f"messages[{i}] must be an object with a 'role', got {m!r:.200}")
+        pairs.append((m["role"], _text(m.get("content"))))
+    extra = ""
+    if tools:
+        from .sse import dumps
+
+        extra = dumps(tools).decode()
+    return turn_of(pairs, route_on, extra_input=extra)  # type: ignore[arg-type]
+
+
+def _delta_text(chunk: Mapping[str, Any]) -> str:
+    out = []
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if delta.get("content"):
+            out.append(delta["content"])
+        for call in delta.get("tool_calls") or ():
+            args = (call.get("function") or {}).get("arguments")
+            if args:
+                out.append(args)
+    return "".join(out)
+
+
+def _answer_text(completion: Mapping[str, Any]) -> str:
+    out = []
+    for choice in completion.get("choices") or ():
+        message = choice.get("message") or {}
+        if isinstance(message.get("content"), str):
+            out.append(message["content"])
+        for call in message.get("tool_calls") or ():
+            out.append((call.get("function") or {}).get("arguments") or "")
+    return "".join(out)
+
+
+def _usage_chunk(template: Mapping[str, Any] | None, record: CallRecord) -> dict[str, Any]:
+    base = {k: template[k] for k in ("id", "object", "created", "model") if k in template} if template else {}
+    usage = None
+    if record.input_tokens is not None:
+        usage = {"prompt_tokens": record.input_tokens, "completion_tokens": record.output_tokens or 0,
+                 "total_tokens": record.input_tokens + (record.output_tokens or 0)}
+    return {"object": "chat.completion.chunk", **base, "choices": [], "usage": usage}
+
+
+class RoutedAsyncStream:
+    """An open routed stream: ``async for chunk in stream`` gives OpenAI chunk dicts (the
+    last one carries ``routellm``: the call's record). The decision is known before the
+    first chunk (:attr:`decision`); :attr:`record` is set once the call settled. Closing
+    it early (``aclose``, leaving an ``async with``/``async for``) settles the call as
+    abandoned."""
+
+    def __init__(self, call: RoutedCall, source: BackendStream, *, include_usage: bool,
+                 wrap: Callable[[dict[str, Any]], Any] | None = None) -> None:
+        self.call = call
+        self._source = source
+        self._include_usage = include_usage
+        self._wrap = wrap
+        self._agen = self._run()
+        self._started = False
+        self._closed = False
+
+    @property
+    def decision(self) -> CallRecord:
+        """The routing decision as a record (status ``in_flight``)."""
+        return self.call.preview_record()
+
+    @property
+    def record(self) -> CallRecord | None:
+        return self.call.record
+
+    def __aiter__(self) -> "RoutedAsyncStream":
+        return self
+
+    async def __anext__(self) -> Any:
+        self._started = True
+        chunk = await self._agen.__anext__()
+        return self._wrap(chunk) if self._wrap is not None else chunk
+
+    async def aclose(self) -> None:
+        """Stop reading: closes the backend's connection and settles the call (abandoned
+        when it had not finished)."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self._started:  # the generator never ran: its finally would not either
+            try:
+                await self._source.aclose()
+            finally:
+                self.call.abandon()
+            return
+        await self._agen.aclose()
+
+    close = aclose
+
+    async def __aenter__(self) -> "RoutedAsyncStream":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    async def _run(self) -> AsyncIterator[dict[str, Any]]:
+        call, source = self.call, self._source
+        held: dict[str, Any] | None = None   # the finish chunk: the record goes on it (no usage asked)
+        usage_chunk: dict[str, Any] | None = None
+        template: dict[str, Any] | None = None
+        try:
+            try:
+                async for chunk in source:
+                    call.delivered(_delta_text(chunk))
+                    template = template or chunk
+                    choices = chunk.get("choices") or ()
+                    if not choices:
+                        if chunk.get("usage") is not None:
+                            usage_chunk = chunk
+                        continue
+                    if any(c.get("finish_reason") for c in choices):
+                        if held is not None:
+                            yield held
+                        held = chunk
+                        continue
+                    if held is not None:  # content after a finish chunk (several choices): pass the held one on
+                        yield held
+                        held = None
+                    yield chunk
+            finally:
+                await source.aclose()
+            record = call.finish(source.usage, model=source.model)
+        except GeneratorExit:
+            call.abandon()
+            raise
+        except asyncio.CancelledError:
+            call.cancel()
+            raise
+        except BaseException as exc:
+            call.fail(exc)
+            if isinstance(exc, BackendError):
+                exc.route = call.route
+            raise
+        meta = record.metadata()
+        if self._include_usage:
+            if held is not None:
+                yield held
+            last = usage_chunk or _usage_chunk(template, record)
+            last["routellm"] = meta
+            yield last
+        elif held is not None:
+            held["routellm"] = meta
+            yield held
+        else:
+            last = _usage_chunk(template, record)
+            last.pop("usage", None)
+            last["routellm"] = meta
+            yield last
+
+
+class AsyncRoutedClient:
+    """The routed client, async (the server uses it). ``client.chat.completions.create(...)``
+    mirrors ``openai.AsyncOpenAI``; with ``stream=True`` it returns a
+    :class:`RoutedAsyncStream` once the backend accepted the request.
+
+    - ``strong``/``weak``: ``provider:model`` specs (``openai:gpt-4o``,
+      ``anthropic:claude-3-5-sonnet-latest``), or :class:`ChatBackend` objects.
+    - ``routes``: named routes (``{"fast": RouteConfig(router="length", threshold=0.7)}``).
+    - ``routers``: the routers a ``router-<name>-...`` model may name (default: any registered).
+    - ``budget``: the :class:`Budget` of calls that pass none; ``store``: a state store or
+      URL (``memory://`` default, ``sqlite:///path``, ``redis://...``) shared by every policy,
+      so a scope's spend is one number across routes.
+    - ``prices``: the price table (default :meth:`PriceTable.default`).
+    - keys and base URLs: ``openai_api_key``/``openai_base_url``/``anthropic_api_key``/
+      ``anthropic_base_url``, else ``OPENAI_API_KEY`` & co.; or ``backend_factory(spec)``
+      building each backend.
+    """
+
+    def __init__(self, strong: "str | ChatBackend" = "openai:gpt-4o", weak: "str | ChatBackend" = "openai:gpt-4o-mini",
+                 *, prices: PriceTable | None = None, budget: Budget | None = None, store: Any = None,
+                 routes: Mapping[str, RouteConfig | Mapping[str, Any]] | None = None,
+                 routers: list[str] | tuple[str, ...] | None = None, route_on: Literal["last_user", "conversation"] =
+                 "last_user", steps: StepPolicy = "per_turn", on_no_text: Literal["strong", "weak", "error"] = "strong",
+                 openai_api_key: str | None = None, openai_base_url: str | None = None,
+                 anthropic_api_key: str | None = None, anthropic_base_url: str | None = None,
+                 timeout: float = 600.0, max_retries: int = 2, anthropic_max_tokens: int = 4096,
+                 router_options: Mapping[str, Mapping[str, Any]] | None = None, max_cached: int = 256,
+                 backend_factory: Callable[[str], ChatBackend] | None = None) -> None:
+        from ..state import open_store
+
+        self._backend_options = {"openai_api_key": openai_api_key, "openai_base_url": openai_base_url,
+                                 "anthropic_api_key": anthropic_api_key, "anthropic_base_url": anthropic_base_url,
+                                 "timeout": timeout, "max_retries": max_retries,
+                                 "anthropic_max_tokens": anthropic_max_tokens}
+        self._backends: dict[str, ChatBackend] = {}
+        self._backend_factory = backend_factory
+        self.strong = self._spec_of(strong)
+        self.weak = self._spec_of(weak)
+        self.routes: dict[str, RouteConfig] = {}
+        for name, cfg in (routes or {}).items():
+            self.routes[name] = cfg if isinstance(cfg, RouteConfig) else RouteConfig(**dict(cfg))
+        for name, cfg in self.routes.items():
+            for spec in (cfg.strong, cfg.weak):
+                if spec is not None:
+                    parse_backend(spec)
+            if cfg.threshold is not None and cfg.strong_fraction is not None:
+                raise InvalidModelError(f"route {name!r}: give threshold or strong_fraction, not both")
+        self.routers = list(routers) if routers is not None else None
+        self.prices = prices if prices is not None else PriceTable.default()
+        self.budget = budget
+        self.store = open_store(store)
+        self.route_on = route_on
+        self.steps: StepPolicy = steps
+        self.on_no_text = on_no_text
+        self.router_options = {k: dict(v) for k, v in (router_options or {}).items()}
+        self.max_cached = int(max_cached)
+        self._routed: OrderedDict[tuple[Any, ...], Routed] = OrderedDict()
+        self._routers: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self._router_locks: dict[str, threading.Lock] = {}
+        self._listeners: list[Callable[[CallRecord, RoutedCall], Any]] = []
+        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self.create))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(strong={self.strong!r}, weak={self.weak!r}, store={self.store.url!r})"
+
+    # -- backends -------------------------------------------------------------------------
+    def _spec_of(self, backend: "str | BackendSpec | ChatBackend") -> str:
+        if isinstance(backend, ChatBackend):
+            self._backends[backend.spec] = backend
+            return backend.spec
+        return str(parse_backend(backend))
+
+    def backend(self, spec: str) -> ChatBackend:
+        """The backend of a ``provider:model`` spec (built once, on first use)."""
+        with self._lock:
+            b = self._backends.get(spec)
+            if b is None:
+                b = self._backends[spec] = (self._backend_factory(spec) if self._backend_factory is not None else
+                                            make_backend(spec, **self._backend_options))  # type: ignore[arg-type]
+            return b
+
+    def specs(self) -> list[str]:
+        """Every backend spec the client may call (its pair and its routes')."""
+        out = [self.strong, self.weak]
+        for cfg in self.routes.values():
+            out += [s for s in (cfg.strong, cfg.weak) if s is not None]
+        return list(dict.fromkeys(str(parse_backend(s)) for s in out))
+
+    # -- routers and lifecycles -------------------------------------------------------------
+    def router(self, name: str) -> Any:
+        """The router ``name``, loaded once and shared by every policy naming it."""
+        with self._lock:
+            hit = self._routers.get(name)
+            if hit is not None:
+                return hit
+            lock = self._router_locks.setdefault(name, threading.Lock())
+        with lock:
+            with self._lock:
+                hit = self._routers.get(name)
+            if hit is None:
+                from ..routers import load_router
+
+                hit = load_router(name, **self.router_options.get(name, {}))
+                with self._lock:
+                    self._routers[name] = hit
+        return hit
+
+    def resolve(self, model: str) -> ModelRequest:
+        """Parse ``model`` (raises :class:`InvalidModelError` naming the problem)."""
+        return parse_model(model, routes=self.routes, routers=self.routers)
+
+    def _cached(self, request: ModelRequest, budget: Budget | None) -> Routed | None:
+        key = (request.key, budget)
+        with self._lock:
+            hit = self._routed.get(key)
+            if hit is not None:
+                self._routed.move_to_end(key)
+            return hit
+
+    def routed(self, model: str, *, budget: Budget | None = _UNSET) -> Routed:
+        """The lifecycle that serves ``model`` under ``budget`` (built on first use; may
+        load the router: call it off the event loop, as :meth:`arouted` does)."""
+        request = self.resolve(model)
+        budget = self.budget if budget is _UNSET else budget
+        hit = self._cached(request, budget)
+        if hit is not None:
+            return hit
+        if request.route is not None:
+            cfg = self.routes[request.route]
+            strong, weak = cfg.strong or self.strong, cfg.weak or self.weak
+            router, threshold, fraction, steps = cfg.router, cfg.threshold, cfg.strong_fraction, cfg.steps
+            options = dict(cfg.router_options or {})
+            key = request.route
+        else:
+            strong, weak, router, steps, options = self.strong, self.weak, request.router, self.steps, {}
+            threshold, fraction = request.threshold, request.strong_fraction
+            key = (f"router-{router}-share{fraction}" if fraction is not None else f"router-{router}-{threshold}")
+        router_obj = self.router(router) if not options else _load(router, options)  # type: ignore[arg-type]
+        online_key = key if budget is None else f"{key}|budget-{_digest(budget)}"
+        policy = RoutingPolicy(router_obj, threshold=threshold, strong_fraction=fraction, budget=budget, steps=steps,
+                               store=self.store, online_key=online_key)
+        sb, wb = self.backend(strong), self.backend(weak)
+        lifecycle = CallLifecycle(policy, strong=Backend("strong", sb.model, sb.provider),
+                                  weak=Backend("weak", wb.model, wb.provider), prices=self.prices,
+                                  on_no_text=self.on_no_text)
+        routed = Routed(key, lifecycle, {"strong": sb, "weak": wb}, request)
+        with self._lock:
+            existing = self._routed.get((request.key, budget))
+            if existing is not None:
+                return existing
+            self._routed[(request.key, budget)] = routed
+            while len(self._routed) > self.max_cached:
+                _, old = self._routed.popitem(last=False)
+                old.policy.close()
+        return routed
+
+    async def arouted(self, model: str, *, budget: Budget | None = _UNSET) -> Routed:
+        request = self.resolve(model)
+        b = self.budget if budget is _UNSET else budget
+        hit = self._cached(request, b)
+        if hit is not None:
+            return hit
+        router = self.routes[request.route].router if request.route is not None else request.router
+        with self._lock:
+            loaded = router in self._routers
+        if loaded or router in _INLINE:
+            return self.routed(model, budget=b)
+        return await asyncio.to_thread(self.routed, model, budget=b)
+
+    def on_settled(self, listener: Callable[[CallRecord, RoutedCall], Any]) -> None:
+        """Call ``listener(record, call)`` whenever a call settles (metrics, logs)."""
+        self._listeners.append(listener)
+
+    def _watch(self, call: RoutedCall) -> None:
+        for listener in self._listeners:
+            call.on_settled(lambda record, _l=listener: _l(record, call))
+
+    # -- calls ------------------------------------------------------------------------------
+    async def begin(self, model: str, messages: Any, *, tools: Any = None, max_tokens: Any = None,
+                    scope: str | None = None, api_key_id: str | None = None, budget: Budget | None = _UNSET,
+                    force: Literal["strong", "weak"] | None = None) -> tuple[Routed, RoutedCall]:
+        """Resolve ``model``, decide and reserve: the call in flight (settle it)."""
+        routed = await self.arouted(model, budget=budget)
+        turn = request_turn(messages, tools, self.route_on)
+        call = await routed.lifecycle.abegin(turn, force=force, scope=scope,
+                                             max_output_tokens=max_tokens if isinstance(max_tokens, int) else None,
+                                             api_key=api_key_id)
+        self._watch(call)
+        return routed, call
+
+    async def complete_raw(self, body: Mapping[str, Any], *, scope: str | None = None, api_key_id: str | None = None,
+                           budget: Budget | None = _UNSET, force: Literal["strong", "weak"] | None = None
+                           ) -> tuple[dict[str, Any], CallRecord]:
+        """A whole (not streamed) routed call on an OpenAI request body: the OpenAI
+        completion dict (``model`` = the model that answered, ``routellm`` = the record)."""
+        params = dict(body)
+        model = params.pop("model", None)
+        params.pop("stream", None)
+        routed, call = await self.begin(model, params.get("messages"), tools=params.get("tools"),  # type: ignore[arg-type]
+                                        max_tokens=params.get("max_completion_tokens") or params.get("max_tokens"),
+                                        scope=scope, api_key_id=api_key_id, budget=budget, force=force)
+        try:
+            reply = await routed.backends[call.route].acomplete(params)
+        except BaseException as exc:
+            call.settle_on_exit(exc)
+            if isinstance(exc, BackendError):
+                exc.route = call.route
+            raise
+        record = call.finish(reply.usage, model=reply.model, text=_answer_text(reply.completion))
+        completion = reply.completion
+        completion["model"] = reply.model
+        completion["routellm"] = record.metadata()
+        return completion, record
+
+    async def stream_raw(self, body: Mapping[str, Any], *, scope: str | None = None, api_key_id: str | None = None,
+                         budget: Budget | None = _UNSET, force: Literal["strong", "weak"] | None = None,
+                         wrap: Callable[[dict[str, Any]], Any] | None = None) -> RoutedAsyncStream:
+        """Open a routed stream on an OpenAI request body (returns once the backend
+        accepted it: a backend that refuses raises :class:`BackendError` here)."""
+        params = dict(body)
+        model = params.pop("model", None)
+        params.pop("stream", None)
+        include_usage = bool((params.get("stream_options") or {}).get("include_usage"))
+        routed, call = await self.begin(model, params.get("messages"), tools=params.get("tools"),  # type: ignore[arg-type]
+                                        max_tokens=params.get("max_completion_tokens") or params.get("max_tokens"),
+                                        scope=scope, api_key_id=api_key_id, budget=budget, force=force)
+        try:
+            source = await routed.backends[call.route].astream(params, include_usage=include_usage)
+        except BaseException as exc:
+            call.settle_on_exit(exc)
+            if isinstance(exc, BackendError):
+                exc.route = call.route
+            raise
+        return RoutedAsyncStream(call, source, include_usage=include_usage, wrap=wrap)
+
+    async def create(self, *, model: str, messages: list[Mapping[str, Any]], stream: bool = False,
+                     scope: str | None = None, api_key_id: str | None = None, budget: Budget | None = _UNSET,
+                     force: Literal["strong", "weak"] | None = None, **params: Any) -> Any:
+        """``chat.completions.create``: an ``openai.types.chat.ChatCompletion`` (with the
+        record as ``.routellm``), or with ``stream=True`` a :class:`RoutedAsyncStream` of
+        ``ChatCompletionChunk`` objects. ``scope`` keys the budget (e.g. a user or a
+        client key); ``api_key_id`` names the caller's key in the ledger (never the secret)."""
+        body = {"model": model, "messages": messages, **params}
+        if stream:
+            from openai.types.chat import ChatCompletionChunk
+
+            return await self.stream_raw(body, scope=scope, api_key_id=api_key_id, budget=budget, force=force,
+                                         wrap=lambda d: ChatCompletionChunk.construct(**d))
+        from openai.types.chat import ChatCompletion
+
+        completion, _ = await self.complete_raw(body, scope=scope, api_key_id=api_key_id, budget=budget, force=force)
+        return ChatCompletion.construct(**completion)
+
+    acreate = create
+
+    def budget_state(self, scope: str, budget: Budget | None = _UNSET) -> Any:
+        """The budget state of ``scope`` in the store (``None`` without a budget)."""
+        b = self.budget if budget is _UNSET else budget
+        return None if b is None else self.store.budget_state(b, scope)
+
+    async def aclose(self) -> None:
+        """Checkpoint the policies and close the SDK clients of this loop."""
+        with self._lock:
+            routed = list(self._routed.values())
+            backends = list(self._backends.values())
+        for r in routed:
+            r.policy.close()
+        for b in backends:
+            await b.aclose()
+
+    close = aclose
+
+
+def _digest(budget: Budget) -> str:
+    return hashlib.sha1(budget.model_dump_json().encode()).hexdigest()[:10]
+
+
+def _load(name: str, options: Mapping[str, Any]) -> Any:
+    from ..routers import load_router
+
+    return load_router(name, **dict(options))
+
+
+# -- the sync client: the async one on a private loop thread -------------------------------
+
+class _LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="routellm-client", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # KeyboardInterrupt and the like: the call settles as cancelled
+            raise
+
+    def stop(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=5)
+        if not self.loop.is_running() and not self.loop.is_closed():
+            self.loop.close()
+
+
+class RoutedStream:
+    """A routed stream for sync code: iterate for ``ChatCompletionChunk`` objects; ``close``
+    (or leaving a ``with`` block / breaking a ``for`` loop then dropping it) settles it."""
+
+    def __init__(self, stream: RoutedAsyncStream, loop: _LoopThread) -> None:
+        self._stream, self._loop = stream, loop
+        self._closed = False
+
+    @property
+    def decision(self) -> CallRecord:
+        return self._stream.decision
+
+    @property
+    def record(self) -> CallRecord | None:
+        return self._stream.record
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        if self._closed:
+            raise StopIteration
+        try:
+            return self._loop.run(self._stream.__anext__())
+        except StopAsyncIteration:
+            self._closed = True
+            raise StopIteration from None
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._loop.run(self._stream.aclose())
+
+    def __enter__(self) -> "RoutedStream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if not self._closed and self._loop.loop.is_running():
+                asyncio.run_coroutine_threadsafe(self._stream.aclose(), self._loop.loop)
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+class RoutedClient:
+    """The routed client for sync code: the same arguments as :class:`AsyncRoutedClient`
+    (whose calls it runs on a private event loop thread).
+
+        client = RoutedClient(strong="openai:gpt-4o", weak="anthropic:claude-3-5-haiku-latest")
+        client.chat.completions.create(model="router-mf-0.11593", messages=[...])
+    """
+
+    def __init__(self, strong: "str | ChatBackend" = "openai:gpt-4o", weak: "str | ChatBackend" = "openai:gpt-4o-mini",
+                 **kwargs: Any) -> None:
+        self.aclient = AsyncRoutedClient(strong, weak, **kwargs)
+        self._loop: _LoopThread | None = None
+        self._loop_lock = threading.Lock()
+        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self.create))
+
+    def __repr__(self) -> str:
+        return repr(self.aclient).replace("AsyncRoutedClient", "RoutedClient", 1)
+
+    @property
+    def store(self) -> Any:
+        return self.aclient.store
+
+    def _thread(self) -> _LoopThread:
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = _LoopThread()
+            return self._loop
+
+    def create(self, *, model: str, messages: list[Mapping[str, Any]], stream: bool = False, **params: Any) -> Any:
+        """``chat.completions.create``: a ``ChatCompletion`` (record in ``.routellm``) or,
+        with ``stream=True``, a :class:`RoutedStream` of ``ChatCompletionChunk`` objects."""
+        loop = self._thread()
+        result = loop.run(self.aclient.create(model=model, messages=messages, stream=stream, **params))
+        return RoutedStream(result, loop) if stream else result
+
+    def on_settled(self, listener: Callable[[CallRecord, RoutedCall], Any]) -> None:
+        self.aclient.on_settled(listener)
+
+    def budget_state(self, scope: str, budget: Budget | None = _UNSET) -> Any:
+        return self.aclient.budget_state(scope, budget)
+
+    def close(self) -> None:
+        with self._loop_lock:
+            loop, self._loop = self._loop, None
+        if loop is not None:
+            try:
+                loop.run(self.aclient.aclose())
+            finally:
+                loop.stop()
+
+    def __enter__(self) -> "RoutedClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

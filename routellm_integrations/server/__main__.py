@@ -1,0 +1,5 @@
+"""``python -m routellm_integrations.server --strong ... --weak ...``: ``routellm serve``."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,290 @@
+"""The OpenAI-compatible routing server: a thin HTTP layer over :class:`AsyncRoutedClient`.
+
+- ``POST /v1/chat/completions``: routed (JSON or SSE); the decision in ``x-routellm-*``
+  headers (for a stream: the decision; its last chunk carries the cost) and the call's
+  record in the ``routellm`` field;
+- ``GET /v1/models``: the advertised ``router-<router>-<threshold>`` names and the routes;
+- ``GET /v1/routing/usage``: ledger totals from the state store (all, and the caller's key);
+- ``GET /health``, ``GET /metrics`` (Prometheus; open, like ``/health``).
+
+Errors are OpenAI's (``{"error": {"message", "type", "param", "code"}}``): 401 for a
+missing or wrong key, 400 for a bad model name, threshold or request, 429 for an
+exhausted budget (naming the scope), 502 for a backend failure (with the provider's
+status). No provider key ever appears in a body, header, log line or metric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from ..client.backends import ChatBackend, make_backend
+from ..client.routed import AsyncRoutedClient, RouteConfig
+from ..client.secrets import RedactingFilter, redact
+from ..client.sse import dumps, loads
+from ..routing import CallRecord
+from .auth import AuthError, ClientKey, KeyRing
+from .config import ConfigError, ServerConfig
+from .errors import ApiError, error_body, error_for
+from .metrics import Metrics
+from .streaming import SSEResponse
+
+__all__ = ["build_client", "create_app", "create_app_from_env"]
+
+log = logging.getLogger("routellm.server")
+_ENDPOINTS = {"/v1/chat/completions", "/v1/models", "/v1/routing/usage", "/health", "/metrics"}
+
+
+def _provider_key(config: ServerConfig, provider: str) -> str | None:
+    spec = config.providers.get(provider)  # type: ignore[call-overload]
+    if spec is None or spec.api_key_env is None:
+        return None  # the backend reads OPENAI_API_KEY / ANTHROPIC_API_KEY
+    value = os.environ.get(spec.api_key_env)
+    if not value:
+        raise ConfigError(f"providers.{provider}.api_key_env: the environment variable {spec.api_key_env} is not set")
+    return value
+
+
+def build_client(config: ServerConfig) -> AsyncRoutedClient:
+    """The routed client a configuration describes (backends are built, so a missing key
+    fails here, before the server accepts a request)."""
+    from ..costs import PriceTable
+
+    def factory(spec: str) -> ChatBackend:
+        provider = spec.split(":", 1)[0]
+        p = config.providers.get(provider)  # type: ignore[call-overload]
+        key = _provider_key(config, provider)
+        base = p.base_url if p is not None else None
+        return make_backend(spec, openai_api_key=key if provider == "openai" else None,
+                            openai_base_url=base if provider == "openai" else None,
+                            anthropic_api_key=key if provider == "anthropic" else None,
+                            anthropic_base_url=base if provider == "anthropic" else None,
+                            timeout=p.timeout_s if p is not None else 600.0,
+                            max_retries=p.max_retries if p is not None else 2,
+                            anthropic_max_tokens=config.anthropic_max_tokens)
+
+    routes = {name: RouteConfig(strong=r.strong, weak=r.weak, router=r.router, threshold=r.threshold,
+                                strong_fraction=r.strong_fraction, steps=r.steps) for name, r in config.routes.items()}
+    prices = PriceTable.default().with_prices({p: {m: tuple(v) for m, v in models.items()}  # type: ignore[misc]
+                                               for p, models in config.prices.items()}) if config.prices else None
+    client = AsyncRoutedClient(config.strong, config.weak, prices=prices, store=config.state, routes=routes,
+                               routers=config.routers, route_on=config.route_on, steps=config.steps,
+                               backend_factory=factory)
+    for spec in client.specs():
+        client.backend(spec)
+    return client
+
+
+def _fmt(x: float | None) -> str:
+    return "" if x is None else f"{x:.6g}"
+
+
+def decision_headers(record: CallRecord) -> dict[str, str]:
+    headers = {"x-routellm-route": record.route, "x-routellm-model": record.model,
+               "x-routellm-provider": record.provider or "", "x-routellm-router": record.router,
+               "x-routellm-score": _fmt(record.score), "x-routellm-threshold": _fmt(record.threshold),
+               "x-routellm-call-id": record.call_id}
+    if record.status != "in_flight":
+        headers["x-routellm-status"] = record.status
+        headers["x-routellm-cost-usd"] = _fmt(record.cost_usd)
+    return headers
+
+
+def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(content), status_code=status, headers=headers, media_type="application/json")
+
+
+def _error_response(err: ApiError) -> Any:
+    if err.status >= 500:
+        log.error("%s %s: %s", err.status, err.type, err.message)
+    return _json(err.body(), err.status, err.headers)
+
+
+class _RequestMetrics:
+    """Pure ASGI middleware: counts and times requests (cheaper than BaseHTTPMiddleware)."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        endpoint = path if path in _ENDPOINTS else "other"
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_status(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.metrics.request(endpoint, status[0], time.perf_counter() - start)
+
+
+def _install_log_redaction() -> None:
+    flt = RedactingFilter()
+    loggers = [logging.getLogger(), logging.getLogger("uvicorn"), logging.getLogger("uvicorn.error"),
+               logging.getLogger("uvicorn.access"), logging.getLogger("routellm"), log]
+    for logger in loggers:
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(flt)
+        for handler in logger.handlers:
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(flt)
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        handler.addFilter(flt)
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
+def create_app(config: ServerConfig | None = None, *, client: AsyncRoutedClient | None = None,
+               keyring: KeyRing | None = None) -> Any:
+    """The FastAPI app serving ``config`` (a :class:`ServerConfig`; default: defaults)."""
+    config = config if config is not None else ServerConfig()
+    client = client if client is not None else build_client(config)
+    keys = keyring if keyring is not None else KeyRing.from_config(config)
+    metrics = Metrics()
+    client.on_settled(lambda record, call: metrics.settled(record))
+    client.on_settled(lambda record, call: metrics.decided(record.router, record.latency_ms))
+    advertised = config.advertised_models()
+
+    @asynccontextmanager
+    async def lifespan(app: Any):  # type: ignore[no-untyped-def]
+        _install_log_redaction()
+        if keys.open:
+            log.warning("routellm server is OPEN: no client API keys are configured (set ROUTELLM_SERVER_API_KEYS or "
+                        "keys: in the config file); anyone who can reach it spends on your provider keys")
+        else:
+            log.info("routellm server: %d client keys (%s)", len(keys), ", ".join(keys.labels()))
+        log.info("routellm server: strong %s, weak %s, routers %s, routes %s, state %s", client.strong, client.weak,
+                 config.routers, sorted(config.routes) or "none", redact(client.store.url))
+        if config.workers > 1 and client.store.url.startswith("memory://"):
+            log.warning("routellm server: %d workers over memory:// state: budgets and usage are per worker; "
+                        "use --db sqlite:///routing.sqlite or --state redis://... to share them", config.workers)
+        names = list(dict.fromkeys([*config.routers, *(r.router for r in config.routes.values())]))
+        await asyncio.gather(*(asyncio.to_thread(client.router, n) for n in names))  # load before the first call
+        try:
+            yield
+        finally:
+            await client.aclose()
+            client.store.close()
+            log.info("routellm server: stopped; every call in flight settled")
+
+    app = FastAPI(title="routellm", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.client, app.state.keys, app.state.metrics, app.state.config = client, keys, metrics, config
+    app.add_middleware(_RequestMetrics, metrics=metrics)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
+        message = f"no route {request.method} {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+        return _json(error_body(message, kind, None, kind), exc.status_code)
+
+    def authenticate(request: Request) -> ClientKey | None:
+        try:
+            return keys.authenticate(request.headers)
+        except AuthError as exc:
+            raise error_for(exc) from None
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        try:
+            key = authenticate(request)
+            raw = await request.body()
+            try:
+                body = loads(raw) if raw else None
+            except ValueError:
+                raise ApiError(400, "the request body is not valid JSON") from None
+            if not isinstance(body, dict):
+                raise ApiError(400, "the request body must be a JSON object")
+            if not isinstance(body.get("model"), str) or not body["model"]:
+                raise ApiError(400, "you must provide a model parameter, e.g. 'router-mf-0.11593'", param="model",
+                               code="missing_model")
+            if not isinstance(body.get("messages"), list) or not body["messages"]:
+                raise ApiError(400, "'messages' must be a non-empty array", param="messages")
+            stream = body.get("stream") or False
+            if not isinstance(stream, bool):
+                raise ApiError(400, "'stream' must be a boolean", param="stream")
+            scope = key.label if key is not None else None
+            budget = key.budget if key is not None else config.budget
+            if stream:
+                routed = await client.stream_raw(body, scope=scope, api_key_id=scope, budget=budget)
+                return SSEResponse(routed, decision_headers(routed.decision))
+            completion, record = await client.complete_raw(body, scope=scope, api_key_id=scope, budget=budget)
+            return _json(completion, 200, decision_headers(record))
+        except Exception as exc:  # noqa: BLE001 - every error answered in OpenAI's format
+            return _error_response(error_for(exc))
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> Response:
+        try:
+            authenticate(request)
+        except ApiError as exc:
+            return _error_response(exc)
+        return _json({"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "routellm"}
+                                                 for m in advertised]})
+
+    @app.get("/v1/routing/usage")
+    async def usage(request: Request) -> Response:
+        from ..state import UsageQuery
+
+        try:
+            key = authenticate(request)
+            since, until = _time_param(request, "since"), _time_param(request, "until")
+        except ApiError as exc:
+            return _error_response(exc)
+        store = client.store
+        total = await asyncio.to_thread(store.usage, UsageQuery(since=since, until=until))
+        out: dict[str, Any] = {"object": "routing.usage", "store": redact(store.url), "since": since, "until": until,
+                               "total": total.model_dump(mode="json"), "key": None}
+        if key is not None:
+            mine = await asyncio.to_thread(store.usage, UsageQuery(api_key=key.label, since=since, until=until))
+            out["key"] = {"label": key.label, **mine.model_dump(mode="json"), "budget": None}
+            if key.budget is not None:
+                state = await asyncio.to_thread(store.budget_state, key.budget, key.label)
+                out["key"]["budget"] = state.model_dump(mode="json")
+        return _json(out)
+
+    @app.get("/health")
+    async def health() -> Response:
+        return _json({"status": "ok", "routers": config.routers, "routes": sorted(config.routes),
+                      "strong": client.strong, "weak": client.weak})
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    return app
+
+
+def _time_param(request: Any, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a unix time in seconds, got {raw!r}", param=name) from None
+
+
+def create_app_from_env() -> Any:
+    """The app factory uvicorn workers call (``--workers N``): the configuration comes from
+    ``ROUTELLM_SERVER_CONFIG`` (JSON), which ``routellm serve`` sets."""
+    return create_app(ServerConfig.from_env())
+

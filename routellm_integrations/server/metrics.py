@@ -1,0 +1,74 @@
+"""Prometheus metrics of the routing server (``GET /metrics``), in a registry per app.
+
+- ``routellm_calls_total{route, model, status}``: settled calls (status ``ok``, ``failed``,
+  ``cancelled``, ``abandoned``, ``cut``);
+- ``routellm_cost_usd_total{route, model}``, ``routellm_tokens_total{route, model, kind}``;
+- ``routellm_decision_latency_seconds{router}``: time to score and admit a call;
+- ``routellm_requests_total{endpoint, status}``, ``routellm_request_duration_seconds{endpoint}``;
+- ``routellm_calls_in_flight``.
+
+With ``--workers N`` the server runs prometheus-client's multiprocess mode
+(``PROMETHEUS_MULTIPROC_DIR``, set by ``routellm serve``): every worker writes its values
+to files there and ``/metrics`` sums them, whichever worker answers.
+Labels never hold a key or a client label: only routes, models, routers and statuses.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..routing import CallRecord
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class Metrics:
+    def __init__(self, registry: Any = None) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.calls = Counter("routellm_calls", "Routed calls settled, by route, model and how they ended",
+                             ["route", "model", "status"], registry=r)
+        self.cost = Counter("routellm_cost_usd", "USD spent on routed calls", ["route", "model"], registry=r)
+        self.tokens = Counter("routellm_tokens", "Tokens of routed calls", ["route", "model", "kind"], registry=r)
+        self.decision = Histogram("routellm_decision_latency_seconds", "Time to score and admit a routed call",
+                                  ["router"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.requests = Counter("routellm_requests", "HTTP requests answered", ["endpoint", "status"], registry=r)
+        self.duration = Histogram("routellm_request_duration_seconds", "HTTP request duration (to the last byte)",
+                                  ["endpoint"], buckets=_REQUEST_BUCKETS, registry=r)
+        self.in_flight = Gauge("routellm_calls_in_flight", "Routed calls in flight", registry=r,
+                               multiprocess_mode="livesum")
+
+    def decided(self, router: str, latency_ms: float | None) -> None:
+        if latency_ms is not None:
+            self.decision.labels(router).observe(latency_ms / 1000.0)
+
+    def settled(self, record: CallRecord) -> None:
+        self.calls.labels(record.route, record.model, record.status).inc()
+        if record.cost_usd:
+            self.cost.labels(record.route, record.model).inc(record.cost_usd)
+        if record.input_tokens:
+            self.tokens.labels(record.route, record.model, "input").inc(record.input_tokens)
+        if record.output_tokens:
+            self.tokens.labels(record.route, record.model, "output").inc(record.output_tokens)
+
+    def request(self, endpoint: str, status: int, seconds: float) -> None:
+        self.requests.labels(endpoint, str(status)).inc()
+        self.duration.labels(endpoint).observe(seconds)
+
+    def render(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
