@@ -51,14 +51,44 @@ class BackendStream:
     usage: dict[str, Any] | None = None
     model: str | None = None
 
+    #: what a stream that stops short lacks, for the ``stream_cut`` error
+    _end_marker = "the end of the answer"
+
+    def __init__(self, backend: "ChatBackend", response: Any, provider: str) -> None:
+        self._backend, self._response, self._provider = backend, response, provider
+        self._events = aiter_sse(response.aiter_lines())
+        self._done = False
+
     def __aiter__(self) -> "BackendStream":
         return self
 
     async def __anext__(self) -> dict[str, Any]:  # pragma: no cover - overridden
         raise StopAsyncIteration
 
-    async def aclose(self) -> None:  # pragma: no cover - overridden
-        return None
+    def _ended(self) -> bool:  # pragma: no cover - overridden
+        """The provider's end-of-answer marker arrived."""
+        return False
+
+    async def _next_event(self) -> tuple[str | None, str]:
+        """The next SSE event. A stream that closes before :meth:`_ended` is a
+        ``stream_cut`` :class:`BackendError`; a transport error is the backend's error."""
+        try:
+            return await self._events.__anext__()
+        except StopAsyncIteration:
+            self._done = True
+            if not self._ended():
+                raise BackendError(f"backend {self._backend.spec} ended the stream before {self._end_marker}",
+                                   provider=self._provider, model=self._backend.model, kind="stream_cut") from None
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._done = True
+            raise self._backend.error(exc) from None
+
+    async def aclose(self) -> None:
+        self._done = True
+        await self._response.aclose()
 
 
 class ChatBackend:
@@ -215,31 +245,22 @@ class OpenAIBackend(ChatBackend):
 
 
 class _OpenAIStream(BackendStream):
+    _end_marker = "the answer finished"
+
     def __init__(self, backend: OpenAIBackend, response: Any) -> None:
-        self._backend, self._response = backend, response
-        self._events = aiter_sse(response.aiter_lines())
+        super().__init__(backend, response, "openai")
         self._finished = False  # a finish_reason arrived
-        self._done = False
         self.usage = None
         self.model = None
+
+    def _ended(self) -> bool:
+        return self._finished
 
     async def __anext__(self) -> dict[str, Any]:
         if self._done:
             raise StopAsyncIteration
         while True:
-            try:
-                event, data = await self._events.__anext__()
-            except StopAsyncIteration:
-                self._done = True
-                if not self._finished:
-                    raise BackendError(f"backend {self._backend.spec} ended the stream before the answer finished",
-                                       provider="openai", model=self._backend.model, kind="stream_cut") from None
-                raise
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._done = True
-                raise self._backend.error(exc) from None
+            event, data = await self._next_event()
             if data == "[DONE]":
                 self._done = True
                 raise StopAsyncIteration
@@ -263,10 +284,6 @@ class _OpenAIStream(BackendStream):
                 if choice.get("finish_reason"):
                     self._finished = True
             return chunk
-
-    async def aclose(self) -> None:
-        self._done = True
-        await self._response.aclose()
 
 
 class AnthropicBackend(ChatBackend):
@@ -321,11 +338,15 @@ class AnthropicBackend(ChatBackend):
 
 
 class _AnthropicStream(BackendStream):
+    _end_marker = "message_stop"
+
     def __init__(self, backend: AnthropicBackend, response: Any, translator: StreamTranslator) -> None:
-        self._backend, self._response, self._tr = backend, response, translator
-        self._events = aiter_sse(response.aiter_lines())
+        super().__init__(backend, response, "anthropic")
+        self._tr = translator
         self._pending: list[dict[str, Any]] = []
-        self._done = False
+
+    def _ended(self) -> bool:
+        return self._tr.done
 
     @property  # type: ignore[override]
     def usage(self) -> dict[str, Any] | None:
@@ -339,19 +360,7 @@ class _AnthropicStream(BackendStream):
         while not self._pending:
             if self._done:
                 raise StopAsyncIteration
-            try:
-                event, data = await self._events.__anext__()
-            except StopAsyncIteration:
-                self._done = True
-                if not self._tr.done:
-                    raise BackendError(f"backend {self._backend.spec} ended the stream before message_stop",
-                                       provider="anthropic", model=self._backend.model, kind="stream_cut") from None
-                raise
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._done = True
-                raise self._backend.error(exc) from None
+            event, data = await self._next_event()
             try:
                 parsed = loads(data)
             except ValueError:
@@ -366,10 +375,6 @@ class _AnthropicStream(BackendStream):
             if self._tr.done:
                 self._done = True
         return self._pending.pop(0)
-
-    async def aclose(self) -> None:
-        self._done = True
-        await self._response.aclose()
 
 
 def make_backend(spec: "str | BackendSpec", *, openai_api_key: str | None = None,

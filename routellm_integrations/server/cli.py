@@ -90,17 +90,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m routellm_integrations.server ...`` (the same flags as ``routellm serve``)."""
-    from ..errors import RouteLLMError
+    """``python -m routellm_integrations.server ...``: ``routellm serve`` with the same flags
+    (the ``routellm`` command's entry point, so errors and defaults are the same)."""
+    from ..cli import main as routellm
 
-    parser = argparse.ArgumentParser(prog="routellm")
-    add_serve_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args)
-    except RouteLLMError as exc:
-        print(f"routellm: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+    return routellm(["serve", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
