@@ -120,10 +120,10 @@ class BudgetTracker:
         """The scope's state now (reading it creates nothing)."""
         return self.store.budget_state(self.budget, scope)
 
-    def threshold_in_force(self, threshold: float, scope: str, state: BudgetState | None = None) -> float:
+    def threshold_in_force(self, threshold: float, scope: str) -> float:
         """Demand more confidence as the budget runs out: the base threshold while more
         than ``tighten_below`` of it is left, then rising linearly to 1 at exhaustion."""
-        fraction = (state or self.state(scope)).remaining_fraction
+        fraction = self.state(scope).remaining_fraction
         knee = self.budget.tighten_below
         factor = 1.0 if fraction >= knee else (fraction / knee if knee > 0 else 1.0)
         return 1.0 - (1.0 - threshold) * factor

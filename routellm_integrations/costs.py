@@ -43,7 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from .errors import InvalidUsageError, LedgerError, PriceTableError, UnpricedModelWarning
 
@@ -598,8 +598,20 @@ class PriceTable:
         return f"PriceTable({n} models{extra}, providers={self.providers()})"
 
 
+#: How a call ended, as the ledgers (in memory and in a state store) count it.
+LedgerStatus = Literal["ok", "failed", "cancelled", "abandoned", "cut", "cached"]
 #: The statuses :meth:`CostLedger.record_priced` accepts.
-LEDGER_STATUSES = ("ok", "failed", "cancelled", "abandoned", "cut", "cached")
+LEDGER_STATUSES: tuple[str, ...] = get_args(LedgerStatus)
+
+
+def check_usd(name: str, value: Any) -> float | None:
+    """``value`` as a USD amount: ``None`` (unpriced) or a finite, non-negative number;
+    anything else is a :class:`~routellm_integrations.errors.LedgerError` naming ``name``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise LedgerError(f"{name} must be None (unpriced) or a finite, non-negative USD amount, got {value!r}")
+    return float(value)
 
 
 @dataclass
@@ -715,10 +727,8 @@ class CostLedger:
         for an unknown status or a cost that is not a finite, non-negative number."""
         if status not in LEDGER_STATUSES:
             raise LedgerError(f"unknown ledger status {status!r}; use one of {', '.join(LEDGER_STATUSES)}")
-        for name, v in (("cost_usd", cost_usd), ("strong_cost_usd", strong_cost_usd)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
-                                  or v < 0):
-                raise LedgerError(f"{name} must be None (unpriced) or a finite, non-negative USD amount, got {v!r}")
+        check_usd("cost_usd", cost_usd)
+        check_usd("strong_cost_usd", strong_cost_usd)
         if usage is None:
             usage = Usage()
         elif not isinstance(usage, Usage):

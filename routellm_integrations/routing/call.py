@@ -33,7 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from ..budgets import Budget
-from ..costs import CostLedger, PriceTable, Usage
+from ..costs import CostLedger, LedgerStatus, PriceTable, Usage
 from ..decision import Route, RoutingDecision
 from ..errors import BudgetConfigError, InvalidPromptError, InvalidRouteError, RouteLLMError
 from ..policy import RoutingPolicy, Ticket
@@ -42,7 +42,7 @@ from .turn import Turn
 
 __all__ = ["Backend", "CallLifecycle", "CallRecord", "CallStatus", "RoutedCall", "estimate_tokens"]
 
-CallStatus = Literal["ok", "failed", "cancelled", "abandoned", "cut", "cached"]
+CallStatus = LedgerStatus
 Reason = Literal["scored", "forced", "no_text"]
 #: routers cheap enough to score on the event loop
 INLINE_ROUTERS = frozenset({"random", "length"})

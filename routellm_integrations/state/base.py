@@ -17,15 +17,15 @@ same money:
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..budgets import Budget, BudgetState, Reservation
+from ..costs import LedgerStatus
 from ..decision import Route
 
 __all__ = ["DEFAULT_LEASE_S", "LedgerEntry", "Reservation", "ScopeTotals", "StateStore", "UsageReport", "choose",
@@ -100,9 +100,6 @@ def refusal(budget: Budget, scope: str, s: ScopeTotals, route: Route, bounds: Ma
     need = f" (this call may cost up to ${float(bounds.get(route, 0.0)):.6f})" if bounds else ""
     return (f"budget for scope {scope!r} exhausted ({spent}, {s.strong_calls} strong calls): "
             f"a {route} call does not fit{need}")
-
-
-LedgerStatus = Literal["ok", "failed", "cancelled", "abandoned", "cut", "cached"]
 
 
 class LedgerEntry(BaseModel):
@@ -213,14 +210,6 @@ class UsageQuery:
         return ((self.scope is None or e.scope == self.scope) and (self.api_key is None or e.api_key == self.api_key)
                 and (self.route is None or e.route == self.route) and (self.model is None or e.model == self.model)
                 and (self.since is None or e.ts >= self.since) and (self.until is None or e.ts < self.until))
-
-
-def check_amount(name: str, value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite, non-negative USD amount, got {value!r}")
-    return float(value)
 
 
 @runtime_checkable

@@ -19,7 +19,8 @@ from typing import Any
 from ..budgets import GLOBAL_SCOPE, Budget, BudgetState
 from ..decision import Route
 from ..errors import BudgetExceeded
-from .base import LedgerEntry, Reservation, ScopeTotals, UsageQuery, UsageReport, check_amount, choose, refusal, \
+from ..costs import check_usd
+from .base import LedgerEntry, Reservation, ScopeTotals, UsageQuery, UsageReport, choose, refusal, \
     state_of
 
 
@@ -95,7 +96,7 @@ class MemoryStore:
 
     def settle(self, budget: Budget, reservation: Reservation, cost_usd: float | None, *, succeeded: bool,
                entry: LedgerEntry | None = None) -> BudgetState:
-        cost = check_amount("cost_usd", cost_usd)
+        cost = check_usd("cost_usd", cost_usd)
         with self._lock:
             s = self._scopes.get(reservation.scope)
             if s is None:  # cannot happen while in flight (never evicted); be safe

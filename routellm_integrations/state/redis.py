@@ -27,7 +27,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from ..budgets import Budget, BudgetState
 from ..decision import Route
 from ..errors import BudgetExceeded
-from .base import DEFAULT_LEASE_S, LedgerEntry, Reservation, ScopeTotals, UsageQuery, UsageReport, check_amount, \
+from ..costs import check_usd
+from .base import DEFAULT_LEASE_S, LedgerEntry, Reservation, ScopeTotals, UsageQuery, UsageReport, \
     refusal, state_of
 
 # the reservations still live now, summed (shared by both scripts)
@@ -183,7 +184,7 @@ class RedisStore:
 
     def settle(self, budget: Budget, reservation: Reservation, cost_usd: float | None, *, succeeded: bool,
                entry: LedgerEntry | None = None) -> BudgetState:
-        cost = check_amount("cost_usd", cost_usd) or 0.0
+        cost = check_usd("cost_usd", cost_usd) or 0.0
         if reservation.settled:
             return self.budget_state(budget, reservation.scope)
         reservation.settled = True

@@ -24,8 +24,9 @@ from typing import Any, Literal
 from ..budgets import Budget, BudgetState
 from ..decision import Route
 from ..errors import BudgetExceeded
+from ..costs import check_usd
 from .base import DEFAULT_LEASE_S, LedgerEntry, Reservation, ScopeTotals, UsageQuery, UsageReport, UsageTotals, \
-    check_amount, choose, refusal, state_of
+    choose, refusal, state_of
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS budget_scopes (
@@ -128,7 +129,7 @@ class SQLiteStore:
 
     def settle(self, budget: Budget, reservation: Reservation, cost_usd: float | None, *, succeeded: bool,
                entry: LedgerEntry | None = None) -> BudgetState:
-        cost = check_amount("cost_usd", cost_usd) or 0.0
+        cost = check_usd("cost_usd", cost_usd) or 0.0
         with self._tx() as db:
             # a reservation reclaimed after its lease still settles: its cost was spent
             if not reservation.settled:
