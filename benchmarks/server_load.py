@@ -4,6 +4,8 @@ backend directly, and whether its ledger is exact.
     python benchmarks/server_load.py                       # 200 clients, mf, 1 worker, memory://
     python benchmarks/server_load.py --router length --workers 2 --state sqlite:///tmp/bench.sqlite
     python benchmarks/server_load.py --rate 300            # open loop: 300 requests/s offered
+    python benchmarks/server_load.py --workers 2 --state redis://127.0.0.1:6379/0 --budget-usd 0.5
+                                                           # one cap shared by 2 workers through Redis
 
 Three processes: the local OpenAI-format backend (``OpenAICompatServer`` with
 ``chat.delay_s = 0.2``, i.e. 200 ms per answer), the routing server, and this load
@@ -24,10 +26,15 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    import aiohttp
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "rk-bench-client-key-0001"
@@ -83,54 +90,76 @@ def run_backend(delay_s: float) -> None:
 
 # -- load -------------------------------------------------------------------------------------
 
-async def one(http: httpx.AsyncClient, url: str, model: str, prompt: str, stream: bool, headers: dict[str, str]
-              ) -> float:
-    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 64}
-    start = time.perf_counter()
+async def one(http: "aiohttp.ClientSession", url: str, model: str, prompt: str, stream: bool,
+              headers: dict[str, str]) -> float | None:
+    """One request; its latency in seconds, or None when the server refused it for budget (429)."""
+    body: dict[str, object] = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 64}
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-        async with http.stream("POST", url, json=body, headers=headers) as resp:
-            if resp.status_code != 200:
-                raise RuntimeError(f"HTTP {resp.status_code}: {(await resp.aread())[:300]!r}")
-            async for line in resp.aiter_lines():
-                if line == "data: [DONE]":
+    start = time.perf_counter()
+    async with http.post(url, json=body, headers=headers) as resp:
+        if resp.status == 429:
+            await resp.read()
+            return None
+        if resp.status != 200:
+            raise RuntimeError(f"HTTP {resp.status}: {(await resp.read())[:300]!r}")
+        if stream:
+            async for line in resp.content:
+                if line.startswith(b"data: [DONE]"):
                     break
-    else:
-        resp = await http.post(url, json=body, headers=headers)
-        if resp.status_code != 200:
-            raise RuntimeError(f"HTTP {resp.status_code}: {resp.text[:300]}")
+        else:
+            await resp.read()
     return time.perf_counter() - start
 
 
 async def load(url: str, model: str, clients: int, requests: int, rate: float | None, headers: dict[str, str],
-               seed: int) -> tuple[list[float], float]:
-    limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
+               seed: int) -> tuple[list[float], float, int]:
+    """Latencies of the answered requests, the wall time, and how many were refused (429).
+
+    The load generator is aiohttp, not httpx: with 200 connections open, httpx's pool spends
+    milliseconds of CPU per request scanning them, and on 2 shared cores that CPU would be
+    taken from the server under test."""
+    import aiohttp
+
     latencies: list[float] = []
+    refused = 0
     rng = random.Random(seed)
     plan = [(c, r, rng.choice(PROMPTS)) for c in range(clients) for r in range(requests)]
-    async with httpx.AsyncClient(limits=limits, timeout=120) as http:
+
+    def note(latency: float | None) -> None:
+        nonlocal refused
+        if latency is None:
+            refused += 1
+        else:
+            latencies.append(latency)
+
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as http:
         # warm the connections and the server's first-call paths
-        await asyncio.gather(*(one(http, url, model, "warm up", i % 2 == 1, headers) for i in range(min(clients, 20))))
+        for latency in await asyncio.gather(*(one(http, url, model, "warm up", i % 2 == 1, headers)
+                                              for i in range(min(clients, 20)))):
+            refused += latency is None
         start = time.perf_counter()
         if rate is None:  # closed loop: each client sends its next request when the last one ended
             async def client(c: int) -> None:
                 for _c, _r, prompt in (p for p in plan if p[0] == c):
-                    latencies.append(await one(http, url, model, prompt, c % 2 == 1, headers))
+                    note(await one(http, url, model, prompt, c % 2 == 1, headers))
             await asyncio.gather(*(client(c) for c in range(clients)))
         else:  # open loop at `rate` requests/s, at most `clients` in flight
             gate = asyncio.Semaphore(clients)
 
             async def fire(i: int, prompt: str) -> None:
                 async with gate:
-                    latencies.append(await one(http, url, model, prompt, i % 2 == 1, headers))
+                    note(await one(http, url, model, prompt, i % 2 == 1, headers))
             tasks = []
+            t0 = time.perf_counter()
             for i, (_c, _r, prompt) in enumerate(plan):
                 tasks.append(asyncio.ensure_future(fire(i, prompt)))
-                await asyncio.sleep(1.0 / rate)
+                await asyncio.sleep(max(0.0, t0 + (i + 1) / rate - time.perf_counter()))
             await asyncio.gather(*tasks)
         wall = time.perf_counter() - start
-    return latencies, wall
+    return latencies, wall, refused
 
 
 def pct(values: list[float], q: float) -> float:
@@ -189,11 +218,17 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=None, help="open loop: requests/s offered (default closed loop)")
     ap.add_argument("--delay", type=float, default=0.2, help="backend latency in seconds")
     ap.add_argument("--port", type=int, default=6061)
+    ap.add_argument("--budget-usd", type=float, default=None,
+                    help="one shared cap for the client key; checks spend stays within one call of it")
+    ap.add_argument("--transport", choices=["auto", "httpx", "aiohttp"], default="auto",
+                    help="the server's HTTP layer to the backend")
     ap.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args = ap.parse_args()
     if args.role == "backend":
         run_backend(args.delay)
         return 0
+    if args.workers > 1 and args.state.startswith("memory"):
+        ap.error("--workers > 1 needs a shared --state (sqlite:///path or redis://...): memory:// is per worker")
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     backend = subprocess.Popen([sys.executable, __file__, "--role", "backend", "--delay", str(args.delay)],
@@ -203,7 +238,12 @@ def main() -> int:
     server_env = {**env, "OPENAI_BASE_URL": base, "OPENAI_API_KEY": "sk-bench-provider-key",
                   "ROUTELLM_SERVER_API_KEYS": f"bench={KEY}"}
     threshold = 0.5
-    server = subprocess.Popen([sys.executable, "-m", "routellm_integrations.server", "--strong", "openai:gpt-4o",
+    config = tempfile.NamedTemporaryFile("w", suffix=".json", prefix="server-load-", delete=False)
+    json.dump({"transport": args.transport, **({"budget": {"max_usd": args.budget_usd}} if args.budget_usd else {})},
+              config)
+    config.close()
+    server = subprocess.Popen([sys.executable, "-m", "routellm_integrations.server", "--config", config.name,
+                               "--strong", "openai:gpt-4o",
                                "--weak", "openai:gpt-4o-mini", "--router", args.router, "--threshold", str(threshold),
                                "--port", str(args.port), "--workers", str(args.workers), "--state", args.state,
                                "--no-access-log", "--log-level", "warning"], cwd=REPO, env=server_env)
@@ -212,11 +252,11 @@ def main() -> int:
         wait_health(url, server)
         n = args.clients * args.requests
         cpu0 = (self_cpu(), cpu_seconds(backend.pid))
-        direct, direct_wall = asyncio.run(load(base + "/chat/completions", "gpt-4o-mini", args.clients, args.requests,
+        direct, direct_wall, _ = asyncio.run(load(base + "/chat/completions", "gpt-4o-mini", args.clients, args.requests,
                                                args.rate, {"authorization": "Bearer sk-bench-provider-key"}, 1))
         cpu1 = (self_cpu(), cpu_seconds(backend.pid), cpu_seconds(server.pid))
         httpx.post(root + "/_reset", timeout=10)
-        routed, routed_wall = asyncio.run(load(url + "/v1/chat/completions", f"router-{args.router}-{threshold}",
+        routed, routed_wall, refused = asyncio.run(load(url + "/v1/chat/completions", f"router-{args.router}-{threshold}",
                                                args.clients, args.requests, args.rate,
                                                {"authorization": f"Bearer {KEY}"}, 1))
         cpu2 = (self_cpu(), cpu_seconds(backend.pid), cpu_seconds(server.pid))
@@ -227,13 +267,27 @@ def main() -> int:
         server.wait(timeout=60)
         backend.stdin.close()  # type: ignore[union-attr]
         backend.wait(timeout=30)
+        os.unlink(config.name)
     ledger = usage["total"]["total"]
     warm = min(args.clients, 20)
-    exact = (ledger["calls"] == backend_usage["calls"] == n + warm and
+    answered = n + warm - refused
+    exact = (ledger["calls"] == backend_usage["calls"] == answered and
              ledger["input_tokens"] == backend_usage["input_tokens"] and
              ledger["output_tokens"] == backend_usage["output_tokens"] and ledger["estimated_calls"] == 0)
+    cap = None
+    if args.budget_usd:
+        from routellm_integrations.costs import PriceTable, Usage
+        from routellm_integrations.testing.openai_compat import count_tokens
+
+        # the dearest call that can be admitted: the strong model, the longest prompt, max_tokens out
+        dearest = PriceTable.default().cost("gpt-4o", Usage(input_tokens=max(count_tokens(p) for p in PROMPTS),
+                                                            output_tokens=64), "openai") or 0.0
+        spent = ledger["cost_usd"]
+        cap = {"cap_usd": args.budget_usd, "spent_usd": round(spent, 6), "refused": refused,
+               "over_usd": round(spent - args.budget_usd, 6), "dearest_call_usd": round(dearest, 6),
+               "within_one_call": spent <= args.budget_usd + dearest}
     figures = {
-        "router": args.router, "workers": args.workers, "state": args.state, "clients": args.clients,
+        "router": args.router, "transport": args.transport, "cap": cap, "workers": args.workers, "state": args.state, "clients": args.clients,
         "requests": n, "rate": args.rate, "backend_delay_s": args.delay,
         "direct_rps": round(n / direct_wall, 1), "routed_rps": round(n / routed_wall, 1),
         "direct_p50_ms": round(pct(direct, 50) * 1000, 1), "direct_p99_ms": round(pct(direct, 99) * 1000, 1),
@@ -268,9 +322,13 @@ def main() -> int:
     print(f"  ledger : {'exact' if exact else 'MISMATCH'} (store {ledger['calls']} calls, {ledger['input_tokens']}/"
           f"{ledger['output_tokens']} tokens; backend {backend_usage['calls']} calls, {backend_usage['input_tokens']}/"
           f"{backend_usage['output_tokens']} tokens)")
+    if cap is not None:
+        print(f"  cap    : {'held' if cap['within_one_call'] else 'BROKEN'}: spent ${cap['spent_usd']:.4f} of "
+              f"${cap['cap_usd']:g} ({cap['over_usd']:+.4f}; the dearest call is ${cap['dearest_call_usd']:.4f}), "
+              f"{refused} requests refused with 429")
     if args.json:
         print(json.dumps(figures))
-    return 0 if exact else 1
+    return 0 if exact and (cap is None or cap["within_one_call"]) else 1
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .anthropic_format import StreamTranslator, from_message, to_messages_request
 from .errors import BackendConfigError, BackendError
@@ -91,18 +91,31 @@ class BackendStream:
         await self._response.aclose()
 
 
+Transport = Literal["auto", "httpx", "aiohttp"]
+TRANSPORTS: tuple[str, ...] = ("auto", "httpx", "aiohttp")
+
+
 class ChatBackend:
     """One ``provider:model``; one SDK client per event loop (an async HTTP pool belongs to
-    the loop that opened it)."""
+    the loop that opened it).
+
+    ``transport``: the SDK's HTTP layer. ``"aiohttp"`` is the SDKs' own
+    ``DefaultAioHttpClient`` (the ``httpx-aiohttp`` package, in the ``server`` extra): with
+    hundreds of connections open, httpx's pool spends milliseconds of CPU per request
+    looking through them, aiohttp's does not. ``"auto"`` takes aiohttp when it is installed.
+    """
 
     provider: str = ""
     env_key: str = ""
     env_base_url: str = ""
 
     def __init__(self, model: str, *, api_key: str | None = None, base_url: str | None = None,
-                 timeout: float = 600.0, max_retries: int = 2) -> None:
+                 timeout: float = 600.0, max_retries: int = 2, transport: Transport = "auto") -> None:
         if not isinstance(model, str) or not model.strip():
             raise BackendConfigError(f"a backend needs a model name, got {model!r}")
+        if transport not in TRANSPORTS:
+            raise BackendConfigError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+        self.transport = _resolve_transport(transport)
         self.model = model
         self.base_url = base_url or os.environ.get(self.env_base_url) or None
         key = api_key if api_key is not None else os.environ.get(self.env_key)
@@ -128,6 +141,10 @@ class ChatBackend:
     # -- the SDK client of this loop ----------------------------------------------------
     def _make(self) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def _http_client(self, sdk: Any) -> Any:
+        """The ``http_client`` to give the SDK client (None: the SDK's httpx default)."""
+        return sdk.DefaultAioHttpClient() if self.transport == "aiohttp" else None
 
     def _sdk(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -159,6 +176,9 @@ class ChatBackend:
             return BackendError(f"backend {self.spec} answered HTTP {status}: {redact(_provider_message(exc))}",
                                 status_code=status, provider=self.provider, model=self.model, kind="api_error")
         name = type(exc).__name__
+        if _refused(exc):
+            return BackendError(f"backend {self.spec} could not be reached ({name}: {redact(exc)})",
+                                provider=self.provider, model=self.model, kind="connection_error")
         if "Timeout" in name or isinstance(exc, httpx.TimeoutException):
             return BackendError(f"backend {self.spec} timed out ({name})", provider=self.provider, model=self.model,
                                 kind="timeout")
@@ -177,6 +197,32 @@ class ChatBackend:
 
     async def astream(self, body: dict[str, Any], *, include_usage: bool) -> BackendStream:  # pragma: no cover
         raise NotImplementedError
+
+
+def _refused(exc: BaseException) -> bool:
+    """A connection that could not be opened, wherever in the cause chain it shows. (The
+    aiohttp transport reports a refused connection as ``httpx.ConnectTimeout``, which the
+    SDKs turn into a timeout error; the aiohttp error under it says what happened.)"""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError) or type(seen).__name__ == "ClientConnectorError":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _resolve_transport(transport: str) -> str:
+    import importlib.util
+
+    have_aiohttp = importlib.util.find_spec("httpx_aiohttp") is not None
+    if transport == "aiohttp" and not have_aiohttp:
+        raise BackendConfigError("transport='aiohttp' needs the httpx-aiohttp package "
+                                 "(pip install 'routellm-integrations[server]')")
+    if transport == "auto":
+        return "aiohttp" if have_aiohttp else "httpx"
+    return transport
 
 
 def _provider_message(exc: BaseException) -> str:
@@ -206,7 +252,7 @@ class OpenAIBackend(ChatBackend):
         import openai
 
         return openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout,
-                                  max_retries=self.max_retries)
+                                  max_retries=self.max_retries, http_client=self._http_client(openai))
 
     async def acomplete(self, body: dict[str, Any]) -> BackendReply:
         import httpx
@@ -302,7 +348,7 @@ class AnthropicBackend(ChatBackend):
         import anthropic
 
         return anthropic.AsyncAnthropic(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout,
-                                        max_retries=self.max_retries)
+                                        max_retries=self.max_retries, http_client=self._http_client(anthropic))
 
     async def acomplete(self, body: dict[str, Any]) -> BackendReply:
         import httpx
@@ -380,12 +426,12 @@ class _AnthropicStream(BackendStream):
 def make_backend(spec: "str | BackendSpec", *, openai_api_key: str | None = None,
                  openai_base_url: str | None = None, anthropic_api_key: str | None = None,
                  anthropic_base_url: str | None = None, timeout: float = 600.0, max_retries: int = 2,
-                 anthropic_max_tokens: int = 4096) -> ChatBackend:
+                 anthropic_max_tokens: int = 4096, transport: Transport = "auto") -> ChatBackend:
     """The backend a ``provider:model`` spec names, with keys and base URLs from the
     arguments or the environment."""
     s = parse_backend(spec)
     if s.provider == "openai":
         return OpenAIBackend(s.model, api_key=openai_api_key, base_url=openai_base_url, timeout=timeout,
-                             max_retries=max_retries)
+                             max_retries=max_retries, transport=transport)
     return AnthropicBackend(s.model, api_key=anthropic_api_key, base_url=anthropic_base_url, timeout=timeout,
-                            max_retries=max_retries, default_max_tokens=anthropic_max_tokens)
+                            max_retries=max_retries, default_max_tokens=anthropic_max_tokens, transport=transport)

@@ -36,7 +36,7 @@ from ..costs import PriceTable
 from ..errors import InvalidPromptError
 from ..policy import RoutingPolicy, StepPolicy
 from ..routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
-from .backends import BackendStream, ChatBackend, make_backend
+from .backends import BackendStream, ChatBackend, Transport, make_backend
 from .errors import BackendError, InvalidModelError
 from .names import BackendSpec, ModelRequest, parse_backend, parse_model
 
@@ -263,6 +263,8 @@ class AsyncRoutedClient:
     - keys and base URLs: ``openai_api_key``/``openai_base_url``/``anthropic_api_key``/
       ``anthropic_base_url``, else ``OPENAI_API_KEY`` & co.; or ``backend_factory(spec)``
       building each backend.
+    - ``transport``: the SDKs' HTTP layer, ``"auto"`` (aiohttp when ``httpx-aiohttp`` is
+      installed, else httpx), ``"httpx"`` or ``"aiohttp"`` (see :class:`ChatBackend`).
     """
 
     def __init__(self, strong: "str | ChatBackend" = "openai:gpt-4o", weak: "str | ChatBackend" = "openai:gpt-4o-mini",
@@ -274,13 +276,14 @@ class AsyncRoutedClient:
                  anthropic_api_key: str | None = None, anthropic_base_url: str | None = None,
                  timeout: float = 600.0, max_retries: int = 2, anthropic_max_tokens: int = 4096,
                  router_options: Mapping[str, Mapping[str, Any]] | None = None, max_cached: int = 256,
-                 backend_factory: Callable[[str], ChatBackend] | None = None) -> None:
+                 backend_factory: Callable[[str], ChatBackend] | None = None,
+                 transport: Transport = "auto") -> None:
         from ..state import open_store
 
         self._backend_options = {"openai_api_key": openai_api_key, "openai_base_url": openai_base_url,
                                  "anthropic_api_key": anthropic_api_key, "anthropic_base_url": anthropic_base_url,
                                  "timeout": timeout, "max_retries": max_retries,
-                                 "anthropic_max_tokens": anthropic_max_tokens}
+                                 "anthropic_max_tokens": anthropic_max_tokens, "transport": transport}
         self._backends: dict[str, ChatBackend] = {}
         self._backend_factory = backend_factory
         self.strong = self._spec_of(strong)

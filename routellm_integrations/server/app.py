@@ -69,7 +69,7 @@ def build_client(config: ServerConfig) -> AsyncRoutedClient:
                             anthropic_base_url=base if provider == "anthropic" else None,
                             timeout=p.timeout_s if p is not None else 600.0,
                             max_retries=p.max_retries if p is not None else 2,
-                            anthropic_max_tokens=config.anthropic_max_tokens)
+                            anthropic_max_tokens=config.anthropic_max_tokens, transport=config.transport)
 
     routes = {name: RouteConfig(strong=r.strong, weak=r.weak, router=r.router, threshold=r.threshold,
                                 strong_fraction=r.strong_fraction, steps=r.steps) for name, r in config.routes.items()}

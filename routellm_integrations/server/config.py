@@ -159,6 +159,8 @@ class ServerConfig(BaseModel):
     anthropic_max_tokens: int = Field(4096, ge=1)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     access_log: bool = True
+    transport: Literal["auto", "httpx", "aiohttp"] = Field(
+        "auto", description="HTTP layer of the provider SDKs: aiohttp when httpx-aiohttp is installed (auto), or httpx")
     graceful_timeout_s: float = Field(30.0, gt=0, description="how long shutdown waits for requests in flight")
 
     @field_validator("strong", "weak")

@@ -287,3 +287,61 @@ def test_imports_stay_light() -> None:
             "if m in sys.modules]\nprint(heavy)\nassert not heavy, heavy")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# -- both HTTP layers (httpx, and the SDKs' aiohttp transport the server extra installs) --------
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+async def test_each_transport_answers_streams_and_maps_every_failure(openai_server, anthropic_server,
+                                                                      transport: str) -> None:
+    import socket
+
+    from routellm_integrations.client.backends import AnthropicBackend, OpenAIBackend
+    from routellm_integrations.testing.openai_compat import Response
+
+    oa = OpenAIBackend("gpt-4o-mini", api_key=OPENAI_SECRET, base_url=openai_server.base_url, max_retries=0,
+                       transport=transport)  # type: ignore[arg-type]
+    an = AnthropicBackend("claude-3-5-haiku-latest", api_key=ANTHROPIC_SECRET, base_url=anthropic_server.base_url,
+                          max_retries=0, transport=transport)  # type: ignore[arg-type]
+    assert oa.transport == an.transport == transport
+    sdk = oa._sdk()
+    assert (type(sdk._client).__name__ == "_DefaultAioHttpClient") == (transport == "aiohttp")
+    body = {"messages": HI, "max_tokens": 16}
+    for backend, server in ((oa, openai_server), (an, anthropic_server)):
+        server.chat.push(Reply(text="alpha beta gamma"))
+        reply = await backend.acomplete(dict(body))
+        assert reply.completion["choices"][0]["message"]["content"] == "alpha beta gamma"
+        server.chat.push(Reply(text="one two three four five six", cut_after=2))
+        stream = await backend.astream(dict(body, stream=True), include_usage=True)
+        with pytest.raises(BackendError) as cut:
+            async for _ in stream:
+                pass
+        await stream.aclose()
+        assert cut.value.kind == "stream_cut", cut.value
+        path = ("POST", "/v1/chat/completions" if backend is oa else "/v1/messages")
+        handler = server.routes[path]
+        server.routes[path] = lambda req: Response.error(503, "overloaded")
+        try:
+            with pytest.raises(BackendError) as failed:
+                await backend.acomplete(dict(body))
+        finally:
+            server.routes[path] = handler
+        assert failed.value.status_code == 503 and failed.value.kind == "api_error"
+        assert_no_secret(str(failed.value), repr(failed.value))
+        await backend.aclose()
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gone = OpenAIBackend("gpt-4o-mini", api_key=OPENAI_SECRET, base_url=f"http://127.0.0.1:{port}/v1",
+                         max_retries=0, transport=transport)  # type: ignore[arg-type]
+    with pytest.raises(BackendError) as refused:
+        await gone.acomplete(dict(body))
+    assert refused.value.kind == "connection_error", refused.value
+    await gone.aclose()
+
+
+def test_an_unknown_transport_is_a_config_error() -> None:
+    from routellm_integrations.client.backends import OpenAIBackend
+
+    with pytest.raises(BackendConfigError, match="transport must be one of auto, httpx, aiohttp"):
+        OpenAIBackend("gpt-4o-mini", api_key="k", transport="curl")  # type: ignore[arg-type]
