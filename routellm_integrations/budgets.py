@@ -141,7 +141,11 @@ class BudgetTracker:
     def reserve(self, scope: str, route: Route, bounds: Mapping[str, float] | None = None) -> Reservation:
         """Admit a call on ``route`` (a strong call may fall back to weak under
         ``on_exhausted="weak"``) reserving ``bounds[route]`` USD, or raise
-        :class:`BudgetExceeded`. The returned reservation says which route."""
+        :class:`BudgetExceeded`. The returned reservation says which route.
+
+        The cap holds within one call only for calls that reserve their upper bound (the
+        call lifecycle always does for a priced model): a call with no ``bounds`` reserves
+        nothing, so as many such calls as are in flight together may pass the cap."""
         return self.reserve_with_state(scope, route, bounds)[0]
 
     def reserve_with_state(self, scope: str, route: Route,

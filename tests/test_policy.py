@@ -190,8 +190,8 @@ def test_budget_never_overshoots_by_more_than_one_call_under_concurrency():
     costs = rng.uniform(0.01, 0.05, 2000)
 
     def call(cost):
-        try:
-            r = tracker.reserve("run", "strong")
+        try:  # each call reserves its upper bound, as the lifecycle does
+            r = tracker.reserve("run", "strong", {"strong": float(costs.max())})
         except BudgetExceeded:
             with lock:
                 refused[0] += 1
