@@ -25,7 +25,7 @@ from routellm_integrations.routers import load_router  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--ns", type=int, nargs="+", default=[250, 500, 1000, 2000])
-    ap.add_argument("--base", default="mf")
+    ap.add_argument("--base", default="mf_minilm")
     args = ap.parse_args()
     bench = load_benchmark("mmlu")
     base = load_router(args.base)

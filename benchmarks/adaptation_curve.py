@@ -3,7 +3,7 @@
 For each set, a seeded 50/50 split: N labels are drawn from one half (the benchmark's
 recorded outcomes, the paper's golden-label augmentation), the router is adapted on them
 with the real ``adapt_router`` (guard included), and scored on the *other* half, never
-trained on. Against it on the same half: the generic router (``mf`` as shipped) and
+trained on. Against it on the same half: the generic router (``mf_minilm`` as shipped) and
 prompt length. Each N is repeated over several draws; the interval is a 95% bootstrap
 over held-out prompts of the mean over draws. MT-Bench has 72 prompts, so it is scored by
 8-fold cross-validation instead (N = 63 labels per fold), over 5 shuffles.
@@ -211,7 +211,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="label draws per N")
     ap.add_argument("--n-boot", type=int, default=100)
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
-    ap.add_argument("--base", default="mf", help="the generic router adapted (its embedder is the head's)")
+    ap.add_argument("--base", default="mf_minilm", help="the generic router adapted (its embedder is the head's)")
     args = ap.parse_args()
     base = load_router(args.base)
     own = getattr(base, "embedder", None)

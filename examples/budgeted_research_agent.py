@@ -80,7 +80,7 @@ def run(budget_usd: float, router: str = "mf", thread: str = "research-1") -> li
     rows: list[dict] = []
     with backends() as (strong, weak):
         # max_tokens bounds each answer, and so what the budget reserves for a call in flight
-        llm = RoutedChat(strong=strong, weak=weak, router=router, threshold=0.5, max_tokens=MAX_TOKENS,
+        llm = RoutedChat(strong=strong, weak=weak, router=router, threshold=0.45, max_tokens=MAX_TOKENS,
                          budget=Budget(max_usd=budget_usd, on_exhausted="weak", tighten_below=0.9))
         agent = create_agent(llm, tools=[search_notes, calculator, word_count], checkpointer=InMemorySaver())
         config = {"configurable": {"thread_id": thread}}

@@ -25,8 +25,13 @@ DEMO_PROMPTS = [
 ]
 
 
-def _add_router_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--router", default="mf", help="router name or checkpoint folder (default: mf)")
+#: the base adaptation starts from: MiniLM's space carries more within-task signal for the
+#: head than the default mf's static one (GSM8K 0.677 against 0.619 at 650 labels)
+ADAPT_BASE = "mf_minilm"
+
+
+def _add_router_args(p: argparse.ArgumentParser, default: str = "mf") -> None:
+    p.add_argument("--router", default=default, help=f"router name or checkpoint folder (default: {default})")
     p.add_argument("--strong-model", default=None, help="strong model identity known to the checkpoint")
     p.add_argument("--weak-model", default=None, help="weak model identity known to the checkpoint")
 
@@ -143,14 +148,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         cfg = _training_config(SWRankingConfig, n_tiers=args.tiers, top_k=args.top_k, tiering=args.tiering,
                                balance=args.balance)
-        train_sw_ranking_command(config=cfg, embedder=args.embedder, **common)
+        train_sw_ranking_command(config=cfg, embedder=args.embedder or "minilm-onnx-int8", **common)
         return 0
     if args.router == "bert":
         from .training.bert import BertTrainingConfig, train_bert_command
 
         cfg = _training_config(BertTrainingConfig, epochs=args.epochs, hidden=args.hidden, encoder=args.encoder,
                                n_tiers=args.tiers)
-        train_bert_command(config=cfg, embedder=args.embedder, **common)
+        train_bert_command(config=cfg, embedder=args.embedder or "minilm-onnx-int8", **common)
         return 0
     if args.router == "causal_llm":
         from .training.causal_llm import CausalLLMTrainingConfig, train_causal_llm_command
@@ -160,7 +165,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     from .training.pipeline import train_mf_command
 
-    train_mf_command(epochs=args.epochs, dim=args.dim, hidden=args.hidden, embedder=args.embedder, **common)
+    train_mf_command(epochs=args.epochs, dim=args.dim, hidden=args.hidden, embedder=args.embedder or "wordllama",
+                     **common)
     return 0
 
 
@@ -282,8 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--dim", type=int, default=None)
     p.add_argument("--hidden", type=int, default=None)
-    p.add_argument("--embedder", default="minilm-onnx-int8",
-                   help="embedding space the router is trained and served in (default: int8 MiniLM, fastest)")
+    p.add_argument("--embedder", default=None,
+                   help="embedding space the router is trained and served in (default: wordllama for mf, a "
+                        "static table at ~0.05 ms per prompt; int8 MiniLM for sw_ranking and bert)")
     p.add_argument("--max-prompts-per-source", type=int, default=None, help="subsample (for quick runs/tests)")
     p.add_argument("--tiers", type=int, default=None,
                    help="sw_ranking/bert/causal_llm: number of model tiers (default 10)")
@@ -301,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("adapt", help="adapt a router to your own labelled prompts (guarded by cross-validation)")
-    _add_router_args(p)
+    _add_router_args(p, default=ADAPT_BASE)
     p.add_argument("--outcomes", nargs="+", default=None, help="CSV/JSONL files of prompt,strong,weak (any scale)")
     p.add_argument("--battles", nargs="+", default=None, help="CSV/JSONL files of prompt,model_a,model_b,winner")
     p.add_argument("--from-store", default=None,

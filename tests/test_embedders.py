@@ -123,6 +123,24 @@ def test_wordllama_contract() -> None:
     assert emb.name == "wordllama-l2_supercat-256"
 
 
+def test_wordllama_vectors_are_the_packages_own() -> None:
+    """We read the wheel's files ourselves (fp16 table, no fp32 copy); the vectors must be
+    exactly what ``wordllama.WordLlama.embed`` gives, or the shipped mf would score wrong."""
+    import wordllama
+    from wordllama import WordLlama
+
+    ref = WordLlama.load(config="l2_supercat", cache_dir=Path(wordllama.__file__).parent, disable_download=True,
+                         dim=256)
+    texts = [t for t in VARIED if t.strip()] + ["caf\u00e9 na\u00efve \u4e2d\u6587", "x" * 5000]
+    want = np.asarray(ref.embed(texts, norm=False), dtype=np.float32)
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    np.testing.assert_allclose(get_embedder("wordllama").embed(texts), want, atol=1e-6)
+    small = get_embedder("wordllama", dim=64)
+    assert small.name == "wordllama-l2_supercat-64" and small.embed(["hello"]).shape == (1, 64)
+    with pytest.raises(EmbedderError, match="dim must be one of"):
+        get_embedder("wordllama", dim=300)
+
+
 def test_names_record_the_numerics(onnx_fp32: Embedder, onnx_int8: Embedder, torch_minilm: Embedder) -> None:
     # fp32 ONNX reproduces torch, so they share a space; int8 is its own space.
     assert onnx_fp32.name == torch_minilm.name == "all-MiniLM-L6-v2"

@@ -1,6 +1,6 @@
 """``adapt_router``: fit a router to a user's own labelled traffic, guarded.
 
-    result = adapt_router("mf", outcomes="my_outcomes.csv")
+    result = adapt_router("mf_minilm", outcomes="my_outcomes.csv")
     print(result.report.summary())
     result.save("my-router")            # load_router("my-router") serves it
 
@@ -149,7 +149,7 @@ def _default_embedder(base: BaseRouter) -> Embedder:
     return inner if isinstance(inner, CachedEmbedder) else CachedEmbedder(inner, path=embedding_cache_path())
 
 
-def adapt_router(base: BaseRouter | str | os.PathLike[str] = "mf", *, outcomes: Any = None, battles: Any = None,
+def adapt_router(base: BaseRouter | str | os.PathLike[str] = "mf_minilm", *, outcomes: Any = None, battles: Any = None,
                  store: Any = None, labels: LabelSet | None = None, strong_model: str | None = None,
                  weak_model: str | None = None, embedder: Embedder | None = None, folds: int = 5,
                  repeats: int = 2, confidence: float = 0.75, base_confidence: float = 0.9, n_boot: int = 200,

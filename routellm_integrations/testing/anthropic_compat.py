@@ -146,7 +146,8 @@ def messages_handler(script: ChatScript):  # type: ignore[no-untyped-def]
                                           "usage": _usage(r)})
             yield event("message_stop", {})
 
-        return Response(200, events(), {"content-type": "text/event-stream"}, cut_after=r.cut_after)
+        return Response(200, events(), {"content-type": "text/event-stream"}, cut_after=r.cut_after,
+                        chunk_delay_s=script.chunk_delay_s)
 
     return handle
 

@@ -52,6 +52,7 @@ class Response:
     body: Any = b""
     headers: dict[str, str] = field(default_factory=dict)
     cut_after: int | None = None  # streamed bodies: drop the connection after this many chunks
+    chunk_delay_s: float = 0.0  # streamed bodies: wait this long before each chunk after the first
 
     @classmethod
     def error(cls, status: int, message: str, type_: str = "invalid_request_error",
@@ -223,6 +224,7 @@ class ChatScript:
         self.usage: list[dict[str, Any]] = []
         self.snapshots: dict[str, str] = {}  # request model -> model name the server answers with
         self.delay_s = 0.0  # every answer waits this long (a provider's latency)
+        self.chunk_delay_s = 0.0  # streams: the wait between two events (a model writing)
         self._ids = 0
 
     def push(self, *replies: Reply, model: str | None = None) -> None:
@@ -431,7 +433,8 @@ def chat_completions_handler(script: ChatScript) -> Handler:
                 yield chunk(None, usage=_openai_usage(r))
             yield b"data: [DONE]\n\n"
 
-        return Response(200, events(), {"content-type": "text/event-stream"}, cut_after=r.cut_after)
+        return Response(200, events(), {"content-type": "text/event-stream"}, cut_after=r.cut_after,
+                        chunk_delay_s=script.chunk_delay_s)
 
     return handle
 
@@ -565,6 +568,8 @@ def _make_handler(server: OpenAICompatServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("transfer-encoding", "chunked")  # streamed (e.g. SSE)
             self.end_headers()
             for sent, chunk in enumerate(body if isinstance(body, Iterable) else []):
+                if sent and resp.chunk_delay_s:
+                    time.sleep(resp.chunk_delay_s)
                 if resp.cut_after is not None and sent >= resp.cut_after:  # the provider drops the stream
                     self.wfile.flush()
                     self.close_connection = True

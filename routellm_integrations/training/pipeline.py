@@ -67,7 +67,7 @@ def pair_validation_benchmark(table: BattleTable, val_prompts: np.ndarray, stron
 def train_mf_command(*, out: Path, data_dir: str | os.PathLike[str] | None = None,
                      sources: Sequence[str] | None = DEFAULT_SOURCES, seed: int = 0, epochs: int | None = None,
                      dim: int | None = None, hidden: int | None = None,
-                     embedder: "str | Embedder" = "minilm-onnx-int8", reference_embedder: "str | Embedder" = "minilm",
+                     embedder: "str | Embedder" = "wordllama", reference_embedder: "str | Embedder" = "minilm",
                      max_prompts_per_source: int | None = None, evaluate: bool = True,
                      battles_files: Sequence[str | os.PathLike[str]] = (),
                      progress: bool = True) -> Path:

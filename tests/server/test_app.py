@@ -209,17 +209,21 @@ def test_a_client_that_disconnects_mid_stream_releases_its_reservation(serve, op
     words = " ".join(f"w{i}" for i in range(400))
     openai_server.chat.push(Reply(text=words))
     openai_server.chat.delay_s = 0.0
+    openai_server.chat.chunk_delay_s = 0.01  # a model still writing when the client leaves
     records = []
     server.client.on_settled(lambda record, call: records.append(record))
-    with httpx.Client(timeout=30) as http:
-        with http.stream("POST", server.url + "/v1/chat/completions",
-                         json={"model": "router-random-0.0", "messages": HI, "stream": True},
-                         headers={"authorization": f"Bearer {CLIENT_KEY}"}) as resp:
-            assert resp.status_code == 200 and resp.headers["x-routellm-route"] == "strong"
-            lines = resp.iter_lines()
-            assert next(lines).startswith("data: ")
-        # leaving the block closes the connection mid-stream
-    wait_until(lambda: records, what="the call to settle")
+    try:
+        with httpx.Client(timeout=30) as http:
+            with http.stream("POST", server.url + "/v1/chat/completions",
+                             json={"model": "router-random-0.0", "messages": HI, "stream": True},
+                             headers={"authorization": f"Bearer {CLIENT_KEY}"}) as resp:
+                assert resp.status_code == 200 and resp.headers["x-routellm-route"] == "strong"
+                lines = resp.iter_lines()
+                assert next(lines).startswith("data: ")
+            # leaving the block closes the connection mid-stream
+        wait_until(lambda: records, what="the call to settle")
+    finally:
+        openai_server.chat.chunk_delay_s = 0.0
     assert records[0].status in ("cut", "abandoned", "cancelled")
     usage = wait_until(lambda: (u := server.get("/v1/routing/usage").json())["key"]["budget"]["in_flight"] == 0 and u,
                        what="the reservation to be released")
