@@ -210,7 +210,7 @@ def wait_health(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--role", choices=["load", "backend"], default="load", help=argparse.SUPPRESS)
-    ap.add_argument("--router", choices=["mf", "length"], default="mf")
+    ap.add_argument("--router", choices=["mf", "mf_minilm", "length"], default="mf")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--state", default="memory://", help="memory://, sqlite:///path or redis://host:port/db")
     ap.add_argument("--clients", type=int, default=200)

@@ -27,7 +27,6 @@ from routellm_integrations.costs import PriceTable, Usage
 from routellm_integrations.decision import RoutingDecision
 from routellm_integrations.errors import InvalidUsageError
 from routellm_integrations.policy import RoutingPolicy, StepPolicy
-from routellm_integrations.routing.call import INLINE_ROUTERS
 
 from .messages import backend_model_name as _backend_model_name
 from .messages import backend_provider as _provider
@@ -64,7 +63,7 @@ class RoutingMiddleware(AgentMiddleware):
 
     async def _adecide(self, request: ModelRequest) -> RoutingDecision:
         """Score off the event loop (a neural router takes milliseconds of CPU)."""
-        if self.policy.router_name in INLINE_ROUTERS:
+        if self.policy.scores_inline():
             return self._decide(request)
         return await asyncio.to_thread(self._decide, request)
 

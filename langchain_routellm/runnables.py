@@ -26,7 +26,6 @@ from langchain_core.runnables.config import ensure_config, patch_config
 from routellm_integrations.decision import RoutingDecision
 from routellm_integrations.errors import InvalidPromptError
 from routellm_integrations.policy import RoutingPolicy
-from routellm_integrations.routing.call import INLINE_ROUTERS
 
 from .messages import routing_text
 
@@ -86,7 +85,7 @@ class RoutedRunnable(Runnable[Any, Any]):
 
     async def adecide(self, input: Any) -> RoutingDecision:
         """:meth:`decide` with the router's scoring off the event loop."""
-        if self.policy.router_name in INLINE_ROUTERS:
+        if self.policy.scores_inline():
             return self.decide(input)
         return await asyncio.to_thread(self.decide, input)
 

@@ -45,6 +45,10 @@ def routing_scope(scope: str) -> Iterator[str]:
         _SCOPE.reset(token)
 
 
+#: routers with no model to load: a first call may load and score them on the event loop
+_MODEL_FREE = frozenset({"random", "length"})
+
+
 def resolve_router(router: BaseRouter | str) -> BaseRouter:
     """A router object, or a name/folder for :func:`load_router`."""
     return router if isinstance(router, BaseRouter) else load_router(router)
@@ -133,6 +137,14 @@ class RoutingPolicy:
                 if self._router is None:
                     self._router = load_router(self._router_spec, **self._router_options)  # type: ignore[arg-type]
         return self._router
+
+    def scores_inline(self) -> bool:
+        """Whether to score on the caller's event loop: the router is loaded and says its
+        scoring is that cheap (:attr:`BaseRouter.inline_scoring`)."""
+        router = self._router
+        if router is None:  # not loaded yet: only the model-free routers load in no time
+            return self.router_name in _MODEL_FREE
+        return bool(getattr(router, "inline_scoring", False))
 
     @property
     def router_name(self) -> str:

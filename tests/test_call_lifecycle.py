@@ -200,6 +200,44 @@ async def test_cancelled_while_the_router_scores_releases_what_the_thread_reserv
     assert state(lc).in_flight == 0 and lc.ledger.total.failed_calls == 1
 
 
+class WhereScored(Fixed):
+    """Records the thread each score ran on."""
+
+    name = "where"
+
+    def __init__(self, inline: bool) -> None:
+        self._inline, self.threads = inline, []
+
+    @property
+    def inline_scoring(self) -> bool:
+        return self._inline
+
+    def _score(self, prompts):
+        self.threads.append(threading.current_thread())
+        return super()._score(prompts)
+
+
+@pytest.mark.parametrize("inline", [True, False])
+async def test_a_router_that_scores_cheaply_scores_on_the_event_loop(inline):
+    router = WhereScored(inline)
+    lc = lifecycle(router=router)
+    with await lc.abegin(turn_of([("user", "0.9 x")])) as call:
+        call.cached()
+    assert router.threads == [threading.current_thread()] if inline else router.threads[0] is not threading.current_thread()
+    assert lc.policy.scores_inline() is inline
+
+
+def test_which_shipped_routers_score_inline():
+    from routellm_integrations.routers import load_router
+
+    mf = RoutingPolicy("mf", threshold=0.5)
+    assert not mf.scores_inline()  # not loaded yet: the first call loads it off the loop
+    mf.decide("Prove that 2 is prime.")
+    assert mf.scores_inline()  # WordLlama, loaded: a table lookup
+    assert RoutingPolicy("length", threshold=0.5).scores_inline()
+    assert not load_router("mf_minilm").inline_scoring  # a transformer per prompt
+
+
 async def test_cancelled_during_the_backend_call_is_recorded_and_released():
     lc = lifecycle(budget=Budget(max_usd=10.0))
 

@@ -156,6 +156,10 @@ class ChatBackend:
             hit = self._clients[id(loop)] = (loop, self._make())
         return hit[1]
 
+    def open(self) -> None:
+        """Build the running loop's SDK client now rather than on the first call."""
+        self._sdk()
+
     async def aclose(self) -> None:
         """Close the SDK client of the running loop (others die with their loops)."""
         hit = self._clients.pop(id(asyncio.get_running_loop()), None)

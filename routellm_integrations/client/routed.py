@@ -511,6 +511,22 @@ class AsyncRoutedClient:
         b = self.budget if budget is _UNSET else budget
         return None if b is None else self.store.budget_state(b, scope)
 
+    async def warm_up(self, routers: "list[str] | None" = None) -> None:
+        """Pay the first call's one-off costs now: load each router and score one prompt
+        through it (embedders load lazily), import the SDKs and open each backend's client
+        (and its TLS context) on this loop. A server calls it before taking traffic, so the
+        first requests are not the slowest and no request pays an import."""
+        names = list(dict.fromkeys(routers if routers is not None else (self.routers or [])))
+
+        def load(name: str) -> None:
+            self.router(name).score(["warm up"])
+
+        await asyncio.gather(*(asyncio.to_thread(load, n) for n in names))
+        from openai.types.chat import ChatCompletion, ChatCompletionChunk  # noqa: F401  (the reply types)
+
+        for spec in self.specs():
+            self.backend(spec).open()
+
     async def aclose(self) -> None:
         """Checkpoint the policies and close the SDK clients of this loop."""
         with self._lock:

@@ -59,6 +59,12 @@ class WordLlamaEmbedder:
     def __repr__(self) -> str:
         return f"WordLlamaEmbedder(name={self.name!r})"
 
+    @property
+    def inline_scoring(self) -> bool:
+        """Loaded, a prompt embeds in ~0.03 ms (a tokenizer call and a table lookup): cheap
+        enough for an event loop. Not before: loading reads the table from disk."""
+        return self._table is not None
+
     def _load(self) -> tuple[Any, np.ndarray]:
         with self._lock:
             if self._table is None:

@@ -56,6 +56,13 @@ class BaseRouter(ABC):
     #: registry name, e.g. ``"mf"``; instances may override with a more specific one
     name: ClassVar[str] = "router"
 
+    @property
+    def inline_scoring(self) -> bool:
+        """Whether one prompt scores in well under a millisecond, so async callers score it
+        on the event loop: a hop to a worker thread costs more than such a score, and under
+        load the threads' contention for the GIL shows in the tail. Neural routers say no."""
+        return False
+
     def score(self, prompts: Sequence[str]) -> np.ndarray:
         items = validate_prompts(prompts)
         scores = np.asarray(self._score(items), dtype=np.float64).reshape(-1)

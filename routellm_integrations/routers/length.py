@@ -19,6 +19,7 @@ class LengthRouter(BaseRouter):
     """
 
     name = "length"
+    inline_scoring = True  # type: ignore[assignment]  # arithmetic, no model
 
     def __init__(self, midpoint: int = 400) -> None:
         if midpoint <= 0:

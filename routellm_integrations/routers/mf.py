@@ -101,6 +101,11 @@ class MatrixFactorizationRouter(BaseRouter):
         self._set_pair_vector()
 
     # -- models ---------------------------------------------------------------------
+    @property
+    def inline_scoring(self) -> bool:
+        # the embedding is the cost; a static token table (once loaded) is a lookup
+        return bool(getattr(self.embedder, "inline_scoring", False))
+
     def _check_model(self, model: str, role: str) -> str:
         from ..data.models import canonical_model_name
 

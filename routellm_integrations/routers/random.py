@@ -13,6 +13,7 @@ class RandomRouter(BaseRouter):
     """Uniform scores; APGR about 0.50 on any benchmark. Seeded for reproducible evaluations."""
 
     name = "random"
+    inline_scoring = True  # type: ignore[assignment]  # arithmetic, no model
 
     def __init__(self, seed: int | None = 0) -> None:
         self.seed = seed

@@ -44,8 +44,6 @@ __all__ = ["Backend", "CallLifecycle", "CallRecord", "CallStatus", "RoutedCall",
 
 CallStatus = LedgerStatus
 Reason = Literal["scored", "forced", "no_text"]
-#: routers cheap enough to score on the event loop
-INLINE_ROUTERS = frozenset({"random", "length"})
 _PER_MESSAGE_TOKENS = 8  # role markers and separators a chat format adds per message
 
 
@@ -420,7 +418,7 @@ class CallLifecycle:
                      max_output_tokens: int | None = None, api_key: str | None = None) -> RoutedCall:
         """:meth:`begin` with the router's scoring off the event loop. Cancelled while the
         router scores, the reservation the scoring thread then takes is released."""
-        if force is not None or not turn.has_text or self.policy.router_name in INLINE_ROUTERS:
+        if force is not None or not turn.has_text or self.policy.scores_inline():
             return self.begin(turn, force=force, scope=scope, max_output_tokens=max_output_tokens, api_key=api_key)
         # the scope contextvar is copied into the thread by to_thread
         task = asyncio.ensure_future(asyncio.to_thread(self.begin, turn, force=force, scope=scope,

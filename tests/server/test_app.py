@@ -3,6 +3,7 @@ clients and the local OpenAI/Anthropic-format servers as backends."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 
@@ -268,6 +269,10 @@ def test_client_keys_from_the_environment(serve, monkeypatch) -> None:
 @pytest.mark.slow
 def test_the_mf_router_serves(serve) -> None:
     server = serve(routers=["mf"], threshold=0.11593)
+    routed = server.app.state.client  # warmed up before the first request: router, embedder, SDK clients
+    assert routed._routers["mf"].embedder._table is not None
+    assert all(routed.backend(spec)._clients for spec in routed.specs())
+    assert gc.get_freeze_count() > 0  # start-up objects kept out of full collections under load
     client = sdk(server)
     assert [m.id for m in client.models.list()] == ["router-mf-0.11593"]
     prompts = ["Hi!", "Prove that there are infinitely many primes p = 3 (mod 4)."]
