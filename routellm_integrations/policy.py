@@ -45,10 +45,6 @@ def routing_scope(scope: str) -> Iterator[str]:
         _SCOPE.reset(token)
 
 
-#: routers with no model to load: a first call may load and score them on the event loop
-_MODEL_FREE = frozenset({"random", "length"})
-
-
 def resolve_router(router: BaseRouter | str) -> BaseRouter:
     """A router object, or a name/folder for :func:`load_router`."""
     return router if isinstance(router, BaseRouter) else load_router(router)
@@ -143,7 +139,9 @@ class RoutingPolicy:
         scoring is that cheap (:attr:`BaseRouter.inline_scoring`)."""
         router = self._router
         if router is None:  # not loaded yet: only the model-free routers load in no time
-            return self.router_name in _MODEL_FREE
+            from .routers.registry import is_model_free
+
+            return is_model_free(self.router_name)
         return bool(getattr(router, "inline_scoring", False))
 
     @property

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from routellm_integrations.testing.anthropic_compat import AnthropicCompatServer
 from routellm_integrations.testing.openai_compat import OpenAICompatServer
+
+# The package never guesses where the training data is (``--data-dir`` or
+# $ROUTELLM_DATA_DIR). The suite takes $ROUTELLM_DATA_DIR, else the workspace layout the
+# project is checked out into for CI: a ``shared/data`` folder beside the checkout. Tests
+# that need the data fail, not skip, when neither is there.
+_WORKSPACE_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not os.environ.get("ROUTELLM_DATA_DIR") and _WORKSPACE_DATA.is_dir():
+    os.environ["ROUTELLM_DATA_DIR"] = str(_WORKSPACE_DATA)
 
 
 @pytest.fixture(scope="session")

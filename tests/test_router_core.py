@@ -73,7 +73,7 @@ def test_unknown_router_and_bad_folders(tmp_path):
     with pytest.raises(CheckpointError, match="no config.json"):
         load_router(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="not a valid router config"):
+    with pytest.raises(CheckpointError, match="not valid JSON"):
         load_router(tmp_path)
     (tmp_path / "config.json").write_text('{"router": "alien"}')
     with pytest.raises(CheckpointError, match="alien"):

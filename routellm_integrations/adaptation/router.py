@@ -8,7 +8,6 @@ serves it like any other router.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
@@ -18,13 +17,13 @@ import numpy as np
 from ..embedders.base import Embedder
 from ..errors import CheckpointError
 from ..routers.base import BaseRouter
+from ..routers.checkpoint import (CONFIG_FILE, optional_number, positive_int, read_json, read_tensors,
+                                  save_checkpoint)
 from ..routers.length import LengthRouter
 from .head import RidgeHead, Standardiser
 from .inputs import FEATURE_NAMES, compute_blocks
 
-CONFIG_FILE = "config.json"
 HEAD_FILE = "head.safetensors"
-CARD_FILE = "README.md"
 BASE_FOLDER = "base"
 FORMAT_VERSION = 1
 
@@ -90,29 +89,32 @@ class AdaptedRouter(BaseRouter):
 
     # -- persistence ----------------------------------------------------------------------
     def save_pretrained(self, path: str | Path, model_card: str | None = None) -> Path:
-        from safetensors.numpy import save_file
-
+        """Write the folder atomically: a base loaded from a folder is copied in as ``base/``."""
         out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
         config = dict(self.config_data)
+        copy: list[Path] = []
         config.update({"router": "adapted", "format_version": FORMAT_VERSION, "serves": self.serves,
                        "length_midpoint": self.length.midpoint, "score_scale": self.score_scale,
                        "strong_model": self.strong_model, "weak_model": self.weak_model,
-                       "features": list(FEATURE_NAMES), "base": self._base_spec(out)})
+                       "features": list(FEATURE_NAMES), "base": self._base_spec(copy)})
+        tensors = {}
         if self.head is not None and self.embedder is not None:
             config["embedder"] = self.embedder.name
             config["embedding_dim"] = int(self.head.w_embedding.shape[0])
             config["uses_base_score"] = self.head.w_prior is not None
-            save_file(_head_tensors(self.head), str(out / HEAD_FILE),
-                      metadata={"format": "routellm-adapted", "version": str(FORMAT_VERSION)})
-        (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        if model_card is not None:
-            (out / CARD_FILE).write_text(model_card)
+            tensors[HEAD_FILE] = (_head_tensors(self.head), {"format": "routellm-adapted",
+                                                             "version": str(FORMAT_VERSION)})
+
+        def populate(tmp: Path) -> None:
+            for source in copy:
+                shutil.copytree(source, tmp / BASE_FOLDER)
+
+        save_checkpoint(out, config, tensors=tensors, card=model_card, populate=populate)
         self.config_data = config
         return out
 
-    def _base_spec(self, out: Path) -> dict[str, Any] | None:
-        """A shipped base is named; a base from a folder is copied inside ``out``."""
+    def _base_spec(self, copy: list[Path]) -> dict[str, Any] | None:
+        """A shipped base is named; a base from a folder is to be copied in (``copy``)."""
         base = self.base
         if base is None:
             return None
@@ -126,41 +128,40 @@ class AdaptedRouter(BaseRouter):
         if folder is None or not Path(folder).is_dir():
             raise CheckpointError(f"the base router {base!r} was not loaded from a folder or by a registered "
                                   "name, so the adapted router could not load it again; save it first")
-        target = out / BASE_FOLDER
-        if Path(folder).resolve() != target.resolve():
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.copytree(folder, target)
+        copy.append(Path(folder))
         options = {k: v for k, v in base.config().items() if k in ("strong_model", "weak_model")}
         return {"folder": BASE_FOLDER, "options": options}
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **options: Any) -> "AdaptedRouter":
-        from ..routers.mf import read_tensors
-
         folder = Path(path)
         config = read_config_adapted(folder)
         base = _load_base(folder, config.get("base"), options)
         head = embedder = None
         if config["serves"] == "adapted":  # a head kept for the record costs no embedder at load
+            positive_int(config, "embedding_dim", folder / CONFIG_FILE)
+            if not isinstance(config.get("embedder"), str):
+                raise CheckpointError(f"{folder / CONFIG_FILE}: an adapted head needs its 'embedder' name, "
+                                      f"got {config.get('embedder')!r}")
             head = _read_head(read_tensors(folder / HEAD_FILE), config)
             embedder = _embedder_for(config, base)
         serves = config["serves"]
-        return cls(serves=serves, base=base, head=head, embedder=embedder,
-                   length_midpoint=int(config.get("length_midpoint", 400)),
-                   score_scale=float(config.get("score_scale", 1.0)), config=config, path=folder)
+        where = folder / CONFIG_FILE
+        midpoint = config.get("length_midpoint", 400)
+        if isinstance(midpoint, bool) or not isinstance(midpoint, int) or midpoint <= 0:
+            raise CheckpointError(f"{where}: 'length_midpoint' must be a positive integer, got {midpoint!r}")
+        scale = optional_number(config, "score_scale", where, 1.0)
+        if scale <= 0:
+            raise CheckpointError(f"{where}: 'score_scale' must be positive, got {scale}")
+        return cls(serves=serves, base=base, head=head, embedder=embedder, length_midpoint=midpoint,
+                   score_scale=scale, config=config, path=folder)
 
 
 def read_config_adapted(folder: Path) -> dict[str, Any]:
     if not folder.is_dir():
         raise CheckpointError(f"checkpoint folder {str(folder)!r} does not exist")
     cfg = folder / CONFIG_FILE
-    try:
-        config = json.loads(cfg.read_text())
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"checkpoint {str(folder)!r} has no {CONFIG_FILE}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{cfg} is not valid JSON: {exc}") from exc
+    config = read_json(cfg)
     if not isinstance(config, dict) or config.get("router") != "adapted":
         raise CheckpointError(f"{cfg} is not an adapted router")
     if config.get("serves") not in ("adapted", "base", "length"):
@@ -178,11 +179,24 @@ def _load_base(folder: Path, spec: Any, options: Mapping[str, Any]) -> BaseRoute
         return None
     if not isinstance(spec, dict):
         raise CheckpointError(f"{folder / CONFIG_FILE}: 'base' must be an object, got {spec!r}")
-    opts = {**spec.get("options", {}), **{k: v for k, v in options.items() if k in ("strong_model", "weak_model")}}
+    saved = spec.get("options", {})
+    if not isinstance(saved, dict) or not all(isinstance(v, str) or isinstance(v, int) for v in saved.values()):
+        raise CheckpointError(f"{folder / CONFIG_FILE}: the base's 'options' must map names to values, got {saved!r}")
+    opts = {**saved, **{k: v for k, v in options.items() if k in ("strong_model", "weak_model")}}
     if "router" in spec:
+        if not isinstance(spec["router"], str):
+            raise CheckpointError(f"{folder / CONFIG_FILE}: the base 'router' must be a name, got {spec['router']!r}")
+        from ..routers.registry import available_routers
+
+        if spec["router"] not in available_routers():  # a name, never a path to somewhere else
+            raise CheckpointError(f"{folder / CONFIG_FILE}: the base router {spec['router']!r} is not a shipped "
+                                  f"router (known: {available_routers()})")
         return load_router(spec["router"], **opts)
     if "folder" in spec:
-        return load_router(folder / spec["folder"], **opts)
+        if spec["folder"] != BASE_FOLDER:  # inside this folder, never a path out of it
+            raise CheckpointError(f"{folder / CONFIG_FILE}: the base folder must be {BASE_FOLDER!r}, "
+                                  f"got {spec['folder']!r}")
+        return load_router(folder / BASE_FOLDER, **opts)
     raise CheckpointError(f"{folder / CONFIG_FILE}: 'base' names neither a router nor a folder")
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -95,7 +96,7 @@ Transport = Literal["auto", "httpx", "aiohttp"]
 TRANSPORTS: tuple[str, ...] = ("auto", "httpx", "aiohttp")
 
 
-class ChatBackend:
+class ChatBackend(ABC):
     """One ``provider:model``; one SDK client per event loop (an async HTTP pool belongs to
     the loop that opened it).
 
@@ -139,8 +140,9 @@ class ChatBackend:
         return f"{type(self).__name__}({self.spec!r}{where})"
 
     # -- the SDK client of this loop ----------------------------------------------------
-    def _make(self) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def _make(self) -> Any:
+        """This event loop's SDK client."""
 
     def _http_client(self, sdk: Any) -> Any:
         """The ``http_client`` to give the SDK client (None: the SDK's httpx default)."""
@@ -196,11 +198,13 @@ class ChatBackend:
                             model=self.model, kind="api_error")
 
     # -- calls ----------------------------------------------------------------------------
-    async def acomplete(self, body: dict[str, Any]) -> BackendReply:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    async def acomplete(self, body: dict[str, Any]) -> BackendReply:
+        """One chat completion (the OpenAI wire format in and out)."""
 
-    async def astream(self, body: dict[str, Any], *, include_usage: bool) -> BackendStream:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    async def astream(self, body: dict[str, Any], *, include_usage: bool) -> BackendStream:
+        """A streamed chat completion, as OpenAI-format chunks."""
 
 
 def _refused(exc: BaseException) -> bool:

@@ -35,6 +35,7 @@ from ..budgets import Budget
 from ..costs import PriceTable
 from ..errors import InvalidPromptError
 from ..policy import RoutingPolicy, StepPolicy
+from ..routers.registry import is_model_free
 from ..routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
 from .backends import BackendStream, ChatBackend, Transport, make_backend
 from .errors import BackendError, InvalidModelError
@@ -43,7 +44,6 @@ from .names import BackendSpec, ModelRequest, parse_backend, parse_model
 __all__ = ["AsyncRoutedClient", "RouteConfig", "RoutedAsyncStream", "RoutedClient", "RoutedStream", "Routed"]
 
 _UNSET: Any = object()
-_INLINE = frozenset({"random", "length"})
 
 
 @dataclass(frozen=True)
@@ -416,7 +416,7 @@ class AsyncRoutedClient:
         router = self.routes[request.route].router if request.route is not None else request.router
         with self._lock:
             loaded = router in self._routers
-        if loaded or router in _INLINE:
+        if loaded or is_model_free(router):
             return self.routed(model, budget=b)
         return await asyncio.to_thread(self.routed, model, budget=b)
 

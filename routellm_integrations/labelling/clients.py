@@ -12,6 +12,7 @@ and exposes :meth:`redact` so error messages that reach a report can be scrubbed
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -55,7 +56,7 @@ def redact(text: str, secret: str | None) -> str:
     return text
 
 
-class _SDKClient:
+class _SDKClient(ABC):
     """Shared plumbing: one SDK client per event loop (an async HTTP pool belongs to the
     loop that opened it, and ``label_prompts`` runs a fresh loop per call)."""
 
@@ -80,8 +81,9 @@ class _SDKClient:
     def redact(self, text: str) -> str:
         return redact(text, self._api_key)
 
-    def _make(self) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def _make(self) -> Any:
+        """This event loop's SDK client."""
 
     def _sdk(self) -> Any:
         loop = asyncio.get_running_loop()

@@ -16,7 +16,8 @@ from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from ..decision import RoutingDecision
-from ..errors import InvalidThresholdError
+from ..embedders._common import scrub_surrogates
+from ..errors import InvalidScoreError, InvalidThresholdError
 from ..validation import text_list
 
 
@@ -38,6 +39,33 @@ class Router(Protocol):
 def validate_prompts(prompts: Sequence[str]) -> list[str]:
     """A non-empty sequence of non-blank strings, or a typed error naming the bad item."""
     return text_list(prompts, allow_empty=False)
+
+
+#: how far outside [0, 1] a score may stray by float rounding (e.g. ``1 - p4 - p5``) and be clipped
+SCORE_TOLERANCE = 1e-6
+
+
+def check_scores(raw: Any, n: int, router: str) -> np.ndarray:
+    """``raw`` as ``n`` float64 scores in [0, 1], or :class:`InvalidScoreError` naming
+    ``router`` and what is wrong (see :meth:`BaseRouter.score`)."""
+    where = f"router {router!r} returned"
+    try:
+        arr = np.asarray(raw)
+        if arr.dtype.kind not in "biufO":
+            raise TypeError(arr.dtype)
+        arr = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise InvalidScoreError(f"{where} {type(raw).__name__} {raw!r:.80}, not an array of numbers") from None
+    if arr.size != n or sum(d != 1 for d in arr.shape) > 1:
+        raise InvalidScoreError(f"{where} an array of shape {arr.shape} for {n} prompt(s): "
+                                f"expected one score per prompt, shape ({n},)")
+    scores = arr.reshape(n)
+    bad = ~np.isfinite(scores) | (scores < -SCORE_TOLERANCE) | (scores > 1.0 + SCORE_TOLERANCE)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidScoreError(f"{where} {float(scores[i])} for prompt {i} ({int(bad.sum())} of {n} bad): "
+                                "a score must be a finite probability in [0, 1]")
+    return np.clip(scores, 0.0, 1.0)
 
 
 def validate_threshold(threshold: float, what: str = "threshold") -> float:
@@ -64,11 +92,19 @@ class BaseRouter(ABC):
         return False
 
     def score(self, prompts: Sequence[str]) -> np.ndarray:
-        items = validate_prompts(prompts)
-        scores = np.asarray(self._score(items), dtype=np.float64).reshape(-1)
-        if scores.shape[0] != len(items):
-            raise RuntimeError(f"{self.name} returned {scores.shape[0]} scores for {len(items)} prompts")
-        return np.clip(scores, 0.0, 1.0)
+        """P(strong model wins) per prompt, float64, shape ``(len(prompts),)``, in [0, 1].
+
+        Prompts are validated (:func:`validate_prompts`) and lone surrogates replaced
+        (:func:`~routellm_integrations.embedders._common.scrub_surrogates`), so ``_score``
+        only sees text a tokenizer can encode. What ``_score`` returns is checked too, and
+        :class:`InvalidScoreError` (naming the router) is raised unless it is one finite
+        number per prompt in [0, 1]: NaN, inf, a non-numeric array or the wrong count.
+        A score outside [0, 1] is an error, not clipped: it means a broken router
+        (logits instead of probabilities, a wrong head), and clipping would turn it
+        silently into "always strong" or "always weak". Only float rounding (within
+        ``SCORE_TOLERANCE``) is clipped."""
+        items = [scrub_surrogates(p) for p in validate_prompts(prompts)]
+        return check_scores(self._score(items), len(items), self.name)
 
     def route(self, prompt: str, threshold: float) -> RoutingDecision:
         threshold = validate_threshold(threshold)

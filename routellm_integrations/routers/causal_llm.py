@@ -27,9 +27,7 @@ import numpy as np
 
 from ..embedders.base import Embedder
 from ..errors import CheckpointError, EmbedderError
-from .bert import HeadRouter, read_head
-
-HEAD_FILE = "head.safetensors"
+from .head import HeadRouter
 SCORE_TOKENS = ("1", "2", "3", "4", "5")
 TEMPLATE_VERSION = "v1"
 INSTRUCTION = (
@@ -183,37 +181,21 @@ class CausalLLMRouter(HeadRouter):
     ``load_router("causal_llm")`` loads the shipped head (the backbone comes from its package)."""
 
     name = "causal_llm"
-
-    def __init__(self, head: Any, config: Mapping[str, Any], embedder: Embedder, strong_model: str | None = None,
-                 weak_model: str | None = None, path: Path | None = None) -> None:
-        super().__init__(head, config, strong_model, weak_model, path)
-        self.embedder = embedder
-
-    def with_pair(self, strong_model: str, weak_model: str) -> "CausalLLMRouter":
-        return CausalLLMRouter(self.head, self.config_data, self.embedder, strong_model, weak_model, self.path)
+    classes = SCORE_TOKENS
+    weak_classes = (3, 4)  # "4" and "5": the weak model answers about as well
 
     def prompt_features(self, prompts: list[str]) -> np.ndarray:
         return np.asarray(self.embedder.embed(prompts), dtype=np.float32)
 
-    def scores_from_embeddings(self, prompts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
-        p = self.class_probabilities(prompts, embeddings)
-        return 1.0 - p[:, 3] - p[:, 4]
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "embedder": self.embedder.name}
-
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, strong_model: str | None = None, weak_model: str | None = None,
-                        embedder: Embedder | None = None) -> "CausalLLMRouter":
-        from .mf import read_config
-
-        folder = Path(path)
-        config = read_config(folder, expected_router="causal_llm")
-        head = read_head(folder / HEAD_FILE, int(config["embedding_dim"]) + len(config["features"]),
-                         len(config["features"]), n_classes=len(SCORE_TOKENS))
+    def default_embedder(cls, config: Mapping[str, Any], embedder: Any) -> Embedder:
         if embedder is None:
-            embedder = SmolLM2Features(max_prompt_tokens=int(config.get("max_prompt_tokens", 384)))
-        if embedder.name != config["embedder"]:
+            tokens = config.get("max_prompt_tokens", 384)
+            if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
+                raise CheckpointError(f"causal_llm config: 'max_prompt_tokens' must be a positive integer, "
+                                      f"got {tokens!r}")
+            embedder = SmolLM2Features(max_prompt_tokens=tokens)
+        if getattr(embedder, "name", None) != config["embedder"]:
             raise CheckpointError(f"checkpoint was trained on {config['embedder']!r} features; the embedder given "
-                                  f"produces {embedder.name!r}")
-        return cls(head, config, embedder, strong_model, weak_model, path=folder)
+                                  f"produces {getattr(embedder, 'name', type(embedder).__name__)!r}")
+        return embedder

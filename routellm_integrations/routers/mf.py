@@ -10,7 +10,6 @@ and the embedder, so routing costs one embedding and a dot product.
 from __future__ import annotations
 
 import difflib
-import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -19,11 +18,10 @@ import numpy as np
 from ..embedders.base import Embedder
 from ..errors import CheckpointError, UnknownModelError
 from .base import BaseRouter
+from .checkpoint import read_config, read_tensors, resolve_embedder, save_checkpoint
 from .features import structural_features
 
-CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-CARD_FILE = "README.md"
 FORMAT_VERSION = 1
 
 _REQUIRED = ("feature_mean", "feature_std", "text_proj", "model_embeddings", "classifier", "model_bias")
@@ -163,17 +161,9 @@ class MatrixFactorizationRouter(BaseRouter):
 
     # -- persistence ----------------------------------------------------------------
     def save_pretrained(self, path: str | Path, model_card: str | None = None) -> Path:
-        """Write ``model.safetensors`` + ``config.json`` (+ a model card) to a folder."""
-        from safetensors.numpy import save_file
-
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        save_file({k: np.ascontiguousarray(v) for k, v in self.weights.tensors.items()},
-                  str(out / WEIGHTS_FILE), metadata={"format": "routellm-mf", "version": str(FORMAT_VERSION)})
-        (out / CONFIG_FILE).write_text(json.dumps(self.config_data, indent=2, sort_keys=True) + "\n")
-        if model_card is not None:
-            (out / CARD_FILE).write_text(model_card)
-        return out
+        """Write ``model.safetensors`` + ``config.json`` (+ a model card) to a folder, atomically."""
+        tensors = {WEIGHTS_FILE: (self.weights.tensors, {"format": "routellm-mf", "version": str(FORMAT_VERSION)})}
+        return save_checkpoint(path, self.config_data, tensors=tensors, card=model_card)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, strong_model: str | None = None,
@@ -182,56 +172,11 @@ class MatrixFactorizationRouter(BaseRouter):
         folder = Path(path)
         config = read_config(folder, expected_router="mf")
         weights = read_weights(folder, config)
-        emb = _resolve_embedder(embedder, config)
+        emb = resolve_embedder(embedder, config)
         return cls(weights, config, emb, strong_model, weak_model, path=folder)
-
-
-def read_config(folder: Path, expected_router: str) -> dict[str, Any]:
-    if not folder.is_dir():
-        raise CheckpointError(f"checkpoint folder {str(folder)!r} does not exist")
-    cfg_path = folder / CONFIG_FILE
-    if not cfg_path.is_file():
-        raise CheckpointError(f"checkpoint {str(folder)!r} has no {CONFIG_FILE}")
-    try:
-        config = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{cfg_path} is not valid JSON: {exc}") from exc
-    if not isinstance(config, dict) or config.get("router") != expected_router:
-        raise CheckpointError(f"{cfg_path} is not a {expected_router!r} checkpoint "
-                              f"(router={config.get('router') if isinstance(config, dict) else None!r})")
-    for key in ("models", "features", "embedder", "embedding_dim", "default_strong_model", "default_weak_model"):
-        if key not in config:
-            raise CheckpointError(f"{cfg_path} lacks the key {key!r}")
-    return config
-
-
-def read_tensors(path: Path) -> dict[str, np.ndarray]:
-    """A checkpoint's safetensors file, or :class:`CheckpointError` naming what is wrong."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path.parent)!r} has no {path.name}")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is corrupt or not a safetensors file: {exc}") from exc
 
 
 def read_weights(folder: Path, config: Mapping[str, Any]) -> MFWeights:
     tensors = read_tensors(folder / WEIGHTS_FILE)
     return MFWeights(tensors, n_models=len(config["models"]), embedding_dim=int(config["embedding_dim"]),
                      n_features=len(config["features"]))
-
-
-def _resolve_embedder(embedder: Embedder | str | None, config: Mapping[str, Any]) -> Embedder:
-    if embedder is None or isinstance(embedder, str):
-        from ..embedders import get_embedder
-
-        embedder = get_embedder(embedder or config.get("embedder_key", config["embedder"]))
-    if embedder.name != config["embedder"]:
-        raise CheckpointError(f"checkpoint was trained on {config['embedder']!r} embeddings; "
-                              f"the embedder given produces {embedder.name!r}")
-    if int(embedder.dim) != int(config["embedding_dim"]):
-        raise CheckpointError(f"embedder dim {embedder.dim} != checkpoint embedding_dim {config['embedding_dim']}")
-    return embedder

@@ -26,7 +26,6 @@ matrices): ``tests/test_sw_ranking.py`` checks the fast path against a direct re
 from __future__ import annotations
 
 import difflib
-import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -35,10 +34,10 @@ import numpy as np
 from ..embedders.base import Embedder
 from ..errors import CheckpointError, UnknownModelError
 from .base import BaseRouter
+from .checkpoint import (CONFIG_FILE, optional_number, positive_int, read_config, read_tensors, resolve_embedder,
+                         save_checkpoint)
 
-CONFIG_FILE = "config.json"
 INDEX_FILE = "index.safetensors"
-CARD_FILE = "README.md"
 FORMAT_VERSION = 1
 DEFAULT_L2 = 1e-3
 DEFAULT_NEWTON_STEPS = 8
@@ -225,30 +224,22 @@ class SWRankingRouter(BaseRouter):
 
     # -- persistence ----------------------------------------------------------------
     def save_pretrained(self, path: str | Path, model_card: str | None = None) -> Path:
-        from safetensors.numpy import save_file
-
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        save_file({k: np.ascontiguousarray(v) for k, v in self.index.tensors.items()}, str(out / INDEX_FILE),
-                  metadata={"format": "routellm-sw-ranking", "version": str(FORMAT_VERSION)})
-        (out / CONFIG_FILE).write_text(json.dumps(self.config_data, indent=2, sort_keys=True) + "\n")
-        if model_card is not None:
-            (out / CARD_FILE).write_text(model_card)
-        return out
+        """Write ``index.safetensors`` + ``config.json`` (+ a model card) to a folder, atomically."""
+        tensors = {INDEX_FILE: (self.index.tensors, {"format": "routellm-sw-ranking", "version": str(FORMAT_VERSION)})}
+        return save_checkpoint(path, self.config_data, tensors=tensors, card=model_card)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, strong_model: str | None = None, weak_model: str | None = None,
                         embedder: Embedder | str | None = None, top_k: int | None = None,
                         newton_steps: int | None = None) -> "SWRankingRouter":
-        from .mf import _resolve_embedder, read_config
-
         folder = Path(path)
         config = read_config(folder, expected_router="sw_ranking")
         for key in ("tiers", "n_tiers"):
             if key not in config:
                 raise CheckpointError(f"{folder / CONFIG_FILE} lacks the key {key!r}")
+        optional_number(config, "l2", folder / CONFIG_FILE, DEFAULT_L2, minimum=0.0)
         index = read_index(folder, config)
-        return cls(index, config, _resolve_embedder(embedder, config), strong_model, weak_model,
+        return cls(index, config, resolve_embedder(embedder, config), strong_model, weak_model,
                    top_k, newton_steps, path=folder)
 
 
@@ -261,11 +252,10 @@ def _check_top_k(top_k: Any) -> int | None:
 
 
 def read_index(folder: Path, config: Mapping[str, Any]) -> SWRankingIndex:
-    from .mf import read_tensors
-
     tensors = read_tensors(folder / INDEX_FILE)
     tiers = config["tiers"]
-    n_tiers = int(config["n_tiers"])
-    if not isinstance(tiers, dict) or any(not isinstance(v, int) or not 0 <= v < n_tiers for v in tiers.values()):
+    n_tiers = positive_int(config, "n_tiers", folder / CONFIG_FILE)
+    if not isinstance(tiers, dict) or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < n_tiers
+                                          for v in tiers.values()):
         raise CheckpointError(f"{folder / CONFIG_FILE}: 'tiers' must map model names to tiers 0..{n_tiers - 1}")
     return SWRankingIndex(tensors, n_tiers, int(config["embedding_dim"]))
