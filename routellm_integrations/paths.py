@@ -1,5 +1,12 @@
 """Where data is read from and where derived artefacts (embedding caches, exported
-encoders) are written. Nothing here is ever written inside the package or the repo."""
+encoders) are written. Nothing here is ever written inside the package or the repo.
+
+The data folder (``benchmarks/`` and ``train/``) does not ship with the package. It is
+found from, in order: the ``data_dir`` argument (``--data-dir`` on the command line),
+then ``$ROUTELLM_DATA_DIR``. Nothing is guessed from the working directory or from where
+the package is installed; a relative path that *is* given is resolved against the
+working directory at the time of the call, as any path would be.
+"""
 
 from __future__ import annotations
 
@@ -11,32 +18,32 @@ from .errors import DataError
 DATA_ENV = "ROUTELLM_DATA_DIR"
 CACHE_ENV = "ROUTELLM_CACHE_DIR"
 
+HOW_TO_PASS = f"pass --data-dir DIR (data_dir=DIR from Python) or set {DATA_ENV}=DIR"
+
+
+def _existing_folder(value: str | os.PathLike[str], given_as: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise DataError(f"data folder {str(path)!r} (from {given_as}) {what}; {HOW_TO_PASS}")
+    return path.resolve()
+
 
 def default_data_dir() -> Path:
-    """The shared data folder: ``$ROUTELLM_DATA_DIR``, else ``../shared/data`` seen from
-    the working directory or from the project checkout this package lives in."""
+    """The data folder named by ``$ROUTELLM_DATA_DIR`` (absolute), or :class:`DataError`
+    saying how to give one."""
     env = os.environ.get(DATA_ENV)
-    if env:
-        path = Path(env).expanduser()
-        if not path.is_dir():
-            raise DataError(f"{DATA_ENV}={env!r} is not a folder")
-        return path
-    candidates = [Path.cwd() / ".." / "shared" / "data",
-                  Path(__file__).resolve().parents[1] / ".." / "shared" / "data"]
-    for c in candidates:
-        if (c / "README.md").is_file():
-            return c.resolve()
-    raise DataError("router data not found: pass --data-dir / data_dir=, or set "
-                    f"{DATA_ENV} (looked in {', '.join(str(c) for c in candidates)})")
+    if not env:
+        raise DataError(f"no router data folder given: {HOW_TO_PASS} (the folder holding "
+                        "benchmarks/ and train/)")
+    return _existing_folder(env, f"${DATA_ENV}")
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
+    """``data_dir`` as an absolute folder (``None``: :func:`default_data_dir`)."""
     if data_dir is None:
         return default_data_dir()
-    path = Path(data_dir).expanduser()
-    if not path.is_dir():
-        raise DataError(f"data folder {str(path)!r} does not exist")
-    return path
+    return _existing_folder(data_dir, "data_dir")
 
 
 def cache_dir(*parts: str) -> Path:

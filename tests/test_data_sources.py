@@ -329,3 +329,103 @@ def test_real_pool_loads_fast_with_canonical_names() -> None:
     assert load_report()["routerbench"].dropped["rows_without_labels"] == 8
     acc = load_outcomes(sources=["routerbench"]).accuracy_by_model()
     assert acc[DEFAULT_STRONG_MODEL] > acc[DEFAULT_WEAK_MODEL]
+
+
+# ----------------------------------------------------------------------------- parsers, cache, paths
+
+import os  # noqa: E402
+from dataclasses import FrozenInstanceError  # noqa: E402
+
+from routellm_integrations.data import sources as sources_pkg  # noqa: E402
+from routellm_integrations.data.sources import PARSERS, check_sources  # noqa: E402
+from routellm_integrations.errors import UnknownSourceError  # noqa: E402
+from routellm_integrations.paths import DATA_ENV, default_data_dir, resolve_data_dir  # noqa: E402
+
+
+def test_every_source_has_a_parser_and_unknown_ones_are_named(fake_data: Path) -> None:
+    assert tuple(PARSERS) == SOURCES == ("alpaca_eval", "routerbench", "zeroeval", "llmrouter")
+    assert all(callable(p) for p in PARSERS.values())
+    for call in (lambda: load_battles(fake_data, ["routerbench", "nosuch"]), lambda: load_source("nosuch", fake_data),
+                 lambda: load_report(fake_data, ["nosuch/task"]), lambda: check_sources(["nosuch"])):
+        with pytest.raises(UnknownSourceError, match="nosuch.*known: alpaca_eval, routerbench, zeroeval, llmrouter"):
+            call()
+    with pytest.raises(UnknownSourceError):  # checked before any folder is looked at
+        load_battles(fake_data / "nowhere", ["nosuch"])
+    assert check_sources(["routerbench/mbpp", "zeroeval"]) == {"routerbench": {"routerbench/mbpp"}, "zeroeval": None}
+
+
+def test_sources_are_parsed_once_and_reparsed_when_a_file_changes(fake_data: Path, monkeypatch) -> None:
+    calls = []
+    real = PARSERS["zeroeval"]
+    monkeypatch.setitem(PARSERS, "zeroeval", lambda root, **kw: calls.append(root) or real(root, **kw))
+    first = load_source("zeroeval", fake_data)
+    again = load_source("zeroeval", fake_data)
+    assert len(calls) == 1 and _battles_as_set(first) == _battles_as_set(again)
+    path = fake_data / "train" / "zeroeval" / "crux_correctness.csv"
+    _write_csv(path, ["id", "gpt-4-0314", "Mixtral-8x7B-Instruct-v0.1"], [["crux-test-#0", 1, 1]])
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert len(load_source("zeroeval", fake_data)) == 2 and len(calls) == 2
+
+
+def test_callers_cannot_corrupt_the_cache(fake_data: Path) -> None:
+    a = load_source("routerbench", fake_data)
+    expected = _battles_as_set(a)
+    a.winner[:] = 2
+    a.model_a[:], a.model_b[:] = a.model_b.copy(), a.model_a.copy()
+    a.prompts.append("injected")
+    a.models[0] = "someone-else"
+    assert _battles_as_set(load_source("routerbench", fake_data)) == expected
+    o = load_outcomes(fake_data, ["zeroeval"])
+    o.correct[:] = 0
+    assert load_outcomes(fake_data, ["zeroeval"]).correct.sum() > 0
+    # what the cache holds is read-only itself
+    parsed = sources_pkg._parse("routerbench", fake_data)
+    for arr in (parsed.battles.winner, parsed.battles.prompt_idx, parsed.outcomes.correct):
+        assert not arr.flags.writeable
+        with pytest.raises(ValueError):
+            arr[0] = 1
+    assert isinstance(parsed.battles.prompts, tuple) and isinstance(parsed.outcomes.models, tuple)
+    # reports are handed out as they are cached, so they are frozen
+    rep = load_report(fake_data, ["routerbench"])["routerbench"]
+    with pytest.raises(TypeError):
+        rep.dropped["rows_without_labels"] = 0  # type: ignore[index]
+    with pytest.raises(FrozenInstanceError):
+        rep.battles = 0  # type: ignore[misc]
+    assert isinstance(rep.models, tuple)
+    assert load_report(fake_data, ["routerbench"])["routerbench"].dropped["rows_without_labels"] == 1
+
+
+def test_data_dir_argument_then_env_never_the_working_directory(tmp_path: Path, monkeypatch) -> None:
+    given, env = tmp_path / "given", tmp_path / "env"
+    given.mkdir()
+    env.mkdir()
+    monkeypatch.setenv(DATA_ENV, str(env))
+    assert resolve_data_dir(given) == given.resolve()  # the argument wins
+    assert resolve_data_dir(None) == default_data_dir() == env.resolve()
+    # no argument, no variable: an error saying how to pass it, even when a data folder sits
+    # where a checkout's sibling would be (../shared/data seen from the working directory)
+    monkeypatch.delenv(DATA_ENV)
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    (tmp_path / "shared" / "data" / "README.md").write_text("data")
+    monkeypatch.chdir(project)
+    with pytest.raises(DataError, match=f"--data-dir.*{DATA_ENV}"):
+        resolve_data_dir(None)
+    with pytest.raises(DataError, match=DATA_ENV):
+        load_battles()
+
+
+def test_relative_and_missing_data_dirs(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "a" / "data").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a")
+    assert resolve_data_dir("data") == (tmp_path / "a" / "data").resolve()  # against the cwd of the call
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match="'data'.*does not exist.*--data-dir"):
+        resolve_data_dir("data")
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "gone"))
+    with pytest.raises(DataError, match=f"gone.*from \\${DATA_ENV}.*does not exist"):
+        resolve_data_dir(None)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match="is not a folder"):
+        resolve_data_dir(tmp_path / "file")

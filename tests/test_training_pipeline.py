@@ -76,3 +76,195 @@ def test_user_battles_file_trains_and_bad_rows_are_named(tmp_path, isolated_cach
         load_battles_file(jl)
     with pytest.raises(DataError, match="nothing to train on"):
         train_mf_command(out=tmp_path / "none", sources=(), embedder=emb, reference_embedder=emb, progress=False)
+
+
+# ----------------------------------------------------------------------------- one pipeline, any trainer
+
+import math  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from pydantic import BaseModel, Field  # noqa: E402
+
+from routellm_integrations.data.models import DEFAULT_STRONG_MODEL, DEFAULT_WEAK_MODEL  # noqa: E402
+from routellm_integrations.errors import TrainingOptionError, UnknownModelError, UnknownSourceError  # noqa: E402
+from routellm_integrations.training.card import render_model_card  # noqa: E402
+from routellm_integrations.training.pipeline import train  # noqa: E402
+from routellm_integrations.training.registry import TRAINERS, TrainerSpec  # noqa: E402
+
+
+class ToyConfig(BaseModel):
+    scale: float = Field(1.0, gt=0, description="log-length units per unit of logit")
+    seed: int = Field(0, ge=0, description="unused; set from train(seed=)")
+
+
+class LengthThresholdRouter:
+    """P(strong wins) = sigmoid((log length - threshold) / scale): the smallest router a
+    trainer can fit, with what the pipeline needs (embedder, config_data, save_pretrained)
+    and what cross-validation needs (with_pair, scores_from_embeddings)."""
+
+    def __init__(self, threshold: float, config_data: dict, embedder) -> None:
+        self.threshold, self.config_data, self.embedder = threshold, config_data, embedder
+
+    def with_pair(self, strong: str, weak: str) -> "LengthThresholdRouter":
+        if {strong, weak} - set(self.config_data["models"]):
+            raise UnknownModelError(f"{strong!r} / {weak!r}")
+        return self
+
+    def scores_from_embeddings(self, prompts, features) -> np.ndarray:
+        x = np.log([len(p) for p in prompts])
+        return 1.0 / (1.0 + np.exp(-(x - self.threshold) / self.config_data["training"]["scale"]))
+
+    def save_pretrained(self, out, model_card=None):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(self.config_data, indent=2, sort_keys=True))
+        (out / "README.md").write_text(model_card or "")
+        return out
+
+
+def fit_length_threshold(table, embeddings, config, *, embedder, strong_model, weak_model, progress=False):
+    s, w = table.models.index(strong_model), table.models.index(weak_model)
+    strong_won = np.zeros(len(table.prompts), dtype=bool)
+    pair = ((table.model_a == s) & (table.model_b == w) & (table.winner == 0)) | \
+           ((table.model_a == w) & (table.model_b == s) & (table.winner == 1))
+    strong_won[table.prompt_idx[pair]] = True
+    loglen = np.log([len(p) for p in table.prompts])
+    threshold = float((loglen[strong_won].mean() + loglen[~strong_won].mean()) / 2)
+    config_data = {"router": "length_threshold", "models": list(table.models), "features": [],
+                   "embedder": embedder.name, "embedding_dim": int(embeddings.shape[1]),
+                   "default_strong_model": strong_model, "default_weak_model": weak_model,
+                   "threshold": threshold, "training": config.model_dump()}
+    return LengthThresholdRouter(threshold, config_data, embedder), {"threshold": threshold,
+                                                                     "n_prompts": len(table.prompts)}
+
+
+TOY = TrainerSpec(name="length_threshold", config=ToyConfig, fit=fit_length_threshold,
+                  describe=lambda cfg: f"Toy router: strong above log length {cfg['threshold']:.2f}.",
+                  default_embedder=lambda cfg, buckets=64: HashingEmbedder(dim=buckets),
+                  embedder_options={"buckets": 64})
+
+
+def _toy_battles(path):
+    rows = ["prompt,model_a,model_b,winner"]
+    filler = " and then show every step of the argument in full detail" * 3
+    for i in range(100):
+        rows.append(f"\"prove theorem {i} about primes{filler}\",{DEFAULT_STRONG_MODEL},{DEFAULT_WEAK_MODEL},a")
+        rows.append(f"\"hi friend {i}\",{DEFAULT_WEAK_MODEL},{DEFAULT_STRONG_MODEL},tie")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_a_new_trainer_runs_through_the_pipeline(tmp_path, isolated_cache):
+    battles = _toy_battles(tmp_path / "toy.csv")
+    out = train(TOY, out=tmp_path / "toy", sources=(), battles_files=[battles], reference_embedder=HashingEmbedder(64),
+                evaluate=False, progress=False, scale=0.5, buckets=48)
+    assert {p.name for p in out.iterdir()} == {"config.json", "README.md"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["embedding_dim"] == 48  # the embedder option reached the default embedder
+    assert config["training"] == {"scale": 0.5, "seed": 0}
+    assert math.log(len("hi friend 10")) < config["threshold"] < math.log(200)  # long prompts: 200+ chars
+    card = config["card"]
+    assert card["training_report"]["n_prompts"] == 200
+    assert card["battles_by_source"] == {"user/toy": 200}
+    sets = {(r["set"], r["router"]) for r in card["validation"]}  # the default: refit on 4 prompt folds
+    assert ("val:user/toy", "length_threshold") in sets and ("val:default-pair", "length") in sets
+    assert all(r["folds"] == 4 for r in card["validation"])
+    readme = (out / "README.md").read_text()
+    assert readme.startswith("# `length_threshold` router checkpoint")
+    assert "Toy router: strong above log length" in readme
+    for section in ("## Training data", "| user/toy | 200 |", "## Decontamination", "## Training",
+                    "## Validation", "val:user/toy"):
+        assert section in readme, section
+
+
+@pytest.fixture
+def nowhere(tmp_path):
+    return tmp_path / "no-such-data-folder"
+
+
+@pytest.mark.parametrize("trainer, kwargs, names", [
+    ("mf", {"epochs": 0}, "epochs"),
+    ("mf", {"dim": 0}, "dim"),
+    ("mf", {"lr": -1.0}, "lr"),
+    ("mf", {"tie_weight": -0.5}, "tie_weight"),
+    ("mf", {"balance": "per-model"}, "balance"),
+    ("mf", {"epoch": 3}, "epoch"),  # a misspelt option is not silently ignored
+    ("mf", {"seed": -1}, "seed"),
+    ("mf", {"max_prompts_per_source": 0}, "max_prompts_per_source"),
+    ("mf", {"embedder": "no-such-embedder"}, "embedder"),
+    ("mf", {"reference_embedder": 42}, "reference_embedder"),
+    ("mf", {"sources": ["nosuch"]}, "nosuch"),
+    ("mf", {"sources": ()}, "nothing to train on"),
+    ("sw_ranking", {"n_tiers": 1}, "n_tiers"),
+    ("sw_ranking", {"top_k": 0}, "top_k"),
+    ("bert", {"dropout": 1.5}, "dropout"),
+    ("bert", {"config": {"labels": "some-tiers"}}, "labels"),
+    ("causal_llm", {"max_prompt_tokens": 4, "embedder": HashingEmbedder(8)}, "max_prompt_tokens"),
+    ("causal_llm", {"config": "big"}, "config"),
+    ("no_such_trainer", {}, "unknown trainer"),
+])
+def test_bad_arguments_fail_before_any_data_is_read(tmp_path, nowhere, trainer, kwargs, names):
+    kwargs = {"out": tmp_path / "out", **kwargs}
+    with pytest.raises(DataError, match=names) as info:
+        train(trainer, data_dir=nowhere, progress=False, **kwargs)
+    assert "no-such-data-folder" not in str(info.value)  # the argument is named, not the (missing) data
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_paths_are_named(tmp_path, nowhere):
+    existing_file = tmp_path / "taken"
+    existing_file.write_text("x")
+    with pytest.raises(TrainingOptionError, match="out=.*taken.*existing file"):
+        train("mf", out=existing_file, data_dir=nowhere, progress=False)
+    with pytest.raises(TrainingOptionError, match="battles_files.*missing.csv"):
+        train("mf", out=tmp_path / "o", battles_files=[tmp_path / "missing.csv"], data_dir=nowhere)
+    (tmp_path / "b.txt").write_text("prompt,model_a,model_b,winner\n")
+    with pytest.raises(TrainingOptionError, match="battles_files.*csv or .jsonl"):
+        train("mf", out=tmp_path / "o", battles_files=[tmp_path / "b.txt"], data_dir=nowhere)
+    with pytest.raises(UnknownSourceError, match="known: alpaca_eval, routerbench, zeroeval, llmrouter"):
+        train("mf", out=tmp_path / "o", sources=["routerbench", "nosuch/task"], data_dir=nowhere)
+    # the legacy entry points check the same way
+    with pytest.raises(TrainingOptionError, match="epochs"):
+        train_mf_command(out=tmp_path / "o", epochs=0, data_dir=nowhere)
+    # with every argument good, the missing data folder is the error, saying how to give one
+    with pytest.raises(DataError, match="no-such-data-folder.*does not exist.*--data-dir.*ROUTELLM_DATA_DIR"):
+        train("mf", out=tmp_path / "o", data_dir=nowhere, progress=False)
+
+
+def test_trainers_are_specs_whose_configs_make_a_cli():
+    assert list(TRAINERS) == ["mf", "sw_ranking", "bert", "causal_llm"]
+    for name in TRAINERS:
+        spec = TRAINERS[name]
+        assert spec.name == name and callable(spec.fit)
+        for field_name, field in spec.config.model_fields.items():
+            assert not field.is_required(), (name, field_name)
+            assert field.description, (name, field_name)
+        assert spec.description({"n_tiers": 10, "training": {}})
+    with pytest.raises(TrainingOptionError, match="unknown trainer 'nope'; known: mf, sw_ranking, bert, causal_llm"):
+        TRAINERS["nope"]
+
+
+def test_importing_the_package_and_the_specs_does_not_import_torch():
+    code = ("import sys, routellm_integrations\n"
+            "from routellm_integrations.training.registry import TRAINERS\n"
+            "specs = [TRAINERS[n] for n in TRAINERS]\n"
+            "from routellm_integrations.training import pipeline\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_one_card_renderer_for_every_router():
+    config = {"router": "x", "embedder": "e", "embedding_dim": 8, "features": ["log_chars"], "models": ["a", "b"],
+              "default_strong_model": "a", "default_weak_model": "b", "tiers": {"a": 0, "b": 1},
+              "card": {"battles_by_source": {"alpaca_eval": 10, "routerbench/mbpp": 5},
+                       "training_report": {"epochs": 2},
+                       "validation": [{"router": "x", "apgr": 0.61234, "cpt50": 40.0, "n_prompts": 12}],
+                       "benchmarks": [{"benchmark": "mt_bench", "router": "x", "apgr": 0.7, "cpt50": 30.0,
+                                       "cpt80": 60.0}]}}
+    card = render_model_card(config, "routellm train x --out o", "What x does.")
+    assert card.startswith("# `x` router checkpoint\n\nWhat x does.\n")
+    assert "| alpaca_eval | 10 | CC BY-NC 4.0 (non-commercial) |" in card and "**Licence note:**" in card
+    assert "| routerbench/mbpp | 5 | MIT |" in card
+    assert "| 0 | a |" in card and "epochs: 2" in card
+    assert "| router | APGR | CPT(50%) | prompts |" in card and "| x | 0.612 | 40.0% | 12 |" in card
+    assert "| mt_bench | x | 0.700 | 30.0% | 60.0% |" in card

@@ -1,8 +1,14 @@
-"""Model cards: what a checkpoint was trained on, under which licences, and how it scores."""
+"""The model card (``README.md`` beside the weights) of every trained checkpoint: what the
+method is, what it was trained on under which licences, what decontamination dropped,
+and how it scores on held-out pool prompts and (optionally) the paper's benchmarks.
+
+Everything is read from the checkpoint's config (``config["card"]`` holds the training
+facts the pipeline gathered); the trainer contributes only the method's description.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 LICENCES = {
     "alpaca_eval": ("tatsu-lab/alpaca_eval results", "CC BY-NC 4.0 (non-commercial)"),
@@ -11,36 +17,49 @@ LICENCES = {
     "llmrouter": ("ulab-uiuc/LLMRouter data", "MIT"),
 }
 
+#: validation/benchmark row keys -> (column title, format)
+_COLUMNS = {"benchmark": ("benchmark", "{}"), "set": ("set", "{}"), "router": ("router", "{}"),
+            "apgr": ("APGR", "{:.3f}"), "cpt50": ("CPT(50%)", "{:.1f}%"), "cpt80": ("CPT(80%)", "{:.1f}%"),
+            "folds": ("folds", "{}"), "n_prompts": ("prompts", "{}")}
+
 
 def family(source: str) -> str:
     return source.split("/", 1)[0]
 
 
-def render_model_card(config: Mapping[str, Any], command: str) -> str:
-    """Markdown for ``README.md`` beside the weights; reads everything from ``config``."""
+def licence(source: str) -> str:
+    return LICENCES.get(family(source), ("", "see source"))[1]
+
+
+def _table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A markdown table of ``rows`` over the known columns they have, in :data:`_COLUMNS` order."""
+    keys = [k for k in _COLUMNS if any(k in r for r in rows)]
+    head = [_COLUMNS[k][0] for k in keys]
+    align = ["---:" if _COLUMNS[k][1] != "{}" or k in ("folds", "n_prompts") else "---" for k in keys]
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
+    for r in rows:
+        cells = [_COLUMNS[k][1].format(r[k]) if r.get(k) is not None else "" for k in keys]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def render_model_card(config: Mapping[str, Any], command: str, description: str = "") -> str:
+    """Markdown for ``README.md``; ``description`` says what the method is (the trainer's
+    ``describe``)."""
     meta = config.get("card", {})
-    families = sorted({family(s) for s in meta.get("battles_by_source", {})})
-    non_commercial = any(LICENCES.get(f, ("", ""))[1].startswith("CC BY-NC") for f in families)
-    lines = [
-        f"# `{config['router']}` router checkpoint",
-        "",
-        "Matrix-factorisation router (RouteLLM, Ong et al. 2024): P(strong model beats weak model)"
-        " from a prompt's embedding and structural features.",
-        "",
-        f"- Embedding space: `{config['embedder']}` ({config['embedding_dim']}-d), features: "
-        + ", ".join(f"`{f}`" for f in config["features"]),
-        f"- Default pair: strong `{config['default_strong_model']}`, weak `{config['default_weak_model']}`;"
-        f" {len(config['models'])} models known (any two can be paired at serving time).",
-        f"- Reproduce: `{command}`",
-        "",
-        "## Training data",
-        "",
-        "| source | battles (after decontamination) | licence |",
-        "|---|---:|---|",
-    ]
-    for source, n in sorted(meta.get("battles_by_source", {}).items()):
-        lines.append(f"| {source} | {n:,} | {LICENCES.get(family(source), ('', 'see source'))[1]} |")
-    if non_commercial:
+    by_source = meta.get("battles_by_source", {})
+    features = config.get("features") or []
+    lines = [f"# `{config['router']}` router checkpoint", ""]
+    if description:
+        lines += [description, ""]
+    lines += [f"- Embedding space: `{config['embedder']}` ({config['embedding_dim']}-d)"
+              + (", features: " + ", ".join(f"`{f}`" for f in features) if features else ""),
+              f"- Default pair: strong `{config['default_strong_model']}`, weak `{config['default_weak_model']}`;"
+              f" {len(config.get('models', []))} models known.",
+              f"- Reproduce: `{command}`", "", "## Training data", "",
+              "| source | battles (after decontamination) | licence |", "|---|---:|---|"]
+    lines += [f"| {source} | {n:,} | {licence(source)} |" for source, n in sorted(by_source.items())]
+    if any(licence(s).startswith("CC BY-NC") for s in by_source):
         lines += ["", "**Licence note:** trained partly on AlpacaEval data (CC BY-NC 4.0): the checkpoint "
                   "inherits the non-commercial restriction. Retrain with `--sources routerbench zeroeval "
                   "llmrouter` for a checkpoint free of it."]
@@ -54,26 +73,30 @@ def render_model_card(config: Mapping[str, Any], command: str) -> str:
             lines.append(f"| {s} | {row['prompts_dropped']:,} / {row['prompts_seen']:,} | {row['rows_dropped']:,} |")
         lines.append(f"| **total** | {decon['prompts_dropped']:,} / {decon['prompts_seen']:,} | "
                      f"{decon['rows_dropped']:,} |")
-    train = meta.get("training_report")
-    if train:
-        lines += ["", "## Training", "",
-                  f"{train['n_train_battles']:,} training / {train['n_val_battles']:,} held-out battles over "
-                  f"{train['n_prompts']:,} prompts and {train['n_models']} models; {train['epochs']} epochs "
-                  f"in {train['seconds']:.0f} s. Held-out pair accuracy (non-tie battles): "
-                  f"{train['val_pair_accuracy']:.3f}." if train.get("val_pair_accuracy") is not None else ""]
+    if "tiers" in config:
+        by_tier: dict[int, list[str]] = {}
+        for m, t in config["tiers"].items():
+            by_tier.setdefault(t, []).append(m)
+        lines += ["", "## Tiers (global Bradley-Terry rating, quantiles; 0 = strongest)", "",
+                  "Ratings across sources are only loosely comparable (the sources share few models).", "",
+                  "| tier | models |", "|---:|---|"]
+        lines += [f"| {t} | {', '.join(sorted(by_tier[t]))} |" for t in sorted(by_tier)]
+    for key, title in (("training_report", "Training"), ("index", "Index")):
+        if meta.get(key):
+            lines += ["", f"## {title}", "", "```", *(f"{k}: {v}" for k, v in meta[key].items()), "```"]
     val = meta.get("validation")
     if val:
-        lines += ["", "## Validation (held-out prompts of the training pool, default pair)", "",
-                  "| router | APGR | CPT(50%) | prompts |", "|---|---:|---:|---:|"]
-        for row in val:
-            lines.append(f"| {row['router']} | {row['apgr']:.3f} | {row['cpt50']:.1f}% | {row['n_prompts']} |")
+        lines += ["", "## Validation (held-out prompts of the training pool; never the benchmarks)", ""]
+        if any("folds" in r for r in val):
+            lines += ["Mean over prompt folds; the router is refitted without the held-out fold each time. Per "
+                      "task: a pair of models ~20 accuracy points apart on it; `default-pair`: GPT-4 Turbo vs "
+                      "Mixtral (RouterBench).", ""]
+        else:
+            lines += ["The default pair on the prompts held out of training.", ""]
+        lines += _table(val)
     bench = meta.get("benchmarks")
     if bench:
-        lines += ["", "## Benchmarks (evaluation only; never trained on)", "",
-                  "| benchmark | router | APGR | CPT(50%) | CPT(80%) |", "|---|---|---:|---:|---:|"]
-        for row in bench:
-            lines.append(f"| {row['benchmark']} | {row['router']} | {row['apgr']:.3f} | {row['cpt50']:.1f}% "
-                         f"| {row['cpt80']:.1f}% |")
+        lines += ["", "## Benchmarks (evaluation only; never trained or tuned on)", "", *_table(bench)]
     lines += ["", "## Limits", "",
               "Trained on single prompts (first turns); multi-turn routing uses the last user message. "
               "The training pool's golden labels come mostly from maths, code and multiple-choice tasks.", ""]

