@@ -1,13 +1,27 @@
-"""The ``routellm`` command: route, demo, train, evaluate, calibrate, label, adapt, rescore, serve."""
+"""The routellm command: route, demo, calibrate, evaluate, train, adapt, label, rescore, serve.
+
+Built on typer (click). Every error a user can cause is one line on stderr: a bad invocation
+(unknown option, missing argument, a value of the wrong type or out of range, a missing input
+file) is a usage error, exit status 2; a problem found while working (an unknown router, a
+malformed file, a bad training option, a missing API key) is "error: <message>", exit status 1.
+Set ROUTELLM_DEBUG=1 to see the traceback of the latter. Anything else is a bug and keeps its
+traceback.
+"""
 
 from __future__ import annotations
 
-import argparse
+import inspect
 import json
+import math
 import os
+import shlex
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import Annotated, Any, Literal, Optional
+
+import typer
+from typer.core import TyperCommand
 
 DEMO_PROMPTS = [
     "Hi! How are you today?",
@@ -24,169 +38,536 @@ DEMO_PROMPTS = [
     "Design a distributed rate limiter for an API gateway handling 1M requests/s; discuss consistency trade-offs.",
 ]
 
-
 #: the base adaptation starts from: MiniLM's space carries more within-task signal for the
 #: head than the default mf's static one (GSM8K 0.677 against 0.619 at 650 labels)
 ADAPT_BASE = "mf_minilm"
 
+#: below this many prompts a calibrated share says little about the traffic it stands for
+MIN_CALIBRATION_PROMPTS = 100
 
-def _add_router_args(p: argparse.ArgumentParser, default: str = "mf") -> None:
-    p.add_argument("--router", default=default, help=f"router name or checkpoint folder (default: {default})")
-    p.add_argument("--strong-model", default=None, help="strong model identity known to the checkpoint")
-    p.add_argument("--weak-model", default=None, help="weak model identity known to the checkpoint")
+#: a trainer config's field -> its flag, where the flag is older than the field's name
+_FLAG_OF_FIELD = {"n_tiers": "tiers"}
 
 
-def _load(args: argparse.Namespace):
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from pydantic import ValidationError
+
+    from .errors import RouteLLMError
+
+    return RouteLLMError, ValidationError, OSError
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error as one printable line (a lone surrogate from argv is shown escaped)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        text = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+    elif isinstance(exc, OSError) and exc.filename is not None:
+        text = f"{exc.strerror or type(exc).__name__}: {exc.filename}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split()).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _spread_lists(args: Sequence[str], list_options: set[str]) -> list[str]:
+    """``--routers a b c`` (argparse's nargs='+', which the README uses) as click takes it:
+    ``--routers a --routers b --routers c``. Values run to the next option, as in argparse."""
+    out: list[str] = []
+    option, first = None, False
+    for i, arg in enumerate(args):
+        if arg == "--":
+            out += args[i:]
+            break
+        if arg.startswith("-") and arg != "-":
+            name, eq, _ = arg.partition("=")
+            option = name if name in list_options else None
+            first = option is not None and not eq
+        elif option is not None and not first:
+            out.append(option)
+        else:
+            first = False
+        out.append(arg)
+    return out
+
+
+class Command(TyperCommand):
+    """A subcommand whose list options take several values after one flag, and whose
+    expected errors end in one ``error:`` line and exit status 1."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        ctx.meta["routellm.argv"] = list(args)
+        lists = {o for p in self.params if getattr(p, "multiple", False) and not getattr(p, "is_flag", False)
+                 for o in p.opts}
+        return super().parse_args(ctx, _spread_lists(args, lists))
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _expected_errors() as exc:
+            if isinstance(exc, BrokenPipeError) or os.environ.get("ROUTELLM_DEBUG"):
+                raise
+            typer.echo(f"error: {_one_line(exc)}", err=True)
+            raise typer.Exit(1) from None
+
+
+def _unit_interval(value: Any) -> float:
+    """A float in [0, 1]; NaN is refused (a min/max range lets it through)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise typer.BadParameter(f"{value!r} is not a number") from None
+    if math.isnan(number) or not 0.0 <= number <= 1.0:
+        raise typer.BadParameter(f"{value!r} is not in [0, 1]")
+    return number
+
+
+UNIT: dict[str, Any] = {"parser": _unit_interval, "metavar": "FLOAT"}
+
+
+def _help(summary: str, *examples: str) -> dict[str, str]:
+    """A command's help: the summary, then an Examples block click prints as written."""
+    return {"short_help": summary.split("\n")[0],
+            "help": summary + "\n\n\b\nExamples:\n" + "\n".join(f"  {e}" for e in examples)}
+
+
+app = typer.Typer(name="routellm", rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False,
+                  no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"routellm-integrations {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(**_help(
+    "Route each prompt to a strong or a weak LLM (RouteLLM, Ong et al. 2024).\n\n"
+    "Routers score P(the strong model's answer wins); a prompt goes strong when its score is at "
+    "least the threshold. Run COMMAND --help for a command's options.",
+    "routellm demo",
+    'routellm route "What is 2+2?" --router mf --threshold 0.5',
+    "routellm calibrate --router mf --strong-fraction 0.3 --prompts my_prompts.txt",
+    "routellm --version"))
+def _root(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                 help="Print the version and exit.")] = False) -> None:
+    pass
+
+
+# --- options several commands share -------------------------------------------------
+
+Router = Annotated[str, typer.Option("--router", help="A router name (random, length, mf, mf_minilm, sw_ranking, "
+                                                      "bert, causal_llm) or a checkpoint folder.")]
+StrongModel = Annotated[Optional[str], typer.Option(
+    "--strong-model", help="Strong model: one the checkpoint was trained on; for random/length, the name "
+                           "printed.", show_default="the router's own, else gpt-4-1106-preview")]
+WeakModel = Annotated[Optional[str], typer.Option(
+    "--weak-model", help="Weak model: one the checkpoint was trained on; for random/length, the name printed.",
+    show_default="the router's own, else mixtral-8x7b-instruct-v0.1")]
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars or progress messages.")]
+InputFile = dict(exists=True, dir_okay=False, readable=True)
+
+
+def _bars(quiet: bool) -> bool:
+    """Progress bars go to stderr, and only to a terminal."""
+    return not quiet and sys.stderr.isatty()
+
+
+def _router_options(name: str, strong_model: str | None, weak_model: str | None) -> dict[str, str]:
+    from .routers.registry import is_model_free
+
+    if is_model_free(name):  # nothing to choose between: the names only label the output
+        return {}
+    return {k: v for k, v in (("strong_model", strong_model), ("weak_model", weak_model)) if v}
+
+
+def _load(name: str, strong_model: str | None = None, weak_model: str | None = None):
     from .routers import load_router
 
-    options = {}
-    if args.strong_model:
-        options["strong_model"] = args.strong_model
-    if args.weak_model:
-        options["weak_model"] = args.weak_model
-    return load_router(args.router, **options)
+    return load_router(name, **_router_options(name, strong_model, weak_model))
 
 
-def _model_names(router) -> tuple[str, str]:
-    return (getattr(router, "strong_model", "strong"), getattr(router, "weak_model", "weak"))
+def _model_names(router, strong_model: str | None = None, weak_model: str | None = None) -> tuple[str, str]:
+    """The pair a router decides between; a model-free router (random, length) has none of
+    its own, so it reports the names given, else the pair the shipped routers were trained on."""
+    from .data.models import DEFAULT_STRONG_MODEL, DEFAULT_WEAK_MODEL
+
+    return (getattr(router, "strong_model", None) or strong_model or DEFAULT_STRONG_MODEL,
+            getattr(router, "weak_model", None) or weak_model or DEFAULT_WEAK_MODEL)
 
 
-def cmd_route(args: argparse.Namespace) -> int:
-    router = _load(args)
-    strong, weak = _model_names(router)
-    for d in router.route_batch(args.prompts, args.threshold):
-        out = d.model_dump()
-        out["model"] = strong if d.route == "strong" else weak
-        print(json.dumps(out))
-    return 0
+def _usage(flags: str, message: str) -> typer.BadParameter:
+    """A usage error (exit status 2) about ``flags``, found after parsing."""
+    return typer.BadParameter(message, param_hint=flags)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+# --- route, demo, calibrate -------------------------------------------------------------
+
+def _stdin_lines() -> Iterator[str]:
+    """Non-blank lines of stdin, decoded as argv is (a byte that is not UTF-8 becomes a lone
+    surrogate, routed like any other character, rather than a decoding error)."""
+    raw = getattr(sys.stdin, "buffer", None)
+    lines = (b.decode("utf-8", "surrogateescape") for b in raw) if raw is not None else sys.stdin
+    for line in lines:
+        line = line.rstrip("\r\n")
+        if line.strip():
+            yield line
+
+
+@app.command(cls=Command, **_help(
+    "Score prompts and print one JSON decision per prompt.\n\n"
+    "Each decision has the route, the score, the model it picks and latency_ms, the time that "
+    "prompt's own scoring took. A PROMPT of '-' reads prompts from stdin, one per line (blank lines "
+    "are skipped); a prompt that starts with '-' goes after '--'.",
+    'routellm route "What is 2+2?" --router mf --threshold 0.5',
+    'routellm route --router length "Hi!" "Prove that sqrt(2) is irrational."',
+    "cat prompts.txt | routellm route - --router mf",
+    'routellm route --router mf -- "-1 squared is?"'))
+def route(prompts: Annotated[list[str], typer.Argument(help="The prompts; '-' reads them from stdin.",
+                                                       show_default=False, metavar="PROMPT")],
+          router: Router = "mf", strong_model: StrongModel = None, weak_model: WeakModel = None,
+          threshold: Annotated[float, typer.Option(**UNIT,
+                                                   help="Route strong when score >= this (0 to 1).")] = 0.5) -> None:
+    from .errors import InvalidPromptError
+    from .routers.registry import is_model_free
+
+    for i, p in enumerate(prompts, 1):
+        if p != "-" and not p.strip():
+            raise InvalidPromptError(f"prompt {i} is empty")
+    r = _load(router, strong_model, weak_model)
+    strong, weak = _model_names(r, strong_model, weak_model)
+    if not is_model_free(router):
+        r.score(["warm up"])  # embedders load lazily: the first prompt's latency is its own, not the load's
+    n = 0
+    for prompt in (line for p in prompts for line in (_stdin_lines() if p == "-" else [p])):
+        d = r.route(prompt, threshold)
+        print(json.dumps({**d.model_dump(), "model": strong if d.route == "strong" else weak}), flush=True)
+        n += 1
+    if n == 0:
+        raise InvalidPromptError("no prompts: stdin held only blank lines")
+
+
+@app.command(cls=Command, **_help(
+    "Route a dozen sample prompts offline and print the decisions.",
+    "routellm demo", "routellm demo --router length --threshold 0.3"))
+def demo(router: Router = "mf", strong_model: StrongModel = None, weak_model: WeakModel = None,
+         threshold: Annotated[Optional[float], typer.Option(
+             **UNIT, help="Route strong when score >= this.",
+             show_default="the threshold that sends half of the demo prompts strong")] = None) -> None:
     from .calibration import threshold_for_strong_fraction
 
-    print(f"Loading the {args.router!r} router (bundled checkpoint and embedding model, offline)...", flush=True)
-    router = _load(args)
-    strong, weak = _model_names(router)
-    scores = router.score(DEMO_PROMPTS)
-    threshold = args.threshold if args.threshold is not None else threshold_for_strong_fraction(scores, 0.5)
-    print(f"router={router.name} strong={strong} weak={weak} threshold={threshold:.3f}\n")
+    print(f"Loading the {router!r} router (bundled checkpoint and embedding model, offline)...", flush=True)
+    r = _load(router, strong_model, weak_model)
+    strong, weak = _model_names(r, strong_model, weak_model)
+    scores = r.score(DEMO_PROMPTS)
+    t = threshold if threshold is not None else threshold_for_strong_fraction(scores, 0.5)
+    print(f"router={r.name} strong={strong} weak={weak} threshold={t:.3f}\n")
     print(f"{'route':6}  {'score':>5}  {'model':28}  prompt")
     n_strong = 0
-    for prompt, d in zip(DEMO_PROMPTS, router.route_batch(DEMO_PROMPTS, threshold)):
+    for prompt, d in zip(DEMO_PROMPTS, r.route_batch(DEMO_PROMPTS, t)):
         n_strong += d.route == "strong"
         model = strong if d.route == "strong" else weak
         text = prompt if len(prompt) <= 70 else prompt[:67] + "..."
         print(f"{d.route:6}  {d.score:5.3f}  {model:28}  {text}")
     print(f"\n{n_strong}/{len(DEMO_PROMPTS)} prompts routed to {strong}.")
-    return 0
 
 
-def cmd_calibrate(args: argparse.Namespace) -> int:
+PromptsFile = Annotated[Path, typer.Option("--prompts", help="A .txt file (one prompt per line) or a .jsonl file "
+                                                             "with a 'prompt' field per line.", **InputFile)]
+
+
+@app.command(cls=Command, **_help(
+    "Print the threshold that sends a given fraction of your prompts strong.\n\n"
+    "Scores every prompt of the file (in batches, with a progress bar) and prints the threshold, "
+    "the share it realises and the number of prompts as JSON. Warns when the file holds fewer "
+    f"than {MIN_CALIBRATION_PROMPTS} prompts.",
+    "routellm calibrate --router mf --strong-fraction 0.3 --prompts my_prompts.txt",
+    "routellm calibrate --router my_router/ --strong-fraction 0.5 --prompts traffic.jsonl --quiet"))
+def calibrate(strong_fraction: Annotated[float, typer.Option(**UNIT, show_default=False,
+                                                             help="Share of prompts to send strong (0 to 1).")],
+              prompts: PromptsFile, router: Router = "mf", strong_model: StrongModel = None,
+              weak_model: WeakModel = None, quiet: Quiet = False) -> None:
     from .calibration import strong_share, threshold_for_strong_fraction
+    from .evaluation.run import score_in_batches
 
-    prompts = read_prompts(Path(args.prompts))
-    router = _load(args)
-    scores = router.score(prompts)
-    t = threshold_for_strong_fraction(scores, args.strong_fraction)
-    print(json.dumps({"router": router.name, "strong_fraction": args.strong_fraction, "threshold": t,
-                      "realised_strong_fraction": strong_share(scores, t), "n_prompts": len(prompts)}))
-    return 0
+    texts = read_prompts(prompts)
+    r = _load(router, strong_model, weak_model)
+    scores = score_in_batches(r, texts, desc="scoring", progress=_bars(quiet))
+    t = threshold_for_strong_fraction(scores, strong_fraction)
+    share = strong_share(scores, t)
+    if len(texts) < MIN_CALIBRATION_PROMPTS:
+        typer.echo(f"warning: the realised strong share {share:.3f} comes from only {len(texts)} prompts; with "
+                   f"fewer than {MIN_CALIBRATION_PROMPTS} it may not hold on your traffic", err=True)
+    print(json.dumps({"router": r.name, "strong_fraction": strong_fraction, "threshold": t,
+                      "realised_strong_fraction": share, "n_prompts": len(texts)}))
 
 
 def read_prompts(path: Path) -> list[str]:
-    """One prompt per line (.txt), or a JSONL file with a ``prompt`` field per line."""
+    """One prompt per line (.txt; blank lines skipped), or a JSONL file with a non-empty
+    "prompt" text per line. A missing, binary, non-UTF-8 or empty file is a DataError."""
     from .errors import DataError
 
+    path = Path(path)
     if not path.is_file():
-        raise DataError(f"prompts file {str(path)!r} does not exist")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    if path.suffix == ".jsonl":
-        prompts = []
-        for i, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                prompts.append(json.loads(line)["prompt"])
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise DataError(f"{path}:{i}: expected a JSON object with a 'prompt' field ({exc})") from exc
-        return prompts
-    return [line for line in lines if line.strip()]
+        raise DataError(f"prompts file {str(path)!r} " + ("is not a file" if path.exists() else "does not exist"))
+    data = path.read_bytes()
+    if b"\x00" in data:
+        raise DataError(f"prompts file {str(path)!r} is binary (it holds NUL bytes); give UTF-8 text")
+    try:
+        lines = data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"prompts file {str(path)!r} is not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+                        f"{exc.start})") from None
+    prompts = [line for line in lines if line.strip()]
+    if path.suffix.lower() == ".jsonl":
+        prompts = [_jsonl_prompt(path, i, line) for i, line in enumerate(lines, 1) if line.strip()]
+    if not prompts:
+        raise DataError(f"prompts file {str(path)!r} holds no prompts (it is empty or blank)")
+    return prompts
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation.run import run_evaluation
-
-    run_evaluation(args.routers, args.benchmark, data_dir=args.data_dir, output=Path(args.output),
-                   pair_file=args.outcomes)
-    return 0
-
-
-def _training_config(cls, **options):
-    """A trainer's pydantic config, with bad values reported as a typed DataError."""
-    from pydantic import ValidationError
-
+def _jsonl_prompt(path: Path, i: int, line: str) -> str:
     from .errors import DataError
 
     try:
-        return cls(**{k: v for k, v in options.items() if v is not None})
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{i}: not JSON ({exc})") from None
+    if not isinstance(record, dict) or "prompt" not in record:
+        raise DataError(f"{path}:{i}: expected a JSON object with a 'prompt' field, got {line.strip()[:80]!r}")
+    prompt = record["prompt"]
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise DataError(f"{path}:{i}: 'prompt' must be non-empty text, got {prompt!r}")
+    return prompt
+
+
+# --- evaluate -----------------------------------------------------------------------------
+
+def _check_router_names(names: Sequence[str]) -> None:
+    """Fail on a misspelt router before any benchmark is loaded."""
+    from .errors import UnknownRouterError
+    from .routers import available_routers
+
+    unknown = [n for n in names if n not in available_routers() and not Path(n).is_dir()]
+    if unknown:
+        raise UnknownRouterError(f"unknown router(s) {unknown}: use {available_routers()} or a checkpoint folder")
+
+
+@app.command(cls=Command, **_help(
+    "APGR / CPT table and cost-quality plot on the paper's benchmarks, or on your own outcomes.\n\n"
+    "--outcomes takes a CSV/JSONL file with columns prompt, strong, weak (each model's outcome on "
+    "the prompt); name the two models with --strong-model and --weak-model.",
+    "routellm evaluate --routers random length mf --benchmark all --output evaluation/",
+    "routellm evaluate --routers mf --benchmark mt-bench --quiet",
+    "routellm evaluate --routers length mf --outcomes my_pair.csv --strong-model gpt-4o --weak-model gpt-4o-mini"))
+def evaluate(routers: Annotated[list[str], typer.Option(help="Routers (names or checkpoint folders), one or more "
+                                                             "after the flag.", metavar="ROUTER...")] = [
+                 "random", "length", "mf"],
+             benchmark: Annotated[str, typer.Option(help="mt-bench, mmlu, gsm8k or all.")] = "all",
+             outcomes: Annotated[Optional[Path], typer.Option(
+                 help="Instead of a benchmark: a CSV/JSONL file of prompt,strong,weak.", show_default=False,
+                 **InputFile)] = None,
+             data_dir: Annotated[Optional[Path], typer.Option(
+                 help="The data folder.", show_default="$ROUTELLM_DATA_DIR", exists=True,
+                 file_okay=False)] = None,
+             output: Annotated[Path, typer.Option(help="Folder for the plots.", file_okay=False)] = Path("evaluation"),
+             strong_model: Annotated[Optional[str], typer.Option(
+                 help="With --outcomes: the model of the 'strong' column.", show_default=False)] = None,
+             weak_model: Annotated[Optional[str], typer.Option(
+                 help="With --outcomes: the model of the 'weak' column.", show_default=False)] = None,
+             quiet: Quiet = False) -> None:
+    from .evaluation.benchmarks import canonical_name
+    from .evaluation.run import run_evaluation
+
+    if outcomes is None and (strong_model or weak_model):
+        raise _usage("'--strong-model' / '--weak-model'",
+                     "they name the models of an --outcomes file; a benchmark's models are fixed")
+    if outcomes is None and benchmark != "all":
+        canonical_name(benchmark)
+    _check_router_names(routers)
+
+    names = {k: v for k, v in (("strong_model", strong_model), ("weak_model", weak_model)) if v}
+    run_evaluation(routers, benchmark, data_dir=data_dir, output=output,
+                   pair_file=None if outcomes is None else str(outcomes), progress=_bars(quiet), **names)
+
+
+# --- train ----------------------------------------------------------------------------------
+
+def _flag(field: str) -> str:
+    return "--" + _FLAG_OF_FIELD.get(field, field).replace("_", "-")
+
+
+def _training_config(spec: Any, seed: int, options: dict[str, Any]) -> Any:
+    """The trainer's pydantic config from the flags given, before any data is read; a bad
+    value is a typed error naming the flag."""
+    from pydantic import ValidationError
+
+    from .errors import TrainingOptionError
+
+    given = {k: v for k, v in options.items() if v is not None}
+    if "seed" in spec.config.model_fields:
+        given["seed"] = seed
+    try:
+        return spec.config(**given)
     except ValidationError as exc:
-        problems = "; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
-        raise DataError(f"invalid training option(s): {problems}") from None
+        problems = "; ".join(f"{_flag(str(e['loc'][0])) if e['loc'] else spec.name}: {e['msg']}"
+                             for e in exc.errors())
+        raise TrainingOptionError(f"invalid training option(s): {problems}") from None
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def _sentence(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return text[:1].upper() + text[1:] + "."
+
+
+def _option_type(annotation: Any) -> Any:
+    """A config field's type as a typer option: Optional (None keeps the config's default)."""
+    return Optional[annotation]
+
+
+def _train_command(name: str) -> Callable[..., None]:
+    """``routellm train NAME``: the common options, then one option per field of the
+    trainer's config (its description is the help, its default is shown), so a new
+    trainer gets its command from its config alone."""
     from .training.pipeline import DEFAULT_SOURCES
+    from .training.registry import TRAINERS
 
-    sources = DEFAULT_SOURCES if args.sources is None else [s for s in args.sources if s != "none"]
-    common = dict(out=Path(args.out), data_dir=args.data_dir, sources=sources, seed=args.seed,
-                  max_prompts_per_source=args.max_prompts_per_source, evaluate=not args.no_evaluate,
-                  battles_files=args.battles or (), progress=not args.quiet)
-    if args.router != "mf":
-        common["validate"] = not args.no_validate
-    if args.router == "sw_ranking":
-        from .training.sw_ranking import SWRankingConfig, train_sw_ranking_command
+    spec = TRAINERS[name]
+    fields = {f: info for f, info in spec.config.model_fields.items() if f != "seed"}
+    takes_embedder = isinstance(spec.default_embedder, str)
 
-        cfg = _training_config(SWRankingConfig, n_tiers=args.tiers, top_k=args.top_k, tiering=args.tiering,
-                               balance=args.balance)
-        train_sw_ranking_command(config=cfg, embedder=args.embedder or "minilm-onnx-int8", **common)
-        return 0
-    if args.router == "bert":
-        from .training.bert import BertTrainingConfig, train_bert_command
+    def command(**kw: Any) -> None:
+        from .training import pipeline
 
-        cfg = _training_config(BertTrainingConfig, epochs=args.epochs, hidden=args.hidden, encoder=args.encoder,
-                               n_tiers=args.tiers)
-        train_bert_command(config=cfg, embedder=args.embedder or "minilm-onnx-int8", **common)
-        return 0
-    if args.router == "causal_llm":
-        from .training.causal_llm import CausalLLMTrainingConfig, train_causal_llm_command
+        options = {f: kw.pop(f) for f in fields}
+        extra = {k: kw.pop(k) for k in spec.embedder_options if kw.get(k) is not None}
+        sources = kw["sources"]
+        chosen = DEFAULT_SOURCES if sources is None else tuple(s for s in sources if s != "none")
+        config = _training_config(spec, kw["seed"], options)
+        common: dict[str, Any] = dict(out=kw["out"], sources=chosen, battles_files=kw["battles"] or (),
+                                      seed=kw["seed"], max_prompts_per_source=kw["max_prompts_per_source"],
+                                      embedder=kw.get("embedder"), config=config, **extra)
+        pipeline.check_arguments(spec, **common)  # everything but the data, before the data
+        pipeline.train(spec, data_dir=kw["data_dir"], evaluate=not kw["no_evaluate"], validate=not kw["no_validate"],
+                       progress=not kw["quiet"], **common)
 
-        cfg = _training_config(CausalLLMTrainingConfig, epochs=args.epochs, hidden=args.hidden, n_tiers=args.tiers)
-        train_causal_llm_command(config=cfg, device=args.device, **common)
-        return 0
-    from .training.pipeline import train_mf_command
+    P = inspect.Parameter
+    params = [
+        P("out", P.KEYWORD_ONLY, annotation=Annotated[Path, typer.Option(
+            help="Checkpoint folder to write.", file_okay=False, show_default=False)]),
+        P("data_dir", P.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[Path], typer.Option(
+            help="The data folder.", show_default="$ROUTELLM_DATA_DIR", exists=True, file_okay=False)]),
+        P("sources", P.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[list[str]], typer.Option(
+            help="Public training sources, one or more after the flag; add alpaca_eval for judge data; 'none' "
+                 "to train on --battles only.", show_default=" ".join(DEFAULT_SOURCES), metavar="SOURCE...")]),
+        P("battles", P.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[list[Path]], typer.Option(
+            help="Your own battles: CSV/JSONL files with prompt, model_a, model_b, winner (a|b|tie).",
+            show_default=False, metavar="FILE...", **InputFile)]),
+        P("seed", P.KEYWORD_ONLY, default=0, annotation=Annotated[int, typer.Option(min=0, help="Random seed.")]),
+        P("max_prompts_per_source", P.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[int], typer.Option(
+            min=1, help="Subsample each source (for quick runs and tests).", show_default="all")]),
+    ]
+    if takes_embedder:
+        params.append(P("embedder", P.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[str], typer.Option(
+            help="Embedding space the router is trained and served in.", show_default=spec.default_embedder)]))
+    for option, default in spec.embedder_options.items():
+        params.append(P(option, P.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[type(default)],
+                        typer.Option(help=f"Option of the default feature extractor ({option}).",
+                                     show_default=str(default))]))
+    for field, info in fields.items():
+        shown = info.default if info.default is not None else "none"
+        if isinstance(shown, (list, tuple)):
+            shown = " ".join(map(str, shown)) or "none"
+        params.append(P(field, P.KEYWORD_ONLY, default=None, annotation=Annotated[
+            _option_type(info.annotation), typer.Option(_flag(field), help=_sentence(info.description or field),
+                                                       show_default=str(shown))]))
+    params += [
+        P("no_evaluate", P.KEYWORD_ONLY, default=False, annotation=Annotated[bool, typer.Option(
+            "--no-evaluate", help="Skip the benchmark evaluation in the model card.")]),
+        P("no_validate", P.KEYWORD_ONLY, default=False, annotation=Annotated[bool, typer.Option(
+            "--no-validate", help="Skip the validation on held-out pool prompts.")]),
+        P("quiet", P.KEYWORD_ONLY, default=False, annotation=Quiet),
+    ]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__name__ = name
+    return command
 
-    train_mf_command(epochs=args.epochs, dim=args.dim, hidden=args.hidden, embedder=args.embedder or "wordllama",
-                     **common)
-    return 0
+
+train_app = typer.Typer(name="train", rich_markup_mode=None, no_args_is_help=True)
+app.add_typer(train_app, name="train", **_help(
+    "Train a router from the preference data and write its checkpoint folder.\n\n"
+    "One command per trainable router; its options come from the trainer's config. "
+    "Every option is checked before any data is read.",
+    "routellm train mf --out my_router/", "routellm train mf --out my_router/ --battles my_battles.csv",
+    "routellm train sw_ranking --out sw/ --sources routerbench --max-prompts-per-source 200 --no-evaluate",
+    "routellm train bert --out bert/ --epochs 3 --no-validate"))
 
 
-def cmd_adapt(args: argparse.Namespace) -> int:
+def _add_train_commands() -> None:
+    from .routers.registry import trainable_routers
+
+    for name in trainable_routers():
+        train_app.command(name, cls=Command, **_help(
+            f"Train the {name} router and write its checkpoint folder.\n\n"
+            "Every option is checked before any data is read.",
+            f"routellm train {name} --out my_router/",
+            f"routellm train {name} --out my_router/ --battles my_battles.csv",
+            f"routellm train {name} --out quick/ --sources routerbench --max-prompts-per-source 200 --no-evaluate"),
+        )(_train_command(name))
+
+
+_add_train_commands()
+
+
+# --- adapt, label, rescore --------------------------------------------------------------------
+
+LabelFiles = dict(show_default=False, **InputFile)
+
+
+@app.command(cls=Command, **_help(
+    "Adapt a router to your own labelled prompts (guarded by cross-validation).\n\n"
+    "Give the labels with --outcomes, --battles and/or --from-store; the folder written serves the "
+    "adapted router only where it beats the base router on your labels.",
+    "routellm adapt --router mf --from-store labels.sqlite --out my_router/",
+    "routellm adapt --router mf --outcomes graded.csv --out my_router/",
+    "routellm adapt --battles battles.jsonl --out my_router/ --folds 10"))
+def adapt(ctx: typer.Context, out: Annotated[Path, typer.Option(help="Router folder to write (load_router(folder) serves it).",
+                                            file_okay=False, show_default=False)],
+          router: Annotated[str, typer.Option(help="The base router: a name or a checkpoint folder.")] = ADAPT_BASE,
+          strong_model: StrongModel = None, weak_model: WeakModel = None,
+          outcomes: Annotated[Optional[list[Path]], typer.Option(
+              help="CSV/JSONL files of prompt,strong,weak (any scale), one or more.", metavar="FILE...",
+              **LabelFiles)] = None,
+          battles: Annotated[Optional[list[Path]], typer.Option(
+              help="CSV/JSONL files of prompt,model_a,model_b,winner, one or more.", metavar="FILE...",
+              **LabelFiles)] = None,
+          from_store: Annotated[Optional[Path], typer.Option(
+              help="A label store (SQLite) written by routellm label or shadow sampling.", **LabelFiles)] = None,
+          folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
+          confidence: Annotated[float, typer.Option(
+              **UNIT, help="Share of bootstrap resamples the adapted head must win over the fallback to "
+                                    "be served.")] = 0.75,
+          base_confidence: Annotated[float, typer.Option(
+              **UNIT, help="Share of bootstrap resamples the base router must win over prompt length to "
+                                    "be the fallback.")] = 0.9,
+          seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
+          quiet: Quiet = False) -> None:
     from .adaptation import adapt_router
+    from .errors import DataError
 
-    if not (args.outcomes or args.battles or args.from_store):
-        from .errors import DataError
+    if not (outcomes or battles or from_store):
         raise DataError("give your labels: --outcomes FILE, --battles FILE and/or --from-store PATH")
-    result = adapt_router(_load(args), outcomes=args.outcomes, battles=args.battles, store=args.from_store,
-                          strong_model=args.strong_model, weak_model=args.weak_model, folds=args.folds,
-                          confidence=args.confidence, base_confidence=args.base_confidence, seed=args.seed,
-                          progress=not args.quiet)
-    command = "routellm adapt " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else [])
-    out = result.save(Path(args.out), command=command.strip())
+    result = adapt_router(_load(router, strong_model, weak_model), outcomes=outcomes, battles=battles,
+                          store=from_store, strong_model=strong_model, weak_model=weak_model, folds=folds,
+                          confidence=confidence, base_confidence=base_confidence, seed=seed, progress=not quiet)
+    command = shlex.join(["routellm", "adapt", *ctx.meta.get("routellm.argv", [])])
+    saved = result.save(out, command=command)
     print(result.report.summary(), file=sys.stderr)
-    print(json.dumps({"out": str(out), "serves": result.report.serves, "n_labels": result.report.n_labels,
+    print(json.dumps({"out": str(saved), "serves": result.report.serves, "n_labels": result.report.n_labels,
                       "candidates": [c.model_dump() for c in result.report.candidates],
                       "seconds": round(result.report.seconds, 2)}))
-    return 0
 
 
 def _label_spec(provider: str, model: str, base_url: str | None, key_env: str | None, *,
@@ -196,185 +577,124 @@ def _label_spec(provider: str, model: str, base_url: str | None, key_env: str | 
     return ClientSpec(provider, model, base_url, key_env, temperature)  # type: ignore[arg-type]
 
 
-def cmd_label(args: argparse.Namespace) -> int:
-    """Judge-label prompts into the label store; print the report as JSON. Exit status 1
-    when some prompts failed (they are in the report; a rerun retries only them)."""
+Engine = Annotated[Literal["local", "ray"], typer.Option(
+    help="ray: run on Ray Data workers (the [ray] extra).")]
+Workers = Annotated[Optional[int], typer.Option(min=1, help="ray: number of workers.",
+                                                show_default="the cluster's CPUs")]
+
+
+@app.command(cls=Command, **_help(
+    "Label your prompts: a judge model compares both backends' answers (both orders), into a label store.\n\n"
+    "Prints the report as JSON; exit status 1 when some prompts failed (they are in the report, and "
+    "a rerun retries only them). A missing API key or an unpriceable --max-usd fails before any call.",
+    "routellm label --prompts mine.jsonl --store labels.sqlite --strong-model gpt-4o --weak-model gpt-4o-mini",
+    "routellm label --prompts log.jsonl --store labels.sqlite --strong-model gpt-4o --weak-model gpt-4o-mini "
+    "--engine ray --workers 8 --max-usd 5"))
+def label(prompts: PromptsFile,
+          store: Annotated[Path, typer.Option(help="The SQLite label store to write (created if missing).",
+                                              dir_okay=False, show_default=False)],
+          strong_model: Annotated[str, typer.Option(help="The strong model.", show_default=False)],
+          weak_model: Annotated[str, typer.Option(help="The weak model.", show_default=False)],
+          judge: Annotated[Optional[str], typer.Option(help="The judge model.",
+                                                       show_default="the strong model")] = None,
+          base_url: Annotated[Optional[str], typer.Option(help="An OpenAI-compatible server.",
+                                                          show_default="the SDK's")] = None,
+          provider: Annotated[Literal["openai", "anthropic"], typer.Option(
+              help="The API the models are called through.")] = "openai",
+          api_key_env: Annotated[Optional[str], typer.Option(
+              help="Environment variable holding the API key.",
+              show_default="OPENAI_API_KEY / ANTHROPIC_API_KEY")] = None,
+          max_usd: Annotated[Optional[float], typer.Option(help="Cap on what this run spends, in USD.",
+                                                           show_default="no cap")] = None,
+          concurrency: Annotated[int, typer.Option(min=1, help="Prompts labelled at once.")] = 8,
+          max_answer_tokens: Annotated[int, typer.Option(min=1, help="Output cap of each backend answer.")] = 1024,
+          battles_out: Annotated[Optional[Path], typer.Option(
+              help="Also write the pair's labels as a battles .jsonl file.", dir_okay=False,
+              show_default=False)] = None,
+          engine: Engine = "local", workers: Workers = None, quiet: Quiet = False) -> None:
     from .budgets import Budget
-    from .errors import BudgetConfigError, DataError
+    from .errors import BudgetConfigError
     from .labelling import export_battles, label_prompts
     from .labels import LabelStore
 
-    if args.max_usd is not None and not (args.max_usd > 0 and args.max_usd != float("inf")):
-        raise BudgetConfigError(f"--max-usd must be a positive number of USD, got {args.max_usd}")
-    if args.concurrency < 1:
-        raise DataError(f"--concurrency must be at least 1, got {args.concurrency}")
-    specs = [_label_spec(args.provider, args.strong_model, args.base_url, args.api_key_env),
-             _label_spec(args.provider, args.weak_model, args.base_url, args.api_key_env),
-             _label_spec(args.provider, args.judge or args.strong_model, args.base_url, args.api_key_env,
+    if max_usd is not None and not (max_usd > 0 and max_usd != float("inf")):
+        raise BudgetConfigError(f"--max-usd must be a positive number of USD, got {max_usd}")
+    specs = [_label_spec(provider, strong_model, base_url, api_key_env),
+             _label_spec(provider, weak_model, base_url, api_key_env),
+             _label_spec(provider, judge or strong_model, base_url, api_key_env,
                          temperature=0.0)]  # MT-Bench judges at temperature 0
-    strong, weak, judge = (spec.build() for spec in specs)  # a missing key fails here, before any work
-    with LabelStore(args.store) as store:
-        if args.engine == "ray":  # a large log: Ray Data workers label batches into the same store
+    strong, weak, judge_client = (spec.build() for spec in specs)  # a missing key fails here, before any work
+    texts = read_prompts(prompts) if engine == "local" else None  # a bad file fails before the store is made
+    with LabelStore(store) as labels:
+        if texts is None:  # a large log: Ray Data workers label batches into the same store
             from .scale.label import label_log
 
-            report = label_log(args.prompts, store=args.store, strong=specs[0], weak=specs[1], judge=specs[2],
-                               engine="ray", num_workers=args.workers, max_usd=args.max_usd,
-                               concurrency=args.concurrency, max_answer_tokens=args.max_answer_tokens)
+            report = label_log(prompts, store=store, strong=specs[0], weak=specs[1], judge=specs[2],
+                               engine="ray", num_workers=workers, max_usd=max_usd,
+                               concurrency=concurrency, max_answer_tokens=max_answer_tokens)
         else:
-            budget = Budget(max_usd=args.max_usd) if args.max_usd is not None else None
-            report = label_prompts(read_prompts(Path(args.prompts)), strong=strong, weak=weak, judge=judge,
-                                   store=store, budget=budget, concurrency=args.concurrency,
-                                   max_answer_tokens=args.max_answer_tokens, progress=not args.quiet)
+            budget = Budget(max_usd=max_usd) if max_usd is not None else None
+            report = label_prompts(texts, strong=strong, weak=weak, judge=judge_client, store=labels, budget=budget,
+                                   concurrency=concurrency, max_answer_tokens=max_answer_tokens,
+                                   progress=not quiet)
         print(report.model_dump_json(indent=2))
-        if args.battles_out:
-            n = export_battles(store, args.battles_out, args.strong_model, args.weak_model)
-            if not args.quiet:
-                print(f"routellm label: wrote {n} battles to {args.battles_out}", file=sys.stderr)
-    return 1 if report.n_failed else 0
+        if battles_out:
+            n = export_battles(labels, battles_out, strong_model, weak_model)
+            if not quiet:
+                typer.echo(f"routellm label: wrote {n} battles to {battles_out}", err=True)
+    if report.n_failed:
+        raise typer.Exit(1)
 
 
-def cmd_rescore(args: argparse.Namespace) -> int:
-    """Score every prompt of a traffic log (JSONL/CSV) into a JSONL file; print the summary."""
+@app.command(cls=Command, **_help(
+    "Score a large traffic log (JSONL/CSV with 'prompt') into a JSONL of row, id, score, route.\n\n"
+    "Locally (streamed, with a progress bar) or on Ray; prints the summary as JSON. The threshold is "
+    "--threshold, or the one that sends --strong-fraction of the log strong.",
+    "routellm rescore --router mf --log traffic.jsonl --out scores.jsonl --strong-fraction 0.3",
+    "routellm rescore --router my_router/ --log traffic.csv --out scores.jsonl --engine ray --workers 8"))
+def rescore(log: Annotated[Path, typer.Option(help="The traffic log: .jsonl (one object per line) or .csv (header).",
+                                              show_default=False, **InputFile)],
+            out: Annotated[Path, typer.Option(help="The JSONL file to write.", dir_okay=False, show_default=False)],
+            router: Router = "mf", strong_model: StrongModel = None, weak_model: WeakModel = None,
+            engine: Engine = "local",
+            threshold: Annotated[Optional[float], typer.Option(**UNIT, help="Route strong when score >= "
+                                                               "this.", show_default="0.5")] = None,
+            strong_fraction: Annotated[Optional[float], typer.Option(
+                **UNIT, help="Instead: the threshold that sends this share of the log strong.",
+                show_default=False)] = None,
+            workers: Workers = None,
+            batch_size: Annotated[int, typer.Option(min=1, help="Prompts per scoring call.")] = 256,
+            quiet: Quiet = False) -> None:
     from .scale.rescore import rescore_log
 
-    options = {k: v for k, v in (("strong_model", args.strong_model), ("weak_model", args.weak_model)) if v}
-    summary = rescore_log(args.router, args.log, args.out, engine=args.engine, threshold=args.threshold,
-                          strong_fraction=args.strong_fraction, batch_size=args.batch_size,
-                          num_workers=args.workers, progress=not args.quiet, router_options=options)
+    if threshold is not None and strong_fraction is not None:
+        raise _usage("'--threshold' / '--strong-fraction'", "give one, not both")
+    summary = rescore_log(router, log, out, engine=engine, threshold=threshold, strong_fraction=strong_fraction,
+                          batch_size=batch_size, num_workers=workers, progress=_bars(quiet),
+                          router_options=_router_options(router, strong_model, weak_model))
     print(summary.model_dump_json())
-    return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="routellm", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+# --- serve ----------------------------------------------------------------------------------
 
-    p = sub.add_parser("route", help="score prompts and print one JSON decision per prompt")
-    _add_router_args(p)
-    p.add_argument("--threshold", type=float, default=0.5)
-    p.add_argument("prompts", nargs="+")
-    p.set_defaults(func=cmd_route)
+def _register_serve() -> None:
+    from .server.cli import SERVE_HELP, serve_command
 
-    p = sub.add_parser("demo", help="route a dozen sample prompts offline and print the decisions")
-    _add_router_args(p)
-    p.add_argument("--threshold", type=float, default=None,
-                   help="default: the threshold that sends half of the demo prompts strong")
-    p.set_defaults(func=cmd_demo)
+    app.command("serve", cls=Command, **_help(*SERVE_HELP))(serve_command)
 
-    p = sub.add_parser("calibrate", help="threshold that sends a given fraction of prompts strong")
-    _add_router_args(p)
-    p.add_argument("--strong-fraction", type=float, required=True)
-    p.add_argument("--prompts", required=True, help="a .txt file (one prompt per line) or .jsonl with 'prompt'")
-    p.set_defaults(func=cmd_calibrate)
 
-    p = sub.add_parser("evaluate", help="APGR / CPT table and cost-quality plot on the paper's benchmarks")
-    p.add_argument("--routers", nargs="+", default=["random", "length", "mf"])
-    p.add_argument("--benchmark", default="all", help="mt-bench, mmlu, gsm8k or all")
-    p.add_argument("--outcomes", default=None, help="instead of a benchmark: CSV/JSONL of prompt,strong,weak")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--output", default="evaluation", help="folder for the plots")
-    p.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("train", help="train a router from the preference data")
-    p.add_argument("router", choices=["mf", "sw_ranking", "bert", "causal_llm"])
-    p.add_argument("--out", required=True, help="checkpoint folder to write")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--sources", nargs="+", default=None,
-                   help="public training sources (default: routerbench zeroeval llmrouter; add alpaca_eval for "
-                        "judge data; 'none' to train on --battles only)")
-    p.add_argument("--battles", nargs="+", default=None,
-                   help="your own battles: CSV/JSONL files with prompt, model_a, model_b, winner (a|b|tie)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--dim", type=int, default=None)
-    p.add_argument("--hidden", type=int, default=None)
-    p.add_argument("--embedder", default=None,
-                   help="embedding space the router is trained and served in (default: wordllama for mf, a "
-                        "static table at ~0.05 ms per prompt; int8 MiniLM for sw_ranking and bert)")
-    p.add_argument("--max-prompts-per-source", type=int, default=None, help="subsample (for quick runs/tests)")
-    p.add_argument("--tiers", type=int, default=None,
-                   help="sw_ranking/bert/causal_llm: number of model tiers (default 10)")
-    p.add_argument("--top-k", type=int, default=None,
-                   help="sw_ranking: weight only the k most similar training prompts (default: all, as the paper)")
-    p.add_argument("--tiering", choices=["model", "family"], default=None,
-                   help="sw_ranking: rate models individually (default) or model lines together")
-    p.add_argument("--balance", choices=["source", "none"], default=None,
-                   help="sw_ranking: equal total weight per source (default) or per battle")
-    p.add_argument("--encoder", default=None, help="bert: encoder backbone (minilm)")
-    p.add_argument("--device", default="cpu", help="causal_llm: torch device for the SmolLM2 features (cpu, cuda)")
-    p.add_argument("--no-evaluate", action="store_true", help="skip the benchmark evaluation in the model card")
-    p.add_argument("--no-validate", action="store_true",
-                   help="sw_ranking/bert/causal_llm: skip the 4-fold validation on held-out pool prompts")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_train)
-    p = sub.add_parser("adapt", help="adapt a router to your own labelled prompts (guarded by cross-validation)")
-    _add_router_args(p, default=ADAPT_BASE)
-    p.add_argument("--outcomes", nargs="+", default=None, help="CSV/JSONL files of prompt,strong,weak (any scale)")
-    p.add_argument("--battles", nargs="+", default=None, help="CSV/JSONL files of prompt,model_a,model_b,winner")
-    p.add_argument("--from-store", default=None,
-                   help="a label store (SQLite) written by routellm label or shadow sampling")
-    p.add_argument("--out", required=True, help="router folder to write (load_router(folder) serves it)")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--confidence", type=float, default=0.75,
-                   help="share of bootstrap resamples the adapted head must win over the fallback to be served")
-    p.add_argument("--base-confidence", type=float, default=0.9,
-                   help="share of bootstrap resamples the base router must win over prompt length to be the fallback")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_adapt)
-    p = sub.add_parser("label", help="label your prompts: a judge model compares both backends' answers "
-                                     "(both orders), into a label store")
-    p.add_argument("--prompts", required=True, help="a .txt file (one prompt per line) or .jsonl with 'prompt'")
-    p.add_argument("--store", required=True, help="the SQLite label store to write (created if missing)")
-    p.add_argument("--strong-model", required=True)
-    p.add_argument("--weak-model", required=True)
-    p.add_argument("--judge", default=None, help="judge model (default: the strong model)")
-    p.add_argument("--base-url", default=None, help="an OpenAI-compatible server (default: the SDK's)")
-    p.add_argument("--provider", choices=["openai", "anthropic"], default="openai")
-    p.add_argument("--api-key-env", default=None,
-                   help="environment variable holding the API key (default OPENAI_API_KEY / ANTHROPIC_API_KEY)")
-    p.add_argument("--max-usd", type=float, default=None, help="cap on what this run spends, in USD")
-    p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--max-answer-tokens", type=int, default=1024, help="output cap of each backend answer")
-    p.add_argument("--battles-out", default=None, help="also write the pair's labels as a battles .jsonl file")
-    p.add_argument("--engine", choices=["local", "ray"], default="local",
-                   help="ray: label a large .jsonl/.csv log on Ray Data workers (the [ray] extra)")
-    p.add_argument("--workers", type=int, default=None, help="ray: number of workers (default: the cluster's CPUs)")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_label)
-    p = sub.add_parser("rescore", help="score a large traffic log (JSONL/CSV with 'prompt') into a JSONL of "
-                                       "row, id, score, route; locally or on Ray")
-    _add_router_args(p)
-    p.add_argument("--log", required=True, help="the traffic log: .jsonl (one object per line) or .csv (header)")
-    p.add_argument("--out", required=True, help="the JSONL file to write")
-    p.add_argument("--engine", choices=["local", "ray"], default="local",
-                   help="ray: Ray Data actors (needs the [ray] extra; starts a local Ray if none runs)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--threshold", type=float, default=None, help="route strong when score >= this (default 0.5)")
-    g.add_argument("--strong-fraction", type=float, default=None,
-                   help="instead: the threshold that sends this share of the log strong")
-    p.add_argument("--workers", type=int, default=None, help="ray: number of actors (default: the cluster's CPUs)")
-    p.add_argument("--batch-size", type=int, default=256, help="prompts per scoring call")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_rescore)
-
-    from .server.cli import add_serve_parser  # argparse only: the server's own imports wait for the command
-
-    add_serve_parser(sub)
-    return parser
+_register_serve()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``routellm`` console script; returns the exit status (0 ok, 1 error, 2 usage)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from .errors import RouteLLMError
-
-    args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except RouteLLMError as exc:
-        print(f"routellm: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        typer.main.get_command(app)(args=list(sys.argv[1:] if argv is None else argv), prog_name="routellm")
+    except SystemExit as exc:  # click's standalone mode always ends in one
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
 
 
 if __name__ == "__main__":

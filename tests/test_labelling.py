@@ -317,19 +317,19 @@ def _cli(tmp_path, server, *extra):
                  "--base-url", server.base_url, "--quiet", *extra])
 
 
-def test_cli_bad_input_exits_2_before_any_call(server, tmp_path, monkeypatch, capsys):
+def test_cli_bad_input_exits_1_before_any_call(server, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     (tmp_path / "prompts.txt").write_text("\n  \n", encoding="utf-8")
-    assert _cli(tmp_path, server, "--strong-model", STRONG, "--weak-model", WEAK) == 2
-    assert "DataError" in capsys.readouterr().err
+    assert _cli(tmp_path, server, "--strong-model", STRONG, "--weak-model", WEAK) == 1
+    assert "holds no prompts" in capsys.readouterr().err
     (tmp_path / "prompts.txt").write_text("a prompt\n", encoding="utf-8")
-    assert _cli(tmp_path, server, "--strong-model", STRONG, "--weak-model", "my-own-finetune", "--max-usd", "2") == 2
+    assert _cli(tmp_path, server, "--strong-model", STRONG, "--weak-model", "my-own-finetune", "--max-usd", "2") == 1
     err = capsys.readouterr().err
-    assert "BudgetConfigError" in err and "my-own-finetune" in err
-    assert _cli(tmp_path, server, "--strong-model", STRONG, "--weak-model", WEAK, "--max-usd", "-1") == 2
-    assert "BudgetConfigError" in capsys.readouterr().err
+    assert err.startswith("error: ") and "my-own-finetune" in err
+    assert _cli(tmp_path, server, "--strong-model", STRONG, "--weak-model", WEAK, "--max-usd", "-1") == 1
+    assert "--max-usd must be a positive number" in capsys.readouterr().err
     monkeypatch.delenv("OPENAI_API_KEY")
-    assert _cli(tmp_path, server, "--strong-model", STRONG, "--weak-model", WEAK) == 2
+    assert _cli(tmp_path, server, "--strong-model", STRONG, "--weak-model", WEAK) == 1
     assert "OPENAI_API_KEY" in capsys.readouterr().err
     assert server.requests == []
 

@@ -234,8 +234,8 @@ def test_cli_rescore(log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert abs(summary["strong_share"] - 0.3) <= 1 / N
     assert len(_read(out)) == N
     rc = main(["rescore", "--router", "length", "--log", str(tmp_path / "missing.jsonl"), "--out", str(out)])
-    assert rc == 2
-    assert "DataError" in capsys.readouterr().err
+    assert rc == 2  # a missing input file is a usage error
+    assert "does not exist" in capsys.readouterr().err
 
 
 # --- Ray engine (one local cluster for the module; keep these last) ------------------------

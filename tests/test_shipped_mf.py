@@ -57,8 +57,8 @@ def test_cli_route_and_errors(capsys):
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["router"] for x in lines] == ["mf", "mf"]
     assert all(x["model"] in ("gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1") for x in lines)
-    assert main(["route", "--router", "nope", "hello"]) == 2
-    assert "UnknownRouterError" in capsys.readouterr().err
+    assert main(["route", "--router", "nope", "hello"]) == 1
+    assert "error: unknown router 'nope'" in capsys.readouterr().err
 
 
 def test_cli_demo_prints_every_prompt(capsys):

@@ -140,17 +140,15 @@ def test_shipped_checkpoint():
 
 
 def test_cli_train_dispatch_and_bad_options(monkeypatch, tmp_path, capsys):
-    import routellm_integrations.training.bert as bert_training
-    import routellm_integrations.training.sw_ranking as sw_training
+    import routellm_integrations.training.pipeline as pipeline
     from routellm_integrations.cli import main
 
     seen = {}
-    monkeypatch.setattr(sw_training, "train_sw_ranking_command", lambda **kw: seen.setdefault("sw", kw))
-    monkeypatch.setattr(bert_training, "train_bert_command", lambda **kw: seen.setdefault("bert", kw))
+    monkeypatch.setattr(pipeline, "train", lambda spec, **kw: seen.setdefault(spec.name, kw))
     assert main(["train", "sw_ranking", "--out", str(tmp_path / "s"), "--top-k", "50", "--no-validate",
                  "--quiet"]) == 0
-    assert seen["sw"]["config"].top_k == 50 and seen["sw"]["validate"] is False
+    assert seen["sw_ranking"]["config"].top_k == 50 and seen["sw_ranking"]["validate"] is False
     assert main(["train", "bert", "--out", str(tmp_path / "b"), "--epochs", "3", "--sources", "routerbench"]) == 0
-    assert seen["bert"]["config"].epochs == 3 and seen["bert"]["sources"] == ["routerbench"]
-    assert main(["train", "sw_ranking", "--out", str(tmp_path / "s"), "--tiers", "1"]) == 2
-    assert "--n-tiers" in capsys.readouterr().err
+    assert seen["bert"]["config"].epochs == 3 and list(seen["bert"]["sources"]) == ["routerbench"]
+    assert main(["train", "sw_ranking", "--out", str(tmp_path / "s"), "--tiers", "1"]) == 1
+    assert "--tiers" in capsys.readouterr().err

@@ -52,12 +52,14 @@ def evaluate_router(router: BaseRouter, benchmark: Benchmark, *, name: str | Non
 
 def run_evaluation(routers: Sequence[str], benchmark: str, *, data_dir: str | os.PathLike[str] | None = None,
                    output: Path = Path("evaluation"), pair_file: str | None = None,
+                   strong_model: str = "model (column 'strong')", weak_model: str = "model (column 'weak')",
                    progress: bool = True) -> list[EvaluationResult]:
-    """Evaluate ``routers`` (names or checkpoint folders) and print/plot per benchmark."""
+    """Evaluate ``routers`` (names or checkpoint folders) and print/plot per benchmark.
+    ``strong_model``/``weak_model`` name the two models of a ``pair_file`` in the table."""
     from ..routers import load_router
 
     if pair_file:
-        benches = [load_pair_outcomes(pair_file)]
+        benches = [load_pair_outcomes(pair_file, strong_model=strong_model, weak_model=weak_model)]
     elif benchmark == "all":
         benches = [load_benchmark(b, data_dir) for b in BENCHMARKS]
     else:

@@ -9,6 +9,9 @@ prometheus-client's multiprocess mode, so ``/metrics`` sums every worker; share 
 and usage between them with ``--db sqlite:///...`` or ``--state redis://...``.
 SIGTERM/SIGINT shut down gracefully: requests in flight finish (up to
 ``--graceful-timeout`` seconds) and their costs are recorded before the store closes.
+
+:func:`serve_command` is the typer command the ``routellm`` app registers; every flag is
+checked by :class:`~.config.ServerConfig` (a bad one is ``error: ...``, exit status 1).
 """
 
 from __future__ import annotations
@@ -18,35 +21,75 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
+
+import typer
 
 from .config import CONFIG_ENV, ServerConfig, load_config
 
-__all__ = ["add_serve_parser", "cmd_serve", "config_from_args", "main", "serve"]
+__all__ = ["SERVE_HELP", "add_serve_parser", "cmd_serve", "config_from_args", "main", "serve", "serve_command"]
+
+#: the command's help (summary, then examples), plain text
+SERVE_HELP = (
+    "An OpenAI-compatible routing server (POST /v1/chat/completions).\n\n"
+    "Flags override the config file. --workers N runs N uvicorn worker processes (each builds the app "
+    "from ROUTELLM_SERVER_CONFIG, the configuration as JSON) with prometheus-client's multiprocess mode, "
+    "so /metrics sums every worker; share budgets and usage between them with --db sqlite:///... or "
+    "--db redis://... . SIGTERM/SIGINT shut down gracefully: requests in flight finish (up to "
+    "--graceful-timeout seconds) and their costs are recorded before the store closes.",
+    "routellm serve --strong openai:gpt-4o --weak openai:gpt-4o-mini --router mf --port 6060",
+    "routellm serve --config server.yaml --workers 4 --db sqlite:///routing.sqlite",
+    "routellm serve --router mf --router length --strong-fraction 0.3",
+)
+
+
+def serve_command(
+    ctx: typer.Context,
+    config: Annotated[Optional[Path], typer.Option(
+        help="A YAML or TOML file: routes, budgets, client keys, providers.", exists=True, dir_okay=False,
+        show_default=False)] = None,
+    strong: Annotated[Optional[str], typer.Option(help="Strong backend, provider:model.",
+                                                  show_default="openai:gpt-4o")] = None,
+    weak: Annotated[Optional[str], typer.Option(help="Weak backend, provider:model.",
+                                                show_default="openai:gpt-4o-mini")] = None,
+    routers: Annotated[Optional[list[str]], typer.Option(
+        "--router", help="A router a router-<name>-<threshold> model may name (repeat for several).",
+        show_default="mf", metavar="ROUTER")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="The threshold /v1/models advertises.",
+                                                       show_default="0.5")] = None,
+    strong_fraction: Annotated[Optional[float], typer.Option(
+        help="Instead: advertise router-<name>-share<fraction> (a held share of strong calls).",
+        show_default=False)] = None,
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on.", show_default="127.0.0.1")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port to listen on.", show_default="6060")] = None,
+    state: Annotated[Optional[str], typer.Option(
+        "--db", "--state", help="Routing state: memory://, sqlite:///routing.sqlite or redis://host:6379/0.",
+        show_default="memory://")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="uvicorn worker processes.", show_default="1")] = None,
+    log_level: Annotated[Optional[Literal["critical", "error", "warning", "info", "debug"]], typer.Option(
+        help="uvicorn's log level.",
+        show_default="info")] = None,
+    no_access_log: Annotated[bool, typer.Option("--no-access-log", help="Do not log every request.")] = False,
+    graceful_timeout_s: Annotated[Optional[float], typer.Option(
+        "--graceful-timeout", help="Seconds shutdown waits for requests in flight.", show_default="30")] = None,
+) -> None:
+    cmd_serve(argparse.Namespace(**ctx.params))
 
 
 def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add ``serve`` to a ``routellm`` sub-parser set (``parser.add_subparsers(...)``)."""
-    p = sub.add_parser("serve", help="an OpenAI-compatible routing server (POST /v1/chat/completions)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default=None, help="a YAML or TOML file: routes, budgets, client keys, providers")
-    p.add_argument("--strong", default=None, help="strong backend, provider:model (default openai:gpt-4o)")
-    p.add_argument("--weak", default=None, help="weak backend, provider:model (default openai:gpt-4o-mini)")
-    p.add_argument("--router", action="append", default=None, dest="routers",
-                   help="a router router-<name>-<threshold> may name (repeat for several; default mf)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--threshold", type=float, default=None, help="the threshold /v1/models advertises (default 0.5)")
-    g.add_argument("--strong-fraction", type=float, default=None,
-                   help="instead: advertise router-<name>-share<fraction> (a held share of strong calls)")
-    p.add_argument("--host", default=None, help="default 127.0.0.1")
-    p.add_argument("--port", type=int, default=None, help="default 6060")
-    p.add_argument("--db", "--state", dest="state", default=None,
-                   help="routing state: memory:// (default), sqlite:///routing.sqlite or redis://host:6379/0")
-    p.add_argument("--workers", type=int, default=None, help="uvicorn worker processes (default 1)")
-    p.add_argument("--log-level", default=None, choices=["critical", "error", "warning", "info", "debug"])
-    p.add_argument("--no-access-log", action="store_true", help="do not log every request")
-    p.add_argument("--graceful-timeout", type=float, default=None, dest="graceful_timeout_s",
-                   help="seconds shutdown waits for requests in flight (default 30)")
+    """``serve`` on an argparse sub-parser set (``parser.add_subparsers(...)``), with the
+    typer command's flags, for callers that build their own parser. Values stay text:
+    :class:`~.config.ServerConfig` checks and converts them, as it does the command's."""
+    app = typer.Typer()
+    app.command()(serve_command)
+    p = sub.add_parser("serve", help=SERVE_HELP[0].split("\n")[0], description=SERVE_HELP[0])
+    for opt in typer.main.get_command(app).params:
+        if opt.param_type_name != "option":
+            continue
+        kw: dict[str, Any] = {"dest": opt.name, "help": opt.help, "default": None if opt.multiple else opt.default}
+        kw["action"] = "store_true" if opt.is_flag else "append" if opt.multiple else "store"
+        p.add_argument(*opt.opts, **kw)
     p.set_defaults(func=cmd_serve)
     return p
 
@@ -55,6 +98,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     overrides = {k: getattr(args, k, None) for k in ("strong", "weak", "routers", "threshold", "strong_fraction",
                                                      "host", "port", "state", "workers", "log_level",
                                                      "graceful_timeout_s")}
+    overrides["routers"] = overrides["routers"] or None  # no --router: the config's (or the default)
     if getattr(args, "no_access_log", False):
         overrides["access_log"] = False
     return load_config(args.config, **overrides)
@@ -82,7 +126,7 @@ def serve(config: ServerConfig) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """``routellm serve``: configuration errors are reported as ``RouteLLMError`` (exit 2)."""
+    """``routellm serve``: configuration errors are reported as ``RouteLLMError`` (exit 1)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     serve(config_from_args(args))

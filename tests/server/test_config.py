@@ -109,11 +109,11 @@ def test_config_errors_name_the_field(tmp_path: Path, text: str, problem: str) -
     assert str(path) in str(info.value)
 
 
-def test_config_file_problems_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_file_problems_exit_2_or_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--config", str(tmp_path / "missing.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "x.ini").write_text("[a]\n")
-    assert main(["--config", str(tmp_path / "x.ini")]) == 2
+    assert main(["--config", str(tmp_path / "x.ini")]) == 1  # found while reading: an error, not a usage error
     assert ".yaml, .yml, .toml or .json" in capsys.readouterr().err
 
 
