@@ -19,7 +19,10 @@ model calls the tool a question names and then reports the tool's result.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
+import math
+import operator
 import os
 from typing import Iterator
 
@@ -50,11 +53,59 @@ def search_notes(topic: str) -> str:
     return f"3 notes mention {topic!r}"
 
 
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+MAX_EXPRESSION_CHARS = 200
+MAX_RESULT_BITS = 1024  # ~308 digits: a power that would exceed it is refused before it is computed
+
+
+def arithmetic(expression: str) -> int | float:
+    """The value of ``expression`` (numbers, ``+ - * / // % **``, unary minus, parentheses),
+    parsed with :mod:`ast` and evaluated node by node, never with ``eval``: a model's tool
+    input is untrusted. Anything else, or a result above ``MAX_RESULT_BITS`` (``9**9**9``
+    is refused from its exponent, not computed), raises ``ValueError`` saying why."""
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise ValueError(f"expression longer than {MAX_EXPRESSION_CHARS} characters")
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except (SyntaxError, ValueError) as exc:
+        raise ValueError(f"not an arithmetic expression: {exc}") from None
+    return _value(tree.body)
+
+
+def _value(node: ast.AST) -> int | float:
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _UNARY[type(node.op)](_value(node.operand))
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        left, right = _value(node.left), _value(node.right)
+        too_big = f"{ast.unparse(node)} is too large (the limit is {MAX_RESULT_BITS} bits)"
+        if isinstance(node.op, ast.Pow) and abs(left) > 1 and abs(right) * math.log2(abs(left)) > MAX_RESULT_BITS:
+            raise ValueError(too_big)
+        try:
+            result = _BINARY[type(node.op)](left, right)
+        except ZeroDivisionError:
+            raise ValueError(f"{ast.unparse(node)} divides by zero") from None
+        except OverflowError:
+            raise ValueError(too_big) from None
+        if isinstance(result, complex):
+            raise ValueError(f"{ast.unparse(node)} is not a real number")
+        if (isinstance(result, int) and result.bit_length() > MAX_RESULT_BITS) or not math.isfinite(result):
+            raise ValueError(too_big)
+        return result
+    raise ValueError(f"{ast.unparse(node)!r} is not allowed: only numbers, + - * / // % **, unary minus "
+                     "and parentheses")
+
+
 @tool
 def calculator(expression: str) -> str:
-    """Evaluate an arithmetic expression."""
-    allowed = set("0123456789+-*/(). ")
-    return str(eval(expression, {"__builtins__": {}})) if set(expression) <= allowed else "not arithmetic"  # noqa: S307
+    """Evaluate an arithmetic expression: numbers, + - * / // % **, parentheses."""
+    try:
+        return str(arithmetic(expression))
+    except ValueError as exc:
+        return f"refused: {exc}"
 
 
 @tool

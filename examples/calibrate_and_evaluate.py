@@ -2,7 +2,7 @@
 
 1. Score a sample of *your* prompts and take the threshold that sends a target share
    (here 30%) to the strong model.
-2. Evaluate the router on one of the paper's benchmarks (read from ../shared/data or
+2. Evaluate the router on one of the paper's benchmarks (read from the folder in
    $ROUTELLM_DATA_DIR) and save the cost-quality plot, marking where your threshold lands.
 
     python examples/calibrate_and_evaluate.py [--prompts my_prompts.txt] [--benchmark mt-bench]

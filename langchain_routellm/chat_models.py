@@ -40,7 +40,7 @@ from langchain_core.runnables.config import ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from routellm_integrations.budgets import Budget
 from routellm_integrations.costs import CostLedger, PriceTable
@@ -116,6 +116,8 @@ class RoutedChat(BaseChatModel):
     request_timeout: float | None = Field(default=None, alias="timeout",
                                           description="not applied: set timeouts on the backends' clients")
     max_retries: int | None = Field(default=None, description="not applied: set retries on the backends' clients")
+    api_key: SecretStr | None = Field(default=None, exclude=True, repr=False,
+                                      description="not applied: each backend holds its own provider key")
     streaming: bool = False
     prices: PriceTable | None = Field(default=None, exclude=True, repr=False,
                                       description="price table for cost_usd (default: genai-prices over the "
@@ -129,7 +131,9 @@ class RoutedChat(BaseChatModel):
                        description="where budgets, the call ledger and the online share live: a StateStore or a "
                        "URL (sqlite:///routing.db, redis://host:6379/0); default: this process's memory")
 
-    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, protected_namespaces=())
+    # extra="forbid": a misspelt option (``thresold=0.3``) is an error, not a silent default
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, protected_namespaces=(),
+                              extra="forbid")
 
     _policy: RoutingPolicy = PrivateAttr()
     _calls: CallLifecycle = PrivateAttr()
@@ -163,9 +167,9 @@ class RoutedChat(BaseChatModel):
                                      (self._calls.weak.model, self._calls.weak.provider))
         if self.model_name is not None:
             self._forced(self.model_name)  # validate early
-        if self.request_timeout is not None or self.max_retries is not None:
-            warnings.warn("RoutedChat does not own HTTP clients: timeout/max_retries are not applied; set them "
-                          "on the strong and weak models", UserWarning, stacklevel=2)
+        if self.request_timeout is not None or self.max_retries is not None or self.api_key is not None:
+            warnings.warn("RoutedChat does not own HTTP clients: timeout/max_retries/api_key are not applied; set "
+                          "them on the strong and weak models", UserWarning, stacklevel=2)
         return self
 
     # -- LangChain plumbing --------------------------------------------------------------

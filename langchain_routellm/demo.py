@@ -14,9 +14,11 @@ Local models cost $0, so the summary also prices the same traffic at a configura
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from routellm_integrations.cli import DEMO_PROMPTS
@@ -39,10 +41,49 @@ def backends(max_tokens: int, strong_max_tokens: int = 160) -> tuple[Any, Any, s
 
         s, w = strong_name or "claude-sonnet-4-5", weak_name or "claude-3-5-haiku-latest"
         return ChatAnthropic(model=s, max_tokens=max_tokens), ChatAnthropic(model=w, max_tokens=max_tokens), "Anthropic"
+    from routellm_integrations.local_engine import shared_engine
+
     from .local_chat import local_pair
 
     strong, weak = local_pair(max_tokens=max_tokens, strong_max_tokens=strong_max_tokens)
+    shared_engine().count_tokens("")  # load the weights now, not under the table's header
     return strong, weak, "local models (no API key set)"
+
+
+@contextlib.contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """Third-party progress bars off while the demo prints.
+
+    transformers draws "Loading weights" (and huggingface_hub its download bars) on
+    stderr, which a terminal interleaves with the table. Both read
+    ``HF_HUB_DISABLE_PROGRESS_BARS`` when first imported (the local models import them
+    inside this block); one already imported is switched off with its documented call and
+    back on after. Imports nothing that is not already loaded.
+    """
+    old = os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS")
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    undo = []
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub import utils as hub
+
+        if not hub.are_progress_bars_disabled():
+            hub.disable_progress_bars()
+            undo.append(hub.enable_progress_bars)
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        if hf_logging.is_progress_bar_enabled():
+            hf_logging.disable_progress_bar()
+            undo.append(hf_logging.enable_progress_bar)
+    try:
+        yield
+    finally:
+        for switch_on in undo:
+            switch_on()
+        if old is None:
+            os.environ.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
+        else:
+            os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = old
 
 
 def excerpt(text: str, width: int = 60) -> str:
@@ -51,8 +92,6 @@ def excerpt(text: str, width: int = 60) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import RoutedChat
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--router", default="mf")
     ap.add_argument("--threshold", type=float, default=None,
@@ -63,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--priced-strong", default="gpt-4o", help="price the traffic as if this model were strong")
     ap.add_argument("--priced-weak", default="gpt-4o-mini", help="... and this one weak")
     args = ap.parse_args(argv)
+    with quiet_progress_bars():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from . import RoutedChat
 
     print("Loading models (local weights are read once and cached; the first run takes longer) ...",
           file=sys.stderr, flush=True)
@@ -74,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
 
         threshold = calibrate_threshold(load_router(args.router), DEMO_PROMPTS, 0.5)
     llm = RoutedChat(strong=strong, weak=weak, router=args.router, threshold=threshold)
-    llm.get_router()
+    llm.get_router().score(DEMO_PROMPTS[:1])  # the router and its embedder load before the table
     print(f"ready in {time.perf_counter() - t0:.1f} s: {where}; router {args.router}, threshold {threshold:.3f}\n",
           flush=True)
-    print(f"{'route':6} {'score':>5} {'model':32} {'tokens':>10}  prompt -> answer")
+    print(f"{'route':6} {'score':>5} {'model':32} {'tokens':>10}  prompt -> answer", flush=True)
     prices = PriceTable.default()
     priced = {"strong": 0.0, "weak": 0.0, "all_strong": 0.0}
     spent, n_strong, rows = 0.0, 0, []

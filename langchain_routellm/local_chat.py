@@ -40,7 +40,7 @@ class ChatLocalModel(BaseChatModel):
     system_prompt: str | None = WEAK_SYSTEM
     stop: list[str] | None = Field(default=None, alias="stop_sequences")
 
-    model_config = ConfigDict(populate_by_name=True, protected_namespaces=())
+    model_config = ConfigDict(populate_by_name=True, protected_namespaces=(), extra="forbid")
     _engine: LocalChatEngine = PrivateAttr(default_factory=shared_engine)
 
     @property

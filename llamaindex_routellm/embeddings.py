@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, List
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from pydantic import PrivateAttr
+from pydantic import ConfigDict, PrivateAttr
 
 from routellm_integrations.embedders import get_embedder
 from routellm_integrations.embedders.base import Embedder
@@ -16,6 +16,7 @@ class RouteLLMEmbedding(BaseEmbedding):
     """``RouteLLMEmbedding()`` is all-MiniLM-L6-v2 (exact fp32 ONNX), offline."""
 
     embedder_name: str = "minilm"
+    model_config = ConfigDict(extra="forbid")  # a misspelt option must not silently mean its default
     _embedder: Embedder = PrivateAttr()
 
     def __init__(self, embedder: Embedder | str = "minilm", **kwargs: Any) -> None:

@@ -21,7 +21,7 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.span import active_span_id
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
-from pydantic import Field, PrivateAttr, SerializeAsAny, field_serializer
+from pydantic import ConfigDict, Field, PrivateAttr, SerializeAsAny, field_serializer
 
 from routellm_integrations.budgets import Budget
 from routellm_integrations.costs import CostLedger, PriceTable
@@ -81,6 +81,7 @@ class RoutedLLM(FunctionCallingLLM):
                        description="where budgets, the call ledger and the online share live: a StateStore or a "
                        "URL (sqlite:///routing.db, redis://host:6379/0); default: this process's memory")
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt option must not silently mean its default
     _calls: CallLifecycle = PrivateAttr()
 
     def __init__(self, strong: LLM, weak: LLM, router: Any = "mf", threshold: Optional[float] = None,

@@ -12,7 +12,7 @@ from llama_index.core.base.llms.types import (ChatMessage, ChatResponse, ChatRes
                                               CompletionResponseGen, LLMMetadata, MessageRole)
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.llm import LLM
-from pydantic import Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from routellm_integrations.local_engine import (STRONG_BUDGET, STRONG_MODEL, STRONG_SYSTEM, WEAK_MODEL,
                                                 WEAK_SYSTEM, LocalChatEngine, shared_engine)
@@ -24,6 +24,7 @@ class LocalLLM(LLM):
     model: str = WEAK_MODEL
     max_tokens: int = Field(default=64, ge=1)
     local_system_prompt: Optional[str] = WEAK_SYSTEM
+    model_config = ConfigDict(extra="forbid")  # a misspelt option must not silently mean its default
     _engine: LocalChatEngine = PrivateAttr(default_factory=shared_engine)
 
     @classmethod

@@ -432,8 +432,16 @@ def _normalize(prices: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict
     for provider, models in (prices or {}).items():
         if not isinstance(models, Mapping):
             raise PriceTableError(f"prices for provider {provider!r} must be a mapping of model -> price")
-        out.setdefault(str(provider).lower(), {}).update({str(m): ModelPrice.coerce(v) for m, v in models.items()})
+        out.setdefault(str(provider).lower(), {}).update({str(m): _price_of(provider, m, v) for m, v in models.items()})
     return out
+
+
+def _price_of(provider: Any, model: Any, value: Any) -> ModelPrice:
+    """``ModelPrice.coerce(value)``, its error naming the provider and model it was for."""
+    try:
+        return ModelPrice.coerce(value)
+    except PriceTableError as exc:
+        raise PriceTableError(f"price of model {str(model)!r} (provider {str(provider)!r}): {exc}") from None
 
 
 def _lookup_in(layer: dict[str, dict[str, ModelPrice]], model: str, provider: str | None) -> ModelPrice | None:

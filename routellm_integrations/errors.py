@@ -89,3 +89,39 @@ class InvalidStateError(RouteLLMError, ValueError):
 
 class InvalidStoreURL(RouteLLMError, ValueError):
     """A state store URL this package cannot open."""
+
+
+class RouterOptionError(RouteLLMError, TypeError):
+    """``load_router(name, **options)`` got an option the router does not take (a typo such
+    as ``strong_modle=`` would otherwise be a raw ``TypeError`` from deep inside)."""
+
+
+class UnknownEmbedderError(EmbedderError, KeyError):
+    """``get_embedder`` was given a name it does not know; the message lists valid names."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidEmbedderError(UnknownEmbedderError, TypeError):
+    """``get_embedder`` was given something that is not an embedder name (``None``, a number,
+    an object); the message says what it got and lists the valid names."""
+
+
+class InvalidScoreError(RouteLLMError, ValueError):
+    """A router's ``_score`` returned something that is not one finite number in [0, 1] per
+    prompt (NaN, inf, out of range, the wrong shape, not numeric). Raised by
+    ``BaseRouter.score``; the message names the router."""
+
+
+class UnknownSourceError(DataError, KeyError):
+    """A training source name that no parser handles. The message lists the known ones."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class TrainingOptionError(DataError):
+    """An argument of ``training.pipeline.train`` (or a trainer's config field) that is out of
+    range, of the wrong type, or unknown; raised before any data is read. The message names
+    the argument."""

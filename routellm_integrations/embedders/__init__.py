@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import Embedder
 from .cache import CachedEmbedder
-from .registry import UnknownEmbedderError, available_embedders, get_embedder
+from .registry import InvalidEmbedderError, UnknownEmbedderError, available_embedders, get_embedder
 
 if TYPE_CHECKING:
     from .minilm import MiniLMEmbedder
@@ -32,5 +32,5 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["Embedder", "CachedEmbedder", "get_embedder", "available_embedders",
-           "UnknownEmbedderError", "MiniLMEmbedder", "OnnxMiniLMEmbedder", "OpenAIEmbedder",
+           "InvalidEmbedderError", "UnknownEmbedderError", "MiniLMEmbedder", "OnnxMiniLMEmbedder", "OpenAIEmbedder",
            "WordLlamaEmbedder"]

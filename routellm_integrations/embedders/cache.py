@@ -4,6 +4,9 @@ Why: training and evaluation re-runs embed the same tens of thousands of prompts
 cores that is minutes each time. Keys are ``sha256(text)`` inside the inner embedder's
 ``name``, so vectors from another model or other numerics (e.g. int8) are never served.
 The disk store is sqlite (stdlib) holding raw float32 bytes: no pickle, safe to share.
+A store sqlite reports as corrupt (not a database, a malformed or truncated image) is only
+a cache: it is moved aside to ``<name>.corrupt-<time>`` with a warning and a fresh one is
+started, when opened or as soon as a read or write finds the damage.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import hashlib
 import os
 import sqlite3
 import threading
+import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +37,18 @@ CREATE TABLE IF NOT EXISTS embeddings (
 ) WITHOUT ROWID
 """
 _SQL_VARS = 500  # below sqlite's default 999 host-parameter limit
+
+
+#: sqlite's primary result codes for a damaged file: SQLITE_CORRUPT, SQLITE_NOTADB
+_CORRUPT_CODES = {11, 26}
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11: the extended code
+    if isinstance(code, int):
+        return code & 0xFF in _CORRUPT_CODES
+    msg = str(exc).lower()
+    return "malformed" in msg or "not a database" in msg
 
 
 def text_key(text: str) -> bytes:
@@ -63,12 +80,41 @@ class CachedEmbedder:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute(_SCHEMA)
-                self._db.commit()
+                self._db = self._connect()
             except sqlite3.Error as exc:
-                raise EmbedderError(f"cannot open embedding cache {str(self.path)!r}: {exc}") from exc
+                self._db = self._rebuild(exc, "cannot open")
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(_SCHEMA)
+            db.commit()
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _rebuild(self, exc: sqlite3.Error, doing: str) -> sqlite3.Connection:
+        """A fresh store in place of a corrupt one (moved aside, with a warning); any
+        other sqlite failure (locked, read-only, disk full) is an :class:`EmbedderError`."""
+        assert self.path is not None
+        if not _is_corrupt(exc):
+            raise EmbedderError(f"{doing} embedding cache {str(self.path)!r}: {exc}") from exc
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+        for suffix in ("", "-wal", "-shm"):  # sqlite's sidecars belong to the bad file
+            src = Path(f"{self.path}{suffix}")
+            if src.exists():
+                os.replace(src, f"{aside}{suffix}")
+        warnings.warn(f"embedding cache {str(self.path)!r} is corrupt ({exc}); moved it to {str(aside)!r} "
+                      "and started a fresh cache (its vectors will be re-embedded)", RuntimeWarning, stacklevel=3)
+        try:
+            return self._connect()
+        except sqlite3.Error as again:
+            raise EmbedderError(f"cannot start a fresh embedding cache at {str(self.path)!r}: {again}") from again
 
     @property
     def name(self) -> str:
@@ -141,24 +187,32 @@ class CachedEmbedder:
     def _read_db(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
         assert self._db is not None
         out: dict[bytes, np.ndarray] = {}
-        for start in range(0, len(keys), _SQL_VARS):
-            chunk = keys[start:start + _SQL_VARS]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, dim, vec FROM embeddings WHERE space = ? AND key IN ({marks})",
-                [self.name, *chunk]).fetchall()
-            for key, dim, blob in rows:
-                if dim == self.dim and len(blob) == 4 * dim:
-                    out[bytes(key)] = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+        try:
+            for start in range(0, len(keys), _SQL_VARS):
+                chunk = keys[start:start + _SQL_VARS]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, dim, vec FROM embeddings WHERE space = ? AND key IN ({marks})",
+                    [self.name, *chunk]).fetchall()
+                for key, dim, blob in rows:
+                    if dim == self.dim and len(blob) == 4 * dim:
+                        out[bytes(key)] = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+        except sqlite3.Error as exc:
+            self._db = self._rebuild(exc, "cannot read")
+            return {}  # the fresh store holds nothing: every key is a miss
         return out
 
     def _write_db(self, fresh: dict[bytes, np.ndarray]) -> None:
-        assert self._db is not None
         space, dim = self.name, self.dim
-        try:
-            with self._db:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO embeddings (space, key, dim, vec) VALUES (?, ?, ?, ?)",
-                    [(space, k, dim, v.astype("<f4").tobytes()) for k, v in fresh.items()])
-        except sqlite3.Error as exc:
-            raise EmbedderError(f"cannot write embedding cache {str(self.path)!r}: {exc}") from exc
+        rows = [(space, k, dim, v.astype("<f4").tobytes()) for k, v in fresh.items()]
+        for attempt in range(2):  # once more on a fresh store if this one turns out corrupt
+            assert self._db is not None
+            try:
+                with self._db:
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO embeddings (space, key, dim, vec) VALUES (?, ?, ?, ?)", rows)
+                return
+            except sqlite3.Error as exc:
+                if attempt or not _is_corrupt(exc):
+                    raise EmbedderError(f"cannot write embedding cache {str(self.path)!r}: {exc}") from exc
+                self._db = self._rebuild(exc, "cannot write")

@@ -9,15 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import EmbedderError
+from ..errors import EmbedderError, InvalidEmbedderError, UnknownEmbedderError
 from .base import Embedder
 
-
-class UnknownEmbedderError(EmbedderError, KeyError):
-    """``get_embedder`` was given a name it does not know; the message lists valid names."""
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0]) if self.args else ""
+__all__ = ["InvalidEmbedderError", "UnknownEmbedderError", "available_embedders", "get_embedder"]
 
 
 def _minilm_onnx(**options: Any) -> Embedder:
@@ -68,6 +63,10 @@ def available_embedders() -> list[str]:
     return sorted({*_FACTORIES, *_ALIASES})
 
 
+def _valid_names() -> str:
+    return f"valid names: {', '.join(available_embedders())}, openai:<model>"
+
+
 def get_embedder(name: str = "default", **options: Any) -> Embedder:
     """Build an embedder by short name or by embedding-space name.
 
@@ -77,18 +76,21 @@ def get_embedder(name: str = "default", **options: Any) -> Embedder:
     checkpoint's recorded space name rebuilds its embedder.
     """
     if not isinstance(name, str):
-        raise UnknownEmbedderError(f"embedder name must be a string, got {type(name).__name__}")
+        raise InvalidEmbedderError(f"get_embedder takes an embedder name, got {type(name).__name__} {name!r:.80}; "
+                                   f"{_valid_names()} (to use an embedder object, pass it where one is "
+                                   "accepted, e.g. load_router(..., embedder=obj))")
     key = _ALIASES.get(name, name)
     if key.startswith("openai:"):
         model, _, dims = key[len("openai:"):].partition("@")
+        if not model or (dims and not dims.isdigit()):
+            raise UnknownEmbedderError(f"unknown embedder {name!r}: write openai:<model> or openai:<model>@<dims>")
         if dims:
             options.setdefault("dimensions", int(dims))
         options.setdefault("model", model)
         key = "openai"
     factory = _FACTORIES.get(key)
     if factory is None:
-        raise UnknownEmbedderError(f"unknown embedder {name!r}; valid names: "
-                                   f"{', '.join(available_embedders())}, openai:<model>")
+        raise UnknownEmbedderError(f"unknown embedder {name!r}; {_valid_names()}")
     try:
         return factory(**options)
     except TypeError as exc:  # a misspelt option: say which embedder rejected it

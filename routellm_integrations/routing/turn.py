@@ -45,13 +45,12 @@ def normalise_role(role: str) -> Role:
 
 
 def clean_text(text: str) -> str:
-    """Text a router can embed: lone surrogates (scraped or badly decoded text) are
-    replaced, since they cannot be encoded as UTF-8 by any tokenizer."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
+    """Text a router can embed: lone surrogates (scraped or badly decoded text) become
+    U+FFFD, as everywhere texts enter an embedder, so a prompt scores the same through
+    an integration as through ``router.score``."""
+    from ..embedders._common import scrub_surrogates
+
+    return scrub_surrogates(text)
 
 
 @dataclass(frozen=True)

@@ -35,3 +35,32 @@ def test_budget_holds_and_steps_stay_on_their_turns_backend(example, monkeypatch
     assert example.main(["--budget", str(budget)]) == 0
     out = capsys.readouterr().out
     assert "per_turn:kept" in out and f"of ${budget:.6f}" in out
+
+
+@pytest.mark.parametrize("expression, expected", [("2*(3+4)", "14"), ("12 * 7 + 3", "87"), ("-2 ** 2", "-4"),
+                                                  ("7 // 2 + 7 % 3 - 1 / 4", "3.75"), ("(2) ** -1", "0.5")])
+def test_calculator_computes_arithmetic(example, expression, expected):
+    assert example.calculator.invoke({"expression": expression}) == expected
+
+
+@pytest.mark.parametrize("expression, why", [
+    ("9**9**9", "too large"), ("2 ** 5000", "too large"), ("(10**300) * (10**300)", "too large"),
+    ("1e308 * 10", "too large"), ("__import__('os')", "not allowed"), ("open('/etc/passwd').read()", "not allowed"),
+    ("(1).__class__", "not allowed"), ("x + 1", "not allowed"), ("[1, 2]", "not allowed"), ("True + 1", "not allowed"),
+    ("1; 2", "not an arithmetic expression"), ("1 / 0", "divides by zero"), ("(-8) ** 0.5", "not a real number"),
+    ("1+" * 150 + "1", "longer than"),
+])
+def test_calculator_refuses_quickly_with_a_clear_message(example, expression, why):
+    import time
+
+    start = time.perf_counter()
+    out = example.calculator.invoke({"expression": expression})
+    assert time.perf_counter() - start < 0.5
+    assert out.startswith("refused: ") and why in out
+
+
+def test_example_never_calls_eval():
+    import ast
+
+    tree = ast.parse(EXAMPLE.read_text())
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") in ("eval", "exec")]

@@ -68,6 +68,24 @@ def test_langsmith_tracing_shows_route_model_and_cost(offline):
     assert all(s["cost_usd"] > 0 for s in shown)
 
 
+def test_langsmith_tracing_without_a_key_traces_to_a_local_recorder(offline, monkeypatch, capsys, caplog):
+    import logging
+
+    for var in ("LANGSMITH_API_KEY", "LANGCHAIN_API_KEY", "LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANGSMITH_ENDPOINT", "http://127.0.0.1:9")  # a default client would fail to post here
+    with caplog.at_level(logging.DEBUG, logger="langsmith"):
+        shown = load("langsmith_tracing").main()
+    out = capsys.readouterr().out
+    assert "local recording server" in out
+    recorded = [line for line in out.splitlines() if line.startswith("recorded LLM run:")]
+    assert sorted(recorded) == ["recorded LLM run: tags=['routellm:strong'] routellm_route=strong ls_model_name=gpt-4o",
+                                "recorded LLM run: tags=['routellm:weak'] routellm_route=weak ls_model_name=gpt-4o-mini"]
+    assert [s["route"] for s in shown] == ["weak", "strong"]
+    assert not [r for r in caplog.records if r.name.startswith("langsmith") and r.levelno >= logging.WARNING]
+    assert "127.0.0.1:9" not in out + caplog.text
+
+
 def test_calibrate_and_evaluate(offline):
     out = load("calibrate_and_evaluate").main(["--benchmark", "mt-bench", "--plot", "plot.png"])
     assert 0 < out["threshold"] < 1 and 0.6 < out["apgr"] < 1
