@@ -56,17 +56,24 @@ def redact(text: str, secret: str | None) -> str:
     return text
 
 
+_DEFAULT = object()
+
+
 class _SDKClient(ABC):
     """Shared plumbing: one SDK client per event loop (an async HTTP pool belongs to the
     loop that opened it, and ``label_prompts`` runs a fresh loop per call)."""
 
-    provider: str | None
+    #: the provider a client names by default (prices are looked up under it)
+    default_provider: str
 
-    def __init__(self, model: str, *, base_url: str | None, api_key: str | None, temperature: float | None,
-                 max_retries: int, timeout: float) -> None:
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
+                 provider: str | None | object = _DEFAULT, temperature: float | None = None, max_retries: int = 2,
+                 timeout: float = 600.0) -> None:
         if not isinstance(model, str) or not model.strip():
             raise ValueError(f"model must be a non-empty string, got {model!r}")
         self.model = model
+        # None: price under any provider (an OpenAI-compatible server's own model names)
+        self.provider: str | None = self.default_provider if provider is _DEFAULT else provider  # type: ignore[assignment]
         self.base_url = base_url
         self.temperature = temperature
         self.max_retries = int(max_retries)
@@ -107,12 +114,7 @@ class OpenAIChatClient(_SDKClient):
     OpenAI-compatible server (vLLM, Ollama, a gateway) via ``base_url``. ``api_key=None``
     lets the SDK read ``OPENAI_API_KEY``."""
 
-    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
-                 provider: str | None = "openai", temperature: float | None = None, max_retries: int = 2,
-                 timeout: float = 600.0) -> None:
-        super().__init__(model, base_url=base_url, api_key=api_key, temperature=temperature,
-                         max_retries=max_retries, timeout=timeout)
-        self.provider = provider
+    default_provider = "openai"
 
     def _make(self) -> Any:
         import openai
@@ -134,12 +136,7 @@ class AnthropicChatClient(_SDKClient):
     as Anthropic's ``system`` parameter. ``api_key=None`` lets the SDK read
     ``ANTHROPIC_API_KEY``."""
 
-    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
-                 provider: str | None = "anthropic", temperature: float | None = None, max_retries: int = 2,
-                 timeout: float = 600.0) -> None:
-        super().__init__(model, base_url=base_url, api_key=api_key, temperature=temperature,
-                         max_retries=max_retries, timeout=timeout)
-        self.provider = provider
+    default_provider = "anthropic"
 
     def _make(self) -> Any:
         import anthropic
