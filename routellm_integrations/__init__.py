@@ -13,7 +13,7 @@ from .errors import (CheckpointError, DataError, EmbedderError, InvalidPromptErr
                      InvalidThresholdError, RouteLLMError, UnknownModelError, UnknownRouterError)
 from .budgets import Budget
 from .policy import RoutingPolicy, routing_scope
-from .routers import BaseRouter, Router, available_routers, load_router, register_router
+from .routers import BaseRouter, Router, RouterSpec, available_routers, load_router, register_router
 
 __version__ = "0.1.0"
 
@@ -29,7 +29,7 @@ def __getattr__(name: str):  # adaptation and the label store load on first use
 __all__ = [
     "AdaptedRouter", "BaseRouter", "CheckpointError", "LabelStore", "adapt_router", "DataError", "EmbedderError", "InvalidPromptError", "InvalidRouteError",
     "Budget", "RoutingPolicy", "routing_scope",
-    "InvalidThresholdError", "RouteLLMError", "Router", "RoutingDecision", "UnknownModelError",
+    "InvalidThresholdError", "RouteLLMError", "Router", "RouterSpec", "RoutingDecision", "UnknownModelError",
     "UnknownRouterError", "available_routers", "calibrate_threshold", "load_router",
     "register_router", "threshold_for_strong_fraction", "__version__",
 ]
