@@ -38,11 +38,20 @@ _SCOPE: ContextVar[str | None] = ContextVar("routellm_scope", default=None)
 def routing_scope(scope: str) -> Iterator[str]:
     """Calls made inside (also from async tasks started inside) use ``scope`` for budgets
     and sticky routing, e.g. one agent run: ``with routing_scope(run_id): agent.run(...)``."""
-    token = _SCOPE.set(str(scope))
+    clean = _scope_of(scope)
+    token = _SCOPE.set(clean)
     try:
-        yield str(scope)
+        yield clean
     finally:
         _SCOPE.reset(token)
+
+
+def _scope_of(scope: Any) -> str:
+    """The scope a call is kept under: the one given, else the contextvar's, else global;
+    lone surrogates (a thread id from scraped text) replaced, so every store can write it."""
+    from .embedders._common import scrub_surrogates
+
+    return scrub_surrogates(str(scope or _SCOPE.get() or GLOBAL_SCOPE))
 
 
 def resolve_router(router: BaseRouter | str) -> BaseRouter:
@@ -202,7 +211,7 @@ class RoutingPolicy:
         reserved, observed or remembered."""
         if force not in (None, "strong", "weak"):
             raise InvalidRouteError(f"a forced route must be 'strong' or 'weak', got {force!r}")
-        scope = scope or _SCOPE.get() or GLOBAL_SCOPE
+        scope = _scope_of(scope)
         start = time.perf_counter()
         if force is None and followup and self.steps == "per_turn" and turn_key is not None:
             with self._lock:
@@ -292,7 +301,7 @@ class RoutingPolicy:
         still admitted by the budget and reported like any decision."""
         if route not in ("strong", "weak"):
             raise InvalidRouteError(f"a forced route must be 'strong' or 'weak', got {route!r}")
-        scope = scope or _SCOPE.get() or GLOBAL_SCOPE
+        scope = _scope_of(scope)
         admitted = self._admit(route, scope, bounds, dry_run)
         base = self._fixed if self._fixed is not None else (self._online.threshold() if self._online else 0.5)
         decision = RoutingDecision(route=admitted.route, score=None, threshold=base, router=self.router_name,

@@ -263,3 +263,36 @@ def test_a_cache_that_is_only_unwritable_is_an_embedder_error_not_a_rebuild(tmp_
     with pytest.raises(EmbedderError, match="cannot open embedding cache"):
         CachedEmbedder(HashingEmbedder(), path)
     assert path.is_dir() and not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_a_scope_or_key_with_a_lone_surrogate_reaches_every_store(tmp_path) -> None:
+    """A thread id or key label from scraped text is kept (as U+FFFD) in SQLite too."""
+    from routellm_integrations.budgets import Budget
+    from routellm_integrations.costs import CostLedger, PriceTable
+    from routellm_integrations.policy import RoutingPolicy, routing_scope
+    from routellm_integrations.routing import Backend, CallLifecycle, turn_of
+    from routellm_integrations.state import UsageQuery, open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    prices = PriceTable({"openai": {"dear": (10.0, 30.0), "cheap": (0.5, 1.5)}})
+    policy = RoutingPolicy("length", threshold=0.5, budget=Budget(max_usd=5.0), store=store)
+    lc = CallLifecycle(policy, strong=Backend("strong", "dear", "openai"), weak=Backend("weak", "cheap", "openai"),
+                       prices=prices, ledger=CostLedger(prices))
+    with routing_scope("thread-caf\udce9"):
+        with lc.begin(turn_of([("user", "hello")]), api_key="key-\udce9", max_output_tokens=10) as call:
+            call.finish({"prompt_tokens": 5, "completion_tokens": 3})
+    entries = store.entries(UsageQuery())
+    assert [(e.scope, e.api_key) for e in entries] == [("thread-caf\ufffd", "key-\ufffd")]
+    store.close()
+
+
+def test_the_label_store_keeps_a_prompt_with_a_lone_surrogate(tmp_path) -> None:
+    from routellm_integrations.labels import LabelStore
+
+    store = LabelStore(tmp_path / "labels.sqlite")
+    store.add_verdict("caf\udce9 ok?", "strong", strong_model="gpt-4o", weak_model="gpt-4o-mini", source="judge")
+    store.record_call("c1", "caf\udce9 ok?", route="weak", model="gpt-4o-mini", strong_model="gpt-4o",
+                      weak_model="gpt-4o-mini")
+    labels = store.label_set(strong_model="gpt-4o", weak_model="gpt-4o-mini")
+    assert list(labels.prompts) == ["caf\ufffd ok?"]
+    store.close()

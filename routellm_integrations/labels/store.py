@@ -91,7 +91,10 @@ class UnknownCallError(RouteLLMError, KeyError):
 
 
 def prompt_key(text: str) -> bytes:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    """The key of a prompt's row; a lone surrogate counts as the U+FFFD the row stores."""
+    from ..embedders._common import scrub_surrogates
+
+    return hashlib.sha256(scrub_surrogates(text).encode("utf-8")).digest()
 
 
 def work_key(*parts: str) -> str:
@@ -148,6 +151,9 @@ class LabelStore:
             raise DataError(f"a labelled prompt must be non-empty text, got {text!r}")
         if record not in ("text", "embedding"):
             raise DataError(f"record must be 'text' or 'embedding', got {record!r}")
+        from ..embedders._common import scrub_surrogates
+
+        text = scrub_surrogates(text)  # SQLite stores UTF-8: a lone surrogate cannot be written
         key = prompt_key(text)
         blob = feats = None
         if record == "embedding":

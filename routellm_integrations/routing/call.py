@@ -38,7 +38,7 @@ from ..decision import Route, RoutingDecision
 from ..errors import BudgetConfigError, InvalidPromptError, InvalidRouteError, RouteLLMError
 from ..policy import RoutingPolicy, Ticket
 from ..state.base import LedgerEntry
-from .turn import Turn
+from .turn import Turn, clean_text
 
 __all__ = ["Backend", "CallLifecycle", "CallRecord", "CallStatus", "RoutedCall", "estimate_tokens"]
 
@@ -411,6 +411,7 @@ class CallLifecycle:
               max_output_tokens: int | None = None, api_key: str | None = None) -> RoutedCall:
         """Decide and reserve. The handle must be settled (it is a context manager).
         ``api_key`` names the caller's key in the ledger (an id or label, never the secret)."""
+        scope, api_key = (None if v is None else clean_text(str(v)) for v in (scope, api_key))
         ticket, reason = self._ticket(turn, force, scope, max_output_tokens, dry_run=False)
         return RoutedCall(self, ticket, turn, reason, scope, api_key)
 
