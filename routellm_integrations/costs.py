@@ -658,21 +658,46 @@ class LedgerTotals:
             return None
         return self.strong_equivalent_usd - self.cost_usd
 
-    def _add(self, usage: Usage, cost: float | None, strong_cost: float | None, *, count_call: bool = True) -> None:
-        if count_call:
-            self.calls += 1
-        self.input_tokens += usage.input_tokens
-        self.output_tokens += usage.output_tokens
-        self.cache_read_tokens += usage.cache_read_tokens
-        self.cache_write_tokens += usage.cache_write_tokens
-        if cost is None:
-            self.unpriced_calls += 1
+    def add_call(self, status: str, usage: Usage, cost: float | None, strong_cost: float | None,
+                 estimated: bool = False) -> None:
+        """One settled call. A cache hit, or a failure that billed no tokens, adds no tokens
+        and no dollars (and is not unpriced)."""
+        billed = status != "cached" and (status not in ("failed", "cancelled") or bool(
+            usage.input_tokens or usage.output_tokens or usage.cache_read_tokens or usage.cache_write_tokens))
+        if not billed:
+            usage, cost, strong_cost = Usage(), 0.0, 0.0
+        self.add_group(status, 1, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                       cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens,
+                       cost_usd=cost or 0.0, unpriced=int(cost is None), strong_usd=strong_cost or 0.0,
+                       strong_unpriced=int(strong_cost is None), estimated=int(estimated))
+
+    def add_group(self, status: str, n: int, *, input_tokens: int = 0, output_tokens: int = 0,
+                  cache_read_tokens: int = 0, cache_write_tokens: int = 0, cost_usd: float = 0.0, unpriced: int = 0,
+                  strong_usd: float = 0.0, strong_unpriced: int = 0, estimated: int = 0) -> None:
+        """``n`` settled calls of one status at once, with the sums over the billed ones (a
+        store aggregating in its query language adds what :meth:`add_call` adds one by one)."""
+        self.estimated_calls += estimated
+        if status == "cached":
+            self.cached_calls += n
+            return
+        if status in ("failed", "cancelled"):
+            self.failed_calls += n
         else:
-            self.cost_usd += cost
-        if strong_cost is None:
-            self.strong_equivalent_unpriced += 1
-        else:
-            self.strong_equivalent_usd += strong_cost
+            self.calls += n
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.cache_read_tokens += cache_read_tokens
+        self.cache_write_tokens += cache_write_tokens
+        self.cost_usd += cost_usd
+        self.unpriced_calls += unpriced
+        self.strong_equivalent_usd += strong_usd
+        self.strong_equivalent_unpriced += strong_unpriced
+
+    def add_entry(self, e: Any) -> None:
+        """One ledger entry (:class:`routellm_integrations.state.LedgerEntry`)."""
+        self.add_call(e.status, Usage(input_tokens=e.input_tokens, output_tokens=e.output_tokens,
+                                      cache_read_tokens=e.cache_read_tokens, cache_write_tokens=e.cache_write_tokens),
+                      e.cost_usd, e.strong_cost_usd, e.estimated)
 
     def as_dict(self) -> dict[str, Any]:
         return {"calls": self.calls, "failed_calls": self.failed_calls,
@@ -745,23 +770,12 @@ class CostLedger:
 
     def _apply(self, route: str | None, model: str | None, usage: Usage, cost: float | None,
                strong_cost: float | None, status: str, estimated: bool) -> None:
-        has_tokens = bool(usage.input_tokens or usage.output_tokens or usage.cache_read_tokens
-                          or usage.cache_write_tokens)
         with self._lock:
             targets = [self._total, self._by_route.setdefault(route or "unrouted", LedgerTotals())]
             if model:
                 targets.append(self._by_model.setdefault(model, LedgerTotals()))
             for t in targets:
-                if estimated:
-                    t.estimated_calls += 1
-                if status == "cached":
-                    t.cached_calls += 1
-                elif status in ("failed", "cancelled"):
-                    t.failed_calls += 1
-                    if has_tokens:  # billed tokens of a call that did not complete
-                        t._add(usage, cost, strong_cost, count_call=False)
-                else:
-                    t._add(usage, cost, strong_cost)
+                t.add_call(status, usage, cost, strong_cost, estimated)
 
     def record_failure(self, *, route: str | None, model: str | None = None) -> None:
         """Count a failed call (no tokens, no dollars)."""

@@ -266,8 +266,10 @@ def test_ledger_queries_filter_by_scope_key_route_model_and_time(store_url):
 
 
 def _rounded(report: UsageReport) -> dict:
-    return {k: ({m: {f: round(v, 9) for f, v in t.items()} for m, t in d.items()} if k != "total"
-                else {f: round(v, 9) for f, v in d.items()}) for k, d in report.model_dump().items()}
+    def r(t: dict) -> dict:
+        return {f: None if v is None else round(v, 9) for f, v in t.items()}
+
+    return {k: ({m: r(t) for m, t in d.items()} if k != "total" else r(d)) for k, d in report.model_dump().items()}
 
 
 def test_store_urls_are_checked_and_secrets_stay_out_of_reprs(redis_server):

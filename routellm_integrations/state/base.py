@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from ..budgets import Budget, BudgetState, Reservation
-from ..costs import LedgerStatus
+from ..costs import LedgerStatus, LedgerTotals
 from ..decision import Route
 
 __all__ = ["DEFAULT_LEASE_S", "LedgerEntry", "Reservation", "ScopeTotals", "StateStore", "UsageReport", "choose",
@@ -126,74 +126,34 @@ class LedgerEntry(BaseModel):
     estimated: bool = False
 
 
-class UsageTotals(BaseModel):
-    """Totals over a set of ledger entries (the same fields as ``LedgerTotals.as_dict``)."""
-
-    calls: int = 0
-    failed_calls: int = 0
-    cached_calls: int = 0
-    estimated_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int = 0
-    cost_usd: float = 0.0
-    unpriced_calls: int = 0
-    strong_equivalent_usd: float = 0.0
-
-    def add(self, e: LedgerEntry) -> None:
-        self.estimated_calls += e.estimated
-        if e.status == "cached":
-            self.cached_calls += 1
-            return
-        if e.status in ("failed", "cancelled"):
-            self.failed_calls += 1
-            if not (e.input_tokens or e.output_tokens):
-                return
-        else:
-            self.calls += 1
-        self.input_tokens += e.input_tokens
-        self.output_tokens += e.output_tokens
-        self.total_tokens += e.input_tokens + e.output_tokens
-        if e.cost_usd is None:
-            self.unpriced_calls += 1
-        else:
-            self.cost_usd += e.cost_usd
-        self.strong_equivalent_usd += e.strong_cost_usd or 0.0
-
-    def add_group(self, status: str, n: int, input_tokens: int, output_tokens: int,
-                  cost: float, unpriced: int, strong_cost: float, estimated: int) -> None:
-        """Add ``n`` entries of one status at once (a store that aggregates in its query
-        language); the same totals :meth:`add` gives one by one."""
-        self.estimated_calls += estimated
-        if status == "cached":
-            self.cached_calls += n
-            return
-        if status in ("failed", "cancelled"):
-            self.failed_calls += n
-        else:
-            self.calls += n
-        self.input_tokens += input_tokens
-        self.output_tokens += output_tokens
-        self.total_tokens += input_tokens + output_tokens
-        self.cost_usd += cost
-        self.unpriced_calls += unpriced
-        self.strong_equivalent_usd += strong_cost
+#: the totals a store reports are the in-process ledger's: one accumulator, one set of counters
+UsageTotals = LedgerTotals
 
 
 class UsageReport(BaseModel):
     """What ``GET /v1/routing/usage`` returns: totals, by route and by model."""
 
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     total: UsageTotals = Field(default_factory=UsageTotals)
     by_route: dict[str, UsageTotals] = Field(default_factory=dict)
     by_model: dict[str, UsageTotals] = Field(default_factory=dict)
+
+    @field_serializer("total")
+    def _dump_total(self, t: UsageTotals) -> dict[str, Any]:
+        return t.as_dict()
+
+    @field_serializer("by_route", "by_model")
+    def _dump_groups(self, groups: dict[str, UsageTotals]) -> dict[str, dict[str, Any]]:
+        return {k: t.as_dict() for k, t in groups.items()}
 
     @classmethod
     def of(cls, entries: Any) -> "UsageReport":
         report = cls()
         for e in entries:
-            report.total.add(e)
-            report.by_route.setdefault(e.route or "unrouted", UsageTotals()).add(e)
-            report.by_model.setdefault(e.model, UsageTotals()).add(e)
+            report.total.add_entry(e)
+            report.by_route.setdefault(e.route or "unrouted", UsageTotals()).add_entry(e)
+            report.by_model.setdefault(e.model, UsageTotals()).add_entry(e)
         return report
 
 

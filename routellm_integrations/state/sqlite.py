@@ -199,15 +199,20 @@ class SQLiteStore:
         counts = ("(status != 'cached' AND (status NOT IN ('failed', 'cancelled') "
                   "OR input_tokens > 0 OR output_tokens > 0))")
         rows = self._db().execute(
-            "SELECT route, model, status, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
+            f"SELECT route, model, status, COUNT(*), SUM(CASE WHEN {counts} THEN input_tokens ELSE 0 END), "
+            f"SUM(CASE WHEN {counts} THEN output_tokens ELSE 0 END), "
+            f"SUM(CASE WHEN {counts} THEN cache_read_tokens ELSE 0 END), "
+            f"SUM(CASE WHEN {counts} THEN cache_write_tokens ELSE 0 END), "
             f"COALESCE(SUM(CASE WHEN {counts} THEN cost_usd END), 0), SUM(cost_usd IS NULL AND {counts}), "
-            f"COALESCE(SUM(CASE WHEN {counts} THEN strong_cost_usd END), 0), SUM(estimated) "
-            f"FROM ledger{where} GROUP BY route, model, status", args).fetchall()
+            f"COALESCE(SUM(CASE WHEN {counts} THEN strong_cost_usd END), 0), SUM(strong_cost_usd IS NULL AND {counts}), "
+            f"SUM(estimated) FROM ledger{where} GROUP BY route, model, status", args).fetchall()
         report = UsageReport()
-        for route, model, status, n, inp, out, cost, unpriced, strong, est in rows:
+        for route, model, status, n, inp, out, cache_r, cache_w, cost, unpriced, strong, strong_unpriced, est in rows:
             for t in (report.total, report.by_route.setdefault(route or "unrouted", UsageTotals()),
                       report.by_model.setdefault(model, UsageTotals())):
-                t.add_group(status, n, int(inp), int(out), float(cost), int(unpriced), float(strong), int(est))
+                t.add_group(status, n, input_tokens=int(inp), output_tokens=int(out), cache_read_tokens=int(cache_r),
+                            cache_write_tokens=int(cache_w), cost_usd=float(cost), unpriced=int(unpriced),
+                            strong_usd=float(strong), strong_unpriced=int(strong_unpriced), estimated=int(est))
         return report
 
     # -- online share --------------------------------------------------------------------------
