@@ -399,32 +399,9 @@ def _flag(field: str) -> str:
     return "--" + _FLAG_OF_FIELD.get(field, field).replace("_", "-")
 
 
-def _training_config(spec: Any, seed: int, options: dict[str, Any]) -> Any:
-    """The trainer's pydantic config from the flags given, before any data is read; a bad
-    value is a typed error naming the flag."""
-    from pydantic import ValidationError
-
-    from .errors import TrainingOptionError
-
-    given = {k: v for k, v in options.items() if v is not None}
-    if "seed" in spec.config.model_fields:
-        given["seed"] = seed
-    try:
-        return spec.config(**given)
-    except ValidationError as exc:
-        problems = "; ".join(f"{_flag(str(e['loc'][0])) if e['loc'] else spec.name}: {e['msg']}"
-                             for e in exc.errors())
-        raise TrainingOptionError(f"invalid training option(s): {problems}") from None
-
-
 def _sentence(text: str) -> str:
     text = text.strip().rstrip(".")
     return text[:1].upper() + text[1:] + "."
-
-
-def _option_type(annotation: Any) -> Any:
-    """A config field's type as a typer option: Optional (None keeps the config's default)."""
-    return Optional[annotation]
 
 
 def _train_command(name: str) -> Callable[..., None]:
@@ -445,13 +422,12 @@ def _train_command(name: str) -> Callable[..., None]:
         extra = {k: kw.pop(k) for k in spec.embedder_options if kw.get(k) is not None}
         sources = kw["sources"]
         chosen = DEFAULT_SOURCES if sources is None else tuple(s for s in sources if s != "none")
-        config = _training_config(spec, kw["seed"], options)
-        common: dict[str, Any] = dict(out=kw["out"], sources=chosen, battles_files=kw["battles"] or (),
-                                      seed=kw["seed"], max_prompts_per_source=kw["max_prompts_per_source"],
-                                      embedder=kw.get("embedder"), config=config, **extra)
-        pipeline.check_arguments(spec, **common)  # everything but the data, before the data
-        pipeline.train(spec, data_dir=kw["data_dir"], evaluate=not kw["no_evaluate"], validate=not kw["no_validate"],
-                       progress=not kw["quiet"], **common)
+        config = pipeline.build_config(spec, None, kw["seed"], label=_flag, **options)  # a bad value names its flag
+        # train() checks every other argument, then the data folder, before reading any data
+        pipeline.train(spec, out=kw["out"], data_dir=kw["data_dir"], sources=chosen, battles_files=kw["battles"] or (),
+                       seed=kw["seed"], max_prompts_per_source=kw["max_prompts_per_source"],
+                       embedder=kw.get("embedder"), config=config, evaluate=not kw["no_evaluate"],
+                       validate=not kw["no_validate"], progress=not kw["quiet"], **extra)
 
     P = inspect.Parameter
     params = [
@@ -480,8 +456,9 @@ def _train_command(name: str) -> Callable[..., None]:
         shown = info.default if info.default is not None else "none"
         if isinstance(shown, (list, tuple)):
             shown = " ".join(map(str, shown)) or "none"
+        # an option left out is None: the config's own default stands
         params.append(P(field, P.KEYWORD_ONLY, default=None, annotation=Annotated[
-            _option_type(info.annotation), typer.Option(_flag(field), help=_sentence(info.description or field),
+            Optional[info.annotation], typer.Option(_flag(field), help=_sentence(info.description or field),
                                                        show_default=str(shown))]))
     params += [
         P("no_evaluate", P.KEYWORD_ONLY, default=False, annotation=Annotated[bool, typer.Option(

@@ -27,7 +27,8 @@ from .decision import Route, RoutingDecision
 from .errors import BudgetExceeded, InvalidRouteError, InvalidThresholdError
 from .online import OnlineShareController
 from .routers.base import BaseRouter, validate_threshold
-from .routers.registry import load_router
+from .routers.registry import is_model_free, load_router
+from .validation import scrub_surrogates
 
 StepPolicy = Literal["per_turn", "every_step", "sticky"]
 Bounds = Mapping[str, float]
@@ -49,8 +50,6 @@ def routing_scope(scope: str) -> Iterator[str]:
 def _scope_of(scope: Any) -> str:
     """The scope a call is kept under: the one given, else the contextvar's, else global;
     lone surrogates (a thread id from scraped text) replaced, so every store can write it."""
-    from .embedders._common import scrub_surrogates
-
     return scrub_surrogates(str(scope or _SCOPE.get() or GLOBAL_SCOPE))
 
 
@@ -148,8 +147,6 @@ class RoutingPolicy:
         scoring is that cheap (:attr:`BaseRouter.inline_scoring`)."""
         router = self._router
         if router is None:  # not loaded yet: only the model-free routers load in no time
-            from .routers.registry import is_model_free
-
             return is_model_free(self.router_name)
         return bool(getattr(router, "inline_scoring", False))
 

@@ -67,7 +67,7 @@ def no_side_effects(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the command went past argument checking (data would be read / a server started)")
 
     monkeypatch.setattr(server_cli, "serve", tripwire)
-    monkeypatch.setattr(pipeline, "train", tripwire)  # every `routellm train NAME` ends in pipeline.train
+    monkeypatch.setattr(pipeline, "prepare_pool", tripwire)  # where `routellm train NAME` starts reading data
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ROUTELLM_DEBUG"):
         monkeypatch.delenv(var, raising=False)
 

@@ -91,6 +91,7 @@ from routellm_integrations.errors import TrainingOptionError, UnknownModelError,
 from routellm_integrations.training.card import render_model_card  # noqa: E402
 from routellm_integrations.training.pipeline import train  # noqa: E402
 from routellm_integrations.training.registry import TRAINERS, TrainerSpec  # noqa: E402
+from toy.trainer import length_threshold  # noqa: E402
 
 
 class ToyConfig(BaseModel):
@@ -123,13 +124,7 @@ class LengthThresholdRouter:
 
 
 def fit_length_threshold(table, embeddings, config, *, embedder, strong_model, weak_model, progress=False):
-    s, w = table.models.index(strong_model), table.models.index(weak_model)
-    strong_won = np.zeros(len(table.prompts), dtype=bool)
-    pair = ((table.model_a == s) & (table.model_b == w) & (table.winner == 0)) | \
-           ((table.model_a == w) & (table.model_b == s) & (table.winner == 1))
-    strong_won[table.prompt_idx[pair]] = True
-    loglen = np.log([len(p) for p in table.prompts])
-    threshold = float((loglen[strong_won].mean() + loglen[~strong_won].mean()) / 2)
+    threshold = length_threshold(table, strong_model, weak_model)
     config_data = {"router": "length_threshold", "models": list(table.models), "features": [],
                    "embedder": embedder.name, "embedding_dim": int(embeddings.shape[1]),
                    "default_strong_model": strong_model, "default_weak_model": weak_model,

@@ -92,11 +92,11 @@ class AdaptedRouter(BaseRouter):
         """Write the folder atomically: a base loaded from a folder is copied in as ``base/``."""
         out = Path(path)
         config = dict(self.config_data)
-        copy: list[Path] = []
+        base_spec, base_folder = self._base_spec()
         config.update({"router": "adapted", "format_version": FORMAT_VERSION, "serves": self.serves,
                        "length_midpoint": self.length.midpoint, "score_scale": self.score_scale,
                        "strong_model": self.strong_model, "weak_model": self.weak_model,
-                       "features": list(FEATURE_NAMES), "base": self._base_spec(copy)})
+                       "features": list(FEATURE_NAMES), "base": base_spec})
         tensors = {}
         if self.head is not None and self.embedder is not None:
             config["embedder"] = self.embedder.name
@@ -106,31 +106,31 @@ class AdaptedRouter(BaseRouter):
                                                              "version": str(FORMAT_VERSION)})
 
         def populate(tmp: Path) -> None:
-            for source in copy:
-                shutil.copytree(source, tmp / BASE_FOLDER)
+            if base_folder is not None:
+                shutil.copytree(base_folder, tmp / BASE_FOLDER)
 
         save_checkpoint(out, config, tensors=tensors, card=model_card, populate=populate)
         self.config_data = config
         return out
 
-    def _base_spec(self, copy: list[Path]) -> dict[str, Any] | None:
-        """A shipped base is named; a base from a folder is to be copied in (``copy``)."""
+    def _base_spec(self) -> tuple[dict[str, Any] | None, Path | None]:
+        """How the config names the base, and the folder to copy in as ``base/`` (a shipped
+        base is named, one loaded from a folder travels inside this one)."""
         base = self.base
         if base is None:
-            return None
+            return None, None
         from ..routers.registry import CHECKPOINTS, available_routers
 
         folder = getattr(base, "path", None)
         shipped = folder is None or Path(folder).resolve().parent == CHECKPOINTS.resolve()
         if shipped and base.name in available_routers():
             options = {k: v for k, v in base.config().items() if k in ("strong_model", "weak_model", "midpoint")}
-            return {"router": base.name, "options": options}
+            return {"router": base.name, "options": options}, None
         if folder is None or not Path(folder).is_dir():
             raise CheckpointError(f"the base router {base!r} was not loaded from a folder or by a registered "
                                   "name, so the adapted router could not load it again; save it first")
-        copy.append(Path(folder))
         options = {k: v for k, v in base.config().items() if k in ("strong_model", "weak_model")}
-        return {"folder": BASE_FOLDER, "options": options}
+        return {"folder": BASE_FOLDER, "options": options}, Path(folder)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **options: Any) -> "AdaptedRouter":
@@ -147,9 +147,7 @@ class AdaptedRouter(BaseRouter):
             embedder = _embedder_for(config, base)
         serves = config["serves"]
         where = folder / CONFIG_FILE
-        midpoint = config.get("length_midpoint", 400)
-        if isinstance(midpoint, bool) or not isinstance(midpoint, int) or midpoint <= 0:
-            raise CheckpointError(f"{where}: 'length_midpoint' must be a positive integer, got {midpoint!r}")
+        midpoint = positive_int(config, "length_midpoint", where, default=400)
         scale = optional_number(config, "score_scale", where, 1.0)
         if scale <= 0:
             raise CheckpointError(f"{where}: 'score_scale' must be positive, got {scale}")

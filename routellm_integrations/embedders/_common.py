@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..validation import text_list
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def scrub_surrogates(text: str) -> str:
-    """``text`` with every lone surrogate replaced by U+FFFD (and a surrogate *pair*
-    joined into the character it encodes); text without surrogates is returned as is.
-
-    Why: Python turns undecodable bytes (in ``sys.argv``, in files read with
-    ``errors="surrogateescape"``, in scraped text) into lone surrogates such as
-    ``'caf\\udce9'``, which no UTF-8 encoder accepts, so every tokenizer (``tokenizers``,
-    onnx, WordLlama) and hash of such a prompt would raise. U+FFFD is what a tolerant UTF-8
-    decoder (``errors="replace"``) puts where each such byte was, one character for one,
-    so the prompt keeps its length and embeds deterministically, as that decoder's text
-    would.
-    """
-    if text.isascii() or _SURROGATE.search(text) is None:
-        return text
-    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-
+from ..validation import scrub_surrogates, text_list
 
 def validate_texts(texts: Sequence[str]) -> list[str]:
     """Texts as a list, or :class:`InvalidPromptError`. Empty strings are allowed (they

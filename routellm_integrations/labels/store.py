@@ -32,6 +32,7 @@ from typing import Any, Iterator, Literal, Sequence
 import numpy as np
 
 from ..errors import DataError, RouteLLMError
+from ..validation import scrub_surrogates
 from .labelset import LabelSet, aggregate
 
 Verdict = Literal["strong", "weak", "tie"]
@@ -92,8 +93,6 @@ class UnknownCallError(RouteLLMError, KeyError):
 
 def prompt_key(text: str) -> bytes:
     """The key of a prompt's row; a lone surrogate counts as the U+FFFD the row stores."""
-    from ..embedders._common import scrub_surrogates
-
     return hashlib.sha256(scrub_surrogates(text).encode("utf-8")).digest()
 
 
@@ -151,8 +150,6 @@ class LabelStore:
             raise DataError(f"a labelled prompt must be non-empty text, got {text!r}")
         if record not in ("text", "embedding"):
             raise DataError(f"record must be 'text' or 'embedding', got {record!r}")
-        from ..embedders._common import scrub_surrogates
-
         text = scrub_surrogates(text)  # SQLite stores UTF-8: a lone surrogate cannot be written
         key = prompt_key(text)
         blob = feats = None

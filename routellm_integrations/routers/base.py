@@ -16,9 +16,8 @@ from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from ..decision import RoutingDecision
-from ..embedders._common import scrub_surrogates
 from ..errors import InvalidScoreError, InvalidThresholdError
-from ..validation import text_list
+from ..validation import scrub_surrogates, text_list
 
 
 @runtime_checkable
@@ -95,7 +94,7 @@ class BaseRouter(ABC):
         """P(strong model wins) per prompt, float64, shape ``(len(prompts),)``, in [0, 1].
 
         Prompts are validated (:func:`validate_prompts`) and lone surrogates replaced
-        (:func:`~routellm_integrations.embedders._common.scrub_surrogates`), so ``_score``
+        (:func:`~routellm_integrations.validation.scrub_surrogates`), so ``_score``
         only sees text a tokenizer can encode. What ``_score`` returns is checked too, and
         :class:`InvalidScoreError` (naming the router) is raised unless it is one finite
         number per prompt in [0, 1]: NaN, inf, a non-numeric array or the wrong count.

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..embedders.base import Embedder
 from ..errors import CheckpointError, EmbedderError
+from .checkpoint import positive_int
 from .head import HeadRouter
 SCORE_TOKENS = ("1", "2", "3", "4", "5")
 TEMPLATE_VERSION = "v1"
@@ -190,10 +191,7 @@ class CausalLLMRouter(HeadRouter):
     @classmethod
     def default_embedder(cls, config: Mapping[str, Any], embedder: Any) -> Embedder:
         if embedder is None:
-            tokens = config.get("max_prompt_tokens", 384)
-            if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
-                raise CheckpointError(f"causal_llm config: 'max_prompt_tokens' must be a positive integer, "
-                                      f"got {tokens!r}")
+            tokens = positive_int(config, "max_prompt_tokens", "causal_llm config", default=384)
             embedder = SmolLM2Features(max_prompt_tokens=tokens)
         if getattr(embedder, "name", None) != config["embedder"]:
             raise CheckpointError(f"checkpoint was trained on {config['embedder']!r} features; the embedder given "

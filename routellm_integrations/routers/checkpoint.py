@@ -120,7 +120,7 @@ def _names(value: Any, key: str, where: Path, *, unique: bool) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise CheckpointError(f"{where}: {key!r} must be a list of non-empty names, got {_show(value)}")
     if unique and len(set(value)) != len(value):
-        raise CheckpointError(f"{where}: {key!r} names a model twice")
+        raise CheckpointError(f"{where}: {key!r} lists a name twice")
     return list(value)
 
 
@@ -129,14 +129,15 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def positive_int(config: Mapping[str, Any], key: str, where: Path) -> int:
-    value = config.get(key)
+def positive_int(config: Mapping[str, Any], key: str, where: Path | str, default: int | None = None) -> int:
+    """``config[key]`` (``default`` when absent and one is given) as a positive integer."""
+    value = config.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise CheckpointError(f"{where}: {key!r} must be a positive integer, got {_show(value)}")
     return value
 
 
-def optional_number(config: Mapping[str, Any], key: str, where: Path, default: float, *,
+def optional_number(config: Mapping[str, Any], key: str, where: Path | str, default: float, *,
                     minimum: float | None = None) -> float:
     """A hyper-parameter read back from a config: a real, finite number (not a string)."""
     value = config.get(key, default)

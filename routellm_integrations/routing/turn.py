@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import InvalidPromptError
+from ..validation import scrub_surrogates
 
 Role = Literal["system", "user", "assistant", "tool"]
 RouteOn = Literal["last_user", "conversation", "last_human"]
@@ -44,13 +45,9 @@ def normalise_role(role: str) -> Role:
     return _ROLES.get(str(role).lower(), "user")
 
 
-def clean_text(text: str) -> str:
-    """Text a router can embed: lone surrogates (scraped or badly decoded text) become
-    U+FFFD, as everywhere texts enter an embedder, so a prompt scores the same through
-    an integration as through ``router.score``."""
-    from ..embedders._common import scrub_surrogates
-
-    return scrub_surrogates(text)
+#: text a router can embed: lone surrogates become U+FFFD by the same function every
+#: embedder and ``router.score`` use, so a prompt scores the same through an integration
+clean_text = scrub_surrogates
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -94,10 +94,12 @@ def _check_embedder(name: str, embedder: Any) -> Any:
     return embedder
 
 
-def build_config(spec: TrainerSpec, config: Any = None, seed: int = 0, **options: Any) -> Any:
+def build_config(spec: TrainerSpec, config: Any = None, seed: int = 0, *,
+                 label: Callable[[str], str] = str, **options: Any) -> Any:
     """``spec.config`` from ``config`` (an instance, a mapping or ``None``) updated with
     ``options`` that name config fields (``None`` keeps the config's value), its ``seed``
-    field (if any) set to ``seed``. A bad value is a :class:`TrainingOptionError`."""
+    field (if any) set to ``seed``. A bad value is a :class:`TrainingOptionError` naming
+    the field as ``label(field)`` (the command line names its flag)."""
     from pydantic import ValidationError
 
     fields = spec.config.model_fields
@@ -120,7 +122,8 @@ def build_config(spec: TrainerSpec, config: Any = None, seed: int = 0, **options
     try:
         return spec.config.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(label(str(p)) for p in e['loc'])}={e.get('input')!r}: {e['msg']}"
+                             for e in exc.errors())
         raise TrainingOptionError(f"invalid option(s) for trainer {spec.name!r}: {problems}") from None
 
 

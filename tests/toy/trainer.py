@@ -19,16 +19,20 @@ class ToyConfig(BaseModel):
     seed: int = Field(0, ge=0, description="unused; set from train(seed=)")
 
 
-def fit(table, embeddings, config, *, embedder, strong_model, weak_model, progress=False):
-    """The threshold halfway between the mean log length of prompts the strong model won
-    and of the rest."""
+def length_threshold(table, strong_model: str, weak_model: str) -> float:
+    """The log length halfway between the mean of the prompts the strong model won against
+    the weak one and the mean of the rest."""
     s, w = table.models.index(strong_model), table.models.index(weak_model)
     strong_won = np.zeros(len(table.prompts), dtype=bool)
     won = ((table.model_a == s) & (table.model_b == w) & (table.winner == 0)) | \
           ((table.model_a == w) & (table.model_b == s) & (table.winner == 1))
     strong_won[table.prompt_idx[won]] = True
     loglen = np.log([len(p) for p in table.prompts])
-    threshold = float((loglen[strong_won].mean() + loglen[~strong_won].mean()) / 2)
+    return float((loglen[strong_won].mean() + loglen[~strong_won].mean()) / 2)
+
+
+def fit(table, embeddings, config, *, embedder, strong_model, weak_model, progress=False):
+    threshold = length_threshold(table, strong_model, weak_model)
     config_data = {"router": "toy", "models": list(table.models), "features": [], "embedder": embedder.name,
                    "embedding_dim": int(embeddings.shape[1]), "default_strong_model": strong_model,
                    "default_weak_model": weak_model, "threshold": threshold, "scale": config.scale}
