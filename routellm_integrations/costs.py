@@ -607,7 +607,9 @@ class PriceTable:
 
 
 #: How a call ended, as the ledgers (in memory and in a state store) count it.
-LedgerStatus = Literal["ok", "failed", "cancelled", "abandoned", "cut", "cached"]
+#: ``escalated``: the call completed and was billed, but its answer failed an escalation
+#: check and the call was re-sent to the next model up (which has its own entry)
+LedgerStatus = Literal["ok", "failed", "cancelled", "abandoned", "cut", "cached", "escalated"]
 #: The statuses :meth:`CostLedger.record_priced` accepts.
 LEDGER_STATUSES: tuple[str, ...] = get_args(LedgerStatus)
 
@@ -631,7 +633,9 @@ class LedgerTotals:
     was ``abandoned``/``cut`` after it started); ``failed_calls`` those that failed or were
     cancelled (their tokens and dollars are in the totals when the provider billed some);
     ``cached_calls`` answers served from a cache (no tokens, $0, not in ``calls``);
-    ``estimated_calls`` the entries whose usage was estimated rather than reported."""
+    ``escalated_calls`` completed calls whose answer failed a check and went to the next
+    model up (billed, and in ``calls``); ``estimated_calls`` the entries whose usage was
+    estimated rather than reported."""
 
     calls: int = 0
     failed_calls: int = 0
@@ -645,6 +649,7 @@ class LedgerTotals:
     strong_equivalent_unpriced: int = 0
     cached_calls: int = 0
     estimated_calls: int = 0
+    escalated_calls: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -684,6 +689,8 @@ class LedgerTotals:
             self.failed_calls += n
         else:
             self.calls += n
+        if status == "escalated":
+            self.escalated_calls += n
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
         self.cache_read_tokens += cache_read_tokens
@@ -706,7 +713,7 @@ class LedgerTotals:
                 "cache_write_tokens": self.cache_write_tokens, "cost_usd": self.cost_usd,
                 "unpriced_calls": self.unpriced_calls, "strong_equivalent_usd": self.strong_equivalent_usd,
                 "savings_usd": self.savings_usd, "cached_calls": self.cached_calls,
-                "estimated_calls": self.estimated_calls}
+                "estimated_calls": self.estimated_calls, "escalated_calls": self.escalated_calls}
 
 
 class CostLedger:

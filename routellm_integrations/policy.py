@@ -24,8 +24,8 @@ from pydantic import BaseModel
 from .budgets import GLOBAL_SCOPE, Budget, BudgetTracker, Reservation
 from .calibration import threshold_for_strong_fraction
 from .decision import Route, RoutingDecision
-from .errors import BudgetExceeded, InvalidRouteError, InvalidThresholdError
-from .online import OnlineShareController
+from .errors import BudgetExceeded, InvalidRouteError, InvalidThresholdError, RouterOptionError
+from .online import OnlineShareController, OnlineSpendController
 from .routers.base import BaseRouter, validate_threshold
 from .routers.registry import is_model_free, load_router
 from .validation import scrub_surrogates
@@ -85,7 +85,18 @@ class RoutingPolicy:
     controller's checkpoint there, so they survive a restart and every process over the
     store holds one cap. ``online_key`` names this policy's controller in the store.
 
-    The router is loaded on first use, so building a chat model stays cheap.
+    **N models** (``models={route_key: router_model_name}``, e.g. from
+    ``RoutedChat(models={...})``): the router must offer ``quality(prompts, models)``
+    (``"quality"``); each call goes to the model maximising ``quality - cost_weight *
+    expected_cost`` (the expected costs come with each call: ``decide(..., costs=)``), or
+    the best one whose expected cost fits ``max_cost_per_call``; ``spend_per_call`` holds
+    a target spend per call online instead of a fixed ``cost_weight`` (which then only
+    warm-starts it). Budgets work the same: the cheapest candidate of a call is its
+    fallback (the "weak" route), every other candidate counts as a "strong" call
+    (``max_strong_calls`` caps them), and as money runs out the cost weight rises.
+
+    The router is loaded on first use, so building a chat model stays cheap (with
+    ``models`` it loads at once, so an unknown model name fails here).
     """
 
     def __init__(self, router: BaseRouter | str = "mf", *, threshold: float | None = None,
@@ -93,9 +104,12 @@ class RoutingPolicy:
                  budget: Budget | None = None, steps: StepPolicy = "per_turn",
                  router_options: dict[str, Any] | None = None, max_scopes: int = 100_000,
                  scope_ttl_s: float | None = None, recent_prompts: int = 512,
-                 store: Any = None, online_key: str | None = None, checkpoint_every: int = 20) -> None:
+                 store: Any = None, online_key: str | None = None, checkpoint_every: int = 20,
+                 models: Mapping[str, str] | None = None, cost_weight: float | None = None,
+                 spend_per_call: float | None = None, max_cost_per_call: float | None = None) -> None:
         if threshold is not None and strong_fraction is not None:
             raise InvalidThresholdError("give threshold= or strong_fraction=, not both")
+        self.models = _check_nway(models, threshold, strong_fraction, cost_weight, spend_per_call, max_cost_per_call)
         if steps not in ("per_turn", "every_step", "sticky"):
             raise ValueError(f"steps must be 'per_turn', 'every_step' or 'sticky', got {steps!r}")
         if not isinstance(router, (str, BaseRouter)) and not hasattr(router, "score"):
@@ -132,6 +146,19 @@ class RoutingPolicy:
         # threshold that keeps the strong share on this traffic
         self._recent: deque[str] = deque(maxlen=max(0, int(recent_prompts)))
         self._swap_lock = threading.Lock()
+        from .routing.choice import check_cost_weight
+
+        self.cost_weight = check_cost_weight(cost_weight) if cost_weight is not None else (
+            0.0 if self.models is not None and spend_per_call is None else None)
+        self.spend_per_call = spend_per_call
+        self.max_cost_per_call = max_cost_per_call
+        self._spend: OnlineSpendController | None = None
+        self._floor: OrderedDict[str, float] = OrderedDict()  # sticky N-way: the dearest cost reached per scope
+        if self.models is not None:
+            self._columns = self._nway_columns(self.router)
+            if spend_per_call is not None:
+                self._spend = self._restore_spend() or OnlineSpendController(spend_per_call,
+                                                                             warm_cost_weight=self.cost_weight)
 
     # -- parts built on first use --------------------------------------------------
     @property
@@ -141,6 +168,42 @@ class RoutingPolicy:
                 if self._router is None:
                     self._router = load_router(self._router_spec, **self._router_options)  # type: ignore[arg-type]
         return self._router
+
+    @property
+    def nway(self) -> bool:
+        """Routing among N models (``models=``) rather than a strong/weak pair."""
+        return self.models is not None
+
+    def _nway_columns(self, router: Any) -> Any:
+        """The router's names for our models (an unknown one raises, with a hint)."""
+        from .routers.quality import supports_quality
+
+        if not supports_quality(router):
+            raise RouterOptionError(f"router {getattr(router, 'name', type(router).__name__)!r} scores a strong/weak "
+                                    "pair; routing among N models needs a router with quality(prompts, models), "
+                                    "such as 'quality'")
+        names = list(self.models.values())  # type: ignore[union-attr]
+        columns = getattr(router, "columns", None)
+        if callable(columns):
+            columns(names)  # raises UnknownModelError with a "did you mean"
+        return names
+
+    def cost_weight_in_force(self, scope: str | None = None) -> float:
+        """N-way: the cost weight a call would use now (online target, then budget)."""
+        base = self._spend.cost_weight() if self._spend is not None else float(self.cost_weight or 0.0)
+        if self.budget is None or scope is None:
+            return base
+        fraction = self.budget.state(_scope_of(scope)).remaining_fraction
+        knee = self.budget.budget.tighten_below
+        if fraction >= knee or knee <= 0:
+            return base
+        # as money runs out, a quality point must be bought ever more cheaply: to "cheapest" at 0
+        return base / max(fraction / knee, 1e-9) + (1.0 - fraction / knee) * 1e6
+
+    @property
+    def spend(self) -> OnlineSpendController | None:
+        """The controller holding ``spend_per_call`` (None otherwise)."""
+        return self._spend
 
     def scores_inline(self) -> bool:
         """Whether to score on the caller's event loop: the router is loaded and says its
@@ -191,35 +254,55 @@ class RoutingPolicy:
         if self.store is not None and self._online is not None:
             self.store.save_online(self._online_store_key, self._online.state_dict())
             self._since_checkpoint = 0
+        if self.store is not None and self._spend is not None:
+            self.store.save_online(self._spend_store_key, self._spend.state_dict())
+            self._since_checkpoint = 0
+
+    @property
+    def _spend_store_key(self) -> str:
+        return self.online_key or f"{self.router_name}:spend{self.spend_per_call}:{','.join(self.models or ())}"
+
+    def _restore_spend(self) -> OnlineSpendController | None:
+        if self.store is None:
+            return None
+        state = self.store.load_online(self._spend_store_key)
+        if state is None:
+            return None
+        restored = OnlineSpendController.from_state_dict(state)
+        return restored if restored.target == self.spend_per_call else None
 
     @property
     def threshold(self) -> float:
-        """The base threshold now in force (before any budget adjustment)."""
+        """The base threshold now in force (before any budget adjustment); None N-way."""
+        if self.nway:
+            return None  # type: ignore[return-value]
         return self._fixed if self._fixed is not None else self.online.threshold()  # type: ignore[union-attr]
 
     # -- deciding ------------------------------------------------------------------
-    def decide(self, text: str, force: Route | None = None, *, scope: str | None = None,
+    def decide(self, text: str, force: str | None = None, *, scope: str | None = None,
                turn_key: str | None = None, followup: bool = False, bounds: Bounds | None = None,
-               dry_run: bool = False) -> Ticket:
+               dry_run: bool = False, costs: Bounds | None = None) -> Ticket:
         """Decide for one call. ``scope`` keys budgets and sticky routing (a thread or run
         id); ``turn_key`` identifies the user turn and ``followup`` says this call continues
         it (a tool-calling step), for ``steps="per_turn"``. ``bounds`` is the most each
         route can cost (USD), reserved against the budget. ``dry_run`` previews: nothing is
-        reserved, observed or remembered."""
-        if force not in (None, "strong", "weak"):
-            raise InvalidRouteError(f"a forced route must be 'strong' or 'weak', got {force!r}")
+        reserved, observed or remembered. N-way, ``costs`` is each model's expected cost
+        (USD) for this call, and ``force`` may name any model key."""
+        self._check_route(force, allow_none=True)
         scope = _scope_of(scope)
         start = time.perf_counter()
         if force is None and followup and self.steps == "per_turn" and turn_key is not None:
             with self._lock:
                 previous = self._turns.get((scope, turn_key))
-            if previous is not None:
-                admitted = self._admit(previous.route, scope, bounds, dry_run)
+            if previous is not None and (not self.nway or previous.route in self.models):  # type: ignore[operator]
+                admitted = self._admit(previous.route, scope, bounds, dry_run, costs)
                 decision = previous.model_copy(update={
                     "route": admitted.route, "latency_ms": (time.perf_counter() - start) * 1000.0,
                     "step_policy": "per_turn:kept" if admitted.route == previous.route else "per_turn:kept:budget",
                     "budget": admitted.budget})
                 return Ticket(decision, admitted.reservation)
+        if self.nway:
+            return self._decide_nway(text, force, scope, turn_key, bounds, dry_run, costs, start)
         router = self.router
         score = float(np.clip(router.score([text])[0], 0.0, 1.0))
         base = self.threshold
@@ -243,20 +326,81 @@ class RoutingPolicy:
                 self._since_checkpoint += 1
                 if self._since_checkpoint >= self.checkpoint_every:
                     self.checkpoint()
-        if self._recent.maxlen:
-            self._recent.append(text)
+        self._remember(text, scope, turn_key, decision)
         with self._lock:
-            if turn_key is not None:
-                self._turns[(scope, turn_key)] = decision
-                self._turns.move_to_end((scope, turn_key))
-                while len(self._turns) > min(10_000, self.max_scopes):
-                    self._turns.popitem(last=False)
             if self.steps == "sticky" and decision.route == "strong":
                 self._sticky[scope] = None
                 self._sticky.move_to_end(scope)
                 while len(self._sticky) > self.max_scopes:
                     self._sticky.popitem(last=False)
         return Ticket(decision, admitted.reservation)
+
+    def _remember(self, text: str, scope: str, turn_key: str | None, decision: RoutingDecision) -> None:
+        if self._recent.maxlen:
+            self._recent.append(text)
+        if turn_key is not None:
+            with self._lock:
+                self._turns[(scope, turn_key)] = decision
+                self._turns.move_to_end((scope, turn_key))
+                while len(self._turns) > min(10_000, self.max_scopes):
+                    self._turns.popitem(last=False)
+
+    def _decide_nway(self, text: str, force: str | None, scope: str, turn_key: str | None, bounds: Bounds | None,
+                     dry_run: bool, costs: Bounds | None, start: float) -> Ticket:
+        from .routing.choice import choose
+
+        keys = list(self.models)  # type: ignore[arg-type]
+        c = _costs_of(keys, costs)
+        router = self.router
+        q = np.asarray(router.quality([text], self._columns), dtype=np.float64).reshape(len(keys))
+        weight = self.cost_weight_in_force(scope)
+        floor = self._floor.get(scope) if self.steps == "sticky" else None
+        if force is not None:
+            wanted, made_by = force, "forced"
+        else:
+            allowed = c.copy()
+            if floor is not None:  # sticky: never below the dearest model this scope reached
+                allowed = np.where(c >= floor * (1 - 1e-9), c, np.inf)
+                if not np.isfinite(allowed).any():
+                    allowed = c
+            i = int(choose(np.where(np.isfinite(allowed), q, -np.inf)[None, :], c[None, :], weight,
+                           self.max_cost_per_call)[0])
+            free = int(choose(q[None, :], c[None, :], weight, self.max_cost_per_call)[0]) if floor is not None else i
+            wanted, made_by = keys[i], ("sticky:kept" if free != i else self.steps)
+        admitted = self._admit(wanted, scope, bounds, dry_run, costs)
+        k = keys.index(admitted.route)
+        decision = RoutingDecision(
+            route=admitted.route, score=float(np.clip(q[k], 0.0, 1.0)), threshold=None, router=router.name,
+            latency_ms=(time.perf_counter() - start) * 1000.0, forced=force is not None,
+            step_policy=made_by if admitted.route == wanted else f"{made_by}:budget", budget=admitted.budget,
+            qualities={key: float(v) for key, v in zip(keys, q)},
+            expected_costs_usd={key: float(v) for key, v in zip(keys, c)}, cost_weight=float(weight))
+        if dry_run:
+            return Ticket(decision, None)
+        if self._spend is not None and force is None:
+            self._spend.observe(q, c)
+            if self.store is not None:
+                self._since_checkpoint += 1
+                if self._since_checkpoint >= self.checkpoint_every:
+                    self.checkpoint()
+        self._remember(text, scope, turn_key, decision)
+        if self.steps == "sticky":
+            with self._lock:
+                self._floor[scope] = max(self._floor.get(scope, 0.0), float(c[k]))
+                self._floor.move_to_end(scope)
+                while len(self._floor) > self.max_scopes:
+                    self._floor.popitem(last=False)
+        return Ticket(decision, admitted.reservation)
+
+    def _check_route(self, route: Any, *, allow_none: bool = False) -> None:
+        if route is None and allow_none:
+            return
+        if self.nway:
+            if route not in self.models:  # type: ignore[operator]
+                raise InvalidRouteError(f"a forced route must be one of the models {list(self.models)}, "  # type: ignore[arg-type]
+                                        f"got {route!r}")
+        elif route not in ("strong", "weak"):
+            raise InvalidRouteError(f"a forced route must be 'strong' or 'weak', got {route!r}")
 
     # -- hot swap ----------------------------------------------------------------------
     def swap_router(self, router: BaseRouter | str, *, prompts: Sequence[str] | None = None) -> "SwapReport":
@@ -292,33 +436,61 @@ class RoutingPolicy:
                               new_threshold=new_threshold, strong_share=share, n_prompts=len(sample),
                               share_kept=bool(sample) and share is not None)
 
-    def admit(self, route: Route, *, scope: str | None = None, reason: str = "forced",
-              bounds: Bounds | None = None, dry_run: bool = False) -> Ticket:
-        """A route chosen without scoring (forced by the caller, or nothing to score),
-        still admitted by the budget and reported like any decision."""
-        if route not in ("strong", "weak"):
-            raise InvalidRouteError(f"a forced route must be 'strong' or 'weak', got {route!r}")
+    def admit(self, route: str, *, scope: str | None = None, reason: str = "forced",
+              bounds: Bounds | None = None, dry_run: bool = False, costs: Bounds | None = None,
+              escalated_from: str | None = None, degrade: bool = True) -> Ticket:
+        """A route chosen without scoring (forced by the caller, nothing to score, or an
+        escalation), still admitted by the budget and reported like any decision.
+        ``degrade=False``: refuse (:class:`BudgetExceeded`) rather than admit the call on
+        a cheaper route (an escalation that can only go back down is pointless)."""
+        self._check_route(route)
         scope = _scope_of(scope)
-        admitted = self._admit(route, scope, bounds, dry_run)
-        base = self._fixed if self._fixed is not None else (self._online.threshold() if self._online else 0.5)
+        admitted = self._admit(route, scope, bounds, dry_run, costs)
+        if admitted.route != route and not degrade:
+            if admitted.reservation is not None:
+                self.budget.settle(admitted.reservation, None, succeeded=False)  # type: ignore[union-attr]
+            raise BudgetExceeded(f"budget for scope {scope!r}: a {route} call does not fit")
+        if self.nway:
+            keys = list(self.models)  # type: ignore[arg-type]
+            c = _costs_of(keys, costs) if costs is not None else None
+            base = None
+            extra: dict[str, Any] = {"cost_weight": None, "expected_costs_usd": None if c is None else
+                                     {k: float(v) for k, v in zip(keys, c)}}
+        else:
+            base = self._fixed if self._fixed is not None else (self._online.threshold() if self._online else 0.5)
+            extra = {}
         decision = RoutingDecision(route=admitted.route, score=None, threshold=base, router=self.router_name,
                                    latency_ms=0.0, forced=reason == "forced",
                                    step_policy=reason if admitted.route == route else f"{reason}:budget",
-                                   budget=admitted.budget)
+                                   budget=admitted.budget, escalated_from=escalated_from, **extra)
         return Ticket(decision, admitted.reservation)
 
-    def _admit(self, route: Route, scope: str, bounds: Bounds | None = None, dry_run: bool = False) -> "_Admitted":
+    def _admit(self, route: str, scope: str, bounds: Bounds | None = None, dry_run: bool = False,
+               costs: Bounds | None = None) -> "_Admitted":
         if self.budget is None:
             return _Admitted(route, None, None)
+        kind, kind_bounds, fallback = route, bounds, route
+        if self.nway:
+            # the budget sees two kinds: the call's cheapest candidate (its fallback, "weak")
+            # and every dearer one ("strong": it may be downgraded to the fallback)
+            keys = list(self.models)  # type: ignore[arg-type]
+            fallback = keys[int(np.argmin(_costs_of(keys, costs)))] if costs is not None else route
+            kind = "weak" if route == fallback else "strong"
+            kind_bounds = None if bounds is None else {"strong": float(bounds.get(route, 0.0)),
+                                                       "weak": float(bounds.get(fallback, 0.0))}
+
+        def named(chosen: str) -> str:
+            return chosen if not self.nway else (route if chosen == kind else fallback)
+
         if dry_run:
-            chosen = self.budget.fits(scope, route, bounds)
+            chosen = self.budget.fits(scope, kind, kind_bounds)  # type: ignore[arg-type]
             if chosen is None:
                 raise BudgetExceeded(f"budget for scope {scope!r} exhausted: a {route} call would not fit")
-            return _Admitted(chosen, None, self.budget.state(scope).model_dump())
-        reservation, state = self.budget.reserve_with_state(scope, route, bounds)
-        return _Admitted(reservation.route, reservation, state.model_dump())
+            return _Admitted(named(chosen), None, self.budget.state(scope).model_dump())
+        reservation, state = self.budget.reserve_with_state(scope, kind, kind_bounds)  # type: ignore[arg-type]
+        return _Admitted(named(reservation.route), reservation, state.model_dump())
 
-    async def adecide(self, text: str, force: Route | None = None, **kwargs: Any) -> Ticket:
+    async def adecide(self, text: str, force: str | None = None, **kwargs: Any) -> Ticket:
         """:meth:`decide` off the event loop (scoring embeds the prompt: CPU work)."""
         return await asyncio.to_thread(self.decide, text, force, **kwargs)
 
@@ -333,6 +505,8 @@ class RoutingPolicy:
         """Record what the routed call cost (``succeeded=False``: it failed, nothing spent)
         and, with a store, its ledger ``entry`` (in the same step as the budget's
         settlement). Returns the scope's budget state after, or None without a budget."""
+        if self._spend is not None and succeeded:
+            self._spend.spent(cost_usd)
         if self.budget is not None and ticket.reservation is not None:
             return self.budget.settle(ticket.reservation, cost_usd, succeeded=succeeded, entry=entry).model_dump()
         if entry is not None and self.store is not None:
@@ -342,6 +516,52 @@ class RoutingPolicy:
     def close(self) -> None:
         """Checkpoint the online controller (the store stays open: it may be shared)."""
         self.checkpoint()
+
+
+def _check_nway(models: Mapping[str, str] | None, threshold: float | None, strong_fraction: float | None,
+                cost_weight: float | None, spend_per_call: float | None,
+                max_cost_per_call: float | None) -> dict[str, str] | None:
+    """The N-way options, checked together: a typed error names the one that is wrong."""
+    import math
+
+    if models is None:
+        given = [n for n, v in (("cost_weight", cost_weight), ("spend_per_call", spend_per_call),
+                                ("max_cost_per_call", max_cost_per_call)) if v is not None]
+        if given:
+            raise InvalidThresholdError(f"{', '.join(given)} choose among N models: give models= too "
+                                        "(a strong/weak pair routes by threshold or strong_fraction)")
+        return None
+    if not isinstance(models, Mapping) or len(models) < 2:
+        raise InvalidRouteError(f"models must map at least two route keys to model names, got {models!r}")
+    for key, name in models.items():
+        if not isinstance(key, str) or not key.strip():
+            raise InvalidRouteError(f"a model key must be a non-empty string, got {key!r}")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidRouteError(f"model {key!r}: the router's name for it must be a non-empty string, got {name!r}")
+    if threshold is not None or strong_fraction is not None:
+        raise InvalidThresholdError("with models= (N-way routing) give cost_weight=, spend_per_call= or "
+                                    "max_cost_per_call=, not threshold/strong_fraction")
+    if cost_weight is not None:
+        from .routing.choice import check_cost_weight
+
+        check_cost_weight(cost_weight)
+    for name, value in (("spend_per_call", spend_per_call), ("max_cost_per_call", max_cost_per_call)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value <= 0):
+            raise InvalidThresholdError(f"{name} must be a positive number of USD, got {value!r}")
+    return dict(models)
+
+
+def _costs_of(keys: list[str], costs: Bounds | None) -> np.ndarray:
+    if costs is None:
+        raise InvalidRouteError("routing among N models needs each model's expected cost (costs=)")
+    missing = [k for k in keys if k not in costs]
+    if missing:
+        raise InvalidRouteError(f"no expected cost for model(s) {missing}")
+    c = np.array([float(costs[k]) for k in keys], dtype=np.float64)
+    if not np.isfinite(c).all() or (c < 0).any():
+        raise InvalidRouteError(f"expected costs must be finite and >= 0, got {dict(costs)!r}")
+    return c
 
 
 class SwapReport(BaseModel):
@@ -360,6 +580,6 @@ class SwapReport(BaseModel):
 
 @dataclass
 class _Admitted:
-    route: Route
+    route: str
     reservation: Reservation | None
     budget: dict[str, Any] | None

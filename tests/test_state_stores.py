@@ -97,7 +97,9 @@ def _spend_in_process(url: str, cap: float, calls: int, seed: int, out: "mp.Queu
 
     def one(i: int) -> int:
         try:
-            call = lc.begin(turn_of([("user", f"prompt {seed}-{i} " + "x" * 40)]), max_output_tokens=200,
+            # the bound reserves a token per input byte: the prompt is longer than any reported input,
+            # as a real provider's count would be (the cap's guarantee assumes calls cost what they reserved)
+            call = lc.begin(turn_of([("user", f"prompt {seed}-{i} " + "x" * 400)]), max_output_tokens=200,
                             api_key=f"proc-{seed}")
         except BudgetExceeded:
             return 0

@@ -227,7 +227,7 @@ def test_bad_paths_are_named(tmp_path, nowhere):
 
 
 def test_trainers_are_specs_whose_configs_make_a_cli():
-    assert list(TRAINERS) == ["mf", "sw_ranking", "bert", "causal_llm"]
+    assert list(TRAINERS) == ["mf", "quality", "sw_ranking", "bert", "causal_llm"]
     for name in TRAINERS:
         spec = TRAINERS[name]
         assert spec.name == name and callable(spec.fit)
@@ -235,7 +235,7 @@ def test_trainers_are_specs_whose_configs_make_a_cli():
             assert not field.is_required(), (name, field_name)
             assert field.description, (name, field_name)
         assert spec.description({"n_tiers": 10, "training": {}})
-    with pytest.raises(TrainingOptionError, match="unknown trainer 'nope'; known: mf, sw_ranking, bert, causal_llm"):
+    with pytest.raises(TrainingOptionError, match="unknown trainer 'nope'; known: mf, quality, sw_ranking, bert, causal_llm"):
         TRAINERS["nope"]
 
 

@@ -121,3 +121,33 @@ def model_family(name: str) -> str:
         if canonical.startswith(prefix):
             return family
     return canonical
+
+
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
+
+
+def match_model(name: str, known: "list[str] | tuple[str, ...]", what: str = "model") -> str:
+    """The name among ``known`` (a checkpoint's models) that ``name`` denotes, or an
+    :class:`~routellm_integrations.errors.UnknownModelError` with a "did you mean".
+
+    Accepted, in order: the name itself; its :func:`canonical_model_name`; and a name
+    without a snapshot date (``gpt-4o``) for the latest dated snapshot the checkpoint
+    knows (``gpt-4o-2024-08-06``), as a provider resolves an undated alias."""
+    import difflib
+
+    from ..errors import UnknownModelError
+
+    if not isinstance(name, str) or not name.strip():
+        raise UnknownModelError(f"{what} must be a non-empty model name, got {name!r}")
+    if name in known:
+        return name
+    canonical = canonical_model_name(name)
+    if canonical in known:
+        return canonical
+    snapshots = [m for m in known if m.startswith(canonical + "-") and _SNAPSHOT.fullmatch(m[len(canonical):])]
+    if snapshots:
+        return max(snapshots, key=lambda m: m[len(canonical):])
+    close = difflib.get_close_matches(canonical, list(known), n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    raise UnknownModelError(f"{what} {name!r} is not one this checkpoint was trained on "
+                            f"({len(known)} models, see .models).{hint}")

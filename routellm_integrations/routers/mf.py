@@ -9,7 +9,6 @@ and the embedder, so routing costs one embedding and a dot product.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -105,17 +104,9 @@ class MatrixFactorizationRouter(BaseRouter):
         return bool(getattr(self.embedder, "inline_scoring", False))
 
     def _check_model(self, model: str, role: str) -> str:
-        from ..data.models import canonical_model_name
+        from ..data.models import match_model
 
-        if model in self.models:
-            return model
-        canonical = canonical_model_name(model)
-        if canonical in self.models:
-            return canonical
-        close = difflib.get_close_matches(canonical, self.models, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise UnknownModelError(f"{role} model {model!r} is not one this checkpoint was trained on "
-                                f"({len(self.models)} models, see .models).{hint}")
+        return match_model(model, self.models, f"{role} model")
 
     def _set_pair_vector(self) -> None:
         s, w = self.models.index(self.strong_model), self.models.index(self.weak_model)

@@ -175,6 +175,8 @@ for _spec in (
     RouterSpec("mf", _R + "mf:MatrixFactorizationRouter", checkpoint="mf", trainer=_T + "mf:TRAINER"),
     # the same trainer on int8 MiniLM (~5 ms per decision): adaptation's default base
     RouterSpec("mf_minilm", _R + "mf:MatrixFactorizationRouter", checkpoint="mf_minilm", kind="mf"),
+    # calibrated P(correct) of each of 65 models: N-way routing under a cost weight
+    RouterSpec("quality", _R + "quality:QualityRouter", checkpoint="quality", trainer=_T + "quality:TRAINER"),
     RouterSpec("sw_ranking", _R + "sw_ranking:SWRankingRouter", checkpoint="sw_ranking",
                trainer=_T + "sw_ranking:TRAINER"),
     RouterSpec("bert", _R + "bert:BertRouter", checkpoint="bert", trainer=_T + "bert:TRAINER"),

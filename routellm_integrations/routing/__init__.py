@@ -3,7 +3,11 @@
 and records."""
 
 from .call import Backend, CallLifecycle, CallRecord, CallStatus, RoutedCall, estimate_tokens
+from .escalation import (DEFAULT_CHECKS, Answer, EscalationCheckError, ToolCall, empty_or_refusal,
+                         invalid_structured_output, invalid_tool_call, low_confidence)
 from .turn import Turn, clean_text, normalise_role, turn_of, turn_of_prompt
 
-__all__ = ["Backend", "CallLifecycle", "CallRecord", "CallStatus", "RoutedCall", "Turn", "clean_text",
-           "estimate_tokens", "normalise_role", "turn_of", "turn_of_prompt"]
+__all__ = ["Answer", "Backend", "CallLifecycle", "CallRecord", "CallStatus", "DEFAULT_CHECKS", "EscalationCheckError",
+           "RoutedCall", "ToolCall", "Turn", "clean_text", "empty_or_refusal", "estimate_tokens",
+           "invalid_structured_output", "invalid_tool_call", "low_confidence", "normalise_role", "turn_of",
+           "turn_of_prompt"]

@@ -14,6 +14,14 @@ closed by a consumer that stopped reading (``abandoned``), a cache hit (``cached
 or a handle dropped unsettled (garbage collection releases its reservation). Text a
 stream delivered before it was cut is charged as estimated tokens: the provider bills
 what it sent.
+
+Routing among N models: ``CallLifecycle(policy, backends={key: Backend(key, model,
+provider), ...})`` over a policy with ``models=``; every call carries each model's
+expected cost (its price table price for the turn's input and the model's expected
+output length, learnt from the calls it answered). **Escalation**: when an answer fails
+a check, ``call.escalate(reason, usage=...)`` settles it as ``escalated`` (billed, in
+the ledger and the budget) and returns a new handle on the next model up; a cascade's
+savings are counted once, on its last call.
 """
 
 from __future__ import annotations
@@ -34,8 +42,9 @@ from pydantic import BaseModel, ConfigDict
 
 from ..budgets import Budget
 from ..costs import CostLedger, LedgerStatus, PriceTable, Usage
-from ..decision import Route, RoutingDecision
-from ..errors import BudgetConfigError, InvalidPromptError, InvalidRouteError, RouteLLMError
+from ..decision import RoutingDecision
+from ..errors import (BudgetConfigError, BudgetExceeded, InvalidPromptError, InvalidRouteError, PriceTableError,
+                      RouteLLMError)
 from ..policy import RoutingPolicy, Ticket
 from ..state.base import LedgerEntry
 from .turn import Turn, clean_text
@@ -43,7 +52,11 @@ from .turn import Turn, clean_text
 __all__ = ["Backend", "CallLifecycle", "CallRecord", "CallStatus", "RoutedCall", "estimate_tokens"]
 
 CallStatus = LedgerStatus
-Reason = Literal["scored", "forced", "no_text"]
+Reason = Literal["scored", "forced", "no_text", "escalated"]
+#: output tokens a model is expected to write before any call of it has been seen
+DEFAULT_EXPECTED_OUTPUT_TOKENS = 400
+#: weight of the newest call in a model's running mean of output tokens
+_EXPECTED_OUTPUT_RATE = 0.1
 _PER_MESSAGE_TOKENS = 8  # role markers and separators a chat format adds per message
 
 
@@ -57,7 +70,7 @@ def estimate_tokens(chars: int) -> int:
 class Backend:
     """The model a route calls, as the price table and the reports name it."""
 
-    route: Route
+    route: str
     model: str
     provider: str | None = None
 
@@ -68,11 +81,11 @@ class CallRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     call_id: str
-    route: Route
+    route: str
     model: str
     provider: str | None
     score: float | None
-    threshold: float
+    threshold: float | None
     router: str
     latency_ms: float | None
     reason: Reason
@@ -92,6 +105,15 @@ class CallRecord(BaseModel):
     strong_provider: str | None
     weak_model: str | None = None
     weak_provider: str | None = None
+    #: N-way: the candidates' keys, their predicted qualities and expected costs, the weight
+    models: list[str] | None = None
+    qualities: dict[str, float] | None = None
+    expected_costs_usd: dict[str, float] | None = None
+    cost_weight: float | None = None
+    #: the route whose answer failed a check, when this call is an escalation
+    escalated_from: str | None = None
+    #: why this call's answer was escalated (status ``escalated``)
+    escalation_reason: str | None = None
 
     def metadata(self) -> dict[str, Any]:
         """The plain dict adapters stamp (``response_metadata["routellm"]``, events)."""
@@ -172,6 +194,8 @@ class RoutedCall:
         self._settlement = _Settlement(lifecycle, ticket)
         self._finalizer = weakref.finalize(self, self._settlement.release_unsettled)
         self._listeners: list[Callable[[CallRecord], Any]] = []
+        self._escalation_reason: str | None = None
+        self.max_output_tokens: int | None = None  # the call's output bound (an escalation reserves it too)
 
     # -- what was decided --------------------------------------------------------------
     @property
@@ -179,7 +203,7 @@ class RoutedCall:
         return self.ticket.decision
 
     @property
-    def route(self) -> Route:
+    def route(self) -> str:
         return self.ticket.decision.route
 
     @property
@@ -268,6 +292,49 @@ class RoutedCall:
         """A cache answered: no backend call, nothing spent."""
         return self._settle("cached", None, None)
 
+    def escalate(self, reason: str, usage: Usage | Mapping[str, Any] | None = None, *, model: str | None = None,
+                 text: str | None = None) -> "RoutedCall | None":
+        """The answer failed a check (``reason`` says which): settle this call as
+        ``escalated`` (billed like a finished call: ``usage``, else estimated from
+        ``text``) and return a handle on the next model up, admitted by the budget. None,
+        with this call settled as ``ok``, when there is no model up or the budget cannot
+        take one: the caller keeps this answer."""
+        nxt = self._lifecycle.next_up(self)
+        ticket = None
+        if nxt is not None and not self.settled:
+            try:
+                ticket = self._lifecycle.escalation_ticket(self, nxt)
+            except BudgetExceeded:
+                ticket = None
+        if ticket is None:
+            self.finish(usage, model=model, text=text)
+            return None
+        if text:
+            self.delivered(text)
+        listeners = list(self._listeners)
+        self._escalation_reason = str(reason)
+        self._settle("escalated", usage, model)
+        up = RoutedCall(self._lifecycle, ticket, self.turn, "escalated", self.scope, self.api_key)
+        up._listeners, up.max_output_tokens = listeners, self.max_output_tokens
+        return up
+
+    def review(self, checks: Any, answer: Any, usage: Usage | Mapping[str, Any] | None = None, *,
+               model: str | None = None, text: str | None = None) -> "RoutedCall | None":
+        """Run the escalation ``checks`` on ``answer``
+        (:class:`~routellm_integrations.routing.escalation.Answer`). It passes: None, and
+        this call is still open (finish it as usual). It fails: :meth:`escalate` (None
+        when there is no model up: this call is then finished with the answer). A check
+        that raises finishes this call (its answer was billed), then raises
+        :class:`~routellm_integrations.routing.escalation.EscalationCheckError`."""
+        from .escalation import first_failure
+
+        try:
+            reason = first_failure(checks, answer)
+        except Exception:
+            self.finish(usage, model=model, text=text)
+            raise
+        return None if reason is None else self.escalate(reason, usage, model=model, text=text)
+
     def __enter__(self) -> "RoutedCall":
         return self
 
@@ -319,21 +386,32 @@ class RoutedCall:
             cost_usd=cost, strong_cost_usd=strong_cost, estimated=estimated, usage_error=usage_error,
             budget=budget if budget is not None else d.budget,
             strong_model=lc.strong.model, strong_provider=lc.strong.provider, weak_model=lc.weak.model,
-            weak_provider=lc.weak.provider)
+            weak_provider=lc.weak.provider, models=lc.keys if lc.nway else None, qualities=d.qualities,
+            expected_costs_usd=d.expected_costs_usd, cost_weight=d.cost_weight, escalated_from=d.escalated_from,
+            escalation_reason=self._escalation_reason if status == "escalated" else None)
 
 
 class CallLifecycle:
     """Decides, reserves, prices, settles and records routed calls for one strong/weak
-    pair. Framework-free: ``RoutedChat``, ``RoutedLLM`` and the routed client are thin
-    layers over it.
+    pair, or for N models (``backends=``, over a policy with ``models=``).
+    Framework-free: ``RoutedChat``, ``RoutedLLM`` and the routed client are thin layers
+    over it.
 
     With a state store (``store``, else the policy's), every settled call is also written
     to the store's ledger, in the same step as its budget settlement.
 
-    With a dollar budget, both models must be priced (a call that cannot be priced
-    could never be counted against the cap): :class:`BudgetConfigError` otherwise."""
+    With a dollar budget, every model must be priced (a call that cannot be priced
+    could never be counted against the cap): :class:`BudgetConfigError` otherwise; N-way
+    routing needs every price too (a cost weight compares prices), else
+    :class:`~routellm_integrations.errors.PriceTableError`.
 
-    def __init__(self, policy: RoutingPolicy, *, strong: Backend, weak: Backend,
+    N-way, ``reference`` names the model savings are counted against (default: the
+    dearest, as "always the strong model" is for a pair), and ``expected_output_tokens``
+    (one number, or one per key) seeds each model's expected output length."""
+
+    def __init__(self, policy: RoutingPolicy, *, strong: Backend | None = None, weak: Backend | None = None,
+                 backends: Mapping[str, Backend] | None = None, reference: str | None = None,
+                 expected_output_tokens: int | Mapping[str, int] = DEFAULT_EXPECTED_OUTPUT_TOKENS,
                  prices: PriceTable | None = None, ledger: CostLedger | None = None,
                  on_no_text: Literal["strong", "weak", "error"] = "strong", store: Any = None) -> None:
         if on_no_text not in ("strong", "weak", "error"):
@@ -349,29 +427,129 @@ class CallLifecycle:
             if policy.store is not None and policy.store is not store:
                 raise ValueError("the call lifecycle and its policy must share one state store")
         self.store = store if store is not None else policy.store
-        self._backends = {"strong": Backend("strong", strong.model, strong.provider),
-                          "weak": Backend("weak", weak.model, weak.provider)}
+        self._backends = self._check_backends(policy, strong, weak, backends)
+        self.nway = policy.nway
+        self.keys = list(self._backends)
+        self._expected_out = self._check_expected_output(expected_output_tokens)
+        self._out_lock = threading.Lock()
         budget: Budget | None = policy.budget.budget if policy.budget is not None else None
-        if budget is not None and budget.max_usd is not None:
-            for b in self._backends.values():
-                if self.prices.price(b.model, b.provider, warn=False) is None:
-                    raise BudgetConfigError(
-                        f"Budget(max_usd={budget.max_usd}) over the {b.route} model {b.model!r} "
-                        f"(provider {b.provider!r}), which the price table cannot price: its calls could "
-                        "never be counted against the cap. Add its price with "
-                        "PriceTable.default().with_prices({provider: {model: (input_usd_per_1M, "
-                        "output_usd_per_1M)}}), or cap strong calls with max_strong_calls instead.")
+        unpriced = [b for b in self._backends.values() if self.prices.price(b.model, b.provider, warn=False) is None]
+        if unpriced and budget is not None and budget.max_usd is not None:
+            b = unpriced[0]
+            raise BudgetConfigError(
+                f"Budget(max_usd={budget.max_usd}) over the {b.route} model {b.model!r} "
+                f"(provider {b.provider!r}), which the price table cannot price: its calls could "
+                "never be counted against the cap. Add its price with "
+                "PriceTable.default().with_prices({provider: {model: (input_usd_per_1M, "
+                "output_usd_per_1M)}}), or cap strong calls with max_strong_calls instead.")
+        if unpriced and self.nway:
+            raise PriceTableError(
+                f"routing among N models weighs prices, and the price table cannot price "
+                f"{', '.join(f'{b.route!r} ({b.model!r}, provider {b.provider!r})' for b in unpriced)}. Add them "
+                "with PriceTable.default().with_prices({provider: {model: (input_usd_per_1M, output_usd_per_1M)}}).")
+        if self.nway:
+            nominal = {k: self.prices.cost(b.model, Usage(1000, 500), b.provider, warn=False) or 0.0
+                       for k, b in self._backends.items()}
+            if reference is not None and reference not in self._backends:
+                raise InvalidRouteError(f"reference={reference!r} is not one of the models {self.keys}")
+            self._strong_key = reference or max(self.keys, key=lambda k: nominal[k])
+            self._weak_key = min(self.keys, key=lambda k: nominal[k])
+        else:
+            if reference not in (None, "strong"):
+                raise InvalidRouteError("reference= names the savings model among N models; a pair counts "
+                                        "savings against its strong model")
+            self._strong_key, self._weak_key = "strong", "weak"
+        if on_no_text != "error" and self.nway:
+            self._no_text_key = self._strong_key if on_no_text == "strong" else self._weak_key
+        else:
+            self._no_text_key = on_no_text
+
+    @staticmethod
+    def _check_backends(policy: RoutingPolicy, strong: Backend | None, weak: Backend | None,
+                        backends: Mapping[str, Backend] | None) -> dict[str, Backend]:
+        if backends is None:
+            if strong is None or weak is None:
+                raise InvalidRouteError("give strong= and weak= backends, or backends={key: Backend, ...}")
+            if policy.nway:
+                raise InvalidRouteError("the policy routes among N models (models=): give backends={...}")
+            return {"strong": Backend("strong", strong.model, strong.provider),
+                    "weak": Backend("weak", weak.model, weak.provider)}
+        if strong is not None or weak is not None:
+            raise InvalidRouteError("give strong=/weak= or backends=, not both")
+        if not policy.nway or set(backends) != set(policy.models or ()):
+            raise InvalidRouteError(f"backends {sorted(backends)} must be the policy's models "
+                                    f"{sorted(policy.models or ())}")
+        out = {}
+        for key in policy.models:  # type: ignore[union-attr]
+            b = backends[key]
+            if not isinstance(b, Backend):
+                raise TypeError(f"backends[{key!r}] must be a Backend, got {type(b).__name__}")
+            out[key] = Backend(key, b.model, b.provider)
+        return out
+
+    def _check_expected_output(self, value: int | Mapping[str, int]) -> dict[str, float]:
+        per = value if isinstance(value, Mapping) else {k: value for k in self._backends}
+        out = {}
+        for key in self._backends:
+            n = per.get(key, DEFAULT_EXPECTED_OUTPUT_TOKENS)
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise InvalidRouteError(f"expected_output_tokens for {key!r} must be a positive int, got {n!r}")
+            out[key] = float(n)
+        unknown = set(per) - set(self._backends) if isinstance(value, Mapping) else set()
+        if unknown:
+            raise InvalidRouteError(f"expected_output_tokens names unknown model(s) {sorted(unknown)}")
+        return out
 
     @property
     def strong(self) -> Backend:
-        return self._backends["strong"]
+        """The strong model of a pair; N-way, the reference model savings count against."""
+        return self._backends[self._strong_key]
 
     @property
     def weak(self) -> Backend:
-        return self._backends["weak"]
+        """The weak model of a pair; N-way, the cheapest model."""
+        return self._backends[self._weak_key]
 
-    def backend(self, route: Route) -> Backend:
+    @property
+    def backends(self) -> dict[str, Backend]:
+        return dict(self._backends)
+
+    def backend(self, route: str) -> Backend:
         return self._backends[route]
+
+    def expected_output_tokens(self, route: str) -> float:
+        """The output length a call on ``route`` is expected to have (a running mean)."""
+        with self._out_lock:
+            return self._expected_out[route]
+
+    def expected_costs(self, turn: Turn) -> dict[str, float]:
+        """Each model's expected cost (USD) for this turn: its input as estimated tokens,
+        its output the model's expected length."""
+        input_tokens = estimate_tokens(turn.input_chars) + _PER_MESSAGE_TOKENS * turn.messages
+        out = {}
+        for key, b in self._backends.items():
+            usage = Usage(input_tokens=input_tokens, output_tokens=int(round(self.expected_output_tokens(key))))
+            cost = self.prices.cost(b.model, usage, b.provider, warn=False)
+            out[key] = float(cost) if cost is not None and math.isfinite(cost) else 0.0
+        return out
+
+    def next_up(self, call: "RoutedCall") -> str | None:
+        """The model an escalation of ``call`` goes to: the cheapest model dearer than the
+        call's, for this turn (a pair: weak -> strong); None at the top."""
+        if not self.nway:
+            return "strong" if call.route == "weak" else None
+        costs = call.decision.expected_costs_usd or self.expected_costs(call.turn)
+        mine = costs[call.route]
+        dearer = [k for k in self.keys if costs[k] > mine * (1 + 1e-9)]
+        return min(dearer, key=lambda k: costs[k]) if dearer else None
+
+    def escalation_ticket(self, call: "RoutedCall", route: str) -> Ticket:
+        """Admit the escalation of ``call`` to ``route`` (refused, never downgraded, when it
+        does not fit the budget: :class:`BudgetExceeded`)."""
+        costs = self.expected_costs(call.turn) if self.nway else None
+        bounds = self.bounds(call.turn, call.max_output_tokens)
+        return self.policy.admit(route, scope=call.scope, reason="escalated", bounds=bounds, costs=costs,
+                                 escalated_from=call.route, degrade=False)
 
     # -- before the call -------------------------------------------------------------------
     def bounds(self, turn: Turn, max_output_tokens: int | None = None) -> dict[str, float] | None:
@@ -390,32 +568,37 @@ class CallLifecycle:
             out[route] = float(cost) if cost is not None and math.isfinite(cost) else 0.0
         return out
 
-    def _ticket(self, turn: Turn, force: Route | None, scope: str | None, max_output_tokens: int | None,
+    def _ticket(self, turn: Turn, force: str | None, scope: str | None, max_output_tokens: int | None,
                 dry_run: bool) -> tuple[Ticket, Reason]:
-        if force not in (None, "strong", "weak"):
-            raise InvalidRouteError(f"a forced route must be 'strong' or 'weak', got {force!r}")
+        if force is not None and force not in self._backends:
+            expected = f"one of the models {self.keys}" if self.nway else "'strong' or 'weak'"
+            raise InvalidRouteError(f"a forced route must be {expected}, got {force!r}")
         bounds = self.bounds(turn, max_output_tokens)
+        costs = self.expected_costs(turn) if self.nway else None
         if force is not None:
-            return self.policy.admit(force, scope=scope, reason="forced", bounds=bounds, dry_run=dry_run), "forced"
+            return self.policy.admit(force, scope=scope, reason="forced", bounds=bounds, dry_run=dry_run,
+                                     costs=costs), "forced"
         if not turn.has_text:
             if self.on_no_text == "error":
                 raise InvalidPromptError("the message to route on has no text (e.g. only images): force a route "
                                          "('strong' or 'weak') or set on_no_text")
-            return self.policy.admit(self.on_no_text, scope=scope, reason="no_text", bounds=bounds,
-                                     dry_run=dry_run), "no_text"
+            return self.policy.admit(self._no_text_key, scope=scope, reason="no_text", bounds=bounds,
+                                     dry_run=dry_run, costs=costs), "no_text"
         ticket = self.policy.decide(turn.text, scope=scope, turn_key=turn.key, followup=turn.followup,
-                                    bounds=bounds, dry_run=dry_run)
+                                    bounds=bounds, dry_run=dry_run, costs=costs)
         return ticket, "scored"
 
-    def begin(self, turn: Turn, *, force: Route | None = None, scope: str | None = None,
+    def begin(self, turn: Turn, *, force: str | None = None, scope: str | None = None,
               max_output_tokens: int | None = None, api_key: str | None = None) -> RoutedCall:
         """Decide and reserve. The handle must be settled (it is a context manager).
         ``api_key`` names the caller's key in the ledger (an id or label, never the secret)."""
         scope, api_key = (None if v is None else clean_text(str(v)) for v in (scope, api_key))
         ticket, reason = self._ticket(turn, force, scope, max_output_tokens, dry_run=False)
-        return RoutedCall(self, ticket, turn, reason, scope, api_key)
+        call = RoutedCall(self, ticket, turn, reason, scope, api_key)
+        call.max_output_tokens = max_output_tokens
+        return call
 
-    async def abegin(self, turn: Turn, *, force: Route | None = None, scope: str | None = None,
+    async def abegin(self, turn: Turn, *, force: str | None = None, scope: str | None = None,
                      max_output_tokens: int | None = None, api_key: str | None = None) -> RoutedCall:
         """:meth:`begin` with the router's scoring off the event loop. Cancelled while the
         router scores, the reservation the scoring thread then takes is released."""
@@ -430,7 +613,7 @@ class CallLifecycle:
             task.add_done_callback(_release_orphan)
             raise
 
-    def preview(self, turn: Turn, *, force: Route | None = None, scope: str | None = None,
+    def preview(self, turn: Turn, *, force: str | None = None, scope: str | None = None,
                 max_output_tokens: int | None = None) -> RoutingDecision:
         """Where a call would go now; reserves, observes and remembers nothing."""
         ticket, _ = self._ticket(turn, force, scope, max_output_tokens, dry_run=True)
@@ -442,7 +625,7 @@ class CallLifecycle:
         if status in ("cached",):
             return Usage(), False, None
         error = None
-        if usage is not None and status == "ok":
+        if usage is not None and status in ("ok", "escalated"):
             try:
                 parsed = usage if isinstance(usage, Usage) else Usage.from_dict(usage)
             except (RouteLLMError, ValueError, TypeError, OverflowError) as exc:
@@ -451,7 +634,7 @@ class CallLifecycle:
                               "charged from its text instead (estimated)", RuntimeWarning, stacklevel=4)
             if parsed is not None:
                 return parsed, False, None
-        if status == "ok" or call.answering:
+        if status in ("ok", "escalated") or call.answering:
             turn = call.turn
             return Usage(input_tokens=estimate_tokens(turn.input_chars) + _PER_MESSAGE_TOKENS * turn.messages,
                          output_tokens=estimate_tokens(call.delivered_chars)), True, error
@@ -467,15 +650,21 @@ class CallLifecycle:
         backend = call.backend
         model = model or backend.model
         usage, estimated, usage_error = self._usage(call, status, usage_in)
-        if usage is not None and usage.total_tokens and status not in ("ok", "cached"):
+        if usage is not None and usage.total_tokens and status not in ("ok", "cached", "escalated"):
             status = "cut" if status in ("failed", "cancelled") else status
         cost = self._price(model, backend, usage) if usage is not None else None
         billed = usage is not None and status != "cached"
         strong_cost = None
-        if billed:
+        if billed and status == "escalated":
+            strong_cost = 0.0  # a cascade is compared with the strong model once, on its last call
+        elif billed:
             strong = self.strong
-            strong_cost = cost if call.route == "strong" else self.prices.cost(strong.model, usage, strong.provider,
-                                                                                 warn=False)
+            strong_cost = cost if call.route == self._strong_key else self.prices.cost(
+                strong.model, usage, strong.provider, warn=False)
+        if usage is not None and status in ("ok", "escalated") and not estimated and usage.output_tokens:
+            with self._out_lock:
+                old = self._expected_out[call.route]
+                self._expected_out[call.route] = old + _EXPECTED_OUTPUT_RATE * (usage.output_tokens - old)
         entry = _entry_of(call, status, model, usage if billed else None, cost if billed else None,
                            strong_cost, estimated) if self.store is not None else None
         budget = self.policy.settle(call.ticket, cost if billed else None, succeeded=billed, entry=entry)

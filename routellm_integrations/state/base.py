@@ -113,7 +113,7 @@ class LedgerEntry(BaseModel):
     scope: str | None = None
     api_key: str | None = None
     router: str | None = None
-    route: Route | None = None
+    route: str | None = None
     model: str
     provider: str | None = None
     status: LedgerStatus

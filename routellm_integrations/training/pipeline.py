@@ -215,6 +215,11 @@ def train(trainer: str | TrainerSpec, *, out: PathLike, data_dir: PathLike | Non
 
     run = TrainingRun(spec, args.config, pool, emb, embeddings, DEFAULT_STRONG_MODEL, DEFAULT_WEAK_MODEL,
                       args.seed, progress)
+    if spec.needs_outcomes:
+        from .pool import load_pool_outcomes
+
+        run.outcomes = load_pool_outcomes(pool, args.sources)
+        say(f"{len(run.outcomes):,} golden labels over {len(run.outcomes.models)} models")
     run.router, run.report = run.fit(pool.table, progress=progress)
     router = run.router
     router.embedder = emb  # scores through the cache while validating and evaluating

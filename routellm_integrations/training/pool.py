@@ -114,6 +114,34 @@ def prepare_pool(*, data_dir: str | os.PathLike[str] | None = None,
     return Pool(compact(clean), decon, root)
 
 
+def load_pool_outcomes(pool: Pool, sources: Sequence[str] | None) -> Any:
+    """The golden labels of ``sources`` for the prompts that survived decontamination, as an
+    :class:`~routellm_integrations.data.sources.OutcomeTable` over ``pool.table.prompts``."""
+    from ..data.sources import GOLDEN_SOURCES, load_outcomes, source_family
+
+    golden = [s for s in (sources or ()) if source_family(s) in GOLDEN_SOURCES]
+    if not golden:
+        raise DataError(f"sources {list(sources or ())} hold no golden labels; use some of {sorted(GOLDEN_SOURCES)}")
+    return outcomes_of(pool.table, load_outcomes(pool.root, golden))
+
+
+def outcomes_of(table: BattleTable, outcomes: Any) -> Any:
+    """The rows of ``outcomes`` whose prompt ``table`` uses, re-indexed to ``table.prompts``."""
+    from ..data.sources import OutcomeTable
+
+    if outcomes is None:
+        return None
+    index = {p: i for i, p in enumerate(table.prompts)}
+    used = np.zeros(len(table.prompts), dtype=bool)
+    used[np.unique(table.prompt_idx)] = True
+    remap = np.array([index.get(p, -1) for p in outcomes.prompts], dtype=np.int64)
+    mapped = remap[outcomes.prompt_idx] if len(outcomes) else np.zeros(0, dtype=np.int64)
+    keep = mapped >= 0
+    keep[keep] = used[mapped[keep]]
+    return OutcomeTable(list(table.prompts), list(outcomes.models), list(outcomes.sources), mapped[keep],
+                        outcomes.model_idx[keep], outcomes.correct[keep], outcomes.source_idx[keep])
+
+
 def pool_card(pool: Pool) -> dict[str, Any]:
     """The model-card facts every trainer records about its training data."""
     return {"battles_by_source": pool.table.counts_by_source(), "decontamination": pool.decontamination.model_dump(),

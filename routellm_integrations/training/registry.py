@@ -53,6 +53,9 @@ class TrainerSpec:
     * ``validate(run) -> rows``: the validation rows for the card (``None``: mean APGR over
       4 prompt folds, refitting ``fit`` without each fold, :func:`.validation.cross_validate`).
     * ``report_key``: where the report goes in the card (``config["card"][report_key]``).
+    * ``needs_outcomes``: ``fit`` also takes ``outcomes=``, the golden labels (per prompt
+      and model: was the answer right) of the pool's prompts, as an
+      :class:`~routellm_integrations.data.sources.OutcomeTable` over ``table.prompts``.
     """
 
     name: str
@@ -64,6 +67,7 @@ class TrainerSpec:
     validate: Callable[["TrainingRun"], list[dict[str, Any]]] | None = None
     report_key: str = "training_report"
     embed_batch_size: int = 256
+    needs_outcomes: bool = False
 
     def description(self, checkpoint_config: Mapping[str, Any]) -> str:
         return self.describe if isinstance(self.describe, str) else self.describe(checkpoint_config)
@@ -84,11 +88,18 @@ class TrainingRun:
     progress: bool
     router: Any = None
     report: Any = None
+    outcomes: Any = None  # the pool's golden labels, for a spec that ``needs_outcomes``
 
     def fit(self, table: "BattleTable", *, progress: bool = False) -> tuple[Any, Any]:
-        """The trainer's ``fit`` on ``table`` (a part of the pool) with this run's settings."""
+        """The trainer's ``fit`` on ``table`` (a part of the pool) with this run's settings
+        (and, for a spec that needs them, the golden labels of ``table``'s prompts)."""
+        extra: dict[str, Any] = {}
+        if self.spec.needs_outcomes:
+            from .pool import outcomes_of
+
+            extra["outcomes"] = outcomes_of(table, self.outcomes)
         return self.spec.fit(table, self.embeddings, self.config, embedder=self.embedder,
-                             strong_model=self.strong_model, weak_model=self.weak_model, progress=progress)
+                             strong_model=self.strong_model, weak_model=self.weak_model, progress=progress, **extra)
 
 
 class _Trainers(Mapping[str, TrainerSpec]):

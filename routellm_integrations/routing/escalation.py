@@ -1,0 +1,209 @@
+"""When a cheap answer fails a check, the call goes to the next model up (a cascade).
+
+A check looks at one :class:`Answer` and returns why it should be escalated (a short
+reason) or None. Built in:
+
+- :func:`invalid_structured_output`: the answer to a structured-output call does not
+  parse as JSON, or does not validate against the schema;
+- :func:`invalid_tool_call`: a tool call names a tool that was not offered, or its
+  arguments do not parse or validate against the tool's parameters;
+- :func:`empty_or_refusal`: no text and no tool call, or a refusal ("I can't help with
+  that");
+- :func:`low_confidence`: the mean token logprob (when the backend returns logprobs) is
+  below a threshold.
+
+Any callable ``check(answer) -> str | None`` is a check too. The framework adapters build
+the :class:`Answer` from their message type and call
+:meth:`~routellm_integrations.routing.RoutedCall.review`; :data:`DEFAULT_CHECKS` are the
+first three (``escalate_if=True``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import RouteLLMError
+
+__all__ = ["Answer", "EscalationCheck", "EscalationCheckError", "DEFAULT_CHECKS", "ToolCall", "empty_or_refusal",
+           "escalation_checks", "first_failure", "invalid_structured_output", "invalid_tool_call", "low_confidence"]
+
+
+class EscalationCheckError(RouteLLMError, TypeError):
+    """An escalation check raised, or ``escalate_if`` is not a check."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call of an answer: its name and its arguments (a JSON string or a dict)."""
+
+    name: str
+    arguments: Any
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a check sees of an answer, whatever framework produced it.
+
+    ``tools``: the tools the call offered, name -> JSON schema of their parameters (None:
+    no tools); ``response_schema``: the JSON schema a structured text answer must meet
+    (``{}``: any JSON, json_mode; None: free text); ``invalid_tool_calls``: tool calls
+    the framework could not parse, as (name, error) pairs; ``logprobs``: the answer's
+    token logprobs, when the backend returned them."""
+
+    text: str = ""
+    tool_calls: Sequence[ToolCall] = ()
+    invalid_tool_calls: Sequence[tuple[str | None, str]] = ()
+    tools: Mapping[str, Mapping[str, Any]] | None = None
+    response_schema: Mapping[str, Any] | None = None
+    logprobs: Sequence[float] | None = None
+    route: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+EscalationCheck = Callable[[Answer], "str | None"]
+
+
+def _schema_error(value: Any, schema: Mapping[str, Any]) -> str | None:
+    if not schema:
+        return None
+    import jsonschema
+
+    try:
+        jsonschema.validate(value, dict(schema))
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path)
+        return f"{exc.message}" + (f" (at {where})" if where else "")
+    except jsonschema.SchemaError as exc:
+        return f"the schema itself is invalid: {exc.message}"
+    return None
+
+
+def _strip_fence(text: str) -> str:
+    t = text.strip()
+    m = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", t, re.S)
+    return m.group(1) if m else t
+
+
+def invalid_structured_output(schema: Mapping[str, Any] | None = None) -> EscalationCheck:
+    """A structured text answer that does not parse as JSON or fails ``schema`` (default:
+    the call's own response schema; a call without one is not checked)."""
+
+    def check(answer: Answer) -> str | None:
+        wanted = schema if schema is not None else answer.response_schema
+        if wanted is None or answer.tool_calls:
+            return None
+        try:
+            value = json.loads(_strip_fence(answer.text))
+        except ValueError as exc:
+            return f"structured output is not valid JSON ({exc.msg})"
+        error = _schema_error(value, wanted)
+        return f"structured output does not match the schema: {error}" if error else None
+
+    check.__name__ = "invalid_structured_output"
+    return check
+
+
+def invalid_tool_call() -> EscalationCheck:
+    """A tool call to a tool the call did not offer, or with arguments that do not parse
+    or do not validate against the tool's parameters."""
+
+    def check(answer: Answer) -> str | None:
+        for name, error in answer.invalid_tool_calls:
+            return f"tool call {name!r} could not be parsed: {error}"
+        if answer.tools is None:
+            return None
+        for call in answer.tool_calls:
+            if call.name not in answer.tools:
+                return f"tool call names unknown tool {call.name!r} (offered: {sorted(answer.tools)})"
+            args = call.arguments
+            if isinstance(args, str):
+                try:
+                    args = json.loads(args) if args.strip() else {}
+                except ValueError as exc:
+                    return f"arguments of tool {call.name!r} are not valid JSON ({exc.msg})"
+            error = _schema_error(args, answer.tools[call.name] or {})
+            if error:
+                return f"arguments of tool {call.name!r} do not match its schema: {error}"
+        return None
+
+    check.__name__ = "invalid_tool_call"
+    return check
+
+
+_REFUSAL = re.compile(
+    r"^\s*(?:i['’]m sorry,? but |sorry,? )?(?:i|we)\s*(?:can(?:no|['’])t|cannot|am unable to|['’]m unable to|"
+    r"won['’]t be able to|am not able to)\s+(?:help|assist|provide|comply|do that|answer|fulfil)", re.I)
+
+
+def empty_or_refusal(pattern: "re.Pattern[str] | str | None" = None) -> EscalationCheck:
+    """An answer with no text and no tool call, or one that opens with a refusal
+    (``pattern``: your own regex, matched at the start of the answer)."""
+    regex = re.compile(pattern, re.I) if isinstance(pattern, str) else (pattern or _REFUSAL)
+
+    def check(answer: Answer) -> str | None:
+        if answer.tool_calls or answer.invalid_tool_calls:
+            return None
+        if not answer.text.strip():
+            return "empty answer"
+        if regex.match(answer.text):
+            return "refusal"
+        return None
+
+    check.__name__ = "empty_or_refusal"
+    return check
+
+
+def low_confidence(min_mean_logprob: float = -0.5) -> EscalationCheck:
+    """The answer's mean token logprob is below ``min_mean_logprob`` (only when the backend
+    returned logprobs: ask for them, e.g. ``ChatOpenAI(logprobs=True)``)."""
+
+    def check(answer: Answer) -> str | None:
+        if not answer.logprobs:
+            return None
+        mean = sum(answer.logprobs) / len(answer.logprobs)
+        return f"mean token logprob {mean:.3f} < {min_mean_logprob}" if mean < min_mean_logprob else None
+
+    check.__name__ = "low_confidence"
+    return check
+
+
+DEFAULT_CHECKS: tuple[EscalationCheck, ...] = (invalid_structured_output(), invalid_tool_call(), empty_or_refusal())
+
+
+def escalation_checks(value: Any) -> tuple[EscalationCheck, ...]:
+    """``escalate_if=`` as a tuple of checks: True (the defaults), one callable, or a list."""
+    if value is None or value is False:
+        return ()
+    if value is True:
+        return DEFAULT_CHECKS
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if not callable(item):
+            raise EscalationCheckError(f"escalate_if takes True, a check (answer -> reason or None) or a list of "
+                                       f"them; got {type(item).__name__}")
+    return tuple(items)
+
+
+def first_failure(checks: Sequence[EscalationCheck], answer: Answer) -> str | None:
+    """The reason of the first check that fails (None: the answer passes them all). A check
+    that raises, or returns something other than a string or None, is an
+    :class:`EscalationCheckError` naming it."""
+    for check in checks:
+        name = getattr(check, "__name__", type(check).__name__)
+        try:
+            reason = check(answer)
+        except Exception as exc:  # noqa: BLE001 - a user's check; named in the error
+            raise EscalationCheckError(f"escalation check {name!r} raised {type(exc).__name__}: {exc}") from exc
+        if reason is None or reason is False:
+            continue
+        if reason is True:
+            return name
+        if not isinstance(reason, str):
+            raise EscalationCheckError(f"escalation check {name!r} returned {type(reason).__name__}; return a reason "
+                                       "(str) to escalate, or None")
+        return reason or name
+    return None
