@@ -4,6 +4,12 @@
                      weak=ChatAnthropic(model="claude-3-5-haiku-latest"),
                      router="mf", threshold=0.3)
 
+    # or among N models, by predicted quality against expected cost, with a cascade
+    llm = RoutedChat(models={"gpt-4o": ChatOpenAI(model="gpt-4o"),
+                             "gpt-4o-mini": ChatOpenAI(model="gpt-4o-mini"),
+                             "claude-3-haiku": ChatAnthropic(model="claude-3-haiku-20240307")},
+                     cost_weight=200, escalate_if=True)
+
 How a call flows: each public entry point (``invoke``/``generate``, ``stream``,
 ``astream``, ``stream_events(version="v3")``, their async twins) begins a
 :class:`~routellm_integrations.routing.RoutedCall` *before* the LLM run starts (the
@@ -16,6 +22,11 @@ exactly one LLM run per call, so usage is counted once, under the backend's mode
 The handle settles on every exit (answer, exception, cancellation, a stream the consumer
 stops reading or the provider cuts, a cache hit) and its one record is what
 ``response_metadata["routellm"]``, events and the cost tracker report.
+
+With ``escalate_if``, an answer that fails a check is re-sent, inside the same run, to
+the next model up (each call a record; the tracker and the budget see both). A stream
+is buffered while a model above could still take over, so no chunk of an answer that is
+then escalated is ever released: escalation happens before the first chunk.
 """
 
 from __future__ import annotations
@@ -48,6 +59,9 @@ from routellm_integrations.decision import Route, RoutingDecision
 from routellm_integrations.errors import InvalidPromptError, InvalidThresholdError
 from routellm_integrations.policy import RoutingPolicy, StepPolicy, SwapReport
 from routellm_integrations.routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
+from routellm_integrations.routing.escalation import escalation_checks
+
+from .answers import answer_of
 
 from .messages import (backend_model_name, backend_provider, chunk_text, message_pairs, routing_text, to_chunk,
                        turn_of_messages)
@@ -68,15 +82,25 @@ def _scope_of(metadata: dict[str, Any] | None) -> str | None:
 
 class RoutedChat(BaseChatModel):
     """A chat model over two chat models: each call is scored by a RouteLLM router and
-    sent to ``strong`` when ``score >= threshold``, else to ``weak``.
+    sent to ``strong`` when ``score >= threshold``, else to ``weak``. Or over N
+    (``models={key: chat_model}``): each call goes to the model maximising predicted
+    quality minus ``cost_weight`` x its expected cost (``spend_per_call``: a target held
+    online; ``max_cost_per_call``: a cap), scored by a router with
+    ``quality(prompts, models)`` (default ``"quality"``). The router knows models by the
+    names its training data used: a key is looked up as such, or give
+    ``router_models={key: name}`` (``"claude-3-5-haiku": "claude-3-haiku-20240307"``).
 
     The answer is the backend's own message, plus ``response_metadata["routellm"]`` (the
     call's :class:`~routellm_integrations.routing.CallRecord`: route, model, provider,
     score, threshold, router, latency_ms, reason, status, cost_usd, budget, ...) and
     ``response_metadata["model_name"]`` set to the model that answered.
 
-    Per call, ``model="strong"`` / ``"weak"`` (or either backend's model name) forces a
-    route; set ``model=`` at construction to force every call. ``bind_tools`` keeps the
+    Per call, ``model="strong"`` / ``"weak"`` (N-way: a key; or any backend's model name)
+    forces a route; set ``model=`` at construction to force every call.
+    ``escalate_if=True`` (the built-in checks: structured output that does not parse or
+    validate, a tool call to an unknown tool or with invalid arguments, an empty answer
+    or a refusal), a check ``answer -> reason | None`` or a list of checks re-sends a
+    failed answer to the next model up. ``bind_tools`` keeps the
     tools provider-neutral and each backend formats them for its own API at call time.
     ``with_structured_output(method="function_calling")`` (the default) uses tool calling,
     the one mechanism both backends share; ``"json_schema"``/``"json_mode"`` route
@@ -88,9 +112,27 @@ class RoutedChat(BaseChatModel):
     RoutedChat); its client settings (keys, base URL, timeout, retries) are.
     """
 
-    strong: BaseChatModel = Field(description="the model for calls the router scores as hard")
-    weak: BaseChatModel = Field(description="the model for the other calls")
-    router: Any = Field(default="mf", description="a router name for load_router, or a router object")
+    strong: BaseChatModel | None = Field(default=None, description="the model for calls the router scores as hard")
+    weak: BaseChatModel | None = Field(default=None, description="the model for the other calls")
+    models: dict[str, BaseChatModel] | None = Field(default=None, description="instead of strong/weak: N chat "
+                                                    "models by key, chosen per call by quality against cost")
+    router_models: dict[str, str] = Field(default_factory=dict, description="N-way: the router's name for a "
+                                          "key's model, when the key is not one (default: the key)")
+    cost_weight: float | None = Field(default=None, description="N-way: quality points one USD is worth "
+                                      "(0: best quality; default 0, or the warm start of spend_per_call)")
+    spend_per_call: float | None = Field(default=None, description="N-way: a target spend per call (USD), "
+                                         "held online")
+    max_cost_per_call: float | None = Field(default=None, description="N-way: never choose a model whose "
+                                            "expected cost for the call is above this (USD)")
+    reference_model: str | None = Field(default=None, description="N-way: the key savings are counted against "
+                                        "(default: the dearest model)")
+    expected_output_tokens: int | dict[str, int] = Field(default=400, description="N-way: the output length "
+                                                         "a model is expected to write, per key or for all, "
+                                                         "until its calls teach a running mean")
+    escalate_if: Any = Field(default=None, exclude=True, description="True (the built-in checks), a check "
+                             "answer -> reason or None, or a list: a failed answer goes to the next model up")
+    router: Any = Field(default=None, description="a router name for load_router, or a router object "
+                        "(default 'mf'; N-way 'quality')")
     router_options: dict[str, Any] = Field(default_factory=dict, description="options for load_router")
     threshold: float | None = Field(default=None, description="route strong when score >= threshold (default 0.5)")
     strong_fraction: float | None = Field(
@@ -137,6 +179,8 @@ class RoutedChat(BaseChatModel):
 
     _policy: RoutingPolicy = PrivateAttr()
     _calls: CallLifecycle = PrivateAttr()
+    _backends: dict[str, BaseChatModel] = PrivateAttr()
+    _checks: tuple[Any, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _check(self) -> "RoutedChat":
@@ -146,18 +190,44 @@ class RoutedChat(BaseChatModel):
             raise InvalidThresholdError("give threshold or strong_fraction, not both")
         if self.threshold is not None:
             validate_threshold(self.threshold)
+        self._checks = escalation_checks(self.escalate_if)
+        if self.models is not None:
+            if self.strong is not None or self.weak is not None:
+                raise ValueError("give strong= and weak=, or models={...}, not both")
+            unknown = sorted(set(self.router_models) - set(self.models))
+            if unknown:
+                raise ValueError(f"router_models names {unknown}, which are not keys of models ({sorted(self.models)})")
+            self._backends = dict(self.models)
+        elif self.strong is None or self.weak is None:
+            raise ValueError("RoutedChat needs strong= and weak= chat models, or models={key: chat_model, ...}")
+        else:
+            self._backends = {"strong": self.strong, "weak": self.weak}
+        if self.router is None:
+            object.__setattr__(self, "router", "quality" if self.models is not None else "mf")
         if not isinstance(self.router, str):
             if not (hasattr(self.router, "route") and hasattr(self.router, "score")):
                 raise TypeError(f"router must be a router name or an object with score()/route(), "
                                 f"got {type(self.router).__name__}")
+        nway = None if self.models is None else {k: self.router_models.get(k, k) for k in self.models}
         self._policy = RoutingPolicy(self.router, threshold=self.threshold, strong_fraction=self.strong_fraction,
                                      calibration_prompts=self.calibration_prompts, budget=self.budget,
                                      steps=self.steps, router_options=self.router_options,
-                                     max_scopes=self.max_scopes, scope_ttl_s=self.scope_ttl_s, store=self.store)
-        self._calls = CallLifecycle(
-            self._policy, prices=self.prices, on_no_text=self.on_no_text,
-            strong=Backend("strong", backend_model_name(self.strong), backend_provider(self.strong)),
-            weak=Backend("weak", backend_model_name(self.weak), backend_provider(self.weak)))
+                                     max_scopes=self.max_scopes, scope_ttl_s=self.scope_ttl_s, store=self.store,
+                                     models=nway, cost_weight=self.cost_weight, spend_per_call=self.spend_per_call,
+                                     max_cost_per_call=self.max_cost_per_call)
+        backends = {k: Backend(k, backend_model_name(m), backend_provider(m)) for k, m in self._backends.items()}
+        if self.models is not None:
+            self._calls = CallLifecycle(self._policy, prices=self.prices, on_no_text=self.on_no_text,
+                                        backends=backends, reference=self.reference_model,
+                                        expected_output_tokens=self.expected_output_tokens)
+        else:
+            if self.reference_model is not None:
+                raise ValueError("reference_model= names a key among N models (models=); a pair counts savings "
+                                 "against strong")
+            self._calls = CallLifecycle(self._policy, prices=self.prices, on_no_text=self.on_no_text,
+                                        strong=backends["strong"], weak=backends["weak"])
+        if self.shadow is not None and self.models is not None:
+            raise ValueError("shadow sampling compares a strong/weak pair; it is not available with models=")
         if self.shadow is not None:
             from routellm_integrations.labels.shadow import ShadowSampler
 
@@ -183,9 +253,13 @@ class RoutedChat(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"router": self.router_name, "threshold": self.threshold, "strong_fraction": self.strong_fraction,
-                "route_on": self.route_on, "strong_model": self._calls.strong.model,
-                "weak_model": self._calls.weak.model}
+        params = {"router": self.router_name, "threshold": self.threshold, "strong_fraction": self.strong_fraction,
+                  "route_on": self.route_on, "strong_model": self._calls.strong.model,
+                  "weak_model": self._calls.weak.model}
+        if self.models is not None:
+            params.update(models={k: b.model for k, b in self._calls.backends.items()},
+                          cost_weight=self.cost_weight, spend_per_call=self.spend_per_call)
+        return params
 
     def _get_invocation_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
         call = kwargs.pop(ROUTE_KWARG, None)
@@ -205,7 +279,7 @@ class RoutedChat(BaseChatModel):
         the run by them). Before a decision exists, the strong backend's."""
         call = kwargs.get(ROUTE_KWARG)
         override = kwargs.get("model")
-        backend, name_override = self.strong, None
+        backend, name_override = self._backend(self._calls.strong.route), None
         if isinstance(call, RoutedCall):
             backend = self._backend(call.route)
         elif isinstance(override, str) and override:
@@ -236,18 +310,19 @@ class RoutedChat(BaseChatModel):
 
     # -- routing ----------------------------------------------------------------------
     def _backend(self, route: str) -> BaseChatModel:
-        return self.strong if route == "strong" else self.weak
+        return self._backends[route]
 
-    def _forced(self, model: str, strict: bool = True) -> Route | None:
-        if model in ("strong", "weak"):
-            return model  # type: ignore[return-value]
-        if model == self._calls.strong.model:
-            return "strong"
-        if model == self._calls.weak.model:
-            return "weak"
+    def _forced(self, model: str, strict: bool = True) -> str | None:
+        if model in self._backends:
+            return model
+        for key, b in self._calls.backends.items():
+            if model == b.model:
+                return key
         if strict:
-            raise ValueError(f"model={model!r}: RoutedChat forces a route with model='strong' or 'weak' (or a "
-                             f"backend's model name: {self._calls.strong.model!r}, {self._calls.weak.model!r})")
+            names = ", ".join(repr(b.model) for b in self._calls.backends.values())
+            keys = "'strong' or 'weak'" if self.models is None else ", ".join(map(repr, self._backends))
+            raise ValueError(f"model={model!r}: RoutedChat forces a route with model={keys} (or a backend's model "
+                             f"name: {names})")
         return None
 
     @property
@@ -519,27 +594,54 @@ class RoutedChat(BaseChatModel):
                                              "routellm": record.metadata()}
         return result
 
+    # -- escalation ---------------------------------------------------------------------
+    def _review(self, call: RoutedCall, message: BaseMessage | None, kwargs: dict[str, Any], usage: Any,
+                model: str | None) -> RoutedCall | None:
+        """Run the escalation checks on a finished answer: the call one model up when it
+        failed (this one then settled as escalated), else None."""
+        if not self._checks or message is None:
+            return None
+        answer = answer_of(message, tools=kwargs.get("tools"), response_schema=_response_schema(kwargs),
+                           route=call.route)
+        return call.review(self._checks, answer, usage, model=model, text=chunk_text(message))
+
+    def _buffers(self, call: RoutedCall) -> bool:
+        """A stream is held back while its answer could still be escalated."""
+        return bool(self._checks) and self._calls.next_up(call) is not None
+
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         call = self._call_of(messages, kwargs)
-        try:
-            backend, stop, params = self._prepare(call, stop, kwargs)
-            result = backend._generate(messages, stop=stop, run_manager=None, **params)
-        except BaseException as exc:
-            self._failed(exc, call)
-            raise
-        return self._stamp(result, call, messages, params)
+        while True:
+            try:
+                backend, stop_, params = self._prepare(call, stop, kwargs)
+                result = backend._generate(messages, stop=stop_, run_manager=None, **params)
+                first = result.generations[0].message if result.generations else None
+                up = self._review(call, first, kwargs, getattr(first, "usage_metadata", None),
+                                  (first.response_metadata or {}).get("model_name") if first is not None else None)
+            except BaseException as exc:
+                self._failed(exc, call)
+                raise
+            if up is None:
+                return self._stamp(result, call, messages, params)
+            call = up
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         call = self._call_of(messages, kwargs)
-        try:
-            backend, stop, params = self._prepare(call, stop, kwargs)
-            result = await backend._agenerate(messages, stop=stop, run_manager=None, **params)
-        except BaseException as exc:
-            self._failed(exc, call)
-            raise
-        return self._stamp(result, call, messages, params)
+        while True:
+            try:
+                backend, stop_, params = self._prepare(call, stop, kwargs)
+                result = await backend._agenerate(messages, stop=stop_, run_manager=None, **params)
+                first = result.generations[0].message if result.generations else None
+                up = self._review(call, first, kwargs, getattr(first, "usage_metadata", None),
+                                  (first.response_metadata or {}).get("model_name") if first is not None else None)
+            except BaseException as exc:
+                self._failed(exc, call)
+                raise
+            if up is None:
+                return self._stamp(result, call, messages, params)
+            call = up
 
     # a cache hit returns without calling _generate: the call settles as cached, costing nothing
     def _generate_with_cache(self, messages: list[BaseMessage], stop: list[str] | None = None,
@@ -598,43 +700,68 @@ class RoutedChat(BaseChatModel):
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         call = self._call_of(messages, kwargs)
-        seen = _Seen()
-        try:
-            backend, stop, params = self._prepare(call, stop, kwargs)
-            if type(backend)._stream is BaseChatModel._stream:
-                result = backend._generate(messages, stop=stop, run_manager=None, **params)
-                source: Iterator[Any] = iter(_whole(result))
-            else:
-                source = backend._stream(messages, stop=stop, run_manager=None, **params)
-            for chunk in source:
-                yield seen.add(chunk, call)
-            record = call.finish(seen.usage, model=seen.model)
-            self._offer_shadow(call, record, messages, params)
-        except BaseException as exc:
-            self._failed(exc, call)
-            raise
-        yield self._closing_chunk(record, seen.model, seen.list_content)
+        while True:
+            held = self._buffers(call)
+            seen = _Seen(keep=held)
+            try:
+                backend, stop_, params = self._prepare(call, stop, kwargs)
+                if type(backend)._stream is BaseChatModel._stream:
+                    result = backend._generate(messages, stop=stop_, run_manager=None, **params)
+                    source: Iterator[Any] = iter(_whole(result))
+                else:
+                    source = backend._stream(messages, stop=stop_, run_manager=None, **params)
+                for chunk in source:
+                    out = seen.add(chunk, call)
+                    if not held:
+                        yield out
+                if held:
+                    up = self._review(call, seen.message(), kwargs, seen.usage, seen.model)
+                    if up is not None:
+                        call = up
+                        continue
+                    for out in seen.chunks:
+                        yield out
+                record = call.finish(seen.usage, model=seen.model)
+                self._offer_shadow(call, record, messages, params)
+            except BaseException as exc:
+                self._failed(exc, call)
+                raise
+            yield self._closing_chunk(record, seen.model, seen.list_content)
+            return
 
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any
                        ) -> AsyncIterator[ChatGenerationChunk]:
         call = self._call_of(messages, kwargs)
-        seen = _Seen()
-        try:
-            backend, stop, params = self._prepare(call, stop, kwargs)
-            if type(backend)._astream is BaseChatModel._astream and type(backend)._stream is BaseChatModel._stream:
-                result = await backend._agenerate(messages, stop=stop, run_manager=None, **params)
-                source: AsyncIterator[Any] = _aiter(_whole(result))
-            else:
-                source = backend._astream(messages, stop=stop, run_manager=None, **params)
-            async for chunk in source:
-                yield seen.add(chunk, call)
-            record = call.finish(seen.usage, model=seen.model)
-            self._offer_shadow(call, record, messages, params)
-        except BaseException as exc:
-            self._failed(exc, call)
-            raise
-        yield self._closing_chunk(record, seen.model, seen.list_content)
+        while True:
+            held = self._buffers(call)
+            seen = _Seen(keep=held)
+            try:
+                backend, stop_, params = self._prepare(call, stop, kwargs)
+                if type(backend)._astream is BaseChatModel._astream and \
+                        type(backend)._stream is BaseChatModel._stream:
+                    result = await backend._agenerate(messages, stop=stop_, run_manager=None, **params)
+                    source: AsyncIterator[Any] = _aiter(_whole(result))
+                else:
+                    source = backend._astream(messages, stop=stop_, run_manager=None, **params)
+                async for chunk in source:
+                    out = seen.add(chunk, call)
+                    if not held:
+                        yield out
+                if held:
+                    up = self._review(call, seen.message(), kwargs, seen.usage, seen.model)
+                    if up is not None:
+                        call = up
+                        continue
+                    for out in seen.chunks:
+                        yield out
+                record = call.finish(seen.usage, model=seen.model)
+                self._offer_shadow(call, record, messages, params)
+            except BaseException as exc:
+                self._failed(exc, call)
+                raise
+            yield self._closing_chunk(record, seen.model, seen.list_content)
+            return
 
     # -- tools and structured output -----------------------------------------------------------
     def bind_tools(self, tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool], *,
@@ -680,10 +807,22 @@ class _Seen:
     """What a stream has delivered so far: usage, the model's own name, the text (counted
     on the call, so a cut or abandoned stream is charged for it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = False) -> None:
         self.usage: Any = None
         self.model: str | None = None
         self.list_content = False
+        self.keep = keep  # hold the chunks (a stream that may still be escalated)
+        self.chunks: list[ChatGenerationChunk] = []
+
+    def message(self) -> AIMessageChunk | None:
+        """The chunks so far as one message (tool-call fragments joined and parsed)."""
+        parts = [c.message for c in self.chunks if isinstance(c.message, AIMessageChunk)]
+        if not parts:
+            return None
+        merged = parts[0]
+        for part in parts[1:]:
+            merged = merged + part
+        return merged
 
     def add(self, chunk: ChatGenerationChunk, call: RoutedCall) -> ChatGenerationChunk:
         msg = chunk.message
@@ -696,7 +835,24 @@ class _Seen:
             self.model = name
         self.list_content = isinstance(msg.content, list)
         call.delivered(chunk_text(msg))
+        if self.keep:
+            self.chunks.append(chunk)
         return chunk
+
+
+def _response_schema(kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema a call's ``response_format`` asks for (``{}``: any JSON object)."""
+    fmt = kwargs.get("response_format")
+    if isinstance(fmt, dict):
+        if fmt.get("type") == "json_object":
+            return {}
+        if fmt.get("type") == "json_schema":
+            return dict((fmt.get("json_schema") or {}).get("schema") or {})
+    elif isinstance(fmt, type):
+        from .answers import schema_of
+
+        return schema_of(fmt)
+    return None
 
 
 def _whole(result: ChatResult) -> list[ChatGenerationChunk]:
