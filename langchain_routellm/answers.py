@@ -42,7 +42,7 @@ def schema_of(schema: Any) -> dict[str, Any]:
 
 
 def answer_of(message: BaseMessage, *, tools: Any = None, response_schema: Mapping[str, Any] | None = None,
-              route: str | None = None) -> Answer:
+              route: str | None = None, tool_choice: Any = None) -> Answer:
     """The :class:`Answer` of one AI message: text, tool calls (parsed and unparsable),
     the offered tools, and token logprobs when the backend returned them
     (``response_metadata["logprobs"]["content"]``, OpenAI's shape)."""
@@ -53,5 +53,7 @@ def answer_of(message: BaseMessage, *, tools: Any = None, response_schema: Mappi
     lp = (message.response_metadata or {}).get("logprobs")
     if isinstance(lp, Mapping) and isinstance(lp.get("content"), list):
         logprobs = [float(t["logprob"]) for t in lp["content"] if isinstance(t, Mapping) and "logprob" in t]
+    required = bool(tools) and tool_choice not in (None, "auto", "none", False)
     return Answer(text=message_text(message), tool_calls=tool_calls, invalid_tool_calls=invalid,
-                  tools=offered_tools(tools), response_schema=response_schema, logprobs=logprobs or None, route=route)
+                  tools=offered_tools(tools), response_schema=response_schema, logprobs=logprobs or None,
+                  tool_required=required, route=route)

@@ -602,7 +602,7 @@ class RoutedChat(BaseChatModel):
         if not self._checks or message is None:
             return None
         answer = answer_of(message, tools=kwargs.get("tools"), response_schema=_response_schema(kwargs),
-                           route=call.route)
+                           route=call.route, tool_choice=kwargs.get("tool_choice"))
         return call.review(self._checks, answer, usage, model=model, text=chunk_text(message))
 
     def _buffers(self, call: RoutedCall) -> bool:

@@ -339,3 +339,18 @@ def test_built_in_checks():
     assert lc_(Answer(text="x", logprobs=[-0.1, -0.2])) is None
     assert "logprob" in lc_(Answer(text="x", logprobs=[-3.0, -2.0]))
     assert lc_(Answer(text="x")) is None  # no logprobs: not checked
+
+
+def test_platt_calibration_recovers_the_scale_and_never_runs_away():
+    from routellm_integrations.training.quality import platt
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=4000) * 3
+    y = (rng.uniform(size=4000) < 1 / (1 + np.exp(-(0.5 * z + 0.3)))).astype(float)
+    a, c = platt(z, y)
+    assert a == pytest.approx(0.5, abs=0.06) and c == pytest.approx(0.3, abs=0.1)
+    # overconfident logits on a few rows: damped steps, no blow-up (undamped Newton went to a ~ 467)
+    z = np.r_[np.full(20, 30.0), np.full(20, -30.0)]
+    y = np.r_[np.ones(19), 0, np.zeros(19), 1]
+    a, c = platt(z, y)
+    assert 0 < a < 1 and abs(c) < 1

@@ -52,7 +52,8 @@ class Answer:
     no tools); ``response_schema``: the JSON schema a structured text answer must meet
     (``{}``: any JSON, json_mode; None: free text); ``invalid_tool_calls``: tool calls
     the framework could not parse, as (name, error) pairs; ``logprobs``: the answer's
-    token logprobs, when the backend returned them."""
+    token logprobs, when the backend returned them; ``tool_required``: the call forced a
+    tool call (``tool_choice`` "required"/"any"/a name: structured output by tools)."""
 
     text: str = ""
     tool_calls: Sequence[ToolCall] = ()
@@ -60,6 +61,7 @@ class Answer:
     tools: Mapping[str, Mapping[str, Any]] | None = None
     response_schema: Mapping[str, Any] | None = None
     logprobs: Sequence[float] | None = None
+    tool_required: bool = False
     route: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
@@ -109,11 +111,14 @@ def invalid_structured_output(schema: Mapping[str, Any] | None = None) -> Escala
 
 def invalid_tool_call() -> EscalationCheck:
     """A tool call to a tool the call did not offer, or with arguments that do not parse
-    or do not validate against the tool's parameters."""
+    or do not validate against the tool's parameters; or no tool call at all when the
+    call required one."""
 
     def check(answer: Answer) -> str | None:
         for name, error in answer.invalid_tool_calls:
             return f"tool call {name!r} could not be parsed: {error}"
+        if answer.tool_required and not answer.tool_calls:
+            return "no tool call, though the call required one"
         if answer.tools is None:
             return None
         for call in answer.tool_calls:

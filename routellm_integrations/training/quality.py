@@ -78,19 +78,34 @@ def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
 
 
 def platt(z: np.ndarray, y: np.ndarray, *, prior: float = 1.0, steps: int = 50) -> tuple[float, float]:
-    """``(a, c)`` minimising log loss of ``sigmoid(a z + c)`` (Newton's method), with an L2
-    pull of ``prior`` towards (1, 0) so a model with few held-out rows stays near its fit."""
+    """``(a, c)`` minimising log loss of ``sigmoid(a z + c)`` plus an L2 pull of ``prior``
+    towards (1, 0) (so a model with few held-out rows stays near its fit), by damped
+    Newton steps: a step that does not lower the objective is halved, and (1, 0) is kept
+    when scaling does not beat it (overconfident logits would otherwise run away)."""
+    z, y = np.asarray(z, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+    def objective(a: float, c: float) -> float:
+        t = a * z + c
+        return float(np.sum(np.logaddexp(0.0, t) - y * t) + 0.5 * prior * ((a - 1.0) ** 2 + c ** 2))
+
     a, c = 1.0, 0.0
+    best = start = objective(a, c)
     for _ in range(steps):
         p = 1.0 / (1.0 + np.exp(-np.clip(a * z + c, -40, 40)))
         g = np.array([np.sum((p - y) * z) + prior * (a - 1.0), np.sum(p - y) + prior * c])
         w = p * (1 - p)
         h = np.array([[np.sum(w * z * z) + prior, np.sum(w * z)], [np.sum(w * z), np.sum(w) + prior]])
         step = np.linalg.solve(h, g)
-        a, c = a - step[0], c - step[1]
-        if np.abs(step).max() < 1e-8:
+        t = 1.0
+        while t > 1e-4 and objective(a - t * step[0], c - t * step[1]) > best:
+            t /= 2
+        if t <= 1e-4:
             break
-    return float(a), float(c)
+        a, c = a - t * step[0], c - t * step[1]
+        best = objective(a, c)
+        if np.abs(t * step).max() < 1e-8:
+            break
+    return (float(a), float(c)) if best < start else (1.0, 0.0)
 
 
 def fit_quality(prompts: Sequence[str], embeddings: np.ndarray, prompt_idx: np.ndarray, model_idx: np.ndarray,
@@ -185,15 +200,15 @@ def fit_quality(prompts: Sequence[str], embeddings: np.ndarray, prompt_idx: np.n
             rows = val_idx[model_idx[val_idx] == col]
             z[np.searchsorted(val_idx, rows)] = weights.logits(x_all[prompt_idx[rows]], np.array([col]))[:, 0]
         y_val = y_all[val_idx].astype(np.float64)
-        raw = 1.0 / (1.0 + np.exp(-z))
+        raw = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
         for col in range(m):
             sel = model_idx[val_idx] == col
             if sel.sum() >= cfg.min_calibration_rows:
                 a, c = platt(z[sel], y_val[sel])
                 tensors["calib_scale"][col], tensors["calib_bias"][col] = a, c
         weights = QualityWeights(tensors, m, int(embeddings.shape[1]), len(cfg.features))
-        cal = 1.0 / (1.0 + np.exp(-(z * tensors["calib_scale"][model_idx[val_idx]]
-                                    + tensors["calib_bias"][model_idx[val_idx]])))
+        cal = 1.0 / (1.0 + np.exp(-np.clip(z * tensors["calib_scale"][model_idx[val_idx]]
+                                            + tensors["calib_bias"][model_idx[val_idx]], -40, 40)))
         report = {"val_log_loss_raw": _log_loss(raw, y_val), "val_log_loss": _log_loss(cal, y_val),
                   "val_brier": float(np.mean((cal - y_val) ** 2)),
                   "val_ece_raw": expected_calibration_error(raw, y_val), "val_ece": expected_calibration_error(cal, y_val)}
