@@ -289,7 +289,9 @@ def evaluate_source(family: str, root: Path, args: argparse.Namespace, embedder:
     emb = {n: np.asarray(embedder.embed(tasks[n].prompts), dtype=np.float32) for n in all_names}
     fold = {n: folds_of(tasks[n].prompts, args.folds, args.seed) for n in all_names}
     cfg = QualityTrainingConfig(epochs=args.epochs, batch_size=args.batch_size, rank=args.rank,
-                                weight_decay=args.weight_decay, lr=args.lr, seed=args.seed)
+                                weight_decay=args.weight_decay, lr=args.lr, seed=args.seed,
+                                calibration_folds=args.calibration_folds)
+    plain = cfg.model_copy(update={"calibration_folds": 0})  # nway-sel's inner selection refits many times
     pred = {n: np.zeros_like(tasks[n].outcomes) for n in names}
     pred_sel = {n: np.zeros_like(tasks[n].outcomes) for n in names}
     pred_all = {n: np.zeros_like(tasks[n].outcomes) for n in names}
@@ -303,7 +305,7 @@ def evaluate_source(family: str, root: Path, args: argparse.Namespace, embedder:
             (pred[n][te],) = fit_and_predict([(t, tr, emb[n])], [(t, te, emb[n])], models, cfg)
             exp_cost[n][te] = expected_costs(t, tr, te, args.expected_cost)
             if args.select:
-                alpha = select_shrinkage(t, tr, emb[n], models, cfg, args)
+                alpha = select_shrinkage(t, tr, emb[n], models, plain, args)
                 alphas[n].append(alpha)
                 prior = t.outcomes[tr].mean(axis=0)
                 pred_sel[n][te] = prior + alpha * (pred[n][te] - prior)
@@ -508,6 +510,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--weight-decay", type=float, default=defaults.weight_decay,
                     help="QualityTrainingConfig.weight_decay")
     ap.add_argument("--lr", type=float, default=defaults.lr, help="QualityTrainingConfig.lr")
+    ap.add_argument("--calibration-folds", type=int, default=defaults.calibration_folds,
+                    help="QualityTrainingConfig.calibration_folds (0: calibrate on a held-out share; k: cross-fitted)")
     ap.add_argument("--weights", type=int, default=40, help="log-spaced cost weights besides 0")
     ap.add_argument("--expected-cost", choices=["length", "mean"], default="length")
     ap.add_argument("--min-prompts", type=int, default=100, help="tasks with fewer prompts are not scored")

@@ -15,6 +15,7 @@ score in [0, 1]).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
 import numpy as np
@@ -26,6 +27,7 @@ from ..routers.features import FEATURES, structural_features
 from ..routers.quality import QualityRouter, QualityWeights
 from .embedding import PlaceholderEmbedder
 from .mf import split_prompts
+from .pool import prompt_hash
 from .registry import TrainerSpec, TrainingRun
 
 
@@ -45,6 +47,9 @@ class QualityTrainingConfig(BaseModel):
     val_fraction: float = Field(0.15, gt=0, lt=1, description="share of prompts held out to calibrate and "
                                 "validate on")
     min_calibration_rows: int = Field(30, ge=2, description="a model with fewer held-out rows keeps (a, c) = (1, 0)")
+    calibration_folds: int = Field(0, ge=0, description="0: calibrate on the val_fraction held out; k >= 2: on "
+                                   "cross-fitted logits of all rows (k extra fits; the head is trained on all "
+                                   "rows), for small in-domain label sets")
     seed: int = Field(0, ge=0, description="seeds initialisation, batch order and the held-out split")
 
 
@@ -116,8 +121,6 @@ def fit_quality(prompts: Sequence[str], embeddings: np.ndarray, prompt_idx: np.n
     """Fit a quality head: row ``i`` says ``models[model_idx[i]]`` scored ``correct[i]`` on
     ``prompts[prompt_idx[i]]``, whose embedding is ``embeddings[prompt_idx[i]]``.
     ``source_idx`` groups rows for balancing (one group when None)."""
-    import torch
-
     cfg = config or QualityTrainingConfig()
     prompt_idx, model_idx = np.asarray(prompt_idx, dtype=np.int64), np.asarray(model_idx, dtype=np.int64)
     y_all = np.asarray(correct, dtype=np.float32)
@@ -131,87 +134,53 @@ def fit_quality(prompts: Sequence[str], embeddings: np.ndarray, prompt_idx: np.n
         raise DataError("correct must hold scores in [0, 1]")
     models = list(models)
     start = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
 
-    val_prompt = split_prompts(list(prompts), cfg.val_fraction, cfg.seed)
-    val_row = val_prompt[prompt_idx]
-    train_idx, val_idx = np.flatnonzero(~val_row), np.flatnonzero(val_row)
-    if train_idx.size == 0:
-        raise DataError("the held-out split left no training rows; lower val_fraction")
-
+    m = len(models)
     feats = structural_features(prompts, cfg.features)
-    used = np.unique(prompt_idx[train_idx])
+    if cfg.calibration_folds >= 2:
+        # cross-fitted: every row's logit comes from a head that never saw its prompt, so the
+        # Platt scaling (a shrinkage towards each model's base rate when the head's
+        # per-prompt signal is weak) is fitted on all the data; the head shipped sees it all
+        folds = (prompt_hash(list(prompts), f"cal{cfg.seed}") % np.uint64(cfg.calibration_folds)).astype(np.int64)
+        fit_rows, held = np.arange(len(y_all)), [np.flatnonzero(folds[prompt_idx] == f)
+                                                 for f in range(cfg.calibration_folds)]
+    else:
+        val_row = split_prompts(list(prompts), cfg.val_fraction, cfg.seed)[prompt_idx]
+        fit_rows, held = np.flatnonzero(~val_row), [np.flatnonzero(val_row)]
+    if fit_rows.size == 0:
+        raise DataError("the held-out split left no training rows; lower val_fraction")
+    used = np.unique(prompt_idx[fit_rows])
     mean, std = feats[used].mean(0), feats[used].std(0)
     std = np.where(std > 1e-6, std, 1.0).astype(np.float32)
     x_all = np.concatenate([np.asarray(embeddings, dtype=np.float32), (feats - mean) / std], axis=1)
-
     groups = np.zeros(len(y_all), dtype=np.int64) if source_idx is None or cfg.balance == "none" \
         else np.unique(np.asarray(source_idx), return_inverse=True)[1]
-    per_group = np.bincount(groups[train_idx], minlength=groups.max() + 1).astype(np.float64)
-    w_all = (1.0 / np.maximum(per_group, 1.0))[groups]
-    w_all = (w_all / w_all[train_idx].mean()).astype(np.float32)
+    data = _Rows(x_all, prompt_idx, model_idx, y_all, groups, m)
 
-    d_in, m, r = x_all.shape[1], len(models), cfg.rank
-    difficulty = torch.nn.Linear(d_in, 1, bias=False)
-    proj = torch.nn.Linear(d_in, r, bias=False)
-    vectors = torch.nn.Embedding(m, r)
-    torch.nn.init.normal_(vectors.weight, std=0.1)
-    prior = np.bincount(model_idx[train_idx], weights=y_all[train_idx], minlength=m) / np.maximum(
-        np.bincount(model_idx[train_idx], minlength=m), 1)
-    bias = torch.nn.Parameter(torch.from_numpy(np.log(np.clip(prior, 0.02, 0.98) / (1 - np.clip(prior, 0.02, 0.98)))
-                                               .astype(np.float32)))
-    params = [*difficulty.parameters(), *proj.parameters(), *vectors.parameters(), bias]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    X, P, M = torch.from_numpy(x_all), torch.from_numpy(prompt_idx), torch.from_numpy(model_idx)
-    Y, W = torch.from_numpy(y_all), torch.from_numpy(w_all)
-
-    def logits(i: Any) -> Any:
-        x = X[P[i]]
-        return difficulty(x).squeeze(-1) + (proj(x) * vectors(M[i])).sum(-1) + bias[M[i]]
-
-    def loss_of(i: Any) -> Any:
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits(i), Y[i], reduction="none")
-        return (loss * W[i]).sum() / W[i].sum()
-
-    last = float("nan")
-    for epoch in range(cfg.epochs):
-        order = rng.permutation(train_idx)
-        for s in range(0, order.size, cfg.batch_size):
-            i = torch.from_numpy(order[s:s + cfg.batch_size])
-            loss = loss_of(i)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            last = float(loss.detach())
-        if progress and (epoch + 1) % 10 == 0:
-            print(f"quality head epoch {epoch + 1}/{cfg.epochs}: train loss {last:.4f}")
-
-    with torch.no_grad():
-        tensors = {"feature_mean": mean.astype(np.float32), "feature_std": std,
-                   "difficulty": difficulty.weight.numpy()[0].copy(), "prompt_proj": proj.weight.numpy().copy(),
-                   "model_vectors": vectors.weight.numpy().copy(), "model_bias": bias.numpy().copy(),
-                   "calib_scale": np.ones(m, dtype=np.float32), "calib_bias": np.zeros(m, dtype=np.float32)}
-    weights = QualityWeights(tensors, m, int(embeddings.shape[1]), len(cfg.features))
+    tensors, last = _train_head(data, fit_rows, cfg, progress)
+    tensors = {"feature_mean": mean.astype(np.float32), "feature_std": std, **tensors,
+               "calib_scale": np.ones(m, dtype=np.float32), "calib_bias": np.zeros(m, dtype=np.float32)}
+    val_idx = np.sort(np.concatenate(held)) if cfg.calibration_folds >= 2 else held[0]
     report: dict[str, Any] = {}
     if val_idx.size:
-        z = np.empty(val_idx.size)
-        for col in np.unique(model_idx[val_idx]):
-            rows = val_idx[model_idx[val_idx] == col]
-            z[np.searchsorted(val_idx, rows)] = weights.logits(x_all[prompt_idx[rows]], np.array([col]))[:, 0]
-        y_val = y_all[val_idx].astype(np.float64)
-        raw = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+        z = np.empty(len(y_all))
+        if cfg.calibration_folds >= 2:
+            for rows in held:
+                fold_tensors, _ = _train_head(data, np.setdiff1d(fit_rows, rows), cfg, False)
+                z[rows] = _logits(fold_tensors, data, rows)
+        else:
+            z[val_idx] = _logits(tensors, data, val_idx)
+        z, y_val = z[val_idx], y_all[val_idx].astype(np.float64)
         for col in range(m):
             sel = model_idx[val_idx] == col
             if sel.sum() >= cfg.min_calibration_rows:
-                a, c = platt(z[sel], y_val[sel])
-                tensors["calib_scale"][col], tensors["calib_bias"][col] = a, c
-        weights = QualityWeights(tensors, m, int(embeddings.shape[1]), len(cfg.features))
-        cal = 1.0 / (1.0 + np.exp(-np.clip(z * tensors["calib_scale"][model_idx[val_idx]]
-                                            + tensors["calib_bias"][model_idx[val_idx]], -40, 40)))
+                tensors["calib_scale"][col], tensors["calib_bias"][col] = platt(z[sel], y_val[sel])
+        raw = _sigmoid(z)
+        cal = _sigmoid(z * tensors["calib_scale"][model_idx[val_idx]] + tensors["calib_bias"][model_idx[val_idx]])
         report = {"val_log_loss_raw": _log_loss(raw, y_val), "val_log_loss": _log_loss(cal, y_val),
                   "val_brier": float(np.mean((cal - y_val) ** 2)),
                   "val_ece_raw": expected_calibration_error(raw, y_val), "val_ece": expected_calibration_error(cal, y_val)}
+    weights = QualityWeights(tensors, m, int(embeddings.shape[1]), len(cfg.features))
 
     # the default pair: the pool's strongest and a mid model, unless given
     acc = np.bincount(model_idx, weights=y_all, minlength=m) / np.maximum(np.bincount(model_idx, minlength=m), 1)
@@ -228,6 +197,74 @@ def fit_quality(prompts: Sequence[str], embeddings: np.ndarray, prompt_idx: np.n
     return router, QualityReport(n_rows=len(y_all), n_prompts=len(prompts), n_models=m, n_val_rows=int(val_idx.size),
                                  epochs=cfg.epochs, final_train_loss=last, seconds=time.perf_counter() - start,
                                  **report)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The labelled rows a head is fitted on (``rows`` select among them)."""
+
+    x: np.ndarray
+    prompt_idx: np.ndarray
+    model_idx: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    n_models: int
+
+
+def _train_head(data: _Rows, rows: np.ndarray, cfg: QualityTrainingConfig, progress: bool
+                ) -> tuple[dict[str, np.ndarray], float]:
+    """The head's tensors after ``cfg.epochs`` over ``rows`` (seeded: the same rows give the
+    same tensors), and the last batch loss."""
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    m, r, d_in = data.n_models, cfg.rank, data.x.shape[1]
+    per_group = np.bincount(data.groups[rows], minlength=data.groups.max() + 1).astype(np.float64)
+    w_all = (1.0 / np.maximum(per_group, 1.0))[data.groups]
+    w_all = (w_all / w_all[rows].mean()).astype(np.float32)
+    difficulty = torch.nn.Linear(d_in, 1, bias=False)
+    proj = torch.nn.Linear(d_in, r, bias=False)
+    vectors = torch.nn.Embedding(m, r)
+    torch.nn.init.normal_(vectors.weight, std=0.1)
+    prior = np.bincount(data.model_idx[rows], weights=data.y[rows], minlength=m) / np.maximum(
+        np.bincount(data.model_idx[rows], minlength=m), 1)
+    prior = np.clip(prior, 0.02, 0.98)
+    bias = torch.nn.Parameter(torch.from_numpy(np.log(prior / (1 - prior)).astype(np.float32)))
+    opt = torch.optim.AdamW([*difficulty.parameters(), *proj.parameters(), *vectors.parameters(), bias],
+                            lr=cfg.lr, weight_decay=cfg.weight_decay)
+    X, P, M = torch.from_numpy(data.x), torch.from_numpy(data.prompt_idx), torch.from_numpy(data.model_idx)
+    Y, W = torch.from_numpy(data.y), torch.from_numpy(w_all)
+    last = float("nan")
+    for epoch in range(cfg.epochs):
+        order = rng.permutation(rows)
+        for s in range(0, order.size, cfg.batch_size):
+            i = torch.from_numpy(order[s:s + cfg.batch_size])
+            x = X[P[i]]
+            z = difficulty(x).squeeze(-1) + (proj(x) * vectors(M[i])).sum(-1) + bias[M[i]]
+            loss = (torch.nn.functional.binary_cross_entropy_with_logits(z, Y[i], reduction="none") * W[i]).sum() \
+                / W[i].sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            last = float(loss.detach())
+        if progress and (epoch + 1) % 10 == 0:
+            print(f"quality head epoch {epoch + 1}/{cfg.epochs}: train loss {last:.4f}")
+    with torch.no_grad():
+        return {"difficulty": difficulty.weight.numpy()[0].copy(), "prompt_proj": proj.weight.numpy().copy(),
+                "model_vectors": vectors.weight.numpy().copy(), "model_bias": bias.numpy().copy()}, last
+
+
+def _logits(tensors: dict[str, np.ndarray], data: _Rows, rows: np.ndarray) -> np.ndarray:
+    """Uncalibrated logits of ``rows`` under a head's tensors."""
+    x = data.x[data.prompt_idx[rows]]
+    v = tensors["model_vectors"][data.model_idx[rows]]
+    return (x @ tensors["difficulty"] + ((x @ tensors["prompt_proj"].T) * v).sum(1)
+            + tensors["model_bias"][data.model_idx[rows]]).astype(np.float64)
 
 
 def fit(table: BattleTable, embeddings: np.ndarray, config: QualityTrainingConfig, *, embedder: Any,
