@@ -199,6 +199,13 @@ class OnlineSpendController:
                 error = min(float(cost_usd) / self.target - 1.0, 20.0)
                 self._log_scale = float(np.clip(self._log_scale + self.gain * error, -12.0, 12.0))
 
+    def forget_window(self) -> None:
+        """Drop the recent rows (a new router predicts differently); the realised spend and
+        its correction are kept."""
+        with self._lock:
+            self._rows.clear()
+            self._cached = None
+
     def seed(self, qualities: Any, costs: Any) -> None:
         """Start the window from known rows (a sample of your traffic)."""
         for q, c in zip(np.atleast_2d(qualities), np.atleast_2d(costs)):

@@ -412,6 +412,8 @@ class RoutingPolicy:
         threshold sends the same share of them strong as the old one did. Calls already
         in flight finish on the old router's decision."""
         new = resolve_router(router)
+        if self.nway:
+            return self._swap_nway(new)
         with self._swap_lock:
             sample = list(prompts) if prompts is not None else list(self._recent)
             old_router = self.router
@@ -435,6 +437,19 @@ class RoutingPolicy:
             return SwapReport(old_router=old_router.name, new_router=new.name, old_threshold=old_threshold,
                               new_threshold=new_threshold, strong_share=share, n_prompts=len(sample),
                               share_kept=bool(sample) and share is not None)
+
+    def _swap_nway(self, new: BaseRouter) -> "SwapReport":
+        """N-way: the new router must know every model; the spend controller's window of
+        qualities is started afresh (the old router's predictions mean something else)."""
+        with self._swap_lock:
+            columns = self._nway_columns(new)
+            old = self.router
+            with self._lock:
+                self._router, self._router_spec, self._columns = new, new, columns
+            if self._spend is not None:
+                self._spend.forget_window()
+            return SwapReport(old_router=old.name, new_router=new.name, old_threshold=None, new_threshold=None,
+                              strong_share=None, n_prompts=0, share_kept=False)
 
     def admit(self, route: str, *, scope: str | None = None, reason: str = "forced",
               bounds: Bounds | None = None, dry_run: bool = False, costs: Bounds | None = None,
@@ -569,8 +584,9 @@ class SwapReport(BaseModel):
 
     old_router: str
     new_router: str
-    old_threshold: float
-    new_threshold: float
+    #: None when routing among N models (no threshold applies)
+    old_threshold: float | None
+    new_threshold: float | None
     #: the share of the sample prompts sent strong before and after (None: no sample)
     strong_share: float | None
     n_prompts: int

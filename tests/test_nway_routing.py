@@ -354,3 +354,16 @@ def test_platt_calibration_recovers_the_scale_and_never_runs_away():
     y = np.r_[np.ones(19), 0, np.zeros(19), 1]
     a, c = platt(z, y)
     assert 0 < a < 1 and abs(c) < 1
+
+
+def test_hot_swap_keeps_n_way_routing():
+    lc = lifecycle(spend_per_call=0.0004)
+    for i in range(20):
+        lc.begin(turn(f"a hard question {i}")).finish(Usage(20, 100))
+    report = lc.policy.swap_router(ToyQuality())
+    assert report.new_threshold is None and not report.share_kept
+    assert lc.policy.spend.state_dict()["rows"] == []
+    assert lc.begin(turn("a medium one")).route in KEYS
+    with pytest.raises(RouterOptionError):
+        lc.policy.swap_router("random")  # no quality(): refused, the old router stays
+    assert lc.policy.router.name == "toy_quality"
