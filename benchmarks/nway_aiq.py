@@ -510,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--weight-decay", type=float, default=defaults.weight_decay,
                     help="QualityTrainingConfig.weight_decay")
     ap.add_argument("--lr", type=float, default=defaults.lr, help="QualityTrainingConfig.lr")
-    ap.add_argument("--calibration-folds", type=int, default=defaults.calibration_folds,
+    ap.add_argument("--calibration-folds", type=int, default=4,
                     help="QualityTrainingConfig.calibration_folds (0: calibrate on a held-out share; k: cross-fitted)")
     ap.add_argument("--weights", type=int, default=40, help="log-spaced cost weights besides 0")
     ap.add_argument("--expected-cost", choices=["length", "mean"], default="length")

@@ -263,3 +263,22 @@ def test_one_card_renderer_for_every_router():
     assert "| 0 | a |" in card and "epochs: 2" in card
     assert "| router | APGR | CPT(50%) | prompts |" in card and "| x | 0.612 | 40.0% | 12 |" in card
     assert "| mt_bench | x | 0.700 | 30.0% | 60.0% |" in card
+
+
+def test_quality_trains_on_golden_labels_of_the_decontaminated_pool(tmp_path, isolated_cache):
+    from routellm_integrations.training.pipeline import train
+
+    emb = HashingEmbedder(dim=64)
+    out = train("quality", out=tmp_path / "q", embedder=emb, reference_embedder=emb, max_prompts_per_source=20,
+                epochs=3, evaluate=False, progress=False, calibration_folds=3)
+    config = json.loads((out / "config.json").read_text())
+    assert {p.name for p in out.iterdir()} == {"quality.safetensors", "config.json", "README.md"}
+    report = config["card"]["training_report"]
+    assert report["n_rows"] > 0 and report["n_val_rows"] == report["n_rows"]  # cross-fitted: every row
+    assert config["training"]["calibration_folds"] == 3
+    router = load_router(out, embedder=HashingEmbedder(dim=64))
+    q = router.quality(["What is 2 + 2?", "Prove Fermat's last theorem."], ["gpt-4-1106-preview", "mixtral-8x7b-chat"])
+    assert q.shape == (2, 2) and ((q > 0) & (q < 1)).all()
+    with pytest.raises(DataError, match="golden labels"):
+        train("quality", out=tmp_path / "q2", sources=["alpaca_eval"], embedder=emb, reference_embedder=emb,
+              max_prompts_per_source=5, evaluate=False, validate=False, progress=False)
