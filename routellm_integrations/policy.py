@@ -188,8 +188,12 @@ class RoutingPolicy:
             columns(names)  # raises UnknownModelError with a "did you mean"
         return names
 
-    def cost_weight_in_force(self, scope: str | None = None) -> float:
-        """N-way: the cost weight a call would use now (online target, then budget)."""
+    def cost_weight_in_force(self, scope: str | None = None, costs: Bounds | None = None) -> float:
+        """N-way: the cost weight a call would use now: the online target's (or the fixed)
+        weight, raised as the scope's budget runs out. Below ``tighten_below`` of the cap
+        left (``f`` of it, ``f / tighten_below = r``) it becomes ``w / r + (1/r - 1) / c``,
+        ``c`` the call's mean expected cost (``costs``): a dollar is worth ever more quality,
+        smoothly, until only the cheapest model is worth calling."""
         base = self._spend.cost_weight() if self._spend is not None else float(self.cost_weight or 0.0)
         if self.budget is None or scope is None:
             return base
@@ -197,8 +201,9 @@ class RoutingPolicy:
         knee = self.budget.budget.tighten_below
         if fraction >= knee or knee <= 0:
             return base
-        # as money runs out, a quality point must be bought ever more cheaply: to "cheapest" at 0
-        return base / max(fraction / knee, 1e-9) + (1.0 - fraction / knee) * 1e6
+        r = max(fraction / knee, 1e-9)
+        typical = float(np.mean(list(costs.values()))) if costs else 0.0
+        return base / r + ((1.0 / r - 1.0) / typical if typical > 0 else 0.0)
 
     @property
     def spend(self) -> OnlineSpendController | None:
@@ -353,7 +358,7 @@ class RoutingPolicy:
         c = _costs_of(keys, costs)
         router = self.router
         q = np.asarray(router.quality([text], self._columns), dtype=np.float64).reshape(len(keys))
-        weight = self.cost_weight_in_force(scope)
+        weight = self.cost_weight_in_force(scope, costs)
         floor = self._floor.get(scope) if self.steps == "sticky" else None
         if force is not None:
             wanted, made_by = force, "forced"

@@ -183,11 +183,15 @@ def test_budget_over_n_models_falls_back_to_the_cheapest_and_caps_dearer_calls()
 
 def test_budget_tightening_raises_the_cost_weight():
     lc = lifecycle(cost_weight=1.0, budget=Budget(max_usd=0.01, tighten_below=0.5, default_output_tokens=100))
-    assert lc.policy.cost_weight_in_force("global") == 1.0
+    costs = lc.expected_costs(turn("a hard proof"))
+    assert lc.policy.cost_weight_in_force("global", costs) == 1.0
     call = lc.begin(turn("a hard proof"))
     assert call.route == "b"
-    call.finish(Usage(300, 100))  # spends 0.007 of 0.01: 30% left
-    assert lc.policy.cost_weight_in_force("global") > 1.0 * 1.5
+    call.finish(Usage(300, 100))  # spends 0.007 of 0.01: 30% left, r = 0.6
+    tight = lc.policy.cost_weight_in_force("global", costs)
+    mean_cost = sum(costs.values()) / 3
+    assert tight == pytest.approx(1.0 / 0.6 + (1 / 0.6 - 1) / mean_cost, rel=1e-6)
+    assert lc.begin(turn("a hard proof")).route != "b"  # the dearest is no longer worth it
 
 
 def test_spend_per_call_is_held_online():
