@@ -1,4 +1,4 @@
-"""LlamaIndex integration: ``RoutedLLM`` routes each call to a strong or a weak LLM."""
+"""LlamaIndex integration: ``RoutedLLM`` routes each call to a strong or a weak LLM, or among N."""
 
 from .events import RoutingDecisionEvent
 from .llms import RoutedLLM

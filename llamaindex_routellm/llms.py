@@ -1,4 +1,4 @@
-"""``RoutedLLM``: one LlamaIndex LLM over a strong and a weak LLM, choosing per call.
+"""``RoutedLLM``: one LlamaIndex LLM over a strong and a weak LLM (or N LLMs), choosing per call.
 
 A whole call (chat, completion, a tool-calling turn, their streaming and async forms)
 goes to exactly one backend, through the backend's own public method, so the backend
@@ -8,6 +8,12 @@ begun by the core lifecycle (decide and reserve; scoring off the event loop in a
 calls), and a run that settles on every exit (:mod:`.dispatch`). The call's one record
 is stamped into ``response.additional_kwargs["routellm"]`` and sent as a
 :class:`~.events.RoutingDecisionEvent` when it settles.
+
+Among N models (``models={key: llm}``) each call goes to the model maximising predicted
+quality minus ``cost_weight`` x its expected cost. With ``escalate_if``, an answer that
+fails a check is sent again to the next model up, inside the same entry point (each call
+of the cascade a record and an event); a stream is held back while a model above could
+still take over, so no chunk of an escalated answer reaches the consumer.
 """
 
 from __future__ import annotations
@@ -27,18 +33,22 @@ from routellm_integrations.budgets import Budget
 from routellm_integrations.costs import CostLedger, PriceTable
 from routellm_integrations.errors import RouteLLMError
 from routellm_integrations.policy import RoutingPolicy, StepPolicy, SwapReport
+from routellm_integrations.errors import InvalidRouteError
 from routellm_integrations.routing import Backend, CallLifecycle, RoutedCall, Turn
+from routellm_integrations.routing.escalation import escalation_checks
 
 from . import dispatch
+from .answers import answer_of
 from .events import RoutingDecisionEvent
-from .serialise import backend_settings, object_or_name, short, without_objects
+from .serialise import backend_settings, escalation_setting, object_or_name, short, without_objects
+from .usage import usage_report
 from .turns import RouteOnFn, chat_turn, prompt_turn, route_templated_calls_on_the_question, tool_messages, tools_input
 from .usage import provider_of
 
 dispatcher = get_dispatcher(__name__)
 
 ROUTE_KWARG = "route"
-"""Per-call override: ``llm.chat(messages, route="strong")`` forces a backend."""
+"""Per-call override: ``llm.chat(messages, route="strong")`` (N-way: a key) forces a backend."""
 SCOPE_KWARG = "routellm_scope"
 """Per-call budget/sticky scope: ``llm.chat(messages, routellm_scope=run_id)``."""
 
@@ -49,7 +59,7 @@ UserMsg = Optional[Union[str, ChatMessage]]
 
 @route_templated_calls_on_the_question
 class RoutedLLM(FunctionCallingLLM):
-    """Routes each call to ``strong`` or ``weak`` with a RouteLLM router.
+    """Routes each call to ``strong`` or ``weak`` with a RouteLLM router; or among N LLMs.
 
     ``threshold`` (default 0.5) or ``strong_fraction`` with ``calibration_prompts`` sets
     the cut-off; ``route_on="last_user"`` (default: the paper's routers saw single
@@ -58,11 +68,42 @@ class RoutedLLM(FunctionCallingLLM):
     question is scored, not the retrieved context. A message with no text (only images)
     goes where ``on_no_text`` says. A ``budget`` with a dollar cap needs both models
     priced: :class:`~routellm_integrations.errors.BudgetConfigError` at construction.
+
+    N-way: ``models={key: llm, ...}`` instead of ``strong``/``weak``; each call goes to
+    the model maximising predicted quality minus ``cost_weight`` x its expected cost
+    (``spend_per_call``: a target held online; ``max_cost_per_call``: a cap), scored by a
+    router with ``quality(prompts, models)`` (default ``"quality"``). The router knows
+    models by its training data's names: a key is looked up as one, or give
+    ``router_models={key: name}``; an unknown one is an ``UnknownModelError`` here.
+    ``reference_model`` is the key savings count against (default: the dearest).
+
+    ``escalate_if=True`` (the built-in checks: a tool call to a tool not offered or with
+    invalid arguments, an empty answer or a refusal), a check ``answer -> reason | None``
+    or a list of them: an answer that fails is sent to the next model up (a pair: weak
+    to strong), until one passes or the top model answered.
     """
 
-    strong: SerializeAsAny[LLM] = Field(description="the capable, expensive LLM")
-    weak: SerializeAsAny[LLM] = Field(description="the cheap LLM")
-    router: Any = Field(default="mf", description="router name, checkpoint folder, or router object")
+    strong: Optional[SerializeAsAny[LLM]] = Field(default=None, description="the capable, expensive LLM")
+    weak: Optional[SerializeAsAny[LLM]] = Field(default=None, description="the cheap LLM")
+    models: Optional[Dict[str, SerializeAsAny[LLM]]] = Field(
+        default=None, description="instead of strong/weak: N LLMs by key, chosen per call by quality against cost")
+    router_models: Dict[str, str] = Field(default_factory=dict, description="N-way: the router's name for a "
+                                          "key's model, when the key is not one (default: the key)")
+    cost_weight: Optional[float] = Field(default=None, description="N-way: quality points one USD is worth "
+                                         "(0: best quality; default 0, or the warm start of spend_per_call)")
+    spend_per_call: Optional[float] = Field(default=None, description="N-way: a target spend per call (USD), "
+                                            "held online")
+    max_cost_per_call: Optional[float] = Field(default=None, description="N-way: never choose a model whose "
+                                               "expected cost for the call is above this (USD)")
+    reference_model: Optional[str] = Field(default=None, description="N-way: the key savings are counted "
+                                           "against (default: the dearest model)")
+    expected_output_tokens: Union[int, Dict[str, int]] = Field(
+        default=400, description="N-way: the output length a model is expected to write, per key or for all, "
+        "until its calls teach a running mean")
+    escalate_if: Any = Field(default=None, description="True (the built-in checks), a check answer -> reason "
+                             "or None, or a list: a failed answer goes to the next model up")
+    router: Any = Field(default="mf", description="router name, checkpoint folder, or router object "
+                        "(default 'mf'; N-way 'quality')")
     threshold: Optional[float] = Field(default=None, description="route strong when score >= threshold")
     strong_fraction: Optional[float] = Field(default=None, description="target share of strong calls")
     calibration_prompts: Optional[List[str]] = Field(default=None, repr=False)
@@ -83,35 +124,65 @@ class RoutedLLM(FunctionCallingLLM):
 
     model_config = ConfigDict(extra="forbid")  # a misspelt option must not silently mean its default
     _calls: CallLifecycle = PrivateAttr()
+    _backends: Dict[str, LLM] = PrivateAttr()
+    _checks: tuple = PrivateAttr(default=())
 
-    def __init__(self, strong: LLM, weak: LLM, router: Any = "mf", threshold: Optional[float] = None,
+    def __init__(self, strong: Optional[LLM] = None, weak: Optional[LLM] = None, router: Any = None,
+                 threshold: Optional[float] = None,
                  strong_fraction: Optional[float] = None, calibration_prompts: Optional[Sequence[str]] = None,
                  route_on: RouteOnSetting = "last_user", cost_ledger: Optional[CostLedger] = None,
                  price_table: Optional[PriceTable] = None, budget: Optional[Budget] = None,
                  steps: StepPolicy = "per_turn", scope: Optional[str] = None,
                  on_no_text: Literal["strong", "weak", "error"] = "strong", max_scopes: int = 100_000,
                  scope_ttl_s: Optional[float] = None, shadow: Any = None, store: Any = None,
+                 models: Optional[Dict[str, LLM]] = None, router_models: Optional[Dict[str, str]] = None,
+                 cost_weight: Optional[float] = None, spend_per_call: Optional[float] = None,
+                 max_cost_per_call: Optional[float] = None, reference_model: Optional[str] = None,
+                 expected_output_tokens: Union[int, Dict[str, int]] = 400, escalate_if: Any = None,
                  **kwargs: Any) -> None:
+        backends = _backends_of(strong, weak, models, router_models or {})
+        nway = models is not None
         if shadow is not None:
             from routellm_integrations.labels.shadow import ShadowSampler
 
             if not isinstance(shadow, ShadowSampler):
                 raise TypeError(f"shadow must be a ShadowSampler(...), got {type(shadow).__name__}")
+            if nway:
+                raise InvalidRouteError("shadow sampling compares a strong/weak pair (the other backend's answer "
+                                        "to the same call); it is not available with models=")
+        checks = escalation_checks(escalate_if)
+        if router is None:
+            router = "quality" if nway else "mf"
         super().__init__(strong=strong, weak=weak, router=router, threshold=threshold, shadow=shadow,
+                         models=models, router_models=dict(router_models or {}), cost_weight=cost_weight,
+                         spend_per_call=spend_per_call, max_cost_per_call=max_cost_per_call,
+                         reference_model=reference_model, expected_output_tokens=expected_output_tokens,
+                         escalate_if=escalate_if,
                          strong_fraction=strong_fraction,
                          calibration_prompts=list(calibration_prompts) if calibration_prompts else None,
                          route_on=route_on, on_no_text=on_no_text, budget=budget, steps=steps, scope=scope,
                          max_scopes=max_scopes, scope_ttl_s=scope_ttl_s, store=store, **kwargs)
+        self._backends, self._checks = backends, checks
+        router_names = {k: (router_models or {}).get(k, k) for k in backends} if nway else None
+        # N-way, the router loads now: a model it does not know is an UnknownModelError here
         policy = RoutingPolicy(router, threshold=threshold, strong_fraction=strong_fraction,
                                calibration_prompts=calibration_prompts, budget=self.budget, steps=steps,
-                               max_scopes=max_scopes, scope_ttl_s=scope_ttl_s, store=store)
-        if threshold is None and strong_fraction is None:
+                               max_scopes=max_scopes, scope_ttl_s=scope_ttl_s, store=store, models=router_names,
+                               cost_weight=cost_weight, spend_per_call=spend_per_call,
+                               max_cost_per_call=max_cost_per_call)
+        if threshold is None and strong_fraction is None and not nway:
             self.threshold = 0.5  # the policy's default
         # built now, so a budget that cannot keep its promise fails here, not on the first call
-        self._calls = CallLifecycle(
-            policy, prices=cost_ledger.prices if cost_ledger is not None else price_table, ledger=cost_ledger,
-            on_no_text=on_no_text, strong=Backend("strong", strong.metadata.model_name, provider_of(strong)),
-            weak=Backend("weak", weak.metadata.model_name, provider_of(weak)))
+        described = {k: Backend(k, b.metadata.model_name, provider_of(b)) for k, b in backends.items()}
+        prices = cost_ledger.prices if cost_ledger is not None else price_table
+        if nway:
+            self._calls = CallLifecycle(policy, prices=prices, ledger=cost_ledger, on_no_text=on_no_text,
+                                        backends=described, reference=reference_model,
+                                        expected_output_tokens=expected_output_tokens)
+        else:
+            self._calls = CallLifecycle(policy, prices=prices, ledger=cost_ledger, on_no_text=on_no_text,
+                                        strong=described["strong"], weak=described["weak"],
+                                        reference=reference_model)
 
     @classmethod
     def class_name(cls) -> str:
@@ -119,39 +190,60 @@ class RoutedLLM(FunctionCallingLLM):
 
     # -- serialisation: settings yes, secrets never --------------------------------------
     @field_serializer("strong", "weak")
-    def _backend_settings(self, backend: LLM) -> Dict[str, Any]:
-        return backend_settings(backend)
+    def _backend_settings(self, backend: Optional[LLM]) -> Optional[Dict[str, Any]]:
+        return None if backend is None else backend_settings(backend)
+
+    @field_serializer("models")
+    def _models_settings(self, models: Optional[Dict[str, LLM]]) -> Optional[Dict[str, Any]]:
+        return None if models is None else {k: backend_settings(b) for k, b in models.items()}
+
+    @field_serializer("escalate_if")
+    def _escalation_setting(self, value: Any) -> Any:
+        return escalation_setting(value)
 
     @field_serializer("router", "route_on")
     def _object_or_name(self, value: Any) -> Any:
         return object_or_name(value)
 
     def __repr__(self) -> str:
+        escalate = "" if not self._checks else f", escalate_if={escalation_setting(self.escalate_if)!r}"
+        if self.models is not None:
+            shown = ", ".join(f"{k!r}: {short(b)}" for k, b in self._backends.items())
+            return (f"RoutedLLM(models={{{shown}}}, router={self.router_name!r}, cost_weight={self.cost_weight!r}, "
+                    f"spend_per_call={self.spend_per_call!r}, max_cost_per_call={self.max_cost_per_call!r}"
+                    f"{escalate})")
         return (f"RoutedLLM(strong={short(self.strong)}, weak={short(self.weak)}, router={self.router_name!r}, "
-                f"threshold={self.threshold!r}, strong_fraction={self.strong_fraction!r})")
+                f"threshold={self.threshold!r}, strong_fraction={self.strong_fraction!r}{escalate})")
 
     __str__ = __repr__
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any], **kwargs: Any) -> "RoutedLLM":
         """Rebuild from :meth:`to_dict` with the backends passed again as objects
-        (``RoutedLLM.from_dict(d, strong=..., weak=...)``): the dict never holds their
-        API keys. A router object or ``route_on`` function is passed again too, and so are
-        the live ``cost_ledger``/``price_table`` (else the default price table prices)."""
-        return cls(**{**without_objects(data, kwargs, ("strong", "weak", "router", "route_on")), **kwargs})
+        (``RoutedLLM.from_dict(d, strong=..., weak=...)``; N-way ``models={...}``): the
+        dict never holds their API keys. A router object, a ``route_on`` function or
+        escalation checks of your own are passed again too, and so are the live
+        ``cost_ledger``/``price_table`` (else the default price table prices)."""
+        names = ("strong", "weak", "models", "router", "route_on", "escalate_if")
+        return cls(**{**without_objects(data, kwargs, names), **kwargs})
 
     # -- what LlamaIndex asks of an LLM ---------------------------------------------------
     @property
     def metadata(self) -> LLMMetadata:
-        """Honest about the pair: what both can do, within the smaller known limits (a
-        backend's -1, "unknown", is not a limit)."""
-        s, w = self.strong.metadata, self.weak.metadata
+        """Honest about the backends: what all of them can do, within the smallest known
+        limits (a backend's -1, "unknown", is not a limit)."""
+        metas = [b.metadata for b in self._backends.values()]
         return LLMMetadata(
-            context_window=_smaller_known(s.context_window, w.context_window),
-            num_output=_smaller_known(s.num_output, w.num_output),
-            is_chat_model=s.is_chat_model and w.is_chat_model,
-            is_function_calling_model=s.is_function_calling_model and w.is_function_calling_model,
-            model_name=f"routed({s.model_name}|{w.model_name})")
+            context_window=_smallest_known(m.context_window for m in metas),
+            num_output=_smallest_known(m.num_output for m in metas),
+            is_chat_model=all(m.is_chat_model for m in metas),
+            is_function_calling_model=all(m.is_function_calling_model for m in metas),
+            model_name=f"routed({'|'.join(str(m.model_name) for m in metas)})")
+
+    @property
+    def backends(self) -> Dict[str, LLM]:
+        """The LLMs by route key (``strong``/``weak``, or the keys of ``models``)."""
+        return dict(self._backends)
 
     @property
     def cost_ledger(self) -> CostLedger:
@@ -178,10 +270,10 @@ class RoutedLLM(FunctionCallingLLM):
 
     def _begin_args(self, turn: Turn, kwargs: Dict[str, Any]) -> Dict[str, Any]:
         """The routing options, taken out of the kwargs the backend receives. The output
-        bound is the call's ``max_tokens``, else the backends' when both set one."""
+        bound is the call's ``max_tokens``, else the backends' when all set one."""
         max_tokens = kwargs.get("max_tokens")
         if not isinstance(max_tokens, int):
-            known = [getattr(b, "max_tokens", None) for b in (self.strong, self.weak)]
+            known = [getattr(b, "max_tokens", None) for b in self._backends.values()]
             max_tokens = max(known) if all(isinstance(k, int) and k > 0 for k in known) else None
         return {"turn": turn, "force": kwargs.pop(ROUTE_KWARG, None),
                 "scope": kwargs.pop(SCOPE_KWARG, None) or self.scope, "max_output_tokens": max_tokens}
@@ -192,7 +284,7 @@ class RoutedLLM(FunctionCallingLLM):
         return call
 
     def _backend(self, call: RoutedCall) -> LLM:
-        backend = self.strong if call.route == "strong" else self.weak
+        backend = self._backends[call.route]
         # Settings.llm hands the callback manager to the wrapper only; share it so the
         # backend's one LLM event reaches the handlers attached to this LLM.
         if backend.callback_manager is not self.callback_manager:
@@ -212,8 +304,33 @@ class RoutedLLM(FunctionCallingLLM):
         backend = self.weak if call.route == "strong" else self.strong
         other = other_answer(backend, plain, kwargs) if plain is not None and "tools" not in kwargs else None
         judge = sampler.judge or ThreadedLLMClient(self.strong)
-        call.on_settled(lambda record: offer_call(sampler, call, record, other=other, judge=judge))
+
+        def offer(record: Any) -> None:
+            # an escalation hands its listeners on to the call up: each call offers only its own record
+            if record.call_id == call.call_id:
+                offer_call(sampler, call, record, other=other, judge=judge)
+        call.on_settled(offer)
         return call
+
+    # -- escalation ---------------------------------------------------------------------
+    def _reviewer(self, plain: Optional[Invoke], kwargs: Dict[str, Any],
+                  tools: Optional[Sequence[Any]] = None) -> Optional[dispatch.Review]:
+        """The escalation checks of one call, over the response the backend returned
+        (None without ``escalate_if``): the call one model up when the answer failed."""
+        if not self._checks:
+            return None
+        offered = tools if tools is not None else kwargs.get("tools")
+
+        def review(call: RoutedCall, response: Any, streamed: bool) -> Optional[RoutedCall]:
+            answer = answer_of(response, self._backends[call.route], tools=offered, route=call.route)
+            up = call.review(self._checks, answer, usage_report(response),
+                             text=None if streamed else dispatch.text_of(response))
+            return None if up is None else self._shadowed(up, plain, kwargs)
+        return review
+
+    def _buffers(self, call: RoutedCall) -> bool:
+        """A stream is held back while its answer could still be escalated."""
+        return bool(self._checks) and self._calls.next_up(call) is not None
 
     def record_feedback(self, call_id: str, score: float) -> None:
         """Attach a score in [0, 1] (1 = best) to a call, by the ``call_id`` in its
@@ -225,22 +342,30 @@ class RoutedLLM(FunctionCallingLLM):
         self.shadow.feedback(call_id, score)
 
     def _run(self, turn: Turn, invoke: Invoke, kwargs: Dict[str, Any], *, stream: bool = False,
-             plain: Optional[Invoke] = None) -> Any:
+             plain: Optional[Invoke] = None, tools: Optional[Sequence[Any]] = None) -> Any:
         call = self._reported(self._calls.begin(**self._begin_args(turn, kwargs)))
         self._shadowed(call, plain, kwargs)
+        review = self._reviewer(plain, kwargs, tools)
         if not stream:
-            return dispatch.run(call, lambda: invoke(self._backend(call), kwargs))
-        return dispatch.relay(call, dispatch.open_stream(
-            call, lambda: invoke(self._backend(call), _stream_kwargs(call, kwargs))))
+            return dispatch.run(call, lambda c: invoke(self._backend(c), kwargs), review)
+
+        def opener(c: RoutedCall) -> Any:
+            return invoke(self._backend(c), _stream_kwargs(c, kwargs))
+        return dispatch.relay(call, dispatch.open_stream(call, lambda: opener(call)), opener, review, self._buffers)
 
     async def _arun(self, turn: Turn, invoke: Invoke, kwargs: Dict[str, Any], *,
-                    stream: bool = False, plain: Optional[Invoke] = None) -> Any:
+                    stream: bool = False, plain: Optional[Invoke] = None,
+                    tools: Optional[Sequence[Any]] = None) -> Any:
         call = self._reported(await self._calls.abegin(**self._begin_args(turn, kwargs)))
         self._shadowed(call, plain, kwargs)
+        review = self._reviewer(plain, kwargs, tools)
         if not stream:
-            return await dispatch.arun(call, lambda: invoke(self._backend(call), kwargs))
-        return dispatch.arelay(call, await dispatch.aopen_stream(
-            call, lambda: invoke(self._backend(call), _stream_kwargs(call, kwargs))))
+            return await dispatch.arun(call, lambda c: invoke(self._backend(c), kwargs), review)
+
+        def opener(c: RoutedCall) -> Any:
+            return invoke(self._backend(c), _stream_kwargs(c, kwargs))
+        return dispatch.arelay(call, await dispatch.aopen_stream(call, lambda: opener(call)), opener, review,
+                               self._buffers)
 
     # -- chat and completion -------------------------------------------------------------
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
@@ -299,21 +424,21 @@ class RoutedLLM(FunctionCallingLLM):
                         allow_parallel_tool_calls: bool = False, tool_required: bool = False,
                         **kwargs: Any) -> ChatResponse:
         return self._run(*self._tool_call("chat_with_tools", tools, user_msg, chat_history, _options(
-            verbose, allow_parallel_tool_calls, tool_required), kwargs), kwargs)
+            verbose, allow_parallel_tool_calls, tool_required), kwargs), kwargs, tools=tools)
 
     async def achat_with_tools(self, tools: Sequence[Any], user_msg: UserMsg = None,
                                chat_history: Optional[List[ChatMessage]] = None, verbose: bool = False,
                                allow_parallel_tool_calls: bool = False, tool_required: bool = False,
                                **kwargs: Any) -> ChatResponse:
         return await self._arun(*self._tool_call("achat_with_tools", tools, user_msg, chat_history, _options(
-            verbose, allow_parallel_tool_calls, tool_required), kwargs), kwargs)
+            verbose, allow_parallel_tool_calls, tool_required), kwargs), kwargs, tools=tools)
 
     def stream_chat_with_tools(self, tools: Sequence[Any], user_msg: UserMsg = None,
                                chat_history: Optional[List[ChatMessage]] = None, verbose: bool = False,
                                allow_parallel_tool_calls: bool = False, tool_required: bool = False,
                                **kwargs: Any) -> ChatResponseGen:
         return self._run(*self._tool_call("stream_chat_with_tools", tools, user_msg, chat_history, _options(
-            verbose, allow_parallel_tool_calls, tool_required), kwargs), kwargs, stream=True)
+            verbose, allow_parallel_tool_calls, tool_required), kwargs), kwargs, stream=True, tools=tools)
 
     async def astream_chat_with_tools(self, tools: Sequence[Any], user_msg: UserMsg = None,
                                       chat_history: Optional[List[ChatMessage]] = None, verbose: bool = False,
@@ -321,15 +446,16 @@ class RoutedLLM(FunctionCallingLLM):
                                       **kwargs: Any) -> ChatResponseAsyncGen:
         return await self._arun(*self._tool_call("astream_chat_with_tools", tools, user_msg, chat_history,
                                                  _options(verbose, allow_parallel_tool_calls, tool_required),
-                                                 kwargs), kwargs, stream=True)
+                                                 kwargs), kwargs, stream=True, tools=tools)
 
     def _prepare_chat_with_tools(self, tools: Sequence[Any], user_msg: UserMsg = None,
                                  chat_history: Optional[List[ChatMessage]] = None, verbose: bool = False,
                                  allow_parallel_tool_calls: bool = False, tool_required: bool = False,
                                  **kwargs: Any) -> dict:
         """Only reached by code that prepares tools without calling chat_with_tools: the
-        strong backend's format is used, since the route is not known yet."""
-        return self.strong._prepare_chat_with_tools(  # type: ignore[attr-defined]
+        strong (N-way: the reference) backend's format is used, since the route is not
+        known yet."""
+        return self._backends[self._calls.strong.route]._prepare_chat_with_tools(  # type: ignore[attr-defined]
             tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
             allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs)
 
@@ -337,10 +463,10 @@ class RoutedLLM(FunctionCallingLLM):
                                      **kwargs: Any) -> List[ToolSelection]:
         """Parsed by the backend that produced the response (formats differ per provider)."""
         info = response.additional_kwargs.get("routellm") if response.additional_kwargs else None
-        if not info or info.get("route") not in ("strong", "weak"):
+        if not info or info.get("route") not in self._backends:
             raise RouteLLMError("this response was not produced by this RoutedLLM (no routing stamp), "
                                 "so it is unknown which backend's tool-call format it uses")
-        backend = self.strong if info["route"] == "strong" else self.weak
+        backend = self._backends[info["route"]]
         return backend.get_tool_calls_from_response(  # type: ignore[attr-defined]
             response, error_on_no_tool_call=error_on_no_tool_call, **kwargs)
 
@@ -358,6 +484,30 @@ def _stream_kwargs(call: RoutedCall, kwargs: Dict[str, Any]) -> Dict[str, Any]:
     return kwargs
 
 
-def _smaller_known(a: int, b: int) -> int:
-    known = [v for v in (a, b) if isinstance(v, int) and v > 0]
+def _smallest_known(values: Any) -> int:
+    known = [v for v in values if isinstance(v, int) and v > 0]
     return min(known) if known else -1
+
+
+def _backends_of(strong: Optional[LLM], weak: Optional[LLM], models: Optional[Dict[str, LLM]],
+                 router_models: Dict[str, str]) -> Dict[str, LLM]:
+    """The LLMs by route key: ``strong`` and ``weak``, or the keys of ``models``."""
+    if models is not None:
+        if strong is not None or weak is not None:
+            raise InvalidRouteError("give strong= and weak=, or models={key: llm, ...}, not both")
+        if not isinstance(models, dict) or len(models) < 2:
+            raise InvalidRouteError(f"models must map at least two keys to LLMs, got {models!r}")
+        wrong = [k for k, b in models.items() if not isinstance(b, LLM)]
+        if wrong:
+            raise InvalidRouteError(f"models[{wrong[0]!r}] must be a LlamaIndex LLM, "
+                                    f"got {type(models[wrong[0]]).__name__}")
+        unknown = sorted(set(router_models) - set(models))
+        if unknown:
+            raise InvalidRouteError(f"router_models names {unknown}, which are not keys of models ({sorted(models)})")
+        return dict(models)
+    if router_models:
+        raise InvalidRouteError("router_models= names the router's models for models={...}; a strong/weak pair "
+                                "is scored as a pair")
+    if strong is None or weak is None:
+        raise InvalidRouteError("RoutedLLM needs strong= and weak= LLMs, or models={key: llm, ...}")
+    return {"strong": strong, "weak": weak}

@@ -51,16 +51,34 @@ def object_or_name(value: Any) -> Any:
         OBJECT_KEY: True, "type": getattr(value, "__qualname__", type(value).__qualname__)}
 
 
+def escalation_setting(value: Any) -> Any:
+    """``escalate_if`` as written: ``True``/``False``/``None`` stay; checks of your own
+    (functions) are written as their kind, to be passed again to ``from_dict``."""
+    return value if value is None or isinstance(value, bool) else {
+        OBJECT_KEY: True, "type": getattr(value, "__qualname__", type(value).__qualname__)}
+
+
+def _is_placeholder(value: Any) -> bool:
+    """An object written as its kind; or a mapping of them (the backends of ``models=``)."""
+    if not isinstance(value, dict) or not value:
+        return False
+    if value.get(OBJECT_KEY) is True:
+        return True
+    return all(isinstance(v, dict) and v.get(OBJECT_KEY) is True for v in value.values())
+
+
 def without_objects(data: Dict[str, Any], given: Dict[str, Any], names: Iterable[str]) -> Dict[str, Any]:
     """``data`` minus the object placeholders of ``names``, each of which must be in
     ``given``: :class:`ObjectsRequired` names the missing ones."""
-    placeholders = [n for n in names if isinstance(data.get(n), dict) and data[n].get(OBJECT_KEY)]
+    placeholders = [n for n in names if _is_placeholder(data.get(n))]
     missing = [n for n in placeholders if given.get(n) is None]
     if missing:
+        example = ("models={'gpt-4o': OpenAI(...), 'claude-3-haiku': Anthropic(...)}" if "models" in missing
+                   else "strong=OpenAI(...), weak=Anthropic(...)")
         raise ObjectsRequired(
             "RoutedLLM.from_dict needs " + ", ".join(f"{n}=..." for n in missing) + " as objects: to_dict() "
-            "never holds the backends' API keys (nor router objects or route_on functions), so it cannot "
-            "rebuild them; e.g. RoutedLLM.from_dict(d, strong=OpenAI(...), weak=Anthropic(...))")
+            "never holds the backends' API keys (nor router objects, route_on functions or escalation checks), "
+            f"so it cannot rebuild them; e.g. RoutedLLM.from_dict(d, {example})")
     return {k: v for k, v in data.items() if k not in placeholders and k != "class_name"}
 
 

@@ -340,6 +340,17 @@ class RoutingPolicy:
                     self._sticky.popitem(last=False)
         return Ticket(decision, admitted.reservation)
 
+    def remember_turn(self, scope: str | None, turn_key: str | None, decision: RoutingDecision) -> None:
+        """Make ``decision`` the one the turn's follow-up steps keep (an escalation: they
+        stay on the model that answered)."""
+        if turn_key is None:
+            return
+        with self._lock:
+            key = (_scope_of(scope), turn_key)
+            if key in self._turns:
+                self._turns[key] = decision
+                self._turns.move_to_end(key)
+
     def _remember(self, text: str, scope: str, turn_key: str | None, decision: RoutingDecision) -> None:
         if self._recent.maxlen:
             self._recent.append(text)

@@ -371,3 +371,21 @@ def test_hot_swap_keeps_n_way_routing():
     with pytest.raises(RouterOptionError):
         lc.policy.swap_router("random")  # no quality(): refused, the old router stays
     assert lc.policy.router.name == "toy_quality"
+
+
+def test_an_escalated_turn_keeps_the_model_that_answered_for_its_tool_steps():
+    lc = lifecycle(cost_weight=1e9)
+    first = turn_of([("user", "book a flight")])
+    call = lc.begin(first)
+    up = call.review([lambda a: "bad"], Answer(text="x"), Usage(10, 10))
+    assert up.route == "m" and up.decision.qualities == call.decision.qualities
+    assert up.decision.score == pytest.approx(call.decision.qualities["m"])
+    up.finish(Usage(10, 10))
+    step = turn_of([("user", "book a flight"), ("assistant", "calling"), ("tool", "ok")])
+    assert step.followup and step.key == first.key
+    follow = lc.begin(step)
+    assert follow.route == "m" and follow.decision.step_policy == "per_turn:kept"
+    follow.finish(Usage(5, 5))
+    record = follow.record
+    assert follow.finish(Usage(99, 99), text="more") is record  # settled: nothing changes
+    assert follow.delivered_chars == 0 and follow.answer is None

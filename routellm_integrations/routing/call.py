@@ -271,7 +271,10 @@ class RoutedCall:
     def finish(self, usage: Usage | Mapping[str, Any] | None = None, *, model: str | None = None,
                text: str | None = None) -> CallRecord:
         """The backend answered: price ``usage`` (the provider's counts; estimated from
-        the input and ``text``/the delivered text when it reported none or nonsense)."""
+        the input and ``text``/the delivered text when it reported none or nonsense). On a
+        call already settled it changes nothing and returns the record."""
+        if self.settled:
+            return self.record  # type: ignore[return-value]
         if text:
             self.delivered(text)
         return self._settle("ok", usage, model)
@@ -548,8 +551,16 @@ class CallLifecycle:
         does not fit the budget: :class:`BudgetExceeded`)."""
         costs = self.expected_costs(call.turn) if self.nway else None
         bounds = self.bounds(call.turn, call.max_output_tokens)
-        return self.policy.admit(route, scope=call.scope, reason="escalated", bounds=bounds, costs=costs,
-                                 escalated_from=call.route, degrade=False)
+        ticket = self.policy.admit(route, scope=call.scope, reason="escalated", bounds=bounds, costs=costs,
+                                   escalated_from=call.route, degrade=False)
+        d = call.decision  # the escalation reports what the choice predicted for every model
+        q = (d.qualities or {}).get(route)
+        ticket.decision = ticket.decision.model_copy(update={
+            "qualities": d.qualities, "cost_weight": d.cost_weight, "router": d.router,
+            "score": q if q is not None else ticket.decision.score})
+        # the turn's later steps (steps="per_turn") keep the model that answered, not the one that failed
+        self.policy.remember_turn(call.scope, call.turn.key, ticket.decision)
+        return ticket
 
     # -- before the call -------------------------------------------------------------------
     def bounds(self, turn: Turn, max_output_tokens: int | None = None) -> dict[str, float] | None:
