@@ -99,11 +99,12 @@ def text_only(response: Any) -> str:
 
 
 def answer_of(response: Any, backend: Any, *, tools: Optional[Sequence[Any]] = None,
-              route: Optional[str] = None) -> Answer:
+              route: Optional[str] = None, tool_required: bool = False) -> Answer:
     """The :class:`Answer` of one LlamaIndex ``ChatResponse`` / ``CompletionResponse``
     written by ``backend``; ``tools``: what the call offered (a tool name not among them
-    is what ``invalid_tool_call`` flags)."""
+    is what ``invalid_tool_call`` flags); ``tool_required``: the call demanded a tool call
+    (``chat_with_tools(..., tool_required=True)``), so an answer without one fails it."""
     offered = offered_tools(tools)
     calls, invalid = _tool_calls(backend, response, offered is not None)
     return Answer(text=text_only(response), tool_calls=calls, invalid_tool_calls=invalid, tools=offered,
-                  logprobs=_logprobs(response), route=route)
+                  logprobs=_logprobs(response), tool_required=bool(tool_required and offered), route=route)

@@ -313,8 +313,8 @@ class RoutedLLM(FunctionCallingLLM):
         return call
 
     # -- escalation ---------------------------------------------------------------------
-    def _reviewer(self, plain: Optional[Invoke], kwargs: Dict[str, Any],
-                  tools: Optional[Sequence[Any]] = None) -> Optional[dispatch.Review]:
+    def _reviewer(self, plain: Optional[Invoke], kwargs: Dict[str, Any], tools: Optional[Sequence[Any]] = None,
+                  tool_required: bool = False) -> Optional[dispatch.Review]:
         """The escalation checks of one call, over the response the backend returned
         (None without ``escalate_if``): the call one model up when the answer failed."""
         if not self._checks:
@@ -322,7 +322,8 @@ class RoutedLLM(FunctionCallingLLM):
         offered = tools if tools is not None else kwargs.get("tools")
 
         def review(call: RoutedCall, response: Any, streamed: bool) -> Optional[RoutedCall]:
-            answer = answer_of(response, self._backends[call.route], tools=offered, route=call.route)
+            answer = answer_of(response, self._backends[call.route], tools=offered, route=call.route,
+                               tool_required=tool_required)
             up = call.review(self._checks, answer, usage_report(response),
                              text=None if streamed else dispatch.text_of(response))
             return None if up is None else self._shadowed(up, plain, kwargs)
@@ -342,10 +343,11 @@ class RoutedLLM(FunctionCallingLLM):
         self.shadow.feedback(call_id, score)
 
     def _run(self, turn: Turn, invoke: Invoke, kwargs: Dict[str, Any], *, stream: bool = False,
-             plain: Optional[Invoke] = None, tools: Optional[Sequence[Any]] = None) -> Any:
+             plain: Optional[Invoke] = None, tools: Optional[Sequence[Any]] = None,
+             tool_required: bool = False) -> Any:
         call = self._reported(self._calls.begin(**self._begin_args(turn, kwargs)))
         self._shadowed(call, plain, kwargs)
-        review = self._reviewer(plain, kwargs, tools)
+        review = self._reviewer(plain, kwargs, tools, tool_required)
         if not stream:
             return dispatch.run(call, lambda c: invoke(self._backend(c), kwargs), review)
 
@@ -355,10 +357,10 @@ class RoutedLLM(FunctionCallingLLM):
 
     async def _arun(self, turn: Turn, invoke: Invoke, kwargs: Dict[str, Any], *,
                     stream: bool = False, plain: Optional[Invoke] = None,
-                    tools: Optional[Sequence[Any]] = None) -> Any:
+                    tools: Optional[Sequence[Any]] = None, tool_required: bool = False) -> Any:
         call = self._reported(await self._calls.abegin(**self._begin_args(turn, kwargs)))
         self._shadowed(call, plain, kwargs)
-        review = self._reviewer(plain, kwargs, tools)
+        review = self._reviewer(plain, kwargs, tools, tool_required)
         if not stream:
             return await dispatch.arun(call, lambda c: invoke(self._backend(c), kwargs), review)
 
@@ -424,21 +426,22 @@ class RoutedLLM(FunctionCallingLLM):
                         allow_parallel_tool_calls: bool = False, tool_required: bool = False,
                         **kwargs: Any) -> ChatResponse:
         return self._run(*self._tool_call("chat_with_tools", tools, user_msg, chat_history, _options(
-            verbose, allow_parallel_tool_calls, tool_required), kwargs), kwargs, tools=tools)
+            verbose, allow_parallel_tool_calls, tool_required), kwargs), kwargs, tools=tools, tool_required=tool_required)
 
     async def achat_with_tools(self, tools: Sequence[Any], user_msg: UserMsg = None,
                                chat_history: Optional[List[ChatMessage]] = None, verbose: bool = False,
                                allow_parallel_tool_calls: bool = False, tool_required: bool = False,
                                **kwargs: Any) -> ChatResponse:
         return await self._arun(*self._tool_call("achat_with_tools", tools, user_msg, chat_history, _options(
-            verbose, allow_parallel_tool_calls, tool_required), kwargs), kwargs, tools=tools)
+            verbose, allow_parallel_tool_calls, tool_required), kwargs), kwargs, tools=tools, tool_required=tool_required)
 
     def stream_chat_with_tools(self, tools: Sequence[Any], user_msg: UserMsg = None,
                                chat_history: Optional[List[ChatMessage]] = None, verbose: bool = False,
                                allow_parallel_tool_calls: bool = False, tool_required: bool = False,
                                **kwargs: Any) -> ChatResponseGen:
         return self._run(*self._tool_call("stream_chat_with_tools", tools, user_msg, chat_history, _options(
-            verbose, allow_parallel_tool_calls, tool_required), kwargs), kwargs, stream=True, tools=tools)
+            verbose, allow_parallel_tool_calls, tool_required), kwargs), kwargs, stream=True, tools=tools,
+                                                 tool_required=tool_required)
 
     async def astream_chat_with_tools(self, tools: Sequence[Any], user_msg: UserMsg = None,
                                       chat_history: Optional[List[ChatMessage]] = None, verbose: bool = False,
@@ -446,7 +449,8 @@ class RoutedLLM(FunctionCallingLLM):
                                       **kwargs: Any) -> ChatResponseAsyncGen:
         return await self._arun(*self._tool_call("astream_chat_with_tools", tools, user_msg, chat_history,
                                                  _options(verbose, allow_parallel_tool_calls, tool_required),
-                                                 kwargs), kwargs, stream=True, tools=tools)
+                                                 kwargs), kwargs, stream=True, tools=tools,
+                                                 tool_required=tool_required)
 
     def _prepare_chat_with_tools(self, tools: Sequence[Any], user_msg: UserMsg = None,
                                  chat_history: Optional[List[ChatMessage]] = None, verbose: bool = False,

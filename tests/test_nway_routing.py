@@ -389,3 +389,22 @@ def test_an_escalated_turn_keeps_the_model_that_answered_for_its_tool_steps():
     record = follow.record
     assert follow.finish(Usage(99, 99), text="more") is record  # settled: nothing changes
     assert follow.delivered_chars == 0 and follow.answer is None
+
+
+def test_escalation_skips_a_dearer_model_predicted_worse():
+    class Skewed(ToyQuality):
+        def quality(self, prompts, models=None):  # mid is dearer than small but predicted worse
+            return np.tile([0.6, 0.2, 0.9], (len(prompts), 1))[:, self.columns(models or self.models)]
+
+    policy = RoutingPolicy(Skewed(), models=KEYS, cost_weight=1e9)
+    backends = {"s": Backend("s", "small", "test"), "m": Backend("m", "mid", "test"), "b": Backend("b", "big", "test")}
+    lc = CallLifecycle(policy, backends=backends, prices=PRICES)
+    call = lc.begin(turn("x"))
+    assert call.route == "s" and lc.next_up(call) == "b"
+    # equal prices: a model as dear and predicted better is "up"; the worse one is not
+    same = PriceTable({"test": {"small": (1.0, 1.0), "mid": (1.0, 1.0), "big": (1.0, 1.0)}})
+    lc = CallLifecycle(RoutingPolicy(Skewed(), models=KEYS, cost_weight=0.0), backends=backends, prices=same)
+    call = lc.begin(turn("x"))
+    assert call.route == "b" and lc.next_up(call) is None
+    forced = lc.begin(turn("x"), force="m")  # a forced call has no predictions: nothing is "up" at one price
+    assert lc.next_up(forced) is None

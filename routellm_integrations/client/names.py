@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 from .errors import BackendConfigError, InvalidModelError
 
-__all__ = ["PROVIDERS", "BackendSpec", "ModelRequest", "parse_backend", "parse_model"]
+__all__ = ["PROVIDERS", "BackendSpec", "ModelRequest", "parse_backend", "parse_model", "route_models"]
 
 #: providers a backend spec may name; ``openai`` covers any OpenAI-compatible server
 PROVIDERS = ("openai", "anthropic")
 _MODEL_RX = re.compile(r"^router-(?P<router>[A-Za-z0-9_.]+)-(?P<rest>.+)$")
+#: a model key among N: printable ASCII without spaces or commas (it goes into headers, joined by commas)
+_KEY_RX = re.compile(r"^[!-+\--~]{1,128}$")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,40 @@ def parse_backend(spec: "str | BackendSpec") -> BackendSpec:
     if not model:
         raise BackendConfigError(f"backend {spec!r} names no model: write it as '{provider}:<model>'")
     return BackendSpec(provider, model)
+
+
+def route_models(models: object, what: str = "models") -> dict[str, str]:
+    """The backends of an N-way route by key: ``["openai:gpt-4o", "openai:gpt-4o-mini"]``
+    keys each by its model name (``gpt-4o``, ``gpt-4o-mini``); ``{"big": "openai:gpt-4o",
+    ...}`` keeps its keys. Values are canonical ``provider:model`` specs. Raises
+    :class:`InvalidModelError` (a :class:`ValueError`) naming ``what`` and the entry."""
+    if isinstance(models, (str, bytes)) or not isinstance(models, (list, tuple, dict)) and \
+            not hasattr(models, "items"):
+        raise InvalidModelError(f"{what} must be a list of 'provider:model' backends or a mapping "
+                                f"{{key: 'provider:model'}}, got {models!r:.200}")
+    pairs: list[tuple[object, object]]
+    if hasattr(models, "items"):
+        pairs = list(models.items())  # type: ignore[union-attr]
+    else:
+        pairs = [(None, spec) for spec in models]  # type: ignore[union-attr]
+    out: dict[str, str] = {}
+    for i, (key, spec) in enumerate(pairs):
+        where = f"{what}[{i}]" if key is None else f"{what}.{key}"
+        try:
+            backend = parse_backend(spec)  # type: ignore[arg-type]
+        except BackendConfigError as exc:
+            raise InvalidModelError(f"{where}: {exc}") from None
+        name = backend.model if key is None else key
+        if not isinstance(name, str) or not _KEY_RX.match(name):
+            raise InvalidModelError(f"{where}: a model key is 1-128 printable ASCII characters without spaces or "
+                                    f"commas, got {name!r}")
+        if name in out:
+            hint = " (give the models as a mapping {key: 'provider:model'} to key them apart)" if key is None else ""
+            raise InvalidModelError(f"{where}: the key {name!r} is given twice{hint}")
+        out[name] = str(backend)
+    if len(out) < 2:
+        raise InvalidModelError(f"{what}: routing among N models needs at least two backends, got {len(out)}")
+    return out
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,38 @@ stops reading (abandoned) or one the provider cuts (charged for what it delivere
 Streams pass every chunk through ``RoutedCall.delivered``; usage comes from the last chunk
 (requested from OpenAI backends with ``stream_options.include_usage``); the final chunk
 carries the record as ``routellm``.
+
+**Among N models**: a route may name N backends instead of a pair,
+
+    RoutedClient(routes={"auto": RouteConfig(
+        models=["openai:gpt-4o", "openai:gpt-4o-mini", "anthropic:claude-3-haiku-20240307"],
+        cost_weight=300, escalate=True)})
+
+Each call goes to the model maximising the router's predicted quality minus
+``cost_weight`` x its expected cost (``spend_per_call``: a target spend held online;
+``max_cost_per_call``: a cap), scored by a router with ``quality(prompts, models)``
+(default ``"quality"``). A model's **key** (the record's ``route``, the ledger's route,
+what ``force=`` names) is its model name (``gpt-4o``, ``claude-3-haiku-20240307``), or
+the key of a mapping ``models={"big": "openai:gpt-4o", ...}``; the router knows it by
+the backend's model name unless ``router_models={key: name}`` says otherwise.
+
+**Escalation** (``escalate=True``: the built-in checks; a check ``answer -> reason |
+None``; or a list): an answer that fails a check (structured output that does not parse
+or validate against ``response_format``, a tool call to a tool not offered or with
+invalid arguments, an empty answer or a refusal) is re-sent to the next model up (for a
+pair: weak -> strong), each call settled and recorded (``escalated``, then the answer's
+status). A stream is held back while a model above could still take over and released
+once its answer passed, so no chunk of an escalated answer is ever sent: escalation
+happens before the first chunk; the top model streams live. The reply's ``routellm``
+is the answering call's record (``escalated_from`` names the key below it), with
+``escalations``: the records of the calls escalated from, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -37,9 +63,11 @@ from ..errors import InvalidPromptError
 from ..policy import RoutingPolicy, StepPolicy
 from ..routers.registry import is_model_free
 from ..routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
+from ..routing.escalation import escalation_checks
+from .answers import completion_answer, stream_answer
 from .backends import BackendStream, ChatBackend, Transport, make_backend
 from .errors import BackendError, InvalidModelError
-from .names import BackendSpec, ModelRequest, parse_backend, parse_model
+from .names import BackendSpec, ModelRequest, parse_backend, parse_model, route_models
 
 __all__ = ["AsyncRoutedClient", "RouteConfig", "RoutedAsyncStream", "RoutedClient", "RoutedStream", "Routed"]
 
@@ -48,30 +76,104 @@ _UNSET: Any = object()
 
 @dataclass(frozen=True)
 class RouteConfig:
-    """A named route: its pair of backends (the client's when None), its router and its
-    threshold or held strong share."""
+    """A named route: a pair of backends (the client's when None) with a threshold or a
+    held strong share, or N backends (``models``) chosen among by quality against cost.
+
+    - pair: ``strong``/``weak`` (``provider:model``), ``threshold`` or ``strong_fraction``;
+      ``router`` default ``"mf"``.
+    - N-way: ``models`` (a list of ``provider:model`` specs, keyed by model name, or a
+      mapping ``{key: spec}``), ``cost_weight`` (quality points one USD is worth; default
+      0: best quality), ``spend_per_call`` (a target spend per call, held online),
+      ``max_cost_per_call`` (never a model whose expected cost is above it),
+      ``router_models`` (``{key: the router's name for it}``, default the backend's model
+      name), ``reference_model`` (the key savings count against; default the dearest),
+      ``expected_output_tokens`` (one number or one per key); ``router`` default
+      ``"quality"``.
+    - both: ``escalate`` (True: the built-in checks; a check or a list of them), ``steps``,
+      ``router_options``.
+
+    Every problem is an :class:`InvalidModelError` naming the field."""
 
     strong: str | None = None
     weak: str | None = None
-    router: str = "mf"
+    router: str | None = None
     threshold: float | None = None
     strong_fraction: float | None = None
     steps: StepPolicy = "per_turn"
     router_options: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
+    models: Any = field(default=None, hash=False)
+    router_models: Mapping[str, str] | None = field(default=None, hash=False)
+    cost_weight: float | None = None
+    spend_per_call: float | None = None
+    max_cost_per_call: float | None = None
+    reference_model: str | None = None
+    expected_output_tokens: Any = field(default=None, hash=False)
+    escalate: Any = field(default=None, hash=False, compare=False)
+
+    def __post_init__(self) -> None:
+        nway_options = [n for n in ("cost_weight", "spend_per_call", "max_cost_per_call", "router_models",
+                                    "reference_model", "expected_output_tokens") if getattr(self, n) is not None]
+        if self.models is None:
+            if nway_options:
+                raise InvalidModelError(f"{', '.join(nway_options)}: choose among N models; give models=[...] too "
+                                        "(a strong/weak pair routes by threshold or strong_fraction)")
+            if self.threshold is not None and self.strong_fraction is not None:
+                raise InvalidModelError("give threshold or strong_fraction, not both")
+            object.__setattr__(self, "router", self.router or "mf")
+        else:
+            pair = [n for n in ("strong", "weak", "threshold", "strong_fraction") if getattr(self, n) is not None]
+            if pair:
+                raise InvalidModelError(f"{', '.join(pair)}: a route with models= chooses among N models by "
+                                        "cost_weight, spend_per_call or max_cost_per_call; strong/weak and "
+                                        "threshold/strong_fraction are for a pair, not both")
+            specs = route_models(self.models)
+            object.__setattr__(self, "models", dict(self.models) if hasattr(self.models, "items")
+                               else tuple(self.models))
+            unknown = sorted(set(self.router_models or {}) - set(specs))
+            if unknown:
+                raise InvalidModelError(f"router_models names {unknown}, which are not model keys {list(specs)}")
+            if self.reference_model is not None and self.reference_model not in specs:
+                raise InvalidModelError(f"reference_model {self.reference_model!r} is not one of the model keys "
+                                        f"{list(specs)}")
+            for name in ("cost_weight", "spend_per_call", "max_cost_per_call"):
+                value = getattr(self, name)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or
+                                          not math.isfinite(value) or value < 0 or (value == 0 and name != "cost_weight")):
+                    what = "a finite number >= 0 (quality points per USD)" if name == "cost_weight" else \
+                        "a positive number of USD"
+                    raise InvalidModelError(f"{name} must be {what}, got {value!r}")
+            object.__setattr__(self, "router", self.router or "quality")
+        escalation_checks(self.escalate)  # a bad check fails here (EscalationCheckError)
+
+    @property
+    def nway(self) -> bool:
+        """The route chooses among N models (``models``)."""
+        return self.models is not None
+
+    def model_specs(self) -> dict[str, str]:
+        """N-way: each key's ``provider:model`` backend (empty for a pair)."""
+        return route_models(self.models) if self.models is not None else {}
 
 
 @dataclass
 class Routed:
-    """What one model string resolved to: its lifecycle and its two backends."""
+    """What one model string resolved to: its lifecycle, its backends by route key and its
+    escalation checks (none: answers are never reviewed)."""
 
     key: str
     lifecycle: CallLifecycle
     backends: dict[str, ChatBackend]
     request: ModelRequest
+    checks: tuple[Any, ...] = ()
 
     @property
     def policy(self) -> RoutingPolicy:
         return self.lifecycle.policy
+
+    def reviews(self, call: RoutedCall) -> bool:
+        """Whether ``call``'s answer is checked: escalation is on and a model above it
+        could take over (a stream is held back meanwhile)."""
+        return bool(self.checks) and self.lifecycle.next_up(call) is not None
 
 
 def _text(content: Any) -> str:
@@ -127,6 +229,49 @@ def _answer_text(completion: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
+class _Emitter:
+    """What a stream sends on of one call's chunks: a finish chunk is held back (the record
+    goes on it when no usage chunk was asked for), a usage-only chunk is kept for the end."""
+
+    def __init__(self, include_usage: bool) -> None:
+        self.include_usage = include_usage
+        self.held: dict[str, Any] | None = None
+        self.usage_chunk: dict[str, Any] | None = None
+        self.template: dict[str, Any] | None = None
+
+    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        self.template = self.template or chunk
+        choices = chunk.get("choices") or ()
+        if not choices:
+            if chunk.get("usage") is not None:
+                self.usage_chunk = chunk
+            return []
+        out = []
+        if any(c.get("finish_reason") for c in choices):
+            if self.held is not None:
+                out.append(self.held)
+            self.held = chunk
+            return out
+        if self.held is not None:  # content after a finish chunk (several choices): pass the held one on
+            out.append(self.held)
+            self.held = None
+        out.append(chunk)
+        return out
+
+    def close(self, record: CallRecord, meta: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.include_usage:
+            last = self.usage_chunk or _usage_chunk(self.template, record)
+            last["routellm"] = meta
+            return [self.held, last] if self.held is not None else [last]
+        if self.held is not None:
+            self.held["routellm"] = meta
+            return [self.held]
+        last = _usage_chunk(self.template, record)
+        last.pop("usage", None)
+        last["routellm"] = meta
+        return [last]
+
+
 def _usage_chunk(template: Mapping[str, Any] | None, record: CallRecord) -> dict[str, Any]:
     base = {k: template[k] for k in ("id", "object", "created", "model") if k in template} if template else {}
     usage = None
@@ -136,31 +281,61 @@ def _usage_chunk(template: Mapping[str, Any] | None, record: CallRecord) -> dict
     return {"object": "chat.completion.chunk", **base, "choices": [], "usage": usage}
 
 
+def _meta(record: CallRecord, escalated: list[CallRecord]) -> dict[str, Any]:
+    """The record as the reply carries it: with the records of the calls escalated from."""
+    meta = record.metadata()
+    if escalated:
+        meta["escalations"] = [r.metadata() for r in escalated]
+    return meta
+
+
+Reopen = Callable[[RoutedCall], "Any"]
+
+
 class RoutedAsyncStream:
     """An open routed stream: ``async for chunk in stream`` gives OpenAI chunk dicts (the
     last one carries ``routellm``: the call's record). The decision is known before the
     first chunk (:attr:`decision`); :attr:`record` is set once the call settled. Closing
     it early (``aclose``, leaving an ``async with``/``async for``) settles the call as
-    abandoned."""
+    abandoned.
+
+    With escalation (``routed.checks``), a call's chunks are held back while a model
+    above could take over (:attr:`holding`): its answer is reviewed once complete, then
+    released or re-sent to the next model up (:attr:`call` and :attr:`decision` then
+    follow the new call; :attr:`escalated` lists the records of the calls escalated
+    from). The decision is final once the first chunk arrived."""
 
     def __init__(self, call: RoutedCall, source: BackendStream, *, include_usage: bool,
-                 wrap: Callable[[dict[str, Any]], Any] | None = None) -> None:
+                 wrap: Callable[[dict[str, Any]], Any] | None = None, routed: "Routed | None" = None,
+                 request: Mapping[str, Any] | None = None, reopen: Reopen | None = None) -> None:
         self.call = call
         self._source = source
         self._include_usage = include_usage
         self._wrap = wrap
+        self._routed = routed
+        self._request = dict(request or {})
+        self._reopen = reopen
+        self.escalated: list[CallRecord] = []
         self._agen = self._run()
         self._started = False
         self._closed = False
 
     @property
     def decision(self) -> CallRecord:
-        """The routing decision as a record (status ``in_flight``)."""
+        """The routing decision of the current call as a record (status ``in_flight``)."""
         return self.call.preview_record()
 
     @property
     def record(self) -> CallRecord | None:
         return self.call.record
+
+    @property
+    def holding(self) -> bool:
+        """The current call's chunks are held back until its answer passed the checks."""
+        return self._reviews(self.call)
+
+    def _reviews(self, call: RoutedCall) -> bool:
+        return self._routed is not None and self._reopen is not None and self._routed.reviews(call)
 
     def __aiter__(self) -> "RoutedAsyncStream":
         return self
@@ -193,58 +368,51 @@ class RoutedAsyncStream:
         await self.aclose()
 
     async def _run(self) -> AsyncIterator[dict[str, Any]]:
-        call, source = self.call, self._source
-        held: dict[str, Any] | None = None   # the finish chunk: the record goes on it (no usage asked)
-        usage_chunk: dict[str, Any] | None = None
-        template: dict[str, Any] | None = None
+        out = _Emitter(self._include_usage)
+        release: list[dict[str, Any]] = []  # a reviewed answer's chunks, sent once its call settled
         try:
-            try:
-                async for chunk in source:
-                    call.delivered(_delta_text(chunk))
-                    template = template or chunk
-                    choices = chunk.get("choices") or ()
-                    if not choices:
-                        if chunk.get("usage") is not None:
-                            usage_chunk = chunk
+            while True:
+                call, source = self.call, self._source
+                hold = self._reviews(call)
+                out = _Emitter(self._include_usage)
+                buffer: list[dict[str, Any]] = []
+                try:
+                    async for chunk in source:
+                        call.delivered(_delta_text(chunk))
+                        if hold:
+                            buffer.append(chunk)
+                            continue
+                        for c in out.feed(chunk):
+                            yield c
+                finally:
+                    await source.aclose()
+                if hold:
+                    assert self._routed is not None and self._reopen is not None
+                    up = call.review(self._routed.checks, stream_answer(buffer, self._request, call.route),
+                                     source.usage, model=source.model)
+                    if up is not None:  # this answer is never sent: the next model up answers
+                        self.escalated.append(call.record)  # type: ignore[arg-type]
+                        self.call = up
+                        self._source = await self._reopen(up)
                         continue
-                    if any(c.get("finish_reason") for c in choices):
-                        if held is not None:
-                            yield held
-                        held = chunk
-                        continue
-                    if held is not None:  # content after a finish chunk (several choices): pass the held one on
-                        yield held
-                        held = None
-                    yield chunk
-            finally:
-                await source.aclose()
-            record = call.finish(source.usage, model=source.model)
+                    release = [c for chunk in buffer for c in out.feed(chunk)]
+                record = call.record if call.settled else call.finish(source.usage, model=source.model)
+                break
         except GeneratorExit:
-            call.abandon()
+            self.call.abandon()
             raise
         except asyncio.CancelledError:
-            call.cancel()
+            self.call.cancel()
             raise
         except BaseException as exc:
-            call.fail(exc)
+            self.call.fail(exc)
             if isinstance(exc, BackendError):
-                exc.route = call.route
+                exc.route = self.call.route
             raise
-        meta = record.metadata()
-        if self._include_usage:
-            if held is not None:
-                yield held
-            last = usage_chunk or _usage_chunk(template, record)
-            last["routellm"] = meta
-            yield last
-        elif held is not None:
-            held["routellm"] = meta
-            yield held
-        else:
-            last = _usage_chunk(template, record)
-            last.pop("usage", None)
-            last["routellm"] = meta
-            yield last
+        for c in release:  # the call is settled: a consumer that leaves now changes nothing
+            yield c
+        for c in out.close(record, _meta(record, self.escalated)):
+            yield c
 
 
 class AsyncRoutedClient:
@@ -290,13 +458,14 @@ class AsyncRoutedClient:
         self.weak = self._spec_of(weak)
         self.routes: dict[str, RouteConfig] = {}
         for name, cfg in (routes or {}).items():
-            self.routes[name] = cfg if isinstance(cfg, RouteConfig) else RouteConfig(**dict(cfg))
+            try:
+                self.routes[name] = cfg if isinstance(cfg, RouteConfig) else RouteConfig(**dict(cfg))
+            except (InvalidModelError, TypeError) as exc:
+                raise type(exc)(f"route {name!r}: {exc}") from None
         for name, cfg in self.routes.items():
             for spec in (cfg.strong, cfg.weak):
                 if spec is not None:
                     parse_backend(spec)
-            if cfg.threshold is not None and cfg.strong_fraction is not None:
-                raise InvalidModelError(f"route {name!r}: give threshold or strong_fraction, not both")
         self.routers = list(routers) if routers is not None else None
         self.prices = prices if prices is not None else PriceTable.default()
         self.budget = budget
@@ -336,7 +505,7 @@ class AsyncRoutedClient:
         """Every backend spec the client may call (its pair and its routes')."""
         out = [self.strong, self.weak]
         for cfg in self.routes.values():
-            out += [s for s in (cfg.strong, cfg.weak) if s is not None]
+            out += [s for s in (cfg.strong, cfg.weak) if s is not None] + list(cfg.model_specs().values())
         return list(dict.fromkeys(str(parse_backend(s)) for s in out))
 
     # -- routers and lifecycles -------------------------------------------------------------
@@ -378,25 +547,49 @@ class AsyncRoutedClient:
         hit = self._cached(request, budget)
         if hit is not None:
             return hit
+        checks: tuple[Any, ...] = ()
         if request.route is not None:
             cfg = self.routes[request.route]
+            key, checks = request.route, escalation_checks(cfg.escalate)
+            if cfg.nway:
+                return self._remember(request, budget, self._nway(key, cfg, request, budget, checks))
             strong, weak = cfg.strong or self.strong, cfg.weak or self.weak
             router, threshold, fraction, steps = cfg.router, cfg.threshold, cfg.strong_fraction, cfg.steps
             options = dict(cfg.router_options or {})
-            key = request.route
         else:
             strong, weak, router, steps, options = self.strong, self.weak, request.router, self.steps, {}
             threshold, fraction = request.threshold, request.strong_fraction
             key = (f"router-{router}-share{fraction}" if fraction is not None else f"router-{router}-{threshold}")
         router_obj = self.router(router) if not options else _load(router, options)  # type: ignore[arg-type]
-        online_key = key if budget is None else f"{key}|budget-{_digest(budget)}"
         policy = RoutingPolicy(router_obj, threshold=threshold, strong_fraction=fraction, budget=budget, steps=steps,
-                               store=self.store, online_key=online_key)
+                               store=self.store, online_key=_online_key(key, budget))
         sb, wb = self.backend(strong), self.backend(weak)
         lifecycle = CallLifecycle(policy, strong=Backend("strong", sb.model, sb.provider),
                                   weak=Backend("weak", wb.model, wb.provider), prices=self.prices,
                                   on_no_text=self.on_no_text)
-        routed = Routed(key, lifecycle, {"strong": sb, "weak": wb}, request)
+        return self._remember(request, budget, Routed(key, lifecycle, {"strong": sb, "weak": wb}, request, checks))
+
+    def _nway(self, key: str, cfg: RouteConfig, request: ModelRequest, budget: Budget | None,
+              checks: tuple[Any, ...]) -> Routed:
+        """The lifecycle of a route among N models."""
+        backends = {k: self.backend(spec) for k, spec in cfg.model_specs().items()}
+        names = {k: (cfg.router_models or {}).get(k, b.model) for k, b in backends.items()}
+        options = dict(cfg.router_options or {})
+        router_obj = self.router(cfg.router) if not options else _load(cfg.router, options)  # type: ignore[arg-type]
+        policy = RoutingPolicy(router_obj, models=names, cost_weight=cfg.cost_weight,
+                               spend_per_call=cfg.spend_per_call, max_cost_per_call=cfg.max_cost_per_call,
+                               budget=budget, steps=cfg.steps, store=self.store, online_key=_online_key(key, budget))
+        extra = {} if cfg.expected_output_tokens is None else {"expected_output_tokens": cfg.expected_output_tokens}
+        try:
+            lifecycle = CallLifecycle(policy, backends={k: Backend(k, b.model, b.provider) for k, b in backends.items()},
+                                      reference=cfg.reference_model, prices=self.prices, on_no_text=self.on_no_text,
+                                      **extra)
+        except BaseException:
+            policy.close()
+            raise
+        return Routed(key, lifecycle, backends, request, checks)
+
+    def _remember(self, request: ModelRequest, budget: Budget | None, routed: Routed) -> Routed:
         with self._lock:
             existing = self._routed.get((request.key, budget))
             if existing is not None:
@@ -431,8 +624,9 @@ class AsyncRoutedClient:
     # -- calls ------------------------------------------------------------------------------
     async def begin(self, model: str, messages: Any, *, tools: Any = None, max_tokens: Any = None,
                     scope: str | None = None, api_key_id: str | None = None, budget: Budget | None = _UNSET,
-                    force: Literal["strong", "weak"] | None = None) -> tuple[Routed, RoutedCall]:
-        """Resolve ``model``, decide and reserve: the call in flight (settle it)."""
+                    force: str | None = None) -> tuple[Routed, RoutedCall]:
+        """Resolve ``model``, decide and reserve: the call in flight (settle it). ``force``
+        names a route: ``"strong"``/``"weak"``, or a model key of an N-way route."""
         routed = await self.arouted(model, budget=budget)
         turn = request_turn(messages, tools, self.route_on)
         call = await routed.lifecycle.abegin(turn, force=force, scope=scope,
@@ -442,7 +636,7 @@ class AsyncRoutedClient:
         return routed, call
 
     async def complete_raw(self, body: Mapping[str, Any], *, scope: str | None = None, api_key_id: str | None = None,
-                           budget: Budget | None = _UNSET, force: Literal["strong", "weak"] | None = None
+                           budget: Budget | None = _UNSET, force: str | None = None
                            ) -> tuple[dict[str, Any], CallRecord]:
         """A whole (not streamed) routed call on an OpenAI request body: the OpenAI
         completion dict (``model`` = the model that answered, ``routellm`` = the record)."""
@@ -452,21 +646,32 @@ class AsyncRoutedClient:
         routed, call = await self.begin(model, params.get("messages"), tools=params.get("tools"),  # type: ignore[arg-type]
                                         max_tokens=params.get("max_completion_tokens") or params.get("max_tokens"),
                                         scope=scope, api_key_id=api_key_id, budget=budget, force=force)
-        try:
-            reply = await routed.backends[call.route].acomplete(params)
-        except BaseException as exc:
-            call.settle_on_exit(exc)
-            if isinstance(exc, BackendError):
-                exc.route = call.route
-            raise
-        record = call.finish(reply.usage, model=reply.model, text=_answer_text(reply.completion))
+        escalated: list[CallRecord] = []
+        while True:
+            try:
+                reply = await routed.backends[call.route].acomplete(params)
+                up = None
+                if routed.reviews(call):
+                    up = call.review(routed.checks, completion_answer(reply.completion, params, call.route),
+                                     reply.usage, model=reply.model, text=_answer_text(reply.completion))
+            except BaseException as exc:
+                call.settle_on_exit(exc)
+                if isinstance(exc, BackendError):
+                    exc.route = call.route
+                raise
+            if up is None:
+                break
+            escalated.append(call.record)  # type: ignore[arg-type]
+            call = up  # the answer failed a check: the next model up answers the same request
+        record = call.record if call.settled else call.finish(reply.usage, model=reply.model,
+                                                               text=_answer_text(reply.completion))
         completion = reply.completion
         completion["model"] = reply.model
-        completion["routellm"] = record.metadata()
+        completion["routellm"] = _meta(record, escalated)
         return completion, record
 
     async def stream_raw(self, body: Mapping[str, Any], *, scope: str | None = None, api_key_id: str | None = None,
-                         budget: Budget | None = _UNSET, force: Literal["strong", "weak"] | None = None,
+                         budget: Budget | None = _UNSET, force: str | None = None,
                          wrap: Callable[[dict[str, Any]], Any] | None = None) -> RoutedAsyncStream:
         """Open a routed stream on an OpenAI request body (returns once the backend
         accepted it: a backend that refuses raises :class:`BackendError` here)."""
@@ -477,18 +682,23 @@ class AsyncRoutedClient:
         routed, call = await self.begin(model, params.get("messages"), tools=params.get("tools"),  # type: ignore[arg-type]
                                         max_tokens=params.get("max_completion_tokens") or params.get("max_tokens"),
                                         scope=scope, api_key_id=api_key_id, budget=budget, force=force)
+
+        async def open_stream(c: RoutedCall) -> BackendStream:
+            return await routed.backends[c.route].astream(params, include_usage=include_usage)
+
         try:
-            source = await routed.backends[call.route].astream(params, include_usage=include_usage)
+            source = await open_stream(call)
         except BaseException as exc:
             call.settle_on_exit(exc)
             if isinstance(exc, BackendError):
                 exc.route = call.route
             raise
-        return RoutedAsyncStream(call, source, include_usage=include_usage, wrap=wrap)
+        return RoutedAsyncStream(call, source, include_usage=include_usage, wrap=wrap, routed=routed, request=params,
+                                 reopen=open_stream if routed.checks else None)
 
     async def create(self, *, model: str, messages: list[Mapping[str, Any]], stream: bool = False,
                      scope: str | None = None, api_key_id: str | None = None, budget: Budget | None = _UNSET,
-                     force: Literal["strong", "weak"] | None = None, **params: Any) -> Any:
+                     force: str | None = None, **params: Any) -> Any:
         """``chat.completions.create``: an ``openai.types.chat.ChatCompletion`` (with the
         record as ``.routellm``), or with ``stream=True`` a :class:`RoutedAsyncStream` of
         ``ChatCompletionChunk`` objects. ``scope`` keys the budget (e.g. a user or a
@@ -540,6 +750,10 @@ class AsyncRoutedClient:
     close = aclose
 
 
+def _online_key(key: str, budget: Budget | None) -> str:
+    return key if budget is None else f"{key}|budget-{_digest(budget)}"
+
+
 def _digest(budget: Budget) -> str:
     return hashlib.sha1(budget.model_dump_json().encode()).hexdigest()[:10]
 
@@ -589,6 +803,14 @@ class RoutedStream:
     @property
     def record(self) -> CallRecord | None:
         return self._stream.record
+
+    @property
+    def holding(self) -> bool:
+        return self._stream.holding
+
+    @property
+    def escalated(self) -> list[CallRecord]:
+        return self._stream.escalated
 
     def __iter__(self) -> Iterator[Any]:
         return self

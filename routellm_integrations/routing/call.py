@@ -537,14 +537,26 @@ class CallLifecycle:
         return out
 
     def next_up(self, call: "RoutedCall") -> str | None:
-        """The model an escalation of ``call`` goes to: the cheapest model dearer than the
-        call's, for this turn (a pair: weak -> strong); None at the top."""
+        """The model an escalation of ``call`` goes to (a pair: weak -> strong; None at the
+        top). N-way: among the models dearer than the call's for this turn (or as dear and
+        predicted better), the cheapest one predicted at least as good as the call's model,
+        else the cheapest one: a failed answer is never re-sent to a model expected to do
+        worse when another is there."""
         if not self.nway:
             return "strong" if call.route == "weak" else None
-        costs = call.decision.expected_costs_usd or self.expected_costs(call.turn)
-        mine = costs[call.route]
-        dearer = [k for k in self.keys if costs[k] > mine * (1 + 1e-9)]
-        return min(dearer, key=lambda k: costs[k]) if dearer else None
+        d = call.decision
+        costs = d.expected_costs_usd or self.expected_costs(call.turn)
+        q = d.qualities or {}
+        mine, q_mine = costs[call.route], q.get(call.route, -1.0)
+
+        def above(k: str) -> bool:
+            tol = abs(mine) * 1e-9
+            return k != call.route and (costs[k] > mine + tol or (costs[k] >= mine - tol and q.get(k, -1.0) > q_mine))
+
+        up = [k for k in self.keys if above(k)]
+        better = [k for k in up if q.get(k, -1.0) >= q_mine]
+        pool = better or up
+        return min(pool, key=lambda k: (costs[k], -q.get(k, 0.0))) if pool else None
 
     def escalation_ticket(self, call: "RoutedCall", route: str) -> Ticket:
         """Admit the escalation of ``call`` to ``route`` (refused, never downgraded, when it

@@ -3,9 +3,24 @@
 - ``POST /v1/chat/completions``: routed (JSON or SSE); the decision in ``x-routellm-*``
   headers (for a stream: the decision; its last chunk carries the cost) and the call's
   record in the ``routellm`` field;
-- ``GET /v1/models``: the advertised ``router-<router>-<threshold>`` names and the routes;
-- ``GET /v1/routing/usage``: ledger totals from the state store (all, and the caller's key);
+- ``GET /v1/models``: the advertised ``router-<router>-<threshold>`` names and the routes
+  (each route's router and, among N models, its model keys under ``routellm``);
+- ``GET /v1/routing/usage``: ledger totals from the state store (all, and the caller's key),
+  by route key and by model; ``?route=<key>``/``?model=<name>`` narrow it;
 - ``GET /health``, ``GET /metrics`` (Prometheus; open, like ``/health``).
+
+Headers: ``x-routellm-route`` (the route key: ``strong``/``weak``, or among N models the
+chosen model's key), ``-model``, ``-provider``, ``-router``, ``-score`` (N models: the
+chosen model's predicted quality), ``-threshold`` (a pair only), ``-models`` (N models:
+every key, comma-separated), ``-cost-weight`` (N models), ``-escalated-from`` (the key
+whose answer failed a check), ``-call-id``, and once settled ``-status``/``-cost-usd``.
+
+A route with ``escalate: true`` reviews each answer (whole, or a stream held back while
+a model above could take over) and re-sends one that fails the built-in checks to the
+next model up; a held stream's headers are sent with its first chunk, so they name the
+model that answered, and a cascade that fails before it is an HTTP error, not an SSE one.
+The server speaks OpenAI's chat format only (Anthropic backends are translated to it):
+there is no Anthropic-format ``/v1/messages`` endpoint, so no escalation there either.
 
 Errors are OpenAI's (``{"error": {"message", "type", "param", "code"}}``): 401 for a
 missing or wrong key, 400 for a bad model name, threshold or request, 429 for an
@@ -72,8 +87,7 @@ def build_client(config: ServerConfig) -> AsyncRoutedClient:
                             max_retries=p.max_retries if p is not None else 2,
                             anthropic_max_tokens=config.anthropic_max_tokens, transport=config.transport)
 
-    routes = {name: RouteConfig(strong=r.strong, weak=r.weak, router=r.router, threshold=r.threshold,
-                                strong_fraction=r.strong_fraction, steps=r.steps) for name, r in config.routes.items()}
+    routes = {name: _route_config(r) for name, r in config.routes.items()}
     prices = PriceTable.default().with_prices({p: {m: tuple(v) for m, v in models.items()}  # type: ignore[misc]
                                                for p, models in config.prices.items()}) if config.prices else None
     client = AsyncRoutedClient(config.strong, config.weak, prices=prices, store=config.state, routes=routes,
@@ -81,7 +95,41 @@ def build_client(config: ServerConfig) -> AsyncRoutedClient:
                                backend_factory=factory)
     for spec in client.specs():
         client.backend(spec)
+    for name, route in config.routes.items():
+        if route.nway:
+            _check_nway_route(client, config, name, route)
     return client
+
+
+def _route_config(r: Any) -> RouteConfig:
+    if r.nway:
+        return RouteConfig(models=r.models, router=r.router, steps=r.steps, router_models=r.router_models,
+                           cost_weight=r.cost_weight, spend_per_call=r.spend_per_call,
+                           max_cost_per_call=r.max_cost_per_call, reference_model=r.reference_model,
+                           expected_output_tokens=r.expected_output_tokens, escalate=r.escalate or None)
+    return RouteConfig(strong=r.strong, weak=r.weak, router=r.router, threshold=r.threshold,
+                       strong_fraction=r.strong_fraction, steps=r.steps, escalate=r.escalate or None)
+
+
+def _check_nway_route(client: AsyncRoutedClient, config: ServerConfig, name: str, route: Any) -> None:
+    """Build an N-way route's policy now: a model the router does not know, a router
+    without ``quality()`` or a model the price table cannot price fail at start-up, as
+    a :class:`ConfigError` naming the field."""
+    from ..errors import BudgetConfigError, PriceTableError, RouteLLMError, RouterOptionError, UnknownModelError
+
+    try:
+        client.routed(name, budget=config.budget)
+    except UnknownModelError as exc:
+        field = "router_models" if route.router_models else "models"
+        raise ConfigError(f"routes.{name}.{field}: {exc} (the router {route.router!r} knows models by the names of "
+                          "its training data; map a key to one with router_models: {key: name})") from None
+    except RouterOptionError as exc:
+        raise ConfigError(f"routes.{name}.router: {exc}") from None
+    except (PriceTableError, BudgetConfigError) as exc:
+        raise ConfigError(f"routes.{name}.models: {exc} (in the server config: prices: {{provider: {{model: "
+                          "[input_usd_per_1M, output_usd_per_1M]}}}})") from None
+    except RouteLLMError as exc:
+        raise ConfigError(f"routes.{name}: {exc}") from None
 
 
 def _fmt(x: float | None) -> str:
@@ -91,8 +139,15 @@ def _fmt(x: float | None) -> str:
 def decision_headers(record: CallRecord) -> dict[str, str]:
     headers = {"x-routellm-route": record.route, "x-routellm-model": record.model,
                "x-routellm-provider": record.provider or "", "x-routellm-router": record.router,
-               "x-routellm-score": _fmt(record.score), "x-routellm-threshold": _fmt(record.threshold),
-               "x-routellm-call-id": record.call_id}
+               "x-routellm-score": _fmt(record.score), "x-routellm-call-id": record.call_id}
+    if record.threshold is not None:  # a pair; among N models there is none
+        headers["x-routellm-threshold"] = _fmt(record.threshold)
+    if record.models:
+        headers["x-routellm-models"] = ",".join(record.models)
+    if record.cost_weight is not None:
+        headers["x-routellm-cost-weight"] = _fmt(record.cost_weight)
+    if record.escalated_from is not None:
+        headers["x-routellm-escalated-from"] = record.escalated_from
     if record.status != "in_flight":
         headers["x-routellm-status"] = record.status
         headers["x-routellm-cost-usd"] = _fmt(record.cost_usd)
@@ -163,6 +218,14 @@ def create_app(config: ServerConfig | None = None, *, client: AsyncRoutedClient 
     client.on_settled(lambda record, call: metrics.settled(record))
     client.on_settled(lambda record, call: metrics.decided(record.router, record.latency_ms))
     advertised = config.advertised_models()
+    model_list = []
+    for m in advertised:
+        entry: dict[str, Any] = {"id": m, "object": "model", "created": 0, "owned_by": "routellm"}
+        route = config.routes.get(m)
+        if route is not None:
+            entry["routellm"] = {"router": route.router, "models": list(route.model_keys()) or None,
+                                 "escalate": route.escalate}
+        model_list.append(entry)
 
     @asynccontextmanager
     async def lifespan(app: Any):  # type: ignore[no-untyped-def]
@@ -231,7 +294,8 @@ def create_app(config: ServerConfig | None = None, *, client: AsyncRoutedClient 
             budget = key.budget if key is not None else config.budget
             if stream:
                 routed = await client.stream_raw(body, scope=scope, api_key_id=scope, budget=budget)
-                return SSEResponse(routed, decision_headers(routed.decision))
+                return SSEResponse(routed, decision_headers(routed.decision),
+                                   headers_of=lambda: decision_headers(routed.decision))
             completion, record = await client.complete_raw(body, scope=scope, api_key_id=scope, budget=budget)
             return _json(completion, 200, decision_headers(record))
         except Exception as exc:  # noqa: BLE001 - every error answered in OpenAI's format
@@ -243,8 +307,7 @@ def create_app(config: ServerConfig | None = None, *, client: AsyncRoutedClient 
             authenticate(request)
         except ApiError as exc:
             return _error_response(exc)
-        return _json({"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "routellm"}
-                                                 for m in advertised]})
+        return _json({"object": "list", "data": model_list})
 
     @app.get("/v1/routing/usage")
     async def usage(request: Request) -> Response:
@@ -255,12 +318,15 @@ def create_app(config: ServerConfig | None = None, *, client: AsyncRoutedClient 
             since, until = _time_param(request, "since"), _time_param(request, "until")
         except ApiError as exc:
             return _error_response(exc)
+        route = request.query_params.get("route") or None
+        model = request.query_params.get("model") or None
         store = client.store
-        total = await asyncio.to_thread(store.usage, UsageQuery(since=since, until=until))
+        total = await asyncio.to_thread(store.usage, UsageQuery(since=since, until=until, route=route, model=model))
         out: dict[str, Any] = {"object": "routing.usage", "store": redact(store.url), "since": since, "until": until,
-                               "total": total.model_dump(mode="json"), "key": None}
+                               "route": route, "model": model, "total": total.model_dump(mode="json"), "key": None}
         if key is not None:
-            mine = await asyncio.to_thread(store.usage, UsageQuery(api_key=key.label, since=since, until=until))
+            mine = await asyncio.to_thread(store.usage, UsageQuery(api_key=key.label, since=since, until=until,
+                                                                   route=route, model=model))
             out["key"] = {"label": key.label, **mine.model_dump(mode="json"), "budget": None}
             if key.budget is not None:
                 state = await asyncio.to_thread(store.budget_state, key.budget, key.label)

@@ -8,6 +8,11 @@
     routes:
       cheap: {router: length, threshold: 0.8}
       balanced: {router: mf, strong_fraction: 0.3, weak: openai:gpt-4o-mini}
+      auto:                         # among N models: quality against expected cost
+        models: [openai:gpt-4o, openai:gpt-4o-mini, anthropic:claude-3-haiku-20240307]
+        router: quality             # the default for N models
+        cost_weight: 300            # or spend_per_call: 0.002, max_cost_per_call: 0.01
+        escalate: true              # a failed answer goes to the next model up
     budget: {max_usd: 5.0}          # for keys without a budget of their own
     keys:
       - {label: alice, key_env: ALICE_KEY, budget: {max_usd: 20, on_exhausted: raise}}
@@ -60,29 +65,110 @@ def _check_backend(v: str | None) -> str | None:
 
 
 class RouteSpec(BaseModel):
-    """A named route: ``model="<name>"`` routes with this pair, router and threshold."""
+    """A named route: ``model="<name>"`` routes with this pair, router and threshold, or
+    among N models (``models``) by predicted quality against expected cost.
+
+    - a pair: ``strong``/``weak`` (default the server's), ``threshold`` or
+      ``strong_fraction``; ``router`` default ``mf``.
+    - N models: ``models`` (``[provider:model, ...]``, each keyed by its model name, or
+      ``{key: provider:model}``), optional ``cost_weight`` (quality points one USD is
+      worth; default 0: best quality), ``spend_per_call`` (a target held online),
+      ``max_cost_per_call``, ``router_models`` (``{key: the router's name}``, default the
+      model name), ``reference_model`` (the key savings count against),
+      ``expected_output_tokens``; ``router`` default ``quality``.
+    - both: ``escalate`` (the built-in checks: invalid structured output or tool calls, an
+      empty answer or a refusal, re-sent to the next model up), ``steps``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     strong: str | None = Field(None, description="provider:model (default: the server's strong)")
     weak: str | None = Field(None, description="provider:model (default: the server's weak)")
-    router: str = "mf"
+    router: str = Field("mf", description="default mf for a pair, quality for N models")
     threshold: float | None = Field(None, ge=0.0, le=1.0)
     strong_fraction: float | None = Field(None, ge=0.0, le=1.0)
     steps: Literal["per_turn", "every_step", "sticky"] = "per_turn"
+    models: list[str] | dict[str, str] | None = Field(None, description="N-way: the backends, provider:model")
+    router_models: dict[str, str] | None = Field(None, description="N-way: the router's name of a key's model")
+    cost_weight: float | None = Field(None, ge=0.0, allow_inf_nan=False, description="N-way: quality points per USD")
+    spend_per_call: float | None = Field(None, gt=0.0, allow_inf_nan=False, description="N-way: target USD per call")
+    max_cost_per_call: float | None = Field(None, gt=0.0, allow_inf_nan=False, description="N-way: USD cap per call")
+    reference_model: str | None = Field(None, description="N-way: the key savings are counted against")
+    expected_output_tokens: int | dict[str, int] | None = Field(
+        None, description="N-way: output tokens a model is expected to write (one number or per key)")
+    escalate: bool = Field(False, description="re-send an answer that fails the built-in checks to the next model up")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_router(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("router") is None and data.get("models") is not None:
+            data = {**data, "router": "quality"}
+        return data
 
     @field_validator("strong", "weak")
     @classmethod
     def _backend(cls, v: str | None) -> str | None:
         return _check_backend(v)
 
+    @field_validator("models")
+    @classmethod
+    def _models(cls, v: list[str] | dict[str, str] | None) -> list[str] | dict[str, str] | None:
+        if v is None:
+            return v
+        from ..client.names import route_models
+
+        specs = route_models(v, "models")  # a ValueError naming the entry
+        return dict(specs) if isinstance(v, dict) else list(specs.values())
+
+    @field_validator("expected_output_tokens")
+    @classmethod
+    def _expected(cls, v: int | dict[str, int] | None) -> int | dict[str, int] | None:
+        for n in ([] if v is None else v.values() if isinstance(v, dict) else [v]):
+            if n < 1:
+                raise ValueError(f"output tokens must be positive, got {n}")
+        return v
+
     @model_validator(mode="after")
     def _one_threshold(self) -> "RouteSpec":
+        if self.models is not None:
+            pair = [n for n in ("strong", "weak", "threshold", "strong_fraction") if getattr(self, n) is not None]
+            if pair:
+                raise ValueError(f"{', '.join(pair)}: a route with models chooses among N models by cost_weight, "
+                                 "spend_per_call or max_cost_per_call; strong/weak and threshold/strong_fraction "
+                                 "are for a pair, not both")
+            keys = list(self.model_keys())
+            unknown = sorted(set(self.router_models or {}) - set(keys))
+            if unknown:
+                raise ValueError(f"router_models names {unknown}, which are not model keys {keys}")
+            if isinstance(self.expected_output_tokens, dict) and set(self.expected_output_tokens) - set(keys):
+                raise ValueError(f"expected_output_tokens names {sorted(set(self.expected_output_tokens) - set(keys))}"
+                                 f", which are not model keys {keys}")
+            if self.reference_model is not None and self.reference_model not in keys:
+                raise ValueError(f"reference_model {self.reference_model!r} is not one of the model keys {keys}")
+            return self
+        nway = [n for n in ("router_models", "cost_weight", "spend_per_call", "max_cost_per_call", "reference_model",
+                            "expected_output_tokens") if getattr(self, n) is not None]
+        if nway:
+            raise ValueError(f"{', '.join(nway)}: choose among N models; give models: [provider:model, ...] too "
+                             "(a pair routes by threshold or strong_fraction)")
         if self.threshold is not None and self.strong_fraction is not None:
             raise ValueError("give threshold or strong_fraction, not both")
         if self.threshold is None and self.strong_fraction is None:
-            raise ValueError("a route needs a threshold (0..1) or a strong_fraction (0..1)")
+            raise ValueError("a route needs a threshold (0..1) or a strong_fraction (0..1) for a strong/weak pair, "
+                             "or models: [provider:model, ...] to choose among N models")
         return self
+
+    @property
+    def nway(self) -> bool:
+        return self.models is not None
+
+    def model_keys(self) -> dict[str, str]:
+        """N-way: each model key's ``provider:model`` (empty for a pair)."""
+        if self.models is None:
+            return {}
+        from ..client.names import route_models
+
+        return route_models(self.models, "models")
 
 
 class ClientKeySpec(BaseModel):

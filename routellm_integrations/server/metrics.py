@@ -1,7 +1,8 @@
 """Prometheus metrics of the routing server (``GET /metrics``), in a registry per app.
 
 - ``routellm_calls_total{route, model, status}``: settled calls (status ``ok``, ``failed``,
-  ``cancelled``, ``abandoned``, ``cut``);
+  ``cancelled``, ``abandoned``, ``cut``, ``escalated``: each call of a cascade counts);
+  ``route`` is the route key (``strong``/``weak``, or among N models the model's key);
 - ``routellm_cost_usd_total{route, model}``, ``routellm_tokens_total{route, model, kind}``;
 - ``routellm_decision_latency_seconds{router}``: time to score and admit a call;
 - ``routellm_requests_total{endpoint, status}``, ``routellm_request_duration_seconds{endpoint}``;

@@ -22,6 +22,7 @@ from routellm_integrations.testing.openai_compat import Reply
 
 PRICES = PriceTable.default().with_prices({"openai": {"gpt-4o": (2.5, 10.0), "gpt-4o-mini": (0.15, 0.6)},
                                            "anthropic": {"claude-3-haiku-20240307": (0.25, 1.25)}})
+SCORED_AS = "claude-3-5-sonnet-20240620"
 PROMPT = "Find the number of ordered pairs of positive integers (m, n) such that m^2 n = 20^20."
 
 
@@ -35,7 +36,9 @@ def models(openai_server, anthropic_server):
 
 
 def routed(openai_server, anthropic_server, **kw):
-    opts = {"prices": PRICES, "router_models": {"claude-3-haiku": "claude-3-haiku-20240307"}, **kw}
+    # the haiku backend is scored as claude-3.5-sonnet: predicted at least as good as gpt-4o-mini, the
+    # Anthropic server is then the cascade's second step (escalation skips a dearer model predicted worse)
+    opts = {"prices": PRICES, "router_models": {"claude-3-haiku": SCORED_AS}, **kw}
     return RoutedChat(models=models(openai_server, anthropic_server), **opts)
 
 
@@ -49,7 +52,7 @@ def test_each_call_goes_to_the_model_the_cost_weight_picks(openai_server, anthro
     for weight in (0.0, 300.0, 1e7):
         llm = routed(openai_server, anthropic_server, cost_weight=weight)
         d = llm.decide([HumanMessage(PROMPT)])
-        q = llm.get_router().quality([PROMPT], ["gpt-4o", "gpt-4o-mini", "claude-3-haiku-20240307"])[0]
+        q = llm.get_router().quality([PROMPT], ["gpt-4o", "gpt-4o-mini", SCORED_AS])[0]
         c = np.array([d.expected_costs_usd[k] for k in ("gpt-4o", "gpt-4o-mini", "claude-3-haiku")])
         want = ["gpt-4o", "gpt-4o-mini", "claude-3-haiku"][int(np.argmax(q - weight * c))]
         assert d.route == want and d.cost_weight == weight

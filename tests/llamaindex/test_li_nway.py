@@ -32,7 +32,10 @@ PRICES = PriceTable.default().with_prices({"openai": {"gpt-4o": (2.5, 10.0), "gp
                                            "anthropic": {"claude-3-haiku-20240307": (0.25, 1.25)}})
 PROMPT = "Find the number of ordered pairs of positive integers (m, n) such that m^2 n = 20^20."
 KEYS = ["gpt-4o", "gpt-4o-mini", "claude-3-haiku"]
-NAMES = ["gpt-4o", "gpt-4o-mini", "claude-3-haiku-20240307"]
+# the haiku backend is scored as claude-3.5-sonnet: predicted at least as good as gpt-4o-mini, so the
+# Anthropic server is the cascade's second step (escalation skips a dearer model predicted worse)
+SCORED_AS = "claude-3-5-sonnet-20240620"
+NAMES = ["gpt-4o", "gpt-4o-mini", SCORED_AS]
 REFUSAL = "I'm sorry, but I can't help with that."
 SECRET = "sk-live-do-not-print-0123456789"
 
@@ -69,7 +72,7 @@ def models(openai_server, anthropic_server, key="sk-test"):
 
 
 def routed(openai_server, anthropic_server, **kw) -> RoutedLLM:
-    opts = {"price_table": PRICES, "router_models": {"claude-3-haiku": "claude-3-haiku-20240307"}, **kw}
+    opts = {"price_table": PRICES, "router_models": {"claude-3-haiku": SCORED_AS}, **kw}
     return RoutedLLM(models=models(openai_server, anthropic_server), **opts)
 
 
@@ -232,6 +235,19 @@ async def test_an_unknown_tool_call_escalates_to_the_next_model_up(openai_server
     reply = llm.chat_with_tools(tools, user_msg="add 2 and 3 with add")
     assert reply.additional_kwargs["routellm"]["route"] == "gpt-4o-mini"
     assert [e.status for e in events] == ["ok"] and llm.cost_ledger.summary()["escalated_calls"] == 1
+
+
+def test_a_required_tool_call_that_does_not_come_escalates(openai_server, anthropic_server, events):
+    llm = routed(openai_server, anthropic_server, cost_weight=1e7, escalate_if=True)
+    openai_server.chat.push(Reply(text="I would add them."), model="gpt-4o-mini")
+    tools = [FunctionTool.from_defaults(fn=add)]
+    reply = llm.chat_with_tools(tools, user_msg="add 2 and 3", tool_required=True)
+    assert reply.additional_kwargs["routellm"]["escalated_from"] == "gpt-4o-mini"
+    assert "required" in events[0].escalation_reason
+    events.clear()
+    openai_server.chat.push(Reply(text="I would add them."), model="gpt-4o-mini")
+    reply = llm.chat_with_tools(tools, user_msg="add 2 and 3")  # not required: a text answer is fine
+    assert reply.additional_kwargs["routellm"]["route"] == "gpt-4o-mini" and [e.status for e in events] == ["ok"]
 
 
 @pytest.mark.parametrize("entry", ["chat", "achat", "complete", "acomplete"])
