@@ -245,8 +245,9 @@ def fit(table: BattleTable, embeddings: np.ndarray, config: MFTrainingConfig, *,
 
 
 def validate_held_out_pair(run: TrainingRun) -> list[dict[str, Any]]:
-    """mf's validation: the default pair on the prompts :func:`train_mf` held out (no refit),
-    the mf router beside the length control."""
+    """The default pair on the prompts the trainer held out (``config.val_fraction`` by
+    :func:`split_prompts`; no refit), the router (named as its trainer) beside the length
+    control. mf's validation, and quality's."""
     from ..evaluation.metrics import evaluate_scores
     from ..routers.length import LengthRouter
 
@@ -256,7 +257,8 @@ def validate_held_out_pair(run: TrainingRun) -> list[dict[str, Any]]:
     if bench is None:
         return []
     val_emb = run.embedder.embed(list(bench.prompts))
-    rows = [evaluate_scores(run.router.scores_from_embeddings(bench.prompts, val_emb), bench, "mf"),
+    pair = run.router.with_pair(run.strong_model, run.weak_model)
+    rows = [evaluate_scores(pair.scores_from_embeddings(bench.prompts, val_emb), bench, run.spec.name),
             evaluate_scores(LengthRouter().score(bench.prompts), bench, "length")]
     if run.progress:
         for r in rows:
