@@ -12,8 +12,9 @@ What it does, per source:
    counts per task. Prompts without an outcome for every model are dropped too (counted).
 2. Actual cost per (prompt, model): RouterBench's recorded ``<model>|total_cost`` (USD,
    joined to the outcome prompts by the same parsed question text). LLMRouter has no
-   costs and no responses: ``list price x (chars(prompt)/4 + OUTPUT_TOKENS)`` tokens,
-   prices from :data:`LLMROUTER_PRICES` (see there).
+   costs and no responses: ``list price x (chars(prompt)/4 + OUTPUT_TOKENS)`` tokens, at
+   the per-token prices LLMRouter's own candidate file records (service NVIDIA NIM;
+   ``--llmrouter-prices together``: Together AI's size tiers, :data:`LLMROUTER_PRICES`).
 3. K folds by prompt (a seeded hash of the text, so a prompt is in the same fold in every
    task). For each held-out fold: ``fit_quality`` (``QualityTrainingConfig`` defaults
    but ``--epochs`` etc.) on the other folds' rows -- once per task on that task alone
@@ -163,12 +164,25 @@ def routerbench_costs(root: Path) -> dict[tuple[str, str], dict[str, float]]:
     return {k: {m: float(np.mean(v)) for m, v in d.items()} for k, d in sums.items()}
 
 
-def llmrouter_cost(prompt: str, model: str) -> float:
+def llmrouter_cost(prompt: str, model: str, prices: dict[str, float] | None = None) -> float:
     tokens = math.ceil(len(prompt) / CHARS_PER_TOKEN) + OUTPUT_TOKENS
-    return LLMROUTER_PRICES[model] * tokens / 1e6
+    return (prices or LLMROUTER_PRICES)[model] * tokens / 1e6
 
 
-def dense_tasks(table: Any, family: str, root: Path) -> dict[str, Task]:
+def llmrouter_prices(root: Path, which: str) -> dict[str, float]:
+    """USD per 1M tokens per model: ``"nvidia"``, the prices LLMRouter's own candidate file
+    records (service NVIDIA NIM, shipped with the data: checkable), or ``"together"``, the
+    size-tier table above."""
+    if which == "together":
+        return dict(LLMROUTER_PRICES)
+    theirs = llmrouter_candidate_prices(root)
+    missing = [m for m in LLMROUTER_PRICES if m not in theirs]
+    if missing:
+        raise SystemExit(f"LLMRouter's candidate file has no price for {missing}: use --llmrouter-prices together")
+    return {m: theirs[m] for m in LLMROUTER_PRICES}
+
+
+def dense_tasks(table: Any, family: str, root: Path, prices: dict[str, float] | None = None) -> dict[str, Task]:
     """Per task: prompts with an outcome (and a cost) for every model, as matrices."""
     models = list(table.models)
     m = len(models)
@@ -189,7 +203,7 @@ def dense_tasks(table: Any, family: str, root: Path) -> dict[str, Task]:
                 known = rb_costs.get((source, p), {})
                 c[i] = [known.get(mm, np.nan) for mm in models]
             else:
-                c[i] = [llmrouter_cost(p, mm) for mm in models]
+                c[i] = [llmrouter_cost(p, mm, prices) for mm in models]
         ok = np.isfinite(y).all(axis=1) & np.isfinite(c).all(axis=1)
         tasks[source] = Task(source, [p for p, k in zip(prompts, ok) if k], y[ok], c[ok], int((~ok).sum()))
     return tasks
@@ -263,17 +277,20 @@ def evaluate_source(family: str, root: Path, args: argparse.Namespace, embedder:
     for s, r in sorted(report.by_source.items()):
         print(f"  {s:32s} dropped {r.prompts_dropped:4d} / {r.prompts_seen:4d} prompts")
     models = list(table.models)
-    tasks = dense_tasks(table, family, root)
+    prices = llmrouter_prices(root, args.llmrouter_prices) if family == "llmrouter" else None
+    tasks = dense_tasks(table, family, root, prices)
     for name, t in sorted(tasks.items()):
         if t.dropped_incomplete:
             print(f"  {name}: {t.dropped_incomplete} prompts dropped for a missing outcome or cost")
     if family == "llmrouter":
-        print(f"costs: Together AI size-tier list prices (USD / 1M tokens) x (ceil(chars/{CHARS_PER_TOKEN:g}) of the "
-              f"prompt + {OUTPUT_TOKENS} assumed output tokens; the data has no responses or token counts)")
-        theirs = llmrouter_candidate_prices(root)
+        source = ("LLMRouter's own candidate file (service NVIDIA NIM)" if args.llmrouter_prices == "nvidia"
+                  else "Together AI size-tier list prices")
+        print(f"costs: {source}, USD / 1M tokens, x (ceil(chars/{CHARS_PER_TOKEN:g}) of the prompt + {OUTPUT_TOKENS} "
+              "assumed output tokens; the data has no responses or token counts)")
         for mm in models:
-            note = "" if theirs.get(mm) in (None, LLMROUTER_PRICES[mm]) else f"  (LLMRouter's file: {theirs[mm]:.2f})"
-            print(f"  {mm:34s} {LLMROUTER_SIZES_B[mm]:>4g}B  ${LLMROUTER_PRICES[mm]:.2f}{note}")
+            other = LLMROUTER_PRICES[mm] if args.llmrouter_prices == "nvidia" else None
+            note = "" if other in (None, prices[mm]) else f"  (Together size tier: {other:.2f})"
+            print(f"  {mm:34s} {LLMROUTER_SIZES_B[mm]:>4g}B  ${prices[mm]:.2f}{note}")
     else:
         print("costs: RouterBench's recorded per-prompt USD (<model>|total_cost)")
     print(f"expected cost: {'per-model mean' if args.expected_cost == 'mean' else 'per-model linear fit on prompt length'}"
@@ -513,6 +530,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--calibration-folds", type=int, default=4,
                     help="QualityTrainingConfig.calibration_folds (0: calibrate on a held-out share; k: cross-fitted)")
     ap.add_argument("--weights", type=int, default=40, help="log-spaced cost weights besides 0")
+    ap.add_argument("--llmrouter-prices", choices=["nvidia", "together"], default="nvidia",
+                    help="LLMRouter's own candidate-file prices (NVIDIA NIM), or Together AI's size tiers")
     ap.add_argument("--expected-cost", choices=["length", "mean"], default="length")
     ap.add_argument("--min-prompts", type=int, default=100, help="tasks with fewer prompts are not scored")
     ap.add_argument("--no-all-tasks", action="store_true", help="skip the variant trained on all tasks")
