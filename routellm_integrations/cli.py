@@ -425,6 +425,7 @@ def _train_command(name: str) -> Callable[..., None]:
         config = pipeline.build_config(spec, None, kw["seed"], label=_flag, **options)  # a bad value names its flag
         # train() checks every other argument, then the data folder, before reading any data
         pipeline.train(spec, out=kw["out"], data_dir=kw["data_dir"], sources=chosen, battles_files=kw["battles"] or (),
+                       scores_files=kw["scores"] or (),
                        seed=kw["seed"], max_prompts_per_source=kw["max_prompts_per_source"],
                        embedder=kw.get("embedder"), config=config, evaluate=not kw["no_evaluate"],
                        validate=not kw["no_validate"], progress=not kw["quiet"], **extra)
@@ -437,9 +438,14 @@ def _train_command(name: str) -> Callable[..., None]:
             help="The data folder.", show_default="$ROUTELLM_DATA_DIR", exists=True, file_okay=False)]),
         P("sources", P.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[list[str]], typer.Option(
             help="Public training sources, one or more after the flag; add alpaca_eval for judge data; 'none' "
-                 "to train on --battles only.", show_default=" ".join(DEFAULT_SOURCES), metavar="SOURCE...")]),
+                 "to train on --battles/--scores only.", show_default=" ".join(DEFAULT_SOURCES),
+            metavar="SOURCE...")]),
         P("battles", P.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[list[Path]], typer.Option(
             help="Your own battles: CSV/JSONL files with prompt, model_a, model_b, winner (a|b|tie).",
+            show_default=False, metavar="FILE...", **InputFile)]),
+        P("scores", P.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[list[Path]], typer.Option(
+            help="Graded answers of your own traffic: CSV/JSONL files with prompt, model, score (0..1); the "
+                 "quality router learns which model gets your prompts right, other routers the battles they imply.",
             show_default=False, metavar="FILE...", **InputFile)]),
         P("seed", P.KEYWORD_ONLY, default=0, annotation=Annotated[int, typer.Option(min=0, help="Random seed.")]),
         P("max_prompts_per_source", P.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[int], typer.Option(
@@ -478,6 +484,7 @@ app.add_typer(train_app, name="train", **_help(
     "One command per trainable router; its options come from the trainer's config. "
     "Every option is checked before any data is read.",
     "routellm train mf --out my_router/", "routellm train mf --out my_router/ --battles my_battles.csv",
+    "routellm train quality --out mine/ --sources none --scores graded.csv",
     "routellm train sw_ranking --out sw/ --sources routerbench --max-prompts-per-source 200 --no-evaluate",
     "routellm train bert --out bert/ --epochs 3 --no-validate"))
 

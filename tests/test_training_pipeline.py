@@ -282,3 +282,51 @@ def test_quality_trains_on_golden_labels_of_the_decontaminated_pool(tmp_path, is
     with pytest.raises(DataError, match="golden labels"):
         train("quality", out=tmp_path / "q2", sources=["alpaca_eval"], embedder=emb, reference_embedder=emb,
               max_prompts_per_source=5, evaluate=False, validate=False, progress=False)
+
+
+def test_quality_adapts_to_graded_answers_of_your_own_traffic(tmp_path, isolated_cache):
+    """--scores: prompt, model, score rows (one model per prompt is enough); benchmark
+    near-duplicates are dropped and counted; the head learns the file's pattern."""
+    from routellm_integrations.evaluation.benchmarks import all_benchmark_prompts
+    from routellm_integrations.paths import resolve_data_dir
+    from routellm_integrations.training.pipeline import train
+
+    bench_prompt = all_benchmark_prompts(resolve_data_dir(None))[0]
+    rows = [{"prompt": bench_prompt, "model": "gpt-4o", "score": 1}]  # contaminated: must be dropped
+    for i in range(120):
+        sql = i % 2 == 0  # the cheap model fails every SQL question of this traffic, the big one none
+        prompt = f"Write a SQL query number {i} joining orders and users" if sql else f"Say hello to user {i}"
+        rows.append({"prompt": prompt, "model": "gpt-4o-mini", "score": 0 if sql else 1})
+        if i % 3 == 0:  # some prompts graded for both models, most for one
+            rows.append({"prompt": prompt, "model": "gpt-4o", "score": True})
+    path = tmp_path / "graded.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    emb = HashingEmbedder(dim=64)
+    out = train("quality", out=tmp_path / "q", sources=[], scores_files=[path], embedder=emb,
+                reference_embedder=emb, epochs=150, evaluate=False, progress=False, lr=0.05)
+    config = json.loads((out / "config.json").read_text())
+    assert config["card"]["scores_decontamination"]["prompts_dropped"] == 1
+    assert config["card"]["training_report"]["n_rows"] == len(rows) - 1
+    router = load_router(out, embedder=HashingEmbedder(dim=64))
+    q = router.quality(["Write a SQL query number 7 joining orders and users", "Say hello to user 7"],
+                       ["gpt-4o-mini", "gpt-4o"])
+    assert q[0, 0] < q[1, 0] - 0.2  # the cheap model: worse on SQL than on greetings
+    assert q[0, 1] > q[0, 0]  # on SQL the big model is predicted better
+
+
+@pytest.mark.parametrize("body, match", [
+    ('{"prompt": "p", "model": "m", "score": 2}', r"in \[0, 1\]"),
+    ('{"prompt": "p", "model": "m", "score": "lots"}', "must be a number"),
+    ('{"prompt": "p", "model": "m"}', "'score' is missing"),
+    ('{"prompt": "", "model": "m", "score": 1}', "'prompt' is missing"),
+    ('{"prompt": "p", "model": "m", "score": 1}\n{"prompt": "p", "model": "m", "score": 0}', "already scored on line 1"),
+    ('{"prompt": "p", "model": "m", "score": NaN}', "in \\[0, 1\\]"),
+    ('[1, 2]', "expected an object"),
+])
+def test_a_bad_scores_row_is_named(tmp_path, body, match):
+    from routellm_integrations.data.user_files import load_scores_file
+
+    path = tmp_path / "s.jsonl"
+    path.write_text(body + "\n")
+    with pytest.raises(DataError, match=match):
+        load_scores_file(path)

@@ -252,6 +252,8 @@ def validate_held_out_pair(run: TrainingRun) -> list[dict[str, Any]]:
     from ..routers.length import LengthRouter
 
     table, cfg = run.pool.table, run.config
+    if run.strong_model not in table.models or run.weak_model not in table.models:
+        return []  # your own data without the default pair: nothing to compare on
     bench = pair_validation_benchmark(table, split_prompts(table.prompts, cfg.val_fraction, cfg.seed),
                                       run.strong_model, run.weak_model)
     if bench is None:

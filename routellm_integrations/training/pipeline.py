@@ -51,6 +51,7 @@ class Arguments:
     out: Path
     sources: tuple[str, ...]
     battles_files: tuple[Path, ...]
+    scores_files: tuple[Path, ...]
     seed: int
     max_prompts_per_source: int | None
     config: Any
@@ -79,6 +80,16 @@ def _paths(name: str, value: PathLike | Sequence[PathLike] | None) -> tuple[Any,
     if value is None:
         return ()
     return (value,) if isinstance(value, (str, os.PathLike)) else tuple(value)
+
+
+def _files(name: str, value: PathLike | Sequence[PathLike]) -> tuple[Path, ...]:
+    files = tuple(Path(f).expanduser() for f in _paths(name, value))
+    for f in files:
+        if not f.is_file():
+            raise TrainingOptionError(f"{name}: {str(f)!r} does not exist (or is not a file)")
+        if f.suffix.lower() not in BATTLES_SUFFIXES:
+            raise TrainingOptionError(f"{name}: {str(f)!r} must be a .csv or .jsonl file")
+    return files
 
 
 def _check_embedder(name: str, embedder: Any) -> Any:
@@ -128,7 +139,8 @@ def build_config(spec: TrainerSpec, config: Any = None, seed: int = 0, *,
 
 
 def check_arguments(trainer: str | TrainerSpec, *, out: PathLike, sources: Sequence[str] | str | None = DEFAULT_SOURCES,
-                    battles_files: PathLike | Sequence[PathLike] = (), seed: int = 0,
+                    battles_files: PathLike | Sequence[PathLike] = (), scores_files: PathLike | Sequence[PathLike] = (),
+                    seed: int = 0,
                     max_prompts_per_source: int | None = None, embedder: Any = None, config: Any = None,
                     reference_embedder: Any = "minilm", **trainer_options: Any) -> Arguments:
     """Everything about a :func:`train` call that can be checked without reading any data."""
@@ -145,17 +157,14 @@ def check_arguments(trainer: str | TrainerSpec, *, out: PathLike, sources: Seque
     per_source = _count("max_prompts_per_source", max_prompts_per_source, 1, allow_none=True)
     srcs = DEFAULT_SOURCES if sources is None else (sources,) if isinstance(sources, str) else tuple(sources)
     check_sources(srcs)
-    files = tuple(Path(f).expanduser() for f in _paths("battles_files", battles_files))
-    for f in files:
-        if not f.is_file():
-            raise TrainingOptionError(f"battles_files: {str(f)!r} does not exist (or is not a file)")
-        if f.suffix.lower() not in BATTLES_SUFFIXES:
-            raise TrainingOptionError(f"battles_files: {str(f)!r} must be a .csv or .jsonl file")
-    if not srcs and not files:
-        raise TrainingOptionError("nothing to train on: give sources and/or battles_files (--sources / --battles)")
+    files = _files("battles_files", battles_files)
+    graded = _files("scores_files", scores_files)
+    if not srcs and not files and not graded:
+        raise TrainingOptionError("nothing to train on: give sources, battles_files and/or scores_files "
+                                  "(--sources / --battles / --scores)")
     emb_options = {k: trainer_options.pop(k) for k in list(trainer_options) if k in spec.embedder_options}
     cfg = build_config(spec, config, seed_, **trainer_options)
-    return Arguments(spec, out_path, srcs, files, seed_, per_source, cfg,
+    return Arguments(spec, out_path, srcs, files, graded, seed_, per_source, cfg,
                      None if embedder is None else _check_embedder("embedder", embedder),
                      {**spec.embedder_options, **emb_options}, _check_embedder("reference_embedder", reference_embedder))
 
@@ -183,14 +192,17 @@ def _command(args: Arguments) -> str:
 
 def train(trainer: str | TrainerSpec, *, out: PathLike, data_dir: PathLike | None = None,
           sources: Sequence[str] | str | None = DEFAULT_SOURCES, battles_files: PathLike | Sequence[PathLike] = (),
-          seed: int = 0, max_prompts_per_source: int | None = None, evaluate: bool = True, validate: bool = True,
+          scores_files: PathLike | Sequence[PathLike] = (), seed: int = 0, max_prompts_per_source: int | None = None,
+          evaluate: bool = True, validate: bool = True,
           progress: bool = True, embedder: Any = None, config: Any = None, reference_embedder: Any = "minilm",
           **trainer_options: Any) -> Path:
     """Train ``trainer`` (a name in :data:`TRAINERS` or a :class:`TrainerSpec`) and write its
     checkpoint folder (weights, ``config.json``, ``README.md`` card) to ``out``.
 
     ``sources``: public training sources or tasks (``None``: the defaults); ``battles_files``:
-    the user's own CSV/JSONL battles; ``max_prompts_per_source``: subsample for quick runs;
+    the user's own CSV/JSONL battles; ``scores_files``: graded answers of the user's
+    traffic (``prompt, model, score``: the quality router's in-domain labels; other
+    trainers take the battles they imply); ``max_prompts_per_source``: subsample for quick runs;
     ``embedder``: name or object (``None``: the trainer's default); ``reference_embedder``: the
     space near-duplicates of benchmark prompts are judged in; ``config``: the trainer's config
     (instance or mapping); ``trainer_options``: config fields (e.g. ``epochs=2``) and the
@@ -199,7 +211,8 @@ def train(trainer: str | TrainerSpec, *, out: PathLike, data_dir: PathLike | Non
     """
     from ..paths import resolve_data_dir
 
-    args = check_arguments(trainer, out=out, sources=sources, battles_files=battles_files, seed=seed,
+    args = check_arguments(trainer, out=out, sources=sources, battles_files=battles_files, scores_files=scores_files,
+                           seed=seed,
                            max_prompts_per_source=max_prompts_per_source, embedder=embedder, config=config,
                            reference_embedder=reference_embedder, **trainer_options)
     root = resolve_data_dir(data_dir)  # the last check: says how to pass the folder when it is missing
@@ -207,6 +220,7 @@ def train(trainer: str | TrainerSpec, *, out: PathLike, data_dir: PathLike | Non
     say = print if progress else (lambda *a, **k: None)
 
     pool = prepare_pool(data_dir=root, sources=args.sources, battles_files=args.battles_files,
+                        scores_files=args.scores_files,
                         max_prompts_per_source=args.max_prompts_per_source, seed=args.seed,
                         reference_embedder=args.reference_embedder, progress=progress)
     emb = cached_embedder(args.make_embedder())

@@ -31,6 +31,9 @@ class Pool:
     table: BattleTable
     decontamination: Any  # DecontaminationReport
     root: Path
+    #: graded answers from ``scores_files`` (decontaminated), over ``table.prompts``; None without
+    scores: Any = None
+    scores_decontamination: Any = None
 
 
 def prompt_hash(prompts: Sequence[str], salt: str) -> np.ndarray:
@@ -56,9 +59,13 @@ def subsample_prompts(table: BattleTable, per_source: int, seed: int) -> BattleT
     return table.select(keep[table.prompt_idx])
 
 
-def compact(table: BattleTable) -> BattleTable:
-    """Drop prompts no battle uses from the vocabulary (indices re-coded)."""
-    used = np.unique(table.prompt_idx)
+def compact(table: BattleTable, keep: Sequence[str] = ()) -> BattleTable:
+    """Drop prompts no battle uses from the vocabulary (indices re-coded), but those in
+    ``keep`` (graded prompts with one model's score: they make no battle, yet a pointwise
+    trainer learns from them)."""
+    wanted = set(keep)
+    used = np.unique(np.concatenate([table.prompt_idx, np.array(
+        [i for i, p in enumerate(table.prompts) if p in wanted], dtype=np.int64)]))
     remap = np.full(len(table.prompts), -1, dtype=np.int64)
     remap[used] = np.arange(used.size)
     return BattleTable([table.prompts[i] for i in used], table.models, table.sources, remap[table.prompt_idx],
@@ -85,13 +92,16 @@ def balanced_battle_weights(table: BattleTable, *, balance: str = "source", tie_
 def prepare_pool(*, data_dir: str | os.PathLike[str] | None = None,
                  sources: Sequence[str] | None = DEFAULT_SOURCES,
                  battles_files: Sequence[str | os.PathLike[str]] = (), max_prompts_per_source: int | None = None,
-                 seed: int = 0, reference_embedder: Any = "minilm", progress: bool = True) -> Pool:
+                 seed: int = 0, reference_embedder: Any = "minilm", progress: bool = True,
+                 scores_files: Sequence[str | os.PathLike[str]] = ()) -> Pool:
     """Load, merge, optionally subsample and decontaminate (cosine >= 0.95 under exact
     MiniLM, or an exact match after normalisation) the training battles. Near-duplicates
-    are judged in the paper's space whatever embedder the router itself is trained with."""
+    are judged in the paper's space whatever embedder the router itself is trained with.
+    ``scores_files`` (graded answers, :func:`~routellm_integrations.data.user_files.load_scores_file`)
+    add the battles they imply, and their scores as ``pool.scores`` (decontaminated too)."""
     from ..data.decontaminate import decontaminate
-    from ..data.sources import load_battles
-    from ..data.user_files import load_battles_file
+    from ..data.sources import OutcomeTable, load_battles
+    from ..data.user_files import load_battles_file, load_scores_file
     from ..evaluation.benchmarks import all_benchmark_prompts
     from ..paths import resolve_data_dir
 
@@ -99,40 +109,57 @@ def prepare_pool(*, data_dir: str | os.PathLike[str] | None = None,
     root = resolve_data_dir(data_dir)
     tables = [load_battles(root, sources)] if sources else []
     tables += [load_battles_file(f) for f in battles_files]
+    graded = [load_scores_file(f) for f in scores_files]
+    tables += [b for b, _ in graded]
     if not tables:
-        raise DataError("nothing to train on: give --sources and/or --battles")
+        raise DataError("nothing to train on: give --sources, --battles and/or --scores")
     table = BattleTable.concat(tables)
     say(f"loaded {len(table):,} battles over {len(table.prompts):,} prompts and {len(table.models)} models")
     if max_prompts_per_source:
         table = subsample_prompts(table, max_prompts_per_source, seed)
         say(f"subsampled to {len(table):,} battles ({max_prompts_per_source} prompts per source)")
     ref = cached_embedder(reference_embedder)
-    clean, decon = decontaminate(table, all_benchmark_prompts(root), ref)
+    bench = all_benchmark_prompts(root)
+    clean, decon = decontaminate(table, bench, ref)
     say(decon.summary())
-    if len(clean) == 0:
+    scores = scores_decon = None
+    if graded:
+        scores, scores_decon = decontaminate(OutcomeTable.concat([o for _, o in graded]), bench, ref)
+        say(f"graded answers: {scores_decon.summary()}")
+        if len(scores) == 0:
+            raise DataError("no graded answer left after decontamination")
+    kept = [scores.prompts[i] for i in np.unique(scores.prompt_idx)] if scores is not None else []
+    if len(clean) == 0 and not kept:
         raise DataError("no battles left after decontamination")
-    return Pool(compact(clean), decon, root)
+    return Pool(compact(clean, keep=kept), decon, root, scores, scores_decon)
 
 
 def load_pool_outcomes(pool: Pool, sources: Sequence[str] | None) -> Any:
-    """The golden labels of ``sources`` for the prompts that survived decontamination, as an
+    """The golden labels of ``sources`` and the pool's graded answers (``--scores``), for
+    the prompts that survived decontamination, as an
     :class:`~routellm_integrations.data.sources.OutcomeTable` over ``pool.table.prompts``."""
-    from ..data.sources import GOLDEN_SOURCES, load_outcomes, source_family
+    from ..data.sources import GOLDEN_SOURCES, OutcomeTable, load_outcomes, source_family
 
     golden = [s for s in (sources or ()) if source_family(s) in GOLDEN_SOURCES]
-    if not golden:
-        raise DataError(f"sources {list(sources or ())} hold no golden labels; use some of {sorted(GOLDEN_SOURCES)}")
-    return outcomes_of(pool.table, load_outcomes(pool.root, golden))
+    parts = [load_outcomes(pool.root, golden)] if golden else []
+    if pool.scores is not None:
+        parts.append(pool.scores)
+    if not parts:
+        raise DataError(f"sources {list(sources or ())} hold no golden labels; use some of {sorted(GOLDEN_SOURCES)} "
+                        "or your graded answers (--scores)")
+    return outcomes_of(pool.table, OutcomeTable.concat(parts) if len(parts) > 1 else parts[0], whole=True)
 
 
-def outcomes_of(table: BattleTable, outcomes: Any) -> Any:
-    """The rows of ``outcomes`` whose prompt ``table`` uses, re-indexed to ``table.prompts``."""
+def outcomes_of(table: BattleTable, outcomes: Any, *, whole: bool = False) -> Any:
+    """The rows of ``outcomes`` whose prompt ``table`` uses, re-indexed to ``table.prompts``
+    (``whole``: every prompt of the vocabulary counts as used, so graded prompts with a
+    single model's score, which make no battle, are kept)."""
     from ..data.sources import OutcomeTable
 
     if outcomes is None:
         return None
     index = {p: i for i, p in enumerate(table.prompts)}
-    used = np.zeros(len(table.prompts), dtype=bool)
+    used = np.ones(len(table.prompts), dtype=bool) if whole else np.zeros(len(table.prompts), dtype=bool)
     used[np.unique(table.prompt_idx)] = True
     remap = np.array([index.get(p, -1) for p in outcomes.prompts], dtype=np.int64)
     mapped = remap[outcomes.prompt_idx] if len(outcomes) else np.zeros(0, dtype=np.int64)
@@ -144,5 +171,9 @@ def outcomes_of(table: BattleTable, outcomes: Any) -> Any:
 
 def pool_card(pool: Pool) -> dict[str, Any]:
     """The model-card facts every trainer records about its training data."""
-    return {"battles_by_source": pool.table.counts_by_source(), "decontamination": pool.decontamination.model_dump(),
+    card = {"battles_by_source": pool.table.counts_by_source(), "decontamination": pool.decontamination.model_dump(),
             "data_sources": sorted(set(pool.table.sources))}
+    if pool.scores is not None:
+        card["scores_by_source"] = {k: v for k, v in pool.scores.counts_by_source().items() if v}
+        card["scores_decontamination"] = pool.scores_decontamination.model_dump()
+    return card

@@ -97,7 +97,8 @@ class TrainingRun:
         if self.spec.needs_outcomes:
             from .pool import outcomes_of
 
-            extra["outcomes"] = outcomes_of(table, self.outcomes)
+            # the whole pool keeps its graded prompts that make no battle; a part keeps its own prompts
+            extra["outcomes"] = outcomes_of(table, self.outcomes, whole=table is self.pool.table)
         return self.spec.fit(table, self.embeddings, self.config, embedder=self.embedder,
                              strong_model=self.strong_model, weak_model=self.weak_model, progress=progress, **extra)
 
