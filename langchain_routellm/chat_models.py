@@ -719,10 +719,12 @@ class RoutedChat(BaseChatModel):
                     if up is not None:
                         call = up
                         continue
-                    for out in seen.chunks:
-                        yield out
+                # settled before a held answer is replayed: a consumer that stops reading the
+                # replay leaves the call billed in full, as the provider answered it
                 record = call.finish(seen.usage, model=seen.model)
                 self._offer_shadow(call, record, messages, params)
+                for out in seen.chunks if held else ():
+                    yield out
             except BaseException as exc:
                 self._failed(exc, call)
                 raise
@@ -753,10 +755,12 @@ class RoutedChat(BaseChatModel):
                     if up is not None:
                         call = up
                         continue
-                    for out in seen.chunks:
-                        yield out
+                # settled before a held answer is replayed: a consumer that stops reading the
+                # replay leaves the call billed in full, as the provider answered it
                 record = call.finish(seen.usage, model=seen.model)
                 self._offer_shadow(call, record, messages, params)
+                for out in seen.chunks if held else ():
+                    yield out
             except BaseException as exc:
                 self._failed(exc, call)
                 raise

@@ -172,3 +172,15 @@ def test_escalation_on_a_pair_and_an_unknown_tool(openai_server, anthropic_serve
     assert reply.tool_calls[0]["name"] == "add" and reply.response_metadata["routellm"]["route"] == "strong"
     assert llm.ledger.summary()["by_route"]["weak"]["escalated_calls"] == 1
     assert json.loads(json.dumps(reply.response_metadata["routellm"]))["escalated_from"] == "weak"
+
+
+def test_a_held_answer_that_passes_is_billed_in_full_when_the_reader_stops(openai_server, anthropic_server):
+    llm = routed(openai_server, anthropic_server, cost_weight=1e7, escalate_if=True)
+    openai_server.chat.push(Reply(text="one two three four five six seven"), model="gpt-4o-mini")
+    stream = llm.stream(PROMPT)
+    next(stream)  # the answer passed its checks; its replay starts
+    stream.close()
+    record = llm.ledger.summary()
+    assert record["calls"] == 1 and record["estimated_calls"] == 0  # the provider's usage, not an estimate
+    served = openai_server.chat.usage[-1]
+    assert record["output_tokens"] == served["output_tokens"]
