@@ -236,7 +236,7 @@ def fit_and_predict(train: list[tuple[Task, np.ndarray, np.ndarray]], test: list
         sidx.append(np.full(sel.size * m, code))
     router, _ = fit_quality(prompts, np.concatenate(embs), np.concatenate(pidx), np.concatenate(midx),
                             np.concatenate(ys), models, source_idx=np.concatenate(sidx), config=config,
-                            embedder_name="wordllama")
+                            embedder_name="benchmark")
     out = []
     for task, mask, emb in test:
         sel = np.flatnonzero(mask)
@@ -530,6 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--calibration-folds", type=int, default=4,
                     help="QualityTrainingConfig.calibration_folds (0: calibrate on a held-out share; k: cross-fitted)")
     ap.add_argument("--weights", type=int, default=40, help="log-spaced cost weights besides 0")
+    ap.add_argument("--embedder", default="wordllama", help="prompt embedder (the quality router's is wordllama)")
     ap.add_argument("--llmrouter-prices", choices=["nvidia", "together"], default="nvidia",
                     help="LLMRouter's own candidate-file prices (NVIDIA NIM), or Together AI's size tiers")
     ap.add_argument("--expected-cost", choices=["length", "mean"], default="length")
@@ -553,10 +554,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     root = resolve_data_dir(args.data_dir)
     start = time.perf_counter()
-    embedder = get_embedder("wordllama")
+    embedder = get_embedder(args.embedder)
     print(f"nway_aiq: folds={args.folds} epochs={args.epochs} batch_size={args.batch_size} rank={args.rank} "
           f"weight_decay={args.weight_decay} lr={args.lr} weights=1+{args.weights} expected_cost={args.expected_cost} "
-          f"seed={args.seed}; prompt embedder wordllama")
+          f"seed={args.seed}; prompt embedder {args.embedder}")
     families = ["routerbench", "llmrouter"] if args.source == "both" else [args.source]
     everywhere = True
     for family in families:
