@@ -34,23 +34,7 @@ def load_battles_file(path: str | os.PathLike[str], source: str | None = None) -
     if not p.is_file():
         raise DataError(f"battles file {str(p)!r} does not exist")
     src = source or f"user/{p.stem}"
-    if p.suffix.lower() == ".jsonl":
-        rows = []
-        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append((i, json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{p}:{i}: not valid JSON ({exc.msg})") from exc
-    elif p.suffix.lower() == ".csv":
-        with p.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise DataError(f"{p}: missing column(s) {missing}; expected {list(COLUMNS)}")
-            rows = [(i, r) for i, r in enumerate(reader, 2)]
-    else:
-        raise DataError(f"{p}: battles files must be .csv or .jsonl")
+    rows = _rows_of(p, COLUMNS, "battles")
     battles = []
     for i, r in rows:
         if not isinstance(r, dict):
