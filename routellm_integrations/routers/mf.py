@@ -15,10 +15,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..embedders.base import Embedder
-from ..errors import CheckpointError, UnknownModelError
-from .base import BaseRouter
+from ..errors import CheckpointError
 from .checkpoint import read_config, read_tensors, resolve_embedder, save_checkpoint
-from .features import structural_features
+from .embedded import EmbeddedPromptRouter
 
 WEIGHTS_FILE = "model.safetensors"
 FORMAT_VERSION = 1
@@ -72,7 +71,7 @@ class MFWeights:
         return x @ t["text_proj"].T
 
 
-class MatrixFactorizationRouter(BaseRouter):
+class MatrixFactorizationRouter(EmbeddedPromptRouter):
     """Scores ``P(strong_model beats weak_model)`` for a prompt.
 
     Load the shipped checkpoint with ``load_router("mf")``, or a trained folder with
@@ -85,29 +84,10 @@ class MatrixFactorizationRouter(BaseRouter):
     def __init__(self, weights: MFWeights, config: Mapping[str, Any], embedder: Embedder,
                  strong_model: str | None = None, weak_model: str | None = None,
                  path: Path | None = None) -> None:
-        self.weights = weights
-        self.config_data = dict(config)
-        self.embedder = embedder
-        self.models: list[str] = list(config["models"])
-        self.feature_names: list[str] = list(config["features"])
-        self.path = path
-        self.strong_model = self._check_model(strong_model or config["default_strong_model"], "strong")
-        self.weak_model = self._check_model(weak_model or config["default_weak_model"], "weak")
-        if self.strong_model == self.weak_model:
-            raise UnknownModelError(f"strong and weak model are both {self.strong_model!r}; pick two different models")
+        super().__init__(weights, config, embedder, strong_model, weak_model, path)
         self._set_pair_vector()
 
     # -- models ---------------------------------------------------------------------
-    @property
-    def inline_scoring(self) -> bool:
-        # the embedding is the cost; a static token table (once loaded) is a lookup
-        return bool(getattr(self.embedder, "inline_scoring", False))
-
-    def _check_model(self, model: str, role: str) -> str:
-        from ..data.models import match_model
-
-        return match_model(model, self.models, f"{role} model")
-
     def _set_pair_vector(self) -> None:
         s, w = self.models.index(self.strong_model), self.models.index(self.weak_model)
         t = self.weights
@@ -120,16 +100,6 @@ class MatrixFactorizationRouter(BaseRouter):
                                          strong_model, weak_model, self.path)
 
     # -- scoring --------------------------------------------------------------------
-    def prompt_inputs(self, prompts: Sequence[str]) -> np.ndarray:
-        """The model's input: unit embedding joined with standardised structural features."""
-        emb = np.asarray(self.embedder.embed(list(prompts)), dtype=np.float32)
-        return self.inputs_from_embeddings(prompts, emb)
-
-    def inputs_from_embeddings(self, prompts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
-        feats = structural_features(prompts, self.feature_names)
-        feats = (feats - self.weights["feature_mean"]) / self.weights["feature_std"]
-        return np.concatenate([embeddings.astype(np.float32), feats], axis=1)
-
     def scores_from_embeddings(self, prompts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
         """Score with embeddings computed elsewhere (evaluation and training reuse a cache)."""
         h = self.weights.hidden(self.inputs_from_embeddings(prompts, embeddings))
@@ -145,10 +115,6 @@ class MatrixFactorizationRouter(BaseRouter):
         t = self.weights
         raw = (h * t["classifier"]) @ t["model_embeddings"].T + t["model_bias"]
         return {m: raw[:, i] for i, m in enumerate(self.models)}
-
-    def config(self) -> dict[str, Any]:
-        return {"strong_model": self.strong_model, "weak_model": self.weak_model,
-                "embedder": self.embedder.name}
 
     # -- persistence ----------------------------------------------------------------
     def save_pretrained(self, path: str | Path, model_card: str | None = None) -> Path:

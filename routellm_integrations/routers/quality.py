@@ -24,13 +24,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..data.models import match_model
 from ..embedders.base import Embedder
 from ..errors import CheckpointError, UnknownModelError
 from ..validation import scrub_surrogates
-from .base import BaseRouter, validate_prompts
+from .base import validate_prompts
 from .checkpoint import read_config, read_tensors, resolve_embedder, save_checkpoint
-from .features import structural_features
+from .embedded import EmbeddedPromptRouter
 
 WEIGHTS_FILE = "quality.safetensors"
 FORMAT_VERSION = 1
@@ -80,7 +79,7 @@ class QualityWeights:
         return _sigmoid(z.astype(np.float64))
 
 
-class QualityRouter(BaseRouter):
+class QualityRouter(EmbeddedPromptRouter):
     """Predicted quality of each model on each prompt: ``quality(prompts, models)``.
 
     ``load_router("quality")`` loads the shipped head (trained on the pool's golden
@@ -95,25 +94,8 @@ class QualityRouter(BaseRouter):
 
     def __init__(self, weights: QualityWeights, config: Mapping[str, Any], embedder: Embedder,
                  strong_model: str | None = None, weak_model: str | None = None, path: Path | None = None) -> None:
-        self.weights = weights
-        self.config_data = dict(config)
-        self.embedder = embedder
-        self.models: list[str] = list(config["models"])
-        self.feature_names: list[str] = list(config["features"])
-        self.path = path
-        self.strong_model = self.resolve_model(strong_model or config["default_strong_model"], "strong model")
-        self.weak_model = self.resolve_model(weak_model or config["default_weak_model"], "weak model")
-        if self.strong_model == self.weak_model:
-            raise UnknownModelError(f"strong and weak model are both {self.strong_model!r}; pick two different models")
+        super().__init__(weights, config, embedder, strong_model, weak_model, path)
         self._pair = np.array([self.models.index(self.strong_model), self.models.index(self.weak_model)])
-
-    @property
-    def inline_scoring(self) -> bool:
-        return bool(getattr(self.embedder, "inline_scoring", False))
-
-    def resolve_model(self, model: str, what: str = "model") -> str:
-        """The checkpoint's name for ``model``, or :class:`UnknownModelError` with a hint."""
-        return match_model(model, self.models, what)
 
     def columns(self, models: Sequence[str] | None) -> np.ndarray:
         """Indices of ``models`` (all known models when None); a name twice is an error."""
@@ -128,15 +110,6 @@ class QualityRouter(BaseRouter):
         return np.array([self.models.index(n) for n in names])
 
     # -- scoring --------------------------------------------------------------------
-    def prompt_inputs(self, prompts: Sequence[str]) -> np.ndarray:
-        emb = np.asarray(self.embedder.embed(list(prompts)), dtype=np.float32)
-        return self.inputs_from_embeddings(prompts, emb)
-
-    def inputs_from_embeddings(self, prompts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
-        feats = structural_features(prompts, self.feature_names)
-        feats = (feats - self.weights["feature_mean"]) / self.weights["feature_std"]
-        return np.concatenate([np.asarray(embeddings, dtype=np.float32), feats], axis=1)
-
     def quality(self, prompts: Sequence[str], models: Sequence[str] | None = None) -> np.ndarray:
         """Calibrated P(correct) of each of ``models`` (default: all of :attr:`models`) on
         each prompt: float64, shape ``(len(prompts), len(models))``, in [0, 1]."""
@@ -162,9 +135,6 @@ class QualityRouter(BaseRouter):
 
     def with_pair(self, strong_model: str, weak_model: str) -> "QualityRouter":
         return QualityRouter(self.weights, self.config_data, self.embedder, strong_model, weak_model, self.path)
-
-    def config(self) -> dict[str, Any]:
-        return {"strong_model": self.strong_model, "weak_model": self.weak_model, "embedder": self.embedder.name}
 
     # -- persistence ----------------------------------------------------------------
     def save_pretrained(self, path: str | Path, model_card: str | None = None) -> Path:
