@@ -11,14 +11,12 @@ import json
 import numpy as np
 import pytest
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
-from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.tools import FunctionTool
 from llama_index.llms.anthropic import Anthropic
 from llama_index.llms.openai import OpenAI
 from scripted_llm import ScriptedLLM
 
-from llamaindex_routellm import ObjectsRequired, RoutedLLM, RoutingDecisionEvent
+from llamaindex_routellm import ObjectsRequired, RoutedLLM
 from llamaindex_routellm.turns import chat_turn
 from routellm_integrations.budgets import Budget
 from routellm_integrations.costs import PriceTable, Usage
@@ -38,27 +36,6 @@ SCORED_AS = "claude-3-5-sonnet-20240620"
 NAMES = ["gpt-4o", "gpt-4o-mini", SCORED_AS]
 REFUSAL = "I'm sorry, but I can't help with that."
 SECRET = "sk-live-do-not-print-0123456789"
-
-
-class Collect(BaseEventHandler):
-    events: list = []
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "CollectNway"
-
-    def handle(self, event, **kwargs) -> None:
-        if isinstance(event, RoutingDecisionEvent):
-            self.events.append(event)
-
-
-@pytest.fixture
-def events():
-    handler = Collect(events=[])
-    root = get_dispatcher()
-    root.add_event_handler(handler)
-    yield handler.events
-    root.event_handlers.remove(handler)
 
 
 def oa(server, name, key="sk-test"):

@@ -24,7 +24,7 @@ from llama_index.llms.openai import OpenAI
 from pydantic import BaseModel
 from scripted_llm import ScriptedLLM
 
-from llamaindex_routellm import ObjectsRequired, RoutedLLM, RoutingDecisionEvent
+from llamaindex_routellm import ObjectsRequired, RoutedLLM
 from routellm_integrations import Budget
 from routellm_integrations.costs import CostLedger, PriceTable
 from routellm_integrations.errors import BudgetConfigError, BudgetExceeded, InvalidPromptError, RouteLLMError
@@ -36,27 +36,6 @@ SHORT = "What is the capital of France?"
 LONG = "Derive the closed form of the sum of the first n cubes, proving each step by induction. " * 6
 SECRET = "sk-live-do-not-print-0123456789"
 PRICES = PriceTable({"scriptedllm": {"big-model": (10.0, 30.0), "small-model": (0.5, 1.5)}})
-
-
-class Collect(BaseEventHandler):
-    events: list = []
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "CollectLifecycle"
-
-    def handle(self, event, **kwargs) -> None:
-        if isinstance(event, RoutingDecisionEvent):
-            self.events.append(event)
-
-
-@pytest.fixture
-def events():
-    handler = Collect(events=[])
-    root = get_dispatcher()
-    root.add_event_handler(handler)
-    yield handler.events
-    root.event_handlers.remove(handler)
 
 
 def openai_pair(server, **kw) -> RoutedLLM:
