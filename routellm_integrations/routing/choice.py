@@ -55,20 +55,30 @@ def chosen_cost(quality: np.ndarray, costs: np.ndarray, cost_weight: float) -> f
 
 def weight_for_spend(quality: np.ndarray, costs: np.ndarray, target_usd: float, *, iterations: int = 60) -> float:
     """The smallest cost weight whose choices on these rows spend at most ``target_usd``
-    per call on average (bisection in log space; spend falls as the weight grows)."""
+    per call on average (bisection in log space; spend falls as the weight grows).
+
+    Runs before every decision of an online spend target, so the choice is evaluated on
+    arrays prepared once (the same arithmetic as :func:`choose`, without its checks)."""
     q = np.atleast_2d(np.asarray(quality, dtype=np.float64))
-    c = np.broadcast_to(np.asarray(costs, dtype=np.float64), q.shape)
-    if chosen_cost(q, c, 0.0) <= target_usd:
+    c = np.ascontiguousarray(np.broadcast_to(np.asarray(costs, dtype=np.float64), q.shape))
+    rows = np.arange(q.shape[0])
+
+    def spend(weight: float) -> float:
+        utility = q - weight * c
+        near = utility >= utility.max(axis=1, keepdims=True) - 1e-12
+        return float(c[rows, np.where(near, c, np.inf).argmin(axis=1)].mean())
+
+    if spend(0.0) <= target_usd:
         return 0.0
     positive = c[c > 0]
     # a weight this large makes a quality point worth less than the smallest cost gap
     hi = 1e3 / max(float(positive.min()) if positive.size else 1e-12, 1e-12)
     lo = hi * 1e-12
-    if chosen_cost(q, c, hi) > target_usd:
+    if spend(hi) > target_usd:
         return hi
     for _ in range(iterations):
         mid = math.sqrt(lo * hi)
-        if chosen_cost(q, c, mid) > target_usd:
+        if spend(mid) > target_usd:
             lo = mid
         else:
             hi = mid
