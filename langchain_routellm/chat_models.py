@@ -59,7 +59,7 @@ from routellm_integrations.decision import Route, RoutingDecision
 from routellm_integrations.errors import InvalidPromptError, InvalidThresholdError
 from routellm_integrations.policy import RoutingPolicy, StepPolicy, SwapReport
 from routellm_integrations.routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
-from routellm_integrations.routing.escalation import escalation_checks
+from routellm_integrations.routing.escalation import escalation_checks, response_schema
 
 from .answers import answer_of
 
@@ -845,18 +845,14 @@ class _Seen:
 
 
 def _response_schema(kwargs: dict[str, Any]) -> dict[str, Any] | None:
-    """The JSON schema a call's ``response_format`` asks for (``{}``: any JSON object)."""
+    """The JSON schema a call's ``response_format`` asks for: a pydantic class bound as
+    ``response_format``, or the OpenAI-format dict (``{}``: any JSON object)."""
     fmt = kwargs.get("response_format")
-    if isinstance(fmt, dict):
-        if fmt.get("type") == "json_object":
-            return {}
-        if fmt.get("type") == "json_schema":
-            return dict((fmt.get("json_schema") or {}).get("schema") or {})
-    elif isinstance(fmt, type):
+    if isinstance(fmt, type):
         from .answers import schema_of
 
         return schema_of(fmt)
-    return None
+    return response_schema(kwargs)
 
 
 def _whole(result: ChatResult) -> list[ChatGenerationChunk]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..routing.escalation import Answer, ToolCall
+from ..routing.escalation import Answer, ToolCall, response_schema
 
 __all__ = ["completion_answer", "request_tools", "response_schema", "stream_answer"]
 
@@ -38,21 +38,6 @@ def request_tools(request: Mapping[str, Any]) -> dict[str, dict[str, Any]] | Non
         params = fn.get("parameters")
         out[fn["name"]] = dict(params) if isinstance(params, Mapping) else {}
     return out
-
-
-def response_schema(request: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The JSON schema ``response_format`` asks the text answer to meet (``{}``: any JSON,
-    ``json_object``; None: free text)."""
-    fmt = request.get("response_format")
-    if not isinstance(fmt, Mapping):
-        return None
-    if fmt.get("type") == "json_object":
-        return {}
-    if fmt.get("type") == "json_schema":
-        spec = fmt.get("json_schema")
-        schema = spec.get("schema") if isinstance(spec, Mapping) else None
-        return dict(schema) if isinstance(schema, Mapping) else {}
-    return None
 
 
 def _content_text(content: Any) -> str:

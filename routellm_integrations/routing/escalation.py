@@ -29,7 +29,8 @@ from typing import Any
 from ..errors import RouteLLMError
 
 __all__ = ["Answer", "EscalationCheck", "EscalationCheckError", "DEFAULT_CHECKS", "ToolCall", "empty_or_refusal",
-           "escalation_checks", "first_failure", "invalid_structured_output", "invalid_tool_call", "low_confidence"]
+           "escalation_checks", "first_failure", "invalid_structured_output", "invalid_tool_call", "low_confidence",
+           "response_schema"]
 
 
 class EscalationCheckError(RouteLLMError, TypeError):
@@ -177,6 +178,22 @@ def low_confidence(min_mean_logprob: float = -0.5) -> EscalationCheck:
 
 
 DEFAULT_CHECKS: tuple[EscalationCheck, ...] = (invalid_structured_output(), invalid_tool_call(), empty_or_refusal())
+
+
+def response_schema(request: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema an OpenAI-format request's ``response_format`` asks the text answer
+    to meet (``{}``: any JSON, ``json_object``; None: free text). The routed client and
+    ``RoutedChat`` read a call's ``response_format`` with it."""
+    fmt = request.get("response_format")
+    if not isinstance(fmt, Mapping):
+        return None
+    if fmt.get("type") == "json_object":
+        return {}
+    if fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, Mapping) else None
+        return dict(schema) if isinstance(schema, Mapping) else {}
+    return None
 
 
 def escalation_checks(value: Any) -> tuple[EscalationCheck, ...]:
