@@ -1,7 +1,7 @@
 """N-way routing on held-out prompts: AIQ of the quality router against single models,
 the zero router and the oracle, per task of RouterBench and LLMRouter.
 
-    .venv/bin/python benchmarks/nway_aiq.py --data-dir /work/shared/data \\
+    .venv/bin/python benchmarks/nway_aiq.py --data-dir DATA \\
         [--source routerbench|llmrouter|both] [--folds 5] [--epochs 40] [--plot out.png]
 
 What it does, per source:
