@@ -125,3 +125,14 @@ class TrainingOptionError(DataError):
     """An argument of ``training.pipeline.train`` (or a trainer's config field) that is out of
     range, of the wrong type, or unknown; raised before any data is read. The message names
     the argument."""
+
+
+class JudgeVerdictError(RouteLLMError):
+    """Most of a labelling run's judgments held no readable verdict (no ``[[A]]``, ``[[B]]``
+    or ``[[C]]``): the judge does not follow the format. Nothing unreadable was stored as a
+    label. The message gives the count and one (truncated) example; ``report`` holds the
+    run's :class:`~routellm_integrations.labelling.LabellingReport`."""
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
