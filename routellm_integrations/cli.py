@@ -569,8 +569,12 @@ Workers = Annotated[Optional[int], typer.Option(min=1, help="ray: number of work
 
 @app.command(cls=Command, **_help(
     "Label your prompts: a judge model compares both backends' answers (both orders), into a label store.\n\n"
-    "Prints the report as JSON; exit status 1 when some prompts failed (they are in the report, and "
-    "a rerun retries only them). A missing API key or an unpriceable --max-usd fails before any call.",
+    "Prints the report as JSON, and a one-line summary on stderr (judged prompts: parsed verdicts, "
+    "ties, unparsable). A judgment without [[A]], [[B]] or [[C]] is never a tie and never stored: the "
+    "prompt stays unlabelled. Exit status 1 when some prompts failed or got no readable verdict (they "
+    "are in the report, and a rerun retries only them, reusing the answers already paid for); when "
+    "most verdicts are unreadable the run stops early with an error showing one example. A missing "
+    "API key or an unpriceable --max-usd fails before any call.",
     "routellm label --prompts mine.jsonl --store labels.sqlite --strong-model gpt-4o --weak-model gpt-4o-mini",
     "routellm label --prompts log.jsonl --store labels.sqlite --strong-model gpt-4o --weak-model gpt-4o-mini "
     "--engine ray --workers 8 --max-usd 5"))
@@ -597,7 +601,7 @@ def label(prompts: PromptsFile,
               show_default=False)] = None,
           engine: Engine = "local", workers: Workers = None, quiet: Quiet = False) -> None:
     from .budgets import Budget
-    from .errors import BudgetConfigError
+    from .errors import BudgetConfigError, JudgeVerdictError
     from .labelling import export_battles, label_prompts
     from .labels import LabelStore
 
@@ -618,15 +622,22 @@ def label(prompts: PromptsFile,
                                concurrency=concurrency, max_answer_tokens=max_answer_tokens)
         else:
             budget = Budget(max_usd=max_usd) if max_usd is not None else None
-            report = label_prompts(texts, strong=strong, weak=weak, judge=judge_client, store=labels, budget=budget,
-                                   concurrency=concurrency, max_answer_tokens=max_answer_tokens,
-                                   progress=not quiet)
+            try:
+                report = label_prompts(texts, strong=strong, weak=weak, judge=judge_client, store=labels,
+                                       budget=budget, concurrency=concurrency, max_answer_tokens=max_answer_tokens,
+                                       progress=not quiet)
+            except JudgeVerdictError as exc:  # the report still goes out, then the error line
+                if exc.report is not None:
+                    print(exc.report.model_dump_json(indent=2))  # type: ignore[attr-defined]
+                raise
         print(report.model_dump_json(indent=2))
+        if not quiet:
+            typer.echo(f"routellm label: {report.summary()}", err=True)
         if battles_out:
             n = export_battles(labels, battles_out, strong_model, weak_model)
             if not quiet:
                 typer.echo(f"routellm label: wrote {n} battles to {battles_out}", err=True)
-    if report.n_failed:
+    if report.n_failed or report.n_unparsable:
         raise typer.Exit(1)
 
 

@@ -153,13 +153,15 @@ def test_a_position_biased_judge_yields_only_ties(server, store):
     assert set(store.label_set().strong) == {0.5}
 
 
-def test_unparsable_judgments_are_counted_ties(server, store):
+def test_unparsable_judgments_are_counted_never_ties(server, store):
     server.chat.responder = lambda t: Reply(text="Both are fine, I cannot decide.") if is_judge(t) else None
     strong, weak, judge = clients(server)
     report = label_prompts(prompts_for(["strong"] * 4), strong=strong, weak=weak, judge=judge, store=store,
-                           progress=False)
-    assert report.verdicts["tie"] == 4 and report.n_unparsable_verdicts == 8
-    assert report.position_disagreements == 0
+                           progress=False)  # 4 judged: below the handful that fails a run
+    assert report.verdicts == {"strong": 0, "weak": 0, "tie": 0} and report.n_labelled == 0
+    assert report.n_unparsable == 4 and report.n_unparsable_verdicts == 8
+    assert report.unparsable_example == "Both are fine, I cannot decide."
+    assert report.position_disagreements == 0 and store.count() == 0
 
 
 def _fail_after(server, k: int):

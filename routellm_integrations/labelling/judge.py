@@ -6,12 +6,13 @@ strong answer as "A" and then as "B", and a verdict counts only when both orders
 when they disagree the pair is a tie (MT-Bench's "inconsistent" verdicts), which is what
 a position-biased judge deserves.
 
-Unparsable judgments (no ``[[A]]``/``[[B]]``/``[[C]]`` in the text) are *ties*, counted
-in :attr:`JudgeResult.n_unparsable`: the judge could not be read as preferring either
-answer, and keeping the label (rather than dropping paid work that a rerun would only
-reproduce) lets a report show the count, so a judge that never follows the format is
-noticed instead of silently yielding no labels. Such a half is not counted as a position
-disagreement.
+An unparsable judgment (no ``[[A]]``/``[[B]]``/``[[C]]`` in the text) is *not* a tie: a
+tie says the judge read both answers and found them equal, an unreadable text says
+nothing. When either order is unreadable the pair has no verdict (``JudgeResult.verdict``
+is ``None``, :attr:`JudgeResult.n_unparsable` counts the unreadable orders) and callers
+store no label for it; :mod:`.run` counts such prompts, leaves them unlabelled so a rerun
+asks the judge again, and stops a run whose judge is mostly unreadable. Such a half is
+not counted as a position disagreement.
 
 This module knows nothing of the label store: shadow sampling of live traffic reuses
 :func:`judge_pair` directly; :mod:`.run` persists each order through the pieces
@@ -111,9 +112,22 @@ def judge_call(order: Order, completion: Completion, cost_usd: float | None) -> 
 class JudgeResult:
     """Both orders and the verdict they give together."""
 
-    verdict: Verdict
+    verdict: Verdict | None  # None: an order held no readable verdict (never a tie)
     strong_first: JudgeCall
     strong_second: JudgeCall
+
+    @property
+    def readable(self) -> bool:
+        """Both orders named a verdict, so the pair has one."""
+        return self.verdict is not None
+
+    @property
+    def unparsable_text(self) -> str | None:
+        """The first order's text that held no verdict (``None`` when both were read)."""
+        for call in (self.strong_first, self.strong_second):
+            if call.verdict is None:
+                return call.text
+        return None
 
     @property
     def position_disagreement(self) -> bool:
@@ -133,16 +147,22 @@ class JudgeResult:
 
 
 def combine_orders(strong_first: JudgeCall, strong_second: JudgeCall) -> JudgeResult:
-    """The verdict both orders agree on; a tie when they disagree or either is unparsable."""
+    """The verdict both orders agree on; a tie when they disagree; ``None`` (no verdict,
+    not a tie) when either is unparsable."""
     a, b = strong_first.verdict, strong_second.verdict
-    verdict: Verdict = a if (a is not None and a == b) else "tie"
+    verdict: Verdict | None
+    if a is None or b is None:
+        verdict = None
+    else:
+        verdict = a if a == b else "tie"
     return JudgeResult(verdict, strong_first, strong_second)
 
 
 async def judge_pair(judge: ChatClient, prompt: str, strong_answer: str, weak_answer: str, *,
                      max_tokens: int = 1024, prices: PriceTable | None = None) -> JudgeResult:
     """Ask ``judge`` both orders (concurrently) and combine them. Raises whatever the
-    judge's client raises (no half result)."""
+    judge's client raises (no half result). The result's ``verdict`` is ``None`` when an
+    order could not be read: store no label for it."""
     table = prices if prices is not None else PriceTable.default()
 
     async def one(order: Order) -> JudgeCall:

@@ -13,6 +13,16 @@ are judged. (The marker is written right after the label; a crash between the tw
 the rerun record the same verdict again, at no cost, which the store's per-prompt
 averaging reads as one label.)
 
+Unreadable verdicts: a judge order with no ``[[A]]``/``[[B]]``/``[[C]]`` is never a tie and
+never a label. The prompt is counted in ``n_unparsable`` (one example text is kept,
+truncated, in ``unparsable_example``) and left unlabelled; its answers stay in the store,
+and a rerun reuses them and asks the judge again for the unreadable order only (a stored
+judgment without a verdict is never reused). Once at least :data:`MIN_JUDGED_TO_FAIL`
+prompts are judged and more than half of them are unreadable, the run starts no new
+prompt (``n_stopped``) and ends in :class:`~routellm_integrations.errors.JudgeVerdictError`,
+which carries the report: the judge does not follow the format, and paying for more of
+the same would be wasted.
+
 Budget: the cap applies to what *this run* spends (reused steps are free). Before a
 prompt starts it reserves an upper bound of its unpaid steps: input counted as one token
 per UTF-8 byte plus a per-message overhead (byte-level BPE never yields more tokens than
@@ -34,20 +44,27 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from ..budgets import Budget, BudgetTracker, Reservation
 from ..costs import PriceTable, Usage
-from ..errors import BudgetConfigError, BudgetExceeded, DataError
+from ..errors import BudgetConfigError, BudgetExceeded, DataError, JudgeVerdictError
 from ..labels.store import LabelStore, work_key
 from .clients import ChatClient, Completion
 from .bounds import answer_bound, judge_bound
-from .judge import call_cost, combine_orders, judge_call, judge_messages
+from .judge import call_cost, combine_orders, judge_call, judge_messages, parse_verdict
 
-__all__ = ["LabellingReport", "alabel_prompts", "export_battles", "label_prompts"]
+__all__ = ["MIN_JUDGED_TO_FAIL", "LabellingReport", "alabel_prompts", "check_verdicts", "export_battles",
+           "label_prompts"]
 
 Role = Literal["strong", "weak", "judge"]
 _SCOPE = "labelling"
+
+#: judged prompts a run needs before "most verdicts unreadable" stops it (a handful:
+#: one or two unreadable answers at the start of a run say little)
+MIN_JUDGED_TO_FAIL = 8
+#: characters of an unreadable judgment kept as the report's example
+EXAMPLE_CHARS = 200
 
 
 class LabellingReport(BaseModel):
@@ -68,12 +85,33 @@ class LabellingReport(BaseModel):
     first_error: str | None = None
     verdicts: dict[str, int] = Field(default_factory=lambda: {"strong": 0, "weak": 0, "tie": 0})
     position_disagreements: int = Field(0, description="labels whose two orders named different winners (-> tie)")
-    n_unparsable_verdicts: int = Field(0, description="judge orders with no [[A]]/[[B]]/[[C]] (read as a tie)")
+    n_unparsable: int = Field(0, description="prompts judged without a readable verdict in some order: not "
+                                             "labelled (never a tie); a rerun asks the judge again")
+    n_unparsable_verdicts: int = Field(0, description="judge orders with no [[A]]/[[B]]/[[C]]")
+    unparsable_example: str | None = Field(None, description="the start of one unreadable judgment")
+    n_stopped: int = Field(0, description="prompts not started: most verdicts were unreadable, the run stopped")
     cost_usd: float = Field(0.0, description="this run's spend on priced calls")
     cost_by_role: dict[str, float] = Field(default_factory=lambda: {"strong": 0.0, "weak": 0.0, "judge": 0.0})
     unpriced: bool = Field(False, description="some call could not be priced (unknown model or no usage)")
     unpriced_models: list[str] = Field(default_factory=list)
     max_usd: float | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def n_judged(self) -> int:
+        """Prompts this run finished judging: labelled or unreadable."""
+        return self.n_labelled + self.n_unparsable
+
+    def summary(self) -> str:
+        """One line: how the judging went (parsed verdicts, ties among them, unreadable)."""
+        v = self.verdicts
+        text = (f"judged {self.n_judged} prompts: {self.n_labelled} parsed ({v.get('strong', 0)} strong, "
+                f"{v.get('weak', 0)} weak, {v.get('tie', 0)} ties), {self.n_unparsable} unparsable (not labelled)")
+        extra = [f"{n} {what}" for n, what in ((self.n_already_labelled, "already labelled"),
+                                               (self.n_failed, "failed"),
+                                               (self.n_unlabelled_budget, "left by the budget"),
+                                               (self.n_stopped, "not started")) if n]
+        return text + ("; " + ", ".join(extra) if extra else "") + f"; ${self.cost_usd:.4f} spent"
 
 
 def _usage_dict(usage: Usage | None) -> dict[str, int] | None:
@@ -113,6 +151,7 @@ class _Run:
         self.tracker = None if budget is None else BudgetTracker(
             budget.model_copy(update={"on_exhausted": "raise", "max_strong_calls": None}))
         self.exhausted = False
+        self.stopped = False  # most verdicts unreadable: start no new prompt
         self._settled = asyncio.Event()
         self._unpriced: set[str] = set()
 
@@ -161,7 +200,7 @@ class _Run:
                    max_tokens: int, bound: float, spend: list[float]) -> Completion:
         """One paid call, or its stored result; persisted as soon as it returns."""
         cached = self.store.get_work(key)
-        if cached is not None:
+        if cached is not None and not (role == "judge" and not _has_verdict(cached)):
             self.report.n_resumed_steps += 1
             return _completion(cached)
         completion = await client.complete(messages, max_tokens=max_tokens)
@@ -201,10 +240,13 @@ class _Run:
             b_judge = self.judge_bound(prompt, s_text, w_text)
             judged = 0
             if s_text is not None and w_text is not None:
-                judged = sum(self.store.get_work(k) is not None for k in (self.judge_key(prompt, s_text, w_text),
-                                                                         self.judge_key(prompt, w_text, s_text)))
+                judged = sum(_has_verdict(self.store.get_work(k)) for k in (self.judge_key(prompt, s_text, w_text),
+                                                                           self.judge_key(prompt, w_text, s_text)))
             bound = b_strong + b_weak + (2 - judged) * b_judge
             reservation = None
+            if self.stopped:
+                self.report.n_stopped += 1
+                return
             if self.tracker is not None and bound > 0:
                 reservation = await self.admit(bound)
                 if reservation is None:
@@ -226,13 +268,19 @@ class _Run:
                               self.judge_max_tokens, b_judge, spend))
                 result = combine_orders(judge_call("strong_first", first, None),
                                         judge_call("strong_second", second, None))
+                self.report.n_unparsable_verdicts += result.n_unparsable
+                if result.verdict is None:  # unreadable: no label, no done mark; a rerun asks again
+                    self.report.n_unparsable += 1
+                    if self.report.unparsable_example is None:
+                        self.report.unparsable_example = self.example(result.unparsable_text or "")
+                    self.stopped = self.stopped or _mostly_unreadable(self.report)
+                    return
                 self.store.add_verdict(prompt, result.verdict, strong_model=self.strong.model,  # label and mark:
                                        weak_model=self.weak.model, source=self.report.source,  # one transaction
                                        done=(self.done_key(prompt), {"verdict": result.verdict}))
                 self.report.n_labelled += 1
                 self.report.verdicts[result.verdict] += 1
                 self.report.position_disagreements += result.position_disagreement
-                self.report.n_unparsable_verdicts += result.n_unparsable
             except Exception as exc:  # noqa: BLE001 - one prompt's failure must not lose the others
                 self.report.n_failed += 1
                 if self.report.first_error is None:
@@ -240,12 +288,40 @@ class _Run:
             finally:
                 self.settle(reservation, sum(spend))
 
+    def example(self, text: str) -> str:
+        """An unreadable judgment as a short one-line example (keys redacted)."""
+        flat = " ".join(self.redact(text).split())
+        return flat if len(flat) <= EXAMPLE_CHARS else flat[:EXAMPLE_CHARS - 3] + "..."
+
     def redact(self, text: str) -> str:
         for client in (self.strong, self.weak, self.judge):
             scrub = getattr(client, "redact", None)
             if callable(scrub):
                 text = scrub(text)
         return text
+
+
+def _has_verdict(record: dict[str, Any] | None) -> bool:
+    """A stored judgment that can be reused: it exists and names a verdict."""
+    return record is not None and parse_verdict(str(record.get("text") or "")) is not None
+
+
+def _mostly_unreadable(report: LabellingReport) -> bool:
+    judged = report.n_judged
+    return judged >= MIN_JUDGED_TO_FAIL and 2 * report.n_unparsable > judged
+
+
+def check_verdicts(report: LabellingReport) -> LabellingReport:
+    """``report``, or :class:`JudgeVerdictError` when at least :data:`MIN_JUDGED_TO_FAIL`
+    prompts were judged and more than half of them had no readable verdict."""
+    if _mostly_unreadable(report):
+        raise JudgeVerdictError(
+            f"the judge {report.judge_model!r} gave no readable verdict for {report.n_unparsable} of "
+            f"{report.n_judged} judged prompts (it must end with [[A]], [[B]] or [[C]]); none of them was stored "
+            f"as a label" + (f", and {report.n_stopped} prompts were not started" if report.n_stopped else "")
+            + f". Example: {report.unparsable_example!r}. Check the judge model (--judge) or its server; a rerun "
+            "reuses the answers already paid for and asks the judge again", report=report)
+    return report
 
 
 def _check_budget(budget: Budget | None, prices: PriceTable, clients: Iterable[ChatClient]) -> None:
@@ -266,8 +342,9 @@ async def alabel_prompts(prompts: Iterable[str], *, strong: ChatClient, weak: Ch
                          judge_max_tokens: int = 1024, progress: bool = True) -> LabellingReport:
     """Label ``prompts`` for the pair (``strong``, ``weak``) with ``judge`` (default: the
     strong backend), writing each verdict to ``store``. See the module docstring for
-    resuming and the budget. Raises :class:`DataError` for bad prompts and
-    :class:`BudgetConfigError` for a dollar budget over an unpriced model, before any call."""
+    resuming, the budget and unreadable verdicts. Raises :class:`DataError` for bad prompts
+    and :class:`BudgetConfigError` for a dollar budget over an unpriced model, before any
+    call; :class:`JudgeVerdictError` (with the report) when most verdicts were unreadable."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise DataError(f"concurrency must be a positive integer, got {concurrency!r}")
     for name, v in (("max_answer_tokens", max_answer_tokens), ("judge_max_tokens", judge_max_tokens)):
@@ -294,13 +371,15 @@ async def alabel_prompts(prompts: Iterable[str], *, strong: ChatClient, weak: Ch
     async def one(p: str) -> None:
         await run.label(p, sem)
         if progress:
-            done = report.n_labelled + report.n_failed + report.n_unlabelled_budget
+            done = (report.n_labelled + report.n_unparsable + report.n_failed + report.n_unlabelled_budget
+                    + report.n_stopped)
             if done % every == 0 or done == len(todo):
-                print(f"routellm label: {done}/{len(todo)} prompts done, ${report.cost_usd:.4f} spent",
+                unreadable = f", {report.n_unparsable} unparsable" if report.n_unparsable else ""
+                print(f"routellm label: {done}/{len(todo)} prompts done{unreadable}, ${report.cost_usd:.4f} spent",
                       file=sys.stderr, flush=True)
 
     await asyncio.gather(*(one(p) for p in todo))
-    return report
+    return check_verdicts(report)
 
 
 def label_prompts(prompts: Iterable[str], *, strong: ChatClient, weak: ChatClient, judge: ChatClient | None = None,

@@ -198,6 +198,9 @@ class LabelStore:
                     embedding: np.ndarray | None = None, embedder: str | None = None,
                     done: tuple[str, dict[str, Any]] | None = None) -> None:
         """A judge's pairwise verdict: the strong answer was better, the weak one, or a tie."""
+        if verdict is None:
+            raise DataError("no verdict to store: the judge's answer held none (an unreadable judgment is not a "
+                            "tie, and not a label)")
         if verdict not in _VERDICT_OUTCOMES:
             raise DataError(f"verdict must be 'strong', 'weak' or 'tie', got {verdict!r}")
         s, w = _VERDICT_OUTCOMES[verdict]
