@@ -2,7 +2,7 @@
 
     llm = RoutedChat(strong=ChatOpenAI(model="gpt-4o"),
                      weak=ChatAnthropic(model="claude-3-5-haiku-latest"),
-                     router="mf", threshold=0.3)
+                     router="mf")      # 30% of calls strong, held online (strong_fraction=0.3)
 
     # or among N models, by predicted quality against expected cost, with a cascade
     llm = RoutedChat(models={"gpt-4o": ChatOpenAI(model="gpt-4o"),
@@ -82,7 +82,11 @@ def _scope_of(metadata: dict[str, Any] | None) -> str | None:
 
 class RoutedChat(BaseChatModel):
     """A chat model over two chat models: each call is scored by a RouteLLM router and
-    sent to ``strong`` when ``score >= threshold``, else to ``weak``. Or over N
+    sent to ``strong`` when ``score >= threshold``, else to ``weak``. Given no threshold,
+    30% of calls go strong (``strong_fraction=0.3``, held on live traffic, whatever its
+    mix). The router scores the two backends' models (their ``model_name``) when its
+    checkpoint knows them, and its default pair otherwise (warned once); each record's
+    ``scored_pair`` says which. Or over N
     (``models={key: chat_model}``): each call goes to the model maximising predicted
     quality minus ``cost_weight`` x its expected cost (``spend_per_call``: a target held
     online; ``max_cost_per_call``: a cap), scored by a router with
@@ -134,10 +138,10 @@ class RoutedChat(BaseChatModel):
     router: Any = Field(default=None, description="a router name for load_router, or a router object "
                         "(default 'mf'; N-way 'quality')")
     router_options: dict[str, Any] = Field(default_factory=dict, description="options for load_router")
-    threshold: float | None = Field(default=None, description="route strong when score >= threshold (default 0.5)")
+    threshold: float | None = Field(default=None, description="route strong when score >= threshold")
     strong_fraction: float | None = Field(
         default=None, description="instead of threshold: the share of calls to send strong, held on live traffic "
-        "(warm-started from calibration_prompts when given)")
+        "(warm-started from calibration_prompts when given); with neither, 0.3")
     calibration_prompts: list[str] | None = Field(default=None, description="a sample of your traffic for strong_fraction")
     budget: Budget | None = Field(default=None, description="a spend/strong-call cap per scope (a LangGraph thread, "
                                   "a routing_scope(...) block, or `scope`)")
@@ -253,7 +257,8 @@ class RoutedChat(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        params = {"router": self.router_name, "threshold": self.threshold, "strong_fraction": self.strong_fraction,
+        params = {"router": self.router_name, "threshold": self.threshold,
+                  "strong_fraction": None if self.models is not None else self._policy.strong_fraction,
                   "route_on": self.route_on, "strong_model": self._calls.strong.model,
                   "weak_model": self._calls.weak.model}
         if self.models is not None:

@@ -51,6 +51,8 @@ class RoutingMiddleware(AgentMiddleware):
         self.policy = RoutingPolicy(router, threshold=threshold, strong_fraction=strong_fraction,
                                     calibration_prompts=calibration_prompts, router_options=router_options,
                                     steps=steps)
+        if isinstance(strong, BaseChatModel) and isinstance(weak, BaseChatModel):  # score the pair it routes
+            self.policy.score_pair(_backend_model_name(strong), _backend_model_name(weak))
         self.prices = prices
 
     @property

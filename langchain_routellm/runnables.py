@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -27,7 +28,7 @@ from routellm_integrations.decision import RoutingDecision
 from routellm_integrations.errors import InvalidPromptError
 from routellm_integrations.policy import RoutingPolicy
 
-from .messages import routing_text
+from .messages import backend_model_name, routing_text
 
 __all__ = ["RoutedRunnable", "default_routing_text", "route_between"]
 
@@ -66,6 +67,8 @@ class RoutedRunnable(Runnable[Any, Any]):
         self.policy = RoutingPolicy(router, threshold=threshold, strong_fraction=strong_fraction,
                                     calibration_prompts=calibration_prompts, router_options=router_options,
                                     steps="every_step")
+        if isinstance(strong, BaseChatModel) and isinstance(weak, BaseChatModel):  # score the pair it routes
+            self.policy.score_pair(backend_model_name(strong), backend_model_name(weak))
         self.text = text or default_routing_text
         self.name = name or "RoutedRunnable"
 

@@ -61,8 +61,9 @@ UserMsg = Optional[Union[str, ChatMessage]]
 class RoutedLLM(FunctionCallingLLM):
     """Routes each call to ``strong`` or ``weak`` with a RouteLLM router; or among N LLMs.
 
-    ``threshold`` (default 0.5) or ``strong_fraction`` with ``calibration_prompts`` sets
-    the cut-off; ``route_on="last_user"`` (default: the paper's routers saw single
+    ``threshold`` or ``strong_fraction`` (default: 30% of calls strong, held on live
+    traffic; ``calibration_prompts`` warm-start it) sets the cut-off; the router scores
+    the two backends' models (``metadata.model_name``) when it knows them; ``route_on="last_user"`` (default: the paper's routers saw single
     prompts), ``"conversation"`` or your function of the messages chooses what is
     scored. Inside a query engine (``predict(template, query_str=...)`` and friends) the
     question is scored, not the retrieved context. A message with no text (only images)
@@ -171,7 +172,7 @@ class RoutedLLM(FunctionCallingLLM):
                                cost_weight=cost_weight, spend_per_call=spend_per_call,
                                max_cost_per_call=max_cost_per_call)
         if threshold is None and strong_fraction is None and not nway:
-            self.threshold = 0.5  # the policy's default
+            self.strong_fraction = policy.strong_fraction  # the policy's default share
         # built now, so a budget that cannot keep its promise fails here, not on the first call
         described = {k: Backend(k, b.metadata.model_name, provider_of(b)) for k, b in backends.items()}
         prices = cost_ledger.prices if cost_ledger is not None else price_table

@@ -7,6 +7,9 @@ of representative prompts, the threshold is the score quantile that achieves it.
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -47,3 +50,23 @@ def strong_share(scores: Sequence[float] | np.ndarray, threshold: float) -> floa
     """The share of these scores a threshold sends to the strong model."""
     s = np.asarray(scores, dtype=np.float64)
     return float(np.mean(s >= validate_threshold(threshold)))
+
+
+#: the reference mix a threshold is read against before live traffic arrives: 240 prompts
+#: written for this project in the proportions of ordinary assistant traffic (chat,
+#: writing, facts, translation, code, maths, reasoning, analysis; see its README)
+REFERENCE_MIX = Path(__file__).parent / "reference" / "reference_mix.jsonl"
+
+
+@lru_cache(maxsize=1)
+def reference_prompts() -> tuple[str, ...]:
+    """The prompts of :data:`REFERENCE_MIX`."""
+    with REFERENCE_MIX.open(encoding="utf-8") as f:
+        return tuple(json.loads(line)["prompt"] for line in f if line.strip())
+
+
+def reference_threshold(router: BaseRouter, strong_fraction: float) -> float:
+    """The threshold that sends ``strong_fraction`` of the reference mix strong with
+    ``router``: what a share means before your own traffic has been seen. The online
+    controller starts from it and then holds the share on your traffic."""
+    return calibrate_threshold(router, list(reference_prompts()), strong_fraction)

@@ -148,7 +148,7 @@ def _print_version(value: bool) -> None:
     "Routers score P(the strong model's answer wins); a prompt goes strong when its score is at "
     "least the threshold. Run COMMAND --help for a command's options.",
     "routellm demo",
-    'routellm route "What is 2+2?" --router mf --threshold 0.5',
+    'routellm route "What is 2+2?" --router mf',
     "routellm calibrate --router mf --strong-fraction 0.3 --prompts my_prompts.txt",
     "routellm --version"))
 def _root(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
@@ -221,16 +221,20 @@ def _stdin_lines() -> Iterator[str]:
     "Each decision has the route, the score, the model it picks and latency_ms, the time that "
     "prompt's own scoring took. A PROMPT of '-' reads prompts from stdin, one per line (blank lines "
     "are skipped); a prompt that starts with '-' goes after '--'.",
-    'routellm route "What is 2+2?" --router mf --threshold 0.5',
+    'routellm route "What is 2+2?" --router mf',
+    'routellm route "What is 2+2?" --router mf --threshold 0.6',
     'routellm route --router length "Hi!" "Prove that sqrt(2) is irrational."',
     "cat prompts.txt | routellm route - --router mf",
     'routellm route --router mf -- "-1 squared is?"'))
 def route(prompts: Annotated[list[str], typer.Argument(help="The prompts; '-' reads them from stdin.",
                                                        show_default=False, metavar="PROMPT")],
           router: Router = "mf", strong_model: StrongModel = None, weak_model: WeakModel = None,
-          threshold: Annotated[float, typer.Option(**UNIT,
-                                                   help="Route strong when score >= this (0 to 1).")] = 0.5) -> None:
+          threshold: Annotated[Optional[float], typer.Option(
+              **UNIT, help="Route strong when score >= this (0 to 1).",
+              show_default="the threshold that sends 30% of the reference mix strong")] = None) -> None:
+    from .calibration import reference_threshold
     from .errors import InvalidPromptError
+    from .policy import DEFAULT_STRONG_FRACTION
     from .routers.registry import is_model_free
 
     for i, p in enumerate(prompts, 1):
@@ -240,6 +244,8 @@ def route(prompts: Annotated[list[str], typer.Argument(help="The prompts; '-' re
     strong, weak = _model_names(r, strong_model, weak_model)
     if not is_model_free(router):
         r.score(["warm up"])  # embedders load lazily: the first prompt's latency is its own, not the load's
+    if threshold is None:
+        threshold = reference_threshold(r, DEFAULT_STRONG_FRACTION)
     n = 0
     for prompt in (line for p in prompts for line in (_stdin_lines() if p == "-" else [p])):
         d = r.route(prompt, threshold)
@@ -255,14 +261,15 @@ def route(prompts: Annotated[list[str], typer.Argument(help="The prompts; '-' re
 def demo(router: Router = "mf", strong_model: StrongModel = None, weak_model: WeakModel = None,
          threshold: Annotated[Optional[float], typer.Option(
              **UNIT, help="Route strong when score >= this.",
-             show_default="the threshold that sends half of the demo prompts strong")] = None) -> None:
-    from .calibration import threshold_for_strong_fraction
+             show_default="the threshold that sends 30% of the reference mix strong")] = None) -> None:
+    from .calibration import reference_threshold
+    from .policy import DEFAULT_STRONG_FRACTION
 
     print(f"Loading the {router!r} router (bundled checkpoint and embedding model, offline)...", flush=True)
     r = _load(router, strong_model, weak_model)
     strong, weak = _model_names(r, strong_model, weak_model)
     scores = r.score(DEMO_PROMPTS)
-    t = threshold if threshold is not None else threshold_for_strong_fraction(scores, 0.5)
+    t = threshold if threshold is not None else reference_threshold(r, DEFAULT_STRONG_FRACTION)
     print(f"router={r.name} strong={strong} weak={weak} threshold={t:.3f}\n")
     print(f"{'route':6}  {'score':>5}  {'model':28}  prompt")
     n_strong = 0

@@ -42,6 +42,14 @@ class RoutingDecision(BaseModel):
     cost_weight: float | None = Field(default=None, ge=0.0, description="N-way: quality points per USD in force")
     escalated_from: str | None = Field(default=None, description="the route whose answer failed a check, when "
                                        "this call is an escalation")
+    strong_fraction: float | None = Field(default=None, ge=0.0, le=1.0, description="the share of strong calls "
+                                          "the threshold is held at on live traffic (the default when no threshold "
+                                          "is given); None with a fixed threshold or among N models")
+    scored_pair: list[str] | None = Field(default=None, description="[strong, weak]: the two models the router "
+                                          "scored, in its own names; None for routers that read no model names")
+    scored_pair_source: Literal["backends", "default", "router_options", "router"] | None = Field(
+        default=None, description="where scored_pair came from: the backends' model names, the router's default "
+        "pair (a backend model it does not know), router_options, or a router object given with its own pair")
 
     @property
     def is_strong(self) -> bool:

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from .budgets import GLOBAL_SCOPE, Budget, BudgetTracker, Reservation
-from .calibration import threshold_for_strong_fraction
+from .calibration import reference_prompts, reference_threshold, threshold_for_strong_fraction
 from .decision import Route, RoutingDecision
 from .errors import BudgetExceeded, InvalidRouteError, InvalidThresholdError, RouterOptionError
 from .online import OnlineShareController, OnlineSpendController
@@ -31,6 +31,10 @@ from .routers.registry import is_model_free, load_router
 from .validation import scrub_surrogates
 
 StepPolicy = Literal["per_turn", "every_step", "sticky"]
+#: the share of calls sent to the strong model when neither ``threshold`` nor
+#: ``strong_fraction`` is given: held on live traffic, so it is the share your traffic gets
+#: whatever its mix (a fixed threshold sends a different share of every kind of traffic)
+DEFAULT_STRONG_FRACTION = 0.3
 Bounds = Mapping[str, float]
 _SCOPE: ContextVar[str | None] = ContextVar("routellm_scope", default=None)
 
@@ -70,7 +74,13 @@ class RoutingPolicy:
     """Route strong when ``score >= threshold``, within a budget, coherently across steps.
 
     - ``threshold``: fixed. ``strong_fraction``: the share of traffic to send strong, held
-      on live traffic (warm-started from ``calibration_prompts`` when given).
+      on live traffic (warm-started from ``calibration_prompts`` when given). Given
+      neither, a pair holds :data:`DEFAULT_STRONG_FRACTION` (30%) of calls strong, and
+      each decision's ``strong_fraction`` says so.
+    - The pair a router scores: :meth:`score_pair` (called by the call lifecycle with the
+      backends' model names) re-pairs a router that reads model names (``mf``), so it
+      scores the two models it routes between; ``router_options`` naming
+      ``strong_model``/``weak_model`` win. Each decision names it as ``scored_pair``.
     - ``budget``: a :class:`~.budgets.Budget` per scope; as it shrinks the threshold rises
       towards 1; exhausted, calls go weak (or raise, by the budget's policy).
     - ``steps``: ``"per_turn"`` (default) routes once per user turn and keeps that backend
@@ -117,10 +127,14 @@ class RoutingPolicy:
         self._router_spec = router
         self._router: BaseRouter | None = router if not isinstance(router, str) else None
         self._router_options = dict(router_options or {})
-        self._fixed = validate_threshold(threshold) if threshold is not None else (
-            None if strong_fraction is not None else 0.5)
+        if threshold is None and strong_fraction is None and models is None:
+            strong_fraction = DEFAULT_STRONG_FRACTION
+        self._fixed = validate_threshold(threshold) if threshold is not None else None
         self.strong_fraction = (validate_threshold(strong_fraction, "strong_fraction")
                                 if strong_fraction is not None else None)
+        self._pair_names: tuple[str | None, str | None] = (None, None)
+        self._scored_pair: list[str] | None = None
+        self._scored_pair_source: str | None = None
         self._calibration_prompts = list(calibration_prompts) if calibration_prompts else None
         self._online: OnlineShareController | None = None
         self.steps: StepPolicy = steps
@@ -166,8 +180,42 @@ class RoutingPolicy:
         if self._router is None:
             with self._lock:
                 if self._router is None:
-                    self._router = load_router(self._router_spec, **self._router_options)  # type: ignore[arg-type]
+                    loaded = load_router(self._router_spec, **self._router_options)  # type: ignore[arg-type]
+                    self._router = self._paired(loaded)
         return self._router
+
+    def _paired(self, router: BaseRouter) -> BaseRouter:
+        """``router`` scoring the backends' pair (see :meth:`score_pair`); N-way unchanged."""
+        if self.nway:
+            return router
+        from .routing.pair import score_pair
+
+        explicit = "strong_model" in self._router_options or "weak_model" in self._router_options
+        scored = score_pair(router, *self._pair_names, explicit=explicit)
+        self._scored_pair, self._scored_pair_source = scored.pair, scored.source
+        return scored.router
+
+    def score_pair(self, strong_model: str | None, weak_model: str | None) -> None:
+        """Score the pair the calls go to: ``strong_model``/``weak_model`` are the backends'
+        model names (``gpt-4o``, ``openai:gpt-4o-mini``'s model part). A router that reads
+        model names is re-paired now, or when it loads; one that does not know a name
+        keeps its default pair (warned once). Routing among N models ignores this."""
+        self._pair_names = (strong_model, weak_model)
+        with self._lock:
+            if self._router is not None:
+                self._router = self._paired(self._router)
+
+    @property
+    def scored_pair(self) -> list[str] | None:
+        """``[strong, weak]`` as the router scores them (None: it reads no model names)."""
+        self.router  # noqa: B018 - loads (and pairs) the router
+        return self._scored_pair
+
+    def _pair_fields(self) -> dict[str, Any]:
+        if self.nway:
+            return {}
+        return {"strong_fraction": self.strong_fraction, "scored_pair": self._scored_pair,
+                "scored_pair_source": self._scored_pair_source}
 
     @property
     def nway(self) -> bool:
@@ -218,6 +266,18 @@ class RoutingPolicy:
             return is_model_free(self.router_name)
         return bool(getattr(router, "inline_scoring", False))
 
+    def _cheap_to_score(self) -> bool:
+        """Whether scoring the reference mix (240 prompts) costs next to nothing: a model-free
+        router, or one whose scoring is inline (an embedder that says it will be, such as
+        the static table, is loaded by a first score)."""
+        if is_model_free(self.router_name):
+            return True
+        router = self.router
+        if not getattr(router, "inline_scoring", False) and hasattr(getattr(router, "embedder", None),
+                                                                     "inline_scoring"):
+            router.score(list(reference_prompts()[:1]))
+        return bool(getattr(router, "inline_scoring", False))
+
     @property
     def router_name(self) -> str:
         spec = self._router_spec
@@ -231,6 +291,8 @@ class RoutingPolicy:
             if self._calibration_prompts:
                 warm = threshold_for_strong_fraction(self.router.score(self._calibration_prompts),
                                                      self.strong_fraction)
+            elif self._cheap_to_score():  # start from the share on the reference mix
+                warm = reference_threshold(self.router, self.strong_fraction)
             restored = self._restore_online()
             with self._lock:
                 if self._online is None:
@@ -322,7 +384,7 @@ class RoutingPolicy:
         decision = RoutingDecision(route=admitted.route, score=score, threshold=threshold, router=router.name,
                                    latency_ms=(time.perf_counter() - start) * 1000.0, forced=force is not None,
                                    step_policy=made_by if admitted.route == wanted else f"{made_by}:budget",
-                                   budget=admitted.budget)
+                                   budget=admitted.budget, **self._pair_fields())
         if dry_run:
             return Ticket(decision, None)
         if self._online is not None and force is None:
@@ -430,6 +492,7 @@ class RoutingPolicy:
         new = resolve_router(router)
         if self.nway:
             return self._swap_nway(new)
+        new = self._paired(new)
         with self._swap_lock:
             sample = list(prompts) if prompts is not None else list(self._recent)
             old_router = self.router
@@ -488,8 +551,8 @@ class RoutingPolicy:
             extra: dict[str, Any] = {"cost_weight": None, "expected_costs_usd": None if c is None else
                                      {k: float(v) for k, v in zip(keys, c)}}
         else:
-            base = self._fixed if self._fixed is not None else (self._online.threshold() if self._online else 0.5)
-            extra = {}
+            base = self._fixed if self._fixed is not None else self.online.threshold()  # type: ignore[union-attr]
+            extra = self._pair_fields()
         decision = RoutingDecision(route=admitted.route, score=None, threshold=base, router=self.router_name,
                                    latency_ms=0.0, forced=reason == "forced",
                                    step_policy=reason if admitted.route == route else f"{reason}:budget",

@@ -3,7 +3,7 @@
     from routellm_integrations.client import RoutedClient
 
     client = RoutedClient(strong="openai:gpt-4o", weak="anthropic:claude-3-5-haiku-latest")
-    reply = client.chat.completions.create(model="router-mf-0.11593",
+    reply = client.chat.completions.create(model="router-mf-share0.3",
                                            messages=[{"role": "user", "content": "Hi"}])
     reply.routellm["route"], reply.model
 

@@ -14,7 +14,7 @@ __all__ = ["PROVIDERS", "BackendSpec", "ModelRequest", "parse_backend", "parse_m
 
 #: providers a backend spec may name; ``openai`` covers any OpenAI-compatible server
 PROVIDERS = ("openai", "anthropic")
-_MODEL_RX = re.compile(r"^router-(?P<router>[A-Za-z0-9_.]+)-(?P<rest>.+)$")
+_MODEL_RX = re.compile(r"^router-(?P<router>[A-Za-z0-9_.]+)(?:-(?P<rest>.+))?$")
 #: a model key among N: printable ASCII without spaces or commas (it goes into headers, joined by commas)
 _KEY_RX = re.compile(r"^[!-+\--~]{1,128}$")
 
@@ -103,7 +103,7 @@ def _unit(text: str, what: str, model: str) -> float:
         value = float(text)
     except ValueError:
         raise InvalidModelError(f"model {model!r}: the {what} {text!r} is not a number; write e.g. "
-                                "'router-mf-0.11593' or 'router-mf-share0.3'") from None
+                                "'router-mf-share0.3' or 'router-mf-0.5'") from None
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
         raise InvalidModelError(f"model {model!r}: the {what} {text!r} must be a number in [0, 1]")
     return value
@@ -111,18 +111,20 @@ def _unit(text: str, what: str, model: str) -> float:
 
 def parse_model(model: object, *, routes: "dict[str, object] | None" = None,
                 routers: "list[str] | tuple[str, ...] | None" = None) -> ModelRequest:
-    """Read ``model``: a name in ``routes`` first, then ``router-<router>-<threshold>`` or
-    ``router-<router>-share<fraction>`` with ``<router>`` one of ``routers`` (``None``: any
-    registered router). Raises :class:`InvalidModelError` naming what is wrong."""
+    """Read ``model``: a name in ``routes`` first, then ``router-<router>-share<fraction>``
+    (that share of calls strong, held online), ``router-<router>-<threshold>`` or
+    ``router-<router>`` (the default share, 30%), with ``<router>`` one of ``routers``
+    (``None``: any registered router). Raises :class:`InvalidModelError` naming what is wrong."""
     if not isinstance(model, str) or not model.strip():
-        raise InvalidModelError(f"model must be a non-empty string such as 'router-mf-0.11593', got {model!r}")
+        raise InvalidModelError(f"model must be a non-empty string such as 'router-mf-share0.3', got {model!r}")
     if routes and model in routes:
         return ModelRequest(model, route=model)
     m = _MODEL_RX.match(model)
     if m is None:
         named = f"; configured routes: {sorted(routes)}" if routes else ""
-        raise InvalidModelError(f"unknown model {model!r}: use 'router-<router>-<threshold>' (e.g. "
-                                f"'router-mf-0.11593'), 'router-<router>-share<fraction>'{named}")
+        raise InvalidModelError(f"unknown model {model!r}: use 'router-<router>-share<fraction>' (e.g. "
+                                f"'router-mf-share0.3': 30% of calls strong), 'router-<router>-<threshold>' or "
+                                f"'router-<router>' (the default share){named}")
     router, rest = m.group("router"), m.group("rest")
     if routers is None:
         from ..routers import available_routers
@@ -132,6 +134,10 @@ def parse_model(model: object, *, routes: "dict[str, object] | None" = None,
         allowed = list(routers)
     if router not in allowed:
         raise InvalidModelError(f"model {model!r}: unknown router {router!r}; available routers: {sorted(allowed)}")
+    if rest is None:  # the default: a held share of strong calls
+        from ..policy import DEFAULT_STRONG_FRACTION
+
+        return ModelRequest(model, router=router, strong_fraction=DEFAULT_STRONG_FRACTION)
     if rest.startswith("share"):
         return ModelRequest(model, router=router, strong_fraction=_unit(rest[len("share"):], "strong share", model))
     return ModelRequest(model, router=router, threshold=_unit(rest, "threshold", model))

@@ -1,7 +1,7 @@
 """A framework-free routed client: RouteLLM's ``Controller``, over the one call lifecycle.
 
     client = RoutedClient(strong="openai:gpt-4o", weak="openai:gpt-4o-mini")
-    reply = client.chat.completions.create(model="router-mf-0.11593",
+    reply = client.chat.completions.create(model="router-mf-share0.3",
                                            messages=[{"role": "user", "content": "Hi"}])
     reply.model        # the backend model that answered, e.g. "gpt-4o-mini-2024-07-18"
     reply.routellm     # the call's record: route, score, threshold, router, cost_usd, call_id, ...
@@ -848,7 +848,7 @@ class RoutedClient:
     (whose calls it runs on a private event loop thread).
 
         client = RoutedClient(strong="openai:gpt-4o", weak="anthropic:claude-3-5-haiku-latest")
-        client.chat.completions.create(model="router-mf-0.11593", messages=[...])
+        client.chat.completions.create(model="router-mf-share0.3", messages=[...])
     """
 
     def __init__(self, strong: "str | ChatBackend" = "openai:gpt-4o", weak: "str | ChatBackend" = "openai:gpt-4o-mini",

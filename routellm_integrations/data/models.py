@@ -29,6 +29,7 @@ RouterBench ``mistral-7b-chat`` vs ``mistral-7b-instruct-v0.2``/``-v0.3``, Alpac
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from ..errors import DataError
 
@@ -126,13 +127,38 @@ def model_family(name: str) -> str:
 _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
 
 
+def _snapshot_date(suffix: str) -> "date | None":
+    """The date of a ``-YYYY-MM-DD`` or ``-YYYYMMDD`` snapshot suffix (None otherwise)."""
+    digits = suffix.lstrip("-").replace("-", "")
+    if len(digits) != 8 or not digits.isdigit():
+        return None
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    except ValueError:
+        return None
+
+
+def _nearest_snapshot(name: str, known: "list[str] | tuple[str, ...]") -> str | None:
+    m = _SNAPSHOT.search(name)
+    when = _snapshot_date(m.group(0)) if m else None
+    if m is None or when is None:
+        return None
+    base = name[:m.start()]
+    dated = [(k, _snapshot_date(k[len(base):])) for k in known
+             if k.startswith(base + "-") and _SNAPSHOT.fullmatch(k[len(base):])]
+    dated = [(k, d) for k, d in dated if d is not None]
+    return min(dated, key=lambda kd: (abs((kd[1] - when).days), kd[0]))[0] if dated else None
+
+
 def match_model(name: str, known: "list[str] | tuple[str, ...]", what: str = "model") -> str:
     """The name among ``known`` (a checkpoint's models) that ``name`` denotes, or an
     :class:`~routellm_integrations.errors.UnknownModelError` with a "did you mean".
 
-    Accepted, in order: the name itself; its :func:`canonical_model_name`; and a name
+    Accepted, in order: the name itself; its :func:`canonical_model_name`; a name
     without a snapshot date (``gpt-4o``) for the latest dated snapshot the checkpoint
-    knows (``gpt-4o-2024-08-06``), as a provider resolves an undated alias."""
+    knows (``gpt-4o-2024-08-06``), as a provider resolves an undated alias; and a dated
+    snapshot the checkpoint lacks (``gpt-4o-2024-11-20``) for the nearest dated one of
+    the same model (a newer snapshot of a model line is closest to its neighbour)."""
     import difflib
 
     from ..errors import UnknownModelError
@@ -147,6 +173,9 @@ def match_model(name: str, known: "list[str] | tuple[str, ...]", what: str = "mo
     snapshots = [m for m in known if m.startswith(canonical + "-") and _SNAPSHOT.fullmatch(m[len(canonical):])]
     if snapshots:
         return max(snapshots, key=lambda m: m[len(canonical):])
+    nearest = _nearest_snapshot(canonical, known)
+    if nearest is not None:
+        return nearest
     close = difflib.get_close_matches(canonical, list(known), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     raise UnknownModelError(f"{what} {name!r} is not one this checkpoint was trained on "

@@ -114,6 +114,11 @@ class CallRecord(BaseModel):
     escalated_from: str | None = None
     #: why this call's answer was escalated (status ``escalated``)
     escalation_reason: str | None = None
+    #: the strong-call share the threshold is held at (the default when none is given)
+    strong_fraction: float | None = None
+    #: [strong, weak] as the router scored them, and where that pair came from
+    scored_pair: list[str] | None = None
+    scored_pair_source: str | None = None
 
     def metadata(self) -> dict[str, Any]:
         """The plain dict adapters stamp (``response_metadata["routellm"]``, events)."""
@@ -391,7 +396,8 @@ class RoutedCall:
             strong_model=lc.strong.model, strong_provider=lc.strong.provider, weak_model=lc.weak.model,
             weak_provider=lc.weak.provider, models=lc.keys if lc.nway else None, qualities=d.qualities,
             expected_costs_usd=d.expected_costs_usd, cost_weight=d.cost_weight, escalated_from=d.escalated_from,
-            escalation_reason=self._escalation_reason if status == "escalated" else None)
+            escalation_reason=self._escalation_reason if status == "escalated" else None,
+            strong_fraction=d.strong_fraction, scored_pair=d.scored_pair, scored_pair_source=d.scored_pair_source)
 
 
 class CallLifecycle:
@@ -432,6 +438,8 @@ class CallLifecycle:
         self.store = store if store is not None else policy.store
         self._backends = self._check_backends(policy, strong, weak, backends)
         self.nway = policy.nway
+        if not self.nway:  # the router scores the two models the calls go to
+            policy.score_pair(self._backends["strong"].model, self._backends["weak"].model)
         self.keys = list(self._backends)
         self._expected_out = self._check_expected_output(expected_output_tokens)
         self._out_lock = threading.Lock()

@@ -283,7 +283,7 @@ def create_app(config: ServerConfig | None = None, *, client: AsyncRoutedClient 
             if not isinstance(body, dict):
                 raise ApiError(400, "the request body must be a JSON object")
             if not isinstance(body.get("model"), str) or not body["model"]:
-                raise ApiError(400, "you must provide a model parameter, e.g. 'router-mf-0.11593'", param="model",
+                raise ApiError(400, "you must provide a model parameter, e.g. 'router-mf-share0.3'", param="model",
                                code="missing_model")
             if not isinstance(body.get("messages"), list) or not body["messages"]:
                 raise ApiError(400, "'messages' must be a non-empty array", param="messages")

@@ -3,7 +3,7 @@
     strong: openai:gpt-4o
     weak: anthropic:claude-3-5-haiku-latest
     routers: [mf, length]
-    threshold: 0.11593              # advertised as router-mf-0.11593 in /v1/models
+    strong_fraction: 0.3            # advertised as router-mf-share0.3 in /v1/models (the default)
     state: sqlite:///routing.sqlite
     routes:
       cheap: {router: length, threshold: 0.8}
@@ -37,6 +37,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from ..budgets import Budget
+from ..policy import DEFAULT_STRONG_FRACTION
 from ..errors import RouteLLMError
 
 __all__ = ["CONFIG_ENV", "KEYS_ENV", "ClientKeySpec", "ConfigError", "ProviderSpec", "RouteSpec", "ServerConfig",
@@ -69,7 +70,8 @@ class RouteSpec(BaseModel):
     among N models (``models``) by predicted quality against expected cost.
 
     - a pair: ``strong``/``weak`` (default the server's), ``threshold`` or
-      ``strong_fraction``; ``router`` default ``mf``.
+      ``strong_fraction`` (neither: 30% of calls strong, held online); ``router`` default
+      ``mf``.
     - N models: ``models`` (``[provider:model, ...]``, each keyed by its model name, or
       ``{key: provider:model}``), optional ``cost_weight`` (quality points one USD is
       worth; default 0: best quality), ``spend_per_call`` (a target held online),
@@ -153,9 +155,6 @@ class RouteSpec(BaseModel):
                              "(a pair routes by threshold or strong_fraction)")
         if self.threshold is not None and self.strong_fraction is not None:
             raise ValueError("give threshold or strong_fraction, not both")
-        if self.threshold is None and self.strong_fraction is None:
-            raise ValueError("a route needs a threshold (0..1) or a strong_fraction (0..1) for a strong/weak pair, "
-                             "or models: [provider:model, ...] to choose among N models")
         return self
 
     @property
@@ -317,10 +316,11 @@ class ServerConfig(BaseModel):
         """What ``/v1/models`` lists: a model per router, then the route names."""
         out = []
         for r in self.routers:
-            if self.strong_fraction is not None:
-                out.append(f"router-{r}-share{self.strong_fraction}")
+            if self.threshold is not None:
+                out.append(f"router-{r}-{self.threshold}")
             else:
-                out.append(f"router-{r}-{self.threshold if self.threshold is not None else 0.5}")
+                share = self.strong_fraction if self.strong_fraction is not None else DEFAULT_STRONG_FRACTION
+                out.append(f"router-{r}-share{share}")
         return out + list(self.routes)
 
 

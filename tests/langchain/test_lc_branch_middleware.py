@@ -90,8 +90,11 @@ def test_mf_router_routes_a_routed_chat():
                "Write a haiku about autumn.", "Implement an LRU cache in Rust with O(1) get and put."]
     llm = RoutedChat(strong=strong, weak=weak, router=router, strong_fraction=0.5, calibration_prompts=prompts)
     out = llm.batch(prompts)
-    scores = router.score(prompts)
+    paired = llm.get_router()  # the same weights, scoring the backends' pair
+    assert [paired.strong_model, paired.weak_model] == ["gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18"]
+    scores = paired.score(prompts)
     for m, s in zip(out, scores):
         meta = m.response_metadata["routellm"]
         assert meta["router"] == router.name and meta["score"] == pytest.approx(s, abs=1e-3)
+        assert meta["scored_pair"] == [paired.strong_model, paired.weak_model]
     assert sorted(m.response_metadata["routellm"]["route"] for m in out) == ["strong", "strong", "weak", "weak"]

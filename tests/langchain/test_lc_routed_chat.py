@@ -273,7 +273,7 @@ def test_unknown_backend_model_is_unpriced_not_free():
     strong = ScriptedChatModel(model="my-finetune-xyz", provider="openai")
     weak = ScriptedChatModel(model="gpt-4o-mini", provider="openai")
     llm = RoutedChat(strong=strong, weak=weak, router="length", router_options={"midpoint": 20},
-                     prices=PriceTable.default())
+                     threshold=0.5, prices=PriceTable.default())
     with pytest.warns(UnpricedModelWarning, match="my-finetune-xyz"):
         r = llm.invoke(LONG)
     import warnings

@@ -85,11 +85,19 @@ def test_toml_config_and_flags_over_it(tmp_path: Path) -> None:
     assert _parse("--state", "redis://localhost:6379/0").state == "redis://localhost:6379/0"
 
 
+def test_a_route_without_threshold_holds_the_default_share() -> None:
+    from routellm_integrations.policy import DEFAULT_STRONG_FRACTION
+    from routellm_integrations.server.config import ServerConfig
+
+    config = ServerConfig.model_validate({"routes": {"x": {"router": "random"}}})
+    assert config.routes["x"].threshold is None and config.routes["x"].strong_fraction is None
+    assert config.advertised_models() == [f"router-mf-share{DEFAULT_STRONG_FRACTION}", "x"]
+
+
 @pytest.mark.parametrize("text, problem", [
     ("strong: gpt-4o\n", "strong: Value error, a backend is 'provider:model'"),
     ("routers: [nope]\n", "unknown routers ['nope']"),
     ("routes:\n  x: {router: random, threshold: 2}\n", "routes.x.threshold: Input should be less than or equal to 1"),
-    ("routes:\n  x: {router: random}\n", "needs a threshold"),
     ("routes:\n  x: {router: random, threshold: 0.1, strong_fraction: 0.2}\n", "not both"),
     ("colour: blue\n", "colour: unknown field"),
     ("budget: {max_usd: -1}\n", "budget.max_usd"),
