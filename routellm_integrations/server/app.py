@@ -3,7 +3,8 @@
 - ``POST /v1/chat/completions``: routed (JSON or SSE); the decision in ``x-routellm-*``
   headers (for a stream: the decision; its last chunk carries the cost) and the call's
   record in the ``routellm`` field;
-- ``GET /v1/models``: the advertised ``router-<router>-<threshold>`` names and the routes
+- ``GET /v1/models``: the advertised ``router-<router>-share<fraction>`` (or
+  ``-<threshold>``) names and the routes
   (each route's router and, among N models, its model keys under ``routellm``);
 - ``GET /v1/routing/usage``: ledger totals from the state store (all, and the caller's key),
   by route key and by model; ``?route=<key>``/``?model=<name>`` narrow it;
@@ -11,7 +12,9 @@
 
 Headers: ``x-routellm-route`` (the route key: ``strong``/``weak``, or among N models the
 chosen model's key), ``-model``, ``-provider``, ``-router``, ``-score`` (N models: the
-chosen model's predicted quality), ``-threshold`` (a pair only), ``-models`` (N models:
+chosen model's predicted quality), ``-threshold`` (a pair only), ``-strong-fraction`` (the
+share the threshold is held at; the default, 0.3, when none is given), ``-scored-pair``
+(the two models the router scored, in its names), ``-models`` (N models:
 every key, comma-separated), ``-cost-weight`` (N models), ``-escalated-from`` (the key
 whose answer failed a check), ``-call-id``, and once settled ``-status``/``-cost-usd``.
 
@@ -142,6 +145,10 @@ def decision_headers(record: CallRecord) -> dict[str, str]:
                "x-routellm-score": _fmt(record.score), "x-routellm-call-id": record.call_id}
     if record.threshold is not None:  # a pair; among N models there is none
         headers["x-routellm-threshold"] = _fmt(record.threshold)
+    if record.strong_fraction is not None:
+        headers["x-routellm-strong-fraction"] = _fmt(record.strong_fraction)
+    if record.scored_pair:  # the router's own (ASCII) model names
+        headers["x-routellm-scored-pair"] = ",".join(record.scored_pair)
     if record.models:
         headers["x-routellm-models"] = ",".join(record.models)
     if record.cost_weight is not None:

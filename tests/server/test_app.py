@@ -268,18 +268,25 @@ def test_client_keys_from_the_environment(serve, monkeypatch) -> None:
 
 @pytest.mark.slow
 def test_the_mf_router_serves(serve) -> None:
-    server = serve(routers=["mf"], threshold=0.11593)
+    """The defaults: router-mf-share0.3 advertised, 30% held online, the router scoring the
+    backends' pair (gpt-4o vs gpt-4o-mini), all said in the record and the headers."""
+    server = serve(routers=["mf"], weak="openai:gpt-4o-mini")
     routed = server.app.state.client  # warmed up before the first request: router, embedder, SDK clients
     assert routed._routers["mf"].embedder._table is not None
     assert all(routed.backend(spec)._clients for spec in routed.specs())
     assert gc.get_freeze_count() > 0  # start-up objects kept out of full collections under load
     client = sdk(server)
-    assert [m.id for m in client.models.list()] == ["router-mf-0.11593"]
+    assert [m.id for m in client.models.list()] == ["router-mf-share0.3"]
     prompts = ["Hi!", "Prove that there are infinitely many primes p = 3 (mod 4)."]
-    replies = [client.chat.completions.create(model="router-mf-0.11593", messages=[{"role": "user", "content": p}])
+    replies = [client.chat.completions.create(model="router-mf-share0.3", messages=[{"role": "user", "content": p}])
                for p in prompts]
-    expected = load_router("mf").score(prompts)  # the shipped checkpoint, scored here
+    pair = ["gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18"]
+    expected = load_router("mf", strong_model=pair[0], weak_model=pair[1]).score(prompts)  # scored here
     for r, score in zip(replies, expected):
         assert r.routellm["router"] == "mf" and r.routellm["score"] == pytest.approx(float(score), abs=1e-5)
-        assert r.routellm["route"] == ("strong" if r.routellm["score"] >= 0.11593 else "weak")
-        assert r.model == ("gpt-4o" if r.routellm["route"] == "strong" else "claude-3-5-haiku-latest")
+        assert r.routellm["strong_fraction"] == 0.3 and r.routellm["scored_pair"] == pair
+        assert r.routellm["route"] == ("strong" if r.routellm["score"] >= r.routellm["threshold"] else "weak")
+        assert r.model == ("gpt-4o" if r.routellm["route"] == "strong" else "gpt-4o-mini")
+    raw = server.post("/v1/chat/completions", {"model": "router-mf", "messages": [{"role": "user", "content": "Hi"}]})
+    assert raw.status_code == 200
+    assert raw.headers["x-routellm-scored-pair"] == ",".join(pair) and raw.headers["x-routellm-strong-fraction"] == "0.3"
