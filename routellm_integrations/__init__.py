@@ -9,27 +9,44 @@ The core is framework-free and imports no torch at import time::
 
 from .calibration import calibrate_threshold, threshold_for_strong_fraction
 from .decision import RoutingDecision
-from .errors import (CheckpointError, DataError, EmbedderError, InvalidPromptError, InvalidRouteError,
-                     InvalidThresholdError, RouteLLMError, UnknownModelError, UnknownRouterError)
+from .errors import (BudgetConfigError, BudgetExceeded, CheckpointError, DataError, EmbedderError,
+                     InvalidEmbedderError, InvalidPromptError, InvalidRouteError, InvalidScoreError, InvalidStateError,
+                     InvalidStoreURL, InvalidThresholdError, InvalidUsageError, JudgeVerdictError, LedgerError,
+                     MissingEmbedderExtraError, MissingExtraError, PriceTableError, RouteLLMError, RouterOptionError,
+                     TrainingOptionError, UnknownEmbedderError, UnknownModelError, UnknownRouterError,
+                     UnknownSourceError, UnpricedModelWarning)
 from .budgets import Budget
 from .policy import RoutingPolicy, routing_scope
 from .routers import BaseRouter, Router, RouterSpec, available_routers, load_router, register_router
 
 __version__ = "0.1.0"
 
-_LAZY = {"adapt_router": ".adaptation", "AdaptedRouter": ".adaptation", "LabelStore": ".labels"}
+_LAZY = {"adapt_router": ".adaptation", "AdaptedRouter": ".adaptation", "LabelStore": ".labels",
+         # errors of the parts that load on first use: importable from here, imported when asked for
+         "BackendConfigError": ".client.errors", "BackendError": ".client.errors",
+         "InvalidModelError": ".client.errors", "UnsupportedParameterError": ".client.errors",
+         "EscalationCheckError": ".routing.escalation", "UnknownCallError": ".labels.store",
+         "MissingCredentialsError": ".labelling.clients", "ConfigError": ".server.config",
+         "AuthError": ".server.auth", "UnscoredPairWarning": ".routers.pair"}
 
 
-def __getattr__(name: str):  # adaptation and the label store load on first use
+def __getattr__(name: str):  # adaptation, the label store and their errors load on first use
     if name in _LAZY:
         import importlib
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = [
-    "AdaptedRouter", "BaseRouter", "CheckpointError", "LabelStore", "adapt_router", "DataError", "EmbedderError", "InvalidPromptError", "InvalidRouteError",
-    "Budget", "RoutingPolicy", "routing_scope",
-    "InvalidThresholdError", "RouteLLMError", "Router", "RouterSpec", "RoutingDecision", "UnknownModelError",
-    "UnknownRouterError", "available_routers", "calibrate_threshold", "load_router",
-    "register_router", "threshold_for_strong_fraction", "__version__",
+_ERRORS = ["AuthError", "BackendConfigError", "BackendError", "BudgetConfigError", "BudgetExceeded", "CheckpointError",
+           "ConfigError", "DataError", "EmbedderError", "EscalationCheckError", "InvalidEmbedderError",
+           "InvalidModelError", "InvalidPromptError", "InvalidRouteError", "InvalidScoreError", "InvalidStateError",
+           "InvalidStoreURL", "InvalidThresholdError", "InvalidUsageError", "JudgeVerdictError", "LedgerError",
+           "MissingCredentialsError", "MissingEmbedderExtraError", "MissingExtraError", "PriceTableError",
+           "RouteLLMError", "RouterOptionError", "TrainingOptionError", "UnknownCallError", "UnknownEmbedderError",
+           "UnknownModelError", "UnknownRouterError", "UnknownSourceError", "UnpricedModelWarning",
+           "UnscoredPairWarning", "UnsupportedParameterError"]
+
+__all__ = _ERRORS + [
+    "AdaptedRouter", "BaseRouter", "Budget", "LabelStore", "Router", "RouterSpec", "RoutingDecision", "RoutingPolicy",
+    "adapt_router", "available_routers", "calibrate_threshold", "load_router", "register_router", "routing_scope",
+    "threshold_for_strong_fraction", "__version__",
 ]

@@ -188,7 +188,7 @@ class RoutingPolicy:
         """``router`` scoring the backends' pair (see :meth:`score_pair`); N-way unchanged."""
         if self.nway:
             return router
-        from .routing.pair import score_pair
+        from .routers.pair import score_pair
 
         explicit = "strong_model" in self._router_options or "weak_model" in self._router_options
         scored = score_pair(router, *self._pair_names, explicit=explicit)

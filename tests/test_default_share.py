@@ -21,7 +21,7 @@ from langchain_routellm import RoutedChat
 from routellm_integrations import RoutingPolicy, load_router
 from routellm_integrations.calibration import reference_prompts, reference_threshold
 from routellm_integrations.policy import DEFAULT_STRONG_FRACTION
-from routellm_integrations.routing.pair import UnscoredPairWarning, score_pair
+from routellm_integrations.routers.pair import UnscoredPairWarning, score_pair
 
 STRONG, WEAK = "gpt-4o", "gpt-4o-mini"
 PAIR = ["gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18"]  # the checkpoint's names for them

@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 
 from ..budgets import Budget
 from ..client.secrets import fingerprint, register_secret
+from ..errors import RouteLLMError
 from .config import KEYS_ENV, ConfigError, ServerConfig
 
 __all__ = ["AuthError", "ClientKey", "KeyRing"]
 
 
-class AuthError(Exception):
+class AuthError(RouteLLMError, PermissionError):
     """A request without a valid key (the server answers 401)."""
 
 

@@ -16,8 +16,8 @@ __all__ = ["ApiError", "error_body", "error_for"]
 NO_RETRY = {"x-should-retry": "false"}
 
 
-class ApiError(Exception):
-    """An error answered as OpenAI does."""
+class ApiError(RouteLLMError):
+    """An error answered as OpenAI does (status, OpenAI error type, param, code)."""
 
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error", *, param: str | None = None,
                  code: str | None = None, headers: dict[str, str] | None = None) -> None:
