@@ -11,13 +11,27 @@ Typical use::
     flagged = contaminated_prompts(table.prompts, benchmark_prompts, embedder)
     battles, report = decontaminate(table, benchmark_prompts, embedder)  # or ...
     outcomes = drop_prompts(outcomes, flagged)                           # reuse the set
+
+Embedding the ~16k benchmark prompts is most of the cost (minutes on two cores). Both
+sides are embedded in chunks of :data:`EMBED_CHUNK` texts, one ``embed`` call each: behind
+a :class:`~routellm_integrations.embedders.CachedEmbedder` (``routellm train`` uses one,
+stored under ``$ROUTELLM_CACHE_DIR``) every finished chunk is on disk at once, so a rerun
+or an interrupted run embeds only what is missing. The rule and the embedder are the
+same with or without the cache; a cached vector is the float32 vector the embedder gave.
+With progress on (``progress=True``, or inside :func:`decontamination_progress`) each stage
+prints one line on stderr (how many prompts it embeds and how many were cached) and a
+progress bar when stderr is a terminal.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Sequence, TypeVar, Union
+from typing import Any, Sequence, TypeVar, Union
 
 import numpy as np
 from pydantic import BaseModel
@@ -29,7 +43,62 @@ from .sources import OutcomeTable
 
 Table = TypeVar("Table", BattleTable, OutcomeTable)
 DEFAULT_THRESHOLD = 0.95
+#: texts per embed call: the unit an interrupted run keeps (a cached embedder writes each)
+EMBED_CHUNK = 512
 _WS = re.compile(r"\s+")
+_PROGRESS: ContextVar[bool] = ContextVar("routellm_decontamination_progress", default=False)
+
+
+@contextmanager
+def decontamination_progress(enabled: bool = True) -> Iterator[None]:
+    """Within this block, decontamination called without ``progress=`` reports progress
+    (stage lines and bars on stderr) when ``enabled``, e.g. from a pipeline that does not
+    pass the flag down."""
+    token = _PROGRESS.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
+def _say(message: str) -> None:
+    sys.stdout.flush()  # keep the order of stdout lines before it
+    print(message, file=sys.stderr, flush=True)
+
+
+def _n_cached(embedder: Any, texts: Sequence[str]) -> int | None:
+    count = getattr(embedder, "count_cached", None)
+    return count(texts) if callable(count) else None
+
+
+def embed_in_chunks(embedder: Embedder, texts: Sequence[str], *, chunk_size: int | None = None,
+                    progress: bool | None = None, what: str = "prompts") -> np.ndarray:
+    """``embedder.embed`` over ``texts``, ``chunk_size`` (``None``: :data:`EMBED_CHUNK`)
+    texts per call, as one array. With
+    ``progress`` (``None``: :func:`decontamination_progress`'s setting) one line on stderr
+    says how many of ``what`` are embedded and, for a cached embedder, how many were
+    already cached; a bar follows on a terminal."""
+    from tqdm.auto import tqdm
+
+    chunk_size = EMBED_CHUNK if chunk_size is None else chunk_size
+    if chunk_size < 1:
+        raise DataError(f"chunk_size must be >= 1, got {chunk_size}")
+    show = _PROGRESS.get() if progress is None else bool(progress)
+    texts = list(texts)
+    if show:
+        cached = _n_cached(embedder, texts)
+        known = "" if cached is None else f" ({cached:,} cached)"
+        _say(f"decontaminating: embedding {len(texts):,} {what}{known} with {getattr(embedder, 'name', embedder)}")
+    parts = []
+    with tqdm(total=len(texts), desc="decontaminating", unit="prompt", leave=False,
+              disable=None if show else True) as bar:  # None: a bar only on a terminal
+        for start in range(0, len(texts), chunk_size):
+            chunk = texts[start:start + chunk_size]
+            parts.append(np.asarray(embedder.embed(chunk), dtype=np.float32))
+            bar.update(len(chunk))
+    if not parts:
+        return np.zeros((0, int(getattr(embedder, "dim", 0))), dtype=np.float32)
+    return np.concatenate(parts, axis=0)
 
 
 def normalise_prompt(text: str) -> str:
@@ -60,13 +129,14 @@ def _unit_rows(x: np.ndarray, what: str) -> np.ndarray:
 
 def scan_prompts(prompts: Sequence[str], reference_prompts: Sequence[str], embedder: Embedder | None,
                  threshold: float = DEFAULT_THRESHOLD, batch_size: int = 1024,
-                 reference_embeddings: np.ndarray | None = None) -> ContaminationScan:
+                 reference_embeddings: np.ndarray | None = None, progress: bool | None = None) -> ContaminationScan:
     """Compare every prompt with every reference; see :class:`ContaminationScan`.
 
     Similarities are computed in blocks of ``batch_size`` training prompts, so memory is
-    ``batch_size x len(references)`` float32 values (1024 x 16k = 64 MB).
+    ``batch_size x len(references)`` float32 values (1024 x 16k = 64 MB). References are
+    embedded :data:`EMBED_CHUNK` at a time (see the module docstring).
     ``reference_embeddings`` skips re-embedding the references when the caller already
-    has them (from the same embedder).
+    has them (from the same embedder). ``progress``: see :func:`embed_in_chunks`.
     """
     if not 0.0 < threshold <= 1.0:
         raise DataError(f"threshold must lie in (0, 1], got {threshold!r}")
@@ -79,12 +149,15 @@ def scan_prompts(prompts: Sequence[str], reference_prompts: Sequence[str], embed
     nearest = np.full(n, -1, dtype=np.int64)
     if embedder is not None and n and len(reference_prompts):
         if reference_embeddings is None:
-            reference_embeddings = embedder.embed(list(reference_prompts))
+            reference_embeddings = embed_in_chunks(embedder, reference_prompts, progress=progress,
+                                                   what="benchmark prompts")
         ref = _unit_rows(reference_embeddings, "reference")
         if len(ref) != len(reference_prompts):
             raise DataError(f"{len(ref)} reference embeddings for {len(reference_prompts)} reference prompts")
+        step = min(batch_size, EMBED_CHUNK)  # read at call time (tests shrink it)
+        train = embed_in_chunks(embedder, prompts, chunk_size=step, progress=progress, what="training prompts")
         for start in range(0, n, batch_size):
-            block = _unit_rows(embedder.embed(list(prompts[start:start + batch_size])), "training")
+            block = _unit_rows(train[start:start + batch_size], "training")
             if block.shape[1] != ref.shape[1]:
                 raise DataError(f"embedding sizes differ: training {block.shape[1]}, reference {ref.shape[1]}")
             sims = block @ ref.T
@@ -98,10 +171,10 @@ def scan_prompts(prompts: Sequence[str], reference_prompts: Sequence[str], embed
 
 def contaminated_prompts(prompts: Sequence[str], reference_prompts: Sequence[str], embedder: Embedder | None,
                          threshold: float = DEFAULT_THRESHOLD, batch_size: int = 1024,
-                         reference_embeddings: np.ndarray | None = None) -> set[str]:
+                         reference_embeddings: np.ndarray | None = None, progress: bool | None = None) -> set[str]:
     """The subset of ``prompts`` to drop, for reuse on other tables (battles, outcomes)."""
     unique = list(dict.fromkeys(prompts))
-    scan = scan_prompts(unique, reference_prompts, embedder, threshold, batch_size, reference_embeddings)
+    scan = scan_prompts(unique, reference_prompts, embedder, threshold, batch_size, reference_embeddings, progress)
     return {p for p, f in zip(unique, scan.flagged) if f}
 
 
@@ -169,13 +242,15 @@ def drop_prompts(table: Table, prompts: set[str] | Sequence[str]) -> Table:
 
 def decontaminate(table: Table, reference_prompts: Sequence[str], embedder: Embedder | None,
                   threshold: float = DEFAULT_THRESHOLD, batch_size: int = 1024,
-                  reference_embeddings: np.ndarray | None = None) -> tuple[Table, DecontaminationReport]:
+                  reference_embeddings: np.ndarray | None = None,
+                  progress: bool | None = None) -> tuple[Table, DecontaminationReport]:
     """Drop every row (battle or outcome) whose prompt is a reference prompt or has cosine
     >= ``threshold`` with one. Only prompts that some row uses are embedded, each once.
-    With ``embedder=None`` only exact (normalised) matches are removed."""
+    With ``embedder=None`` only exact (normalised) matches are removed. ``progress``: see
+    :func:`embed_in_chunks`."""
     used = np.unique(table.prompt_idx)
     texts = [table.prompts[i] for i in used]
-    scan = scan_prompts(texts, reference_prompts, embedder, threshold, batch_size, reference_embeddings)
+    scan = scan_prompts(texts, reference_prompts, embedder, threshold, batch_size, reference_embeddings, progress)
     dropped_ids = used[scan.flagged]
     report = _report(table, dropped_ids, threshold, getattr(embedder, "name", None) if embedder else None,
                      len(reference_prompts), int(scan.exact.sum()))

@@ -178,6 +178,28 @@ class CachedEmbedder:
             self.misses += len(todo)
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
+    def count_cached(self, texts: Sequence[str]) -> int:
+        """How many distinct texts of ``texts`` the memory or disk store already holds
+        (what an ``embed`` of them would not send to the inner embedder); embeds nothing."""
+        keys = list(dict.fromkeys(text_key(t) for t in validate_texts(texts)))
+        with self._lock:
+            in_mem = {k for k in keys if k in self._mem}
+            rest = [k for k in keys if k not in in_mem]
+            if not rest or self._db is None:
+                return len(in_mem)
+            on_disk = 0
+            try:
+                for start in range(0, len(rest), _SQL_VARS):
+                    chunk = rest[start:start + _SQL_VARS]
+                    marks = ",".join("?" * len(chunk))
+                    on_disk += self._db.execute(
+                        f"SELECT COUNT(*) FROM embeddings WHERE space = ? AND dim = ? AND key IN ({marks})",
+                        [self.name, self.dim, *chunk]).fetchone()[0]
+            except sqlite3.Error as exc:
+                self._db = self._rebuild(exc, "cannot read")
+                on_disk = 0
+        return len(in_mem) + int(on_disk)
+
     def _remember(self, key: bytes, vec: np.ndarray) -> None:
         self._mem[key] = vec
         self._mem.move_to_end(key)

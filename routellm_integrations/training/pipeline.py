@@ -10,6 +10,13 @@ config, is checked before any data is read: a bad one is a
 :class:`~routellm_integrations.errors.TrainingOptionError` (or, for a source name,
 :class:`~routellm_integrations.errors.UnknownSourceError`) naming it.
 
+Progress (unless ``progress=False``, ``--quiet``): one line per stage on stderr (reading
+sources, decontaminating: embedding N benchmark prompts (M cached), embedding, training,
+validating, evaluating, writing), with bars on a terminal. Decontamination embeddings go
+through the same on-disk cache as the training embeddings (``$ROUTELLM_CACHE_DIR``, else
+``~/.cache/routellm-integrations``), written chunk by chunk: a rerun, or a run after an
+interrupted one, embeds only what is missing.
+
 Seeded end to end: the same data, seed and embedder give the same checkpoint (on CPU,
 bit for bit with one torch thread; across thread counts up to float rounding).
 
@@ -169,6 +176,12 @@ def check_arguments(trainer: str | TrainerSpec, *, out: PathLike, sources: Seque
                      {**spec.embedder_options, **emb_options}, _check_embedder("reference_embedder", reference_embedder))
 
 
+def _stage(message: str) -> None:
+    """One progress line on stderr (stdout first, so lines printed before stay before)."""
+    sys.stdout.flush()
+    print(message, file=sys.stderr, flush=True)
+
+
 def cross_validation(run: TrainingRun) -> list[dict[str, Any]]:
     """The default validation: mean APGR over 4 prompt folds, ``fit`` refitted without each."""
     return validate_and_report(lambda table: run.fit(table)[0], run.pool.table, run.embeddings,
@@ -215,16 +228,22 @@ def train(trainer: str | TrainerSpec, *, out: PathLike, data_dir: PathLike | Non
                            seed=seed,
                            max_prompts_per_source=max_prompts_per_source, embedder=embedder, config=config,
                            reference_embedder=reference_embedder, **trainer_options)
+    from ..data.decontaminate import decontamination_progress
+
     root = resolve_data_dir(data_dir)  # the last check: says how to pass the folder when it is missing
     spec = args.spec
-    say = print if progress else (lambda *a, **k: None)
+    say = _stage if progress else (lambda *a, **k: None)
 
-    pool = prepare_pool(data_dir=root, sources=args.sources, battles_files=args.battles_files,
-                        scores_files=args.scores_files,
-                        max_prompts_per_source=args.max_prompts_per_source, seed=args.seed,
-                        reference_embedder=args.reference_embedder, progress=progress)
+    files = len(args.battles_files) + len(args.scores_files)
+    say("reading sources: " + " ".join(args.sources or ("none",))
+        + (f" and {files} file{'s' * (files != 1)} of yours" if files else ""))
+    with decontamination_progress(progress):
+        pool = prepare_pool(data_dir=root, sources=args.sources, battles_files=args.battles_files,
+                            scores_files=args.scores_files,
+                            max_prompts_per_source=args.max_prompts_per_source, seed=args.seed,
+                            reference_embedder=args.reference_embedder, progress=progress)
     emb = cached_embedder(args.make_embedder())
-    say(f"embedding {len(pool.table.prompts):,} training prompts with {emb.name} ...")
+    say(f"embedding {len(pool.table.prompts):,} training prompts with {emb.name}")
     embeddings = embed_with_progress(emb, pool.table.prompts, progress, batch_size=spec.embed_batch_size)
 
     run = TrainingRun(spec, args.config, pool, emb, embeddings, DEFAULT_STRONG_MODEL, DEFAULT_WEAK_MODEL,
@@ -234,16 +253,20 @@ def train(trainer: str | TrainerSpec, *, out: PathLike, data_dir: PathLike | Non
 
         run.outcomes = load_pool_outcomes(pool, args.sources)
         say(f"{len(run.outcomes):,} golden labels over {len(run.outcomes.models)} models")
+    say(f"training {spec.name} on {len(pool.table):,} battles over {len(pool.table.prompts):,} prompts")
     run.router, run.report = run.fit(pool.table, progress=progress)
     router = run.router
     router.embedder = emb  # scores through the cache while validating and evaluating
     card: dict[str, Any] = {**pool_card(pool), spec.report_key: _jsonable(run.report)}
     if validate:
+        say("validating on held-out pool prompts")
         card["validation"] = (spec.validate or cross_validation)(run)
     if evaluate:
+        say("evaluating on the benchmarks")
         card["benchmarks"] = benchmark_rows(router, spec.name, pool.root, progress)
     router.config_data["card"] = card
     router.embedder = unwrap(emb)
+    say(f"writing {args.out}")
     router.save_pretrained(args.out, model_card=render_model_card(router.config_data, _command(args),
                                                                   spec.description(router.config_data)))
     say(f"saved {args.out}")
