@@ -5,7 +5,8 @@ goes to exactly one backend, through the backend's own public method, so the bac
 emits the one LLM event LlamaIndex handlers count tokens from. All entry points share
 one dispatch: the turn (:mod:`.turns`), a :class:`~routellm_integrations.routing.RoutedCall`
 begun by the core lifecycle (decide and reserve; scoring off the event loop in async
-calls), and a run that settles on every exit (:mod:`.dispatch`). The call's one record
+calls), and the core cascade engine (:mod:`routellm_integrations.routing.engine`, with
+this package's hooks in :mod:`.dispatch`), which settles on every exit. The call's one record
 is stamped into ``response.additional_kwargs["routellm"]`` and sent as a
 :class:`~.events.RoutingDecisionEvent` when it settles.
 
@@ -35,6 +36,7 @@ from routellm_integrations.errors import RouteLLMError
 from routellm_integrations.policy import RoutingPolicy, StepPolicy, SwapReport
 from routellm_integrations.errors import InvalidRouteError
 from routellm_integrations.routing import Backend, CallLifecycle, RoutedCall, Turn
+from routellm_integrations.routing import engine
 from routellm_integrations.routing.escalation import escalation_checks
 
 from . import dispatch
@@ -343,32 +345,31 @@ class RoutedLLM(FunctionCallingLLM):
             raise DataError("record_feedback needs RoutedLLM(shadow=ShadowSampler(store, ...)) to record calls")
         self.shadow.feedback(call_id, score)
 
+    def _hooks(self, invoke: Invoke, kwargs: Dict[str, Any], plain: Optional[Invoke],
+               tools: Optional[Sequence[Any]], tool_required: bool) -> dispatch.LlamaIndexHooks:
+        def send(c: RoutedCall, stream: bool) -> Any:
+            return invoke(self._backend(c), _stream_kwargs(c, kwargs) if stream else kwargs)
+        return dispatch.LlamaIndexHooks(send, self._reviewer(plain, kwargs, tools, tool_required), self._buffers)
+
     def _run(self, turn: Turn, invoke: Invoke, kwargs: Dict[str, Any], *, stream: bool = False,
              plain: Optional[Invoke] = None, tools: Optional[Sequence[Any]] = None,
              tool_required: bool = False) -> Any:
         call = self._reported(self._calls.begin(**self._begin_args(turn, kwargs)))
         self._shadowed(call, plain, kwargs)
-        review = self._reviewer(plain, kwargs, tools, tool_required)
+        hooks = self._hooks(invoke, kwargs, plain, tools, tool_required)
         if not stream:
-            return dispatch.run(call, lambda c: invoke(self._backend(c), kwargs), review)
-
-        def opener(c: RoutedCall) -> Any:
-            return invoke(self._backend(c), _stream_kwargs(c, kwargs))
-        return dispatch.relay(call, dispatch.open_stream(call, lambda: opener(call)), opener, review, self._buffers)
+            return engine.run(call, hooks)
+        return engine.stream(call, hooks, engine.open_stream(call, hooks))
 
     async def _arun(self, turn: Turn, invoke: Invoke, kwargs: Dict[str, Any], *,
                     stream: bool = False, plain: Optional[Invoke] = None,
                     tools: Optional[Sequence[Any]] = None, tool_required: bool = False) -> Any:
         call = self._reported(await self._calls.abegin(**self._begin_args(turn, kwargs)))
         self._shadowed(call, plain, kwargs)
-        review = self._reviewer(plain, kwargs, tools, tool_required)
+        hooks = self._hooks(invoke, kwargs, plain, tools, tool_required)
         if not stream:
-            return await dispatch.arun(call, lambda c: invoke(self._backend(c), kwargs), review)
-
-        def opener(c: RoutedCall) -> Any:
-            return invoke(self._backend(c), _stream_kwargs(c, kwargs))
-        return dispatch.arelay(call, await dispatch.aopen_stream(call, lambda: opener(call)), opener, review,
-                               self._buffers)
+            return await engine.arun(call, hooks)
+        return engine.astream(call, hooks, await engine.aopen_stream(call, hooks))
 
     # -- chat and completion -------------------------------------------------------------
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:

@@ -1,0 +1,331 @@
+"""The cascade engine: the one loop around a routed call, for every integration.
+
+    answer = engine.run(call, hooks)                     # a whole answer
+    answer = await engine.arun(call, hooks)
+    stream = engine.stream(call, hooks, engine.open_stream(call, hooks))     # a generator
+    stream = engine.astream(call, hooks, await engine.aopen_stream(call, hooks))
+
+"Call the backend, review the answer, escalate, hold a stream while a model above could
+take over, finish, stamp the record" is written here once; ``RoutedChat``, ``RoutedLLM``
+and the routed client (hence the server) supply :class:`Hooks`: how to call the chosen
+backend (``send``/``asend``, ``open``/``aopen``), what an answer's usage, model and text
+are, how a record is stamped into an answer, how an answer is reviewed, how a stream's
+chunks are counted and sent on (:class:`Tally`).
+
+Every call settles exactly once, in its own block, however it ends: an answer
+(``ok``), an exception (``failed``; ``cut`` when a stream had delivered text; the
+exception is tagged with the route, :func:`tag`), ``CancelledError`` (``cancelled``), a
+consumer that stops reading a stream (``abandoned``, charged for the text delivered).
+With a review (the escalation checks), an answer that fails goes to the next model up:
+``review`` settles the call as ``escalated`` and returns the handle on the model up,
+whose own block then runs the backend again. A stream is held back while a model above
+could still take over (``held``): its chunks are buffered, the whole answer reviewed,
+and only an answer that stays is released (after its call settled), so no chunk of an
+escalated answer ever reaches the consumer. The top model streams live.
+
+Framework-free: this module imports neither LangChain nor LlamaIndex.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import RouteLLMError
+from .call import CallRecord, RoutedCall
+
+__all__ = ["Hooks", "Tally", "aopen_stream", "arun", "astream", "describe", "open_stream", "run", "stream", "tag"]
+
+
+class Tally:
+    """One call's stream as it arrives: what each chunk sends on (:meth:`add`), the
+    answer the whole stream makes (:meth:`end`, what ``review`` and the settlement see)
+    and what follows the released chunks once the call settled (:meth:`tail`).
+
+    The default suits a framework whose every chunk is a response (the last one the
+    whole answer, e.g. LlamaIndex): chunks pass unchanged, the last one is the answer."""
+
+    def __init__(self, call: RoutedCall, held: bool) -> None:
+        self.call, self.held = call, held
+        self.last: Any = None
+
+    def add(self, chunk: Any) -> Iterable[Any]:
+        self.last = chunk
+        return (chunk,)
+
+    def end(self, stream: Any) -> Any:
+        """The answer, once ``stream`` ended (raise for a stream that gave none)."""
+        return self.last
+
+    def tail(self, record: CallRecord, escalated: list[CallRecord]) -> Iterable[Any]:
+        """Chunks sent after the answer's own (e.g. one carrying the record)."""
+        return ()
+
+
+class Hooks:
+    """What an integration supplies to the engine. Override what applies; the defaults
+    review nothing, hold nothing and stamp nothing."""
+
+    # -- calling the backend ------------------------------------------------------------
+    def send(self, call: RoutedCall) -> Any:
+        """The backend of ``call`` answers (a whole answer)."""
+        raise NotImplementedError
+
+    async def asend(self, call: RoutedCall) -> Any:
+        raise NotImplementedError
+
+    def open(self, call: RoutedCall) -> Any:
+        """The backend of ``call`` opens its stream (an iterable of chunks)."""
+        raise NotImplementedError
+
+    async def aopen(self, call: RoutedCall) -> Any:
+        raise NotImplementedError
+
+    def close(self, stream: Any) -> None:
+        """Let the backend drop its connection (a stream ended or was left)."""
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+
+    async def aclose(self, stream: Any) -> None:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    # -- what an answer is --------------------------------------------------------------
+    def usage_of(self, answer: Any) -> Any:
+        """The provider's usage (None: estimated from the text)."""
+        return None
+
+    def model_of(self, answer: Any) -> str | None:
+        """The model name the provider answered with (None: the backend's)."""
+        return None
+
+    def text_of(self, answer: Any) -> str | None:
+        """A whole answer's text (a stream's was counted chunk by chunk)."""
+        return None
+
+    def delta_of(self, chunk: Any) -> str | None:
+        """The text a stream's chunk adds (counted on the call as delivered)."""
+        return getattr(chunk, "delta", None)
+
+    def tally(self, call: RoutedCall, held: bool) -> Tally:
+        return Tally(call, held)
+
+    # -- the cascade --------------------------------------------------------------------
+    def review(self, call: RoutedCall, answer: Any, streamed: bool) -> RoutedCall | None:
+        """The call one model up when ``answer`` failed a check (``call`` then settled as
+        escalated); None keeps it (``call`` still open, or finished when no model was up)."""
+        return None
+
+    def rescue(self, call: RoutedCall, exc: Exception) -> RoutedCall | None:
+        """``send`` raised ``exc``: the call one model up when that counts as a failed
+        answer (``call`` settled as escalated), else None (the exception propagates)."""
+        return None
+
+    def held(self, call: RoutedCall) -> bool:
+        """Hold ``call``'s stream back until its answer passed the review."""
+        return False
+
+    def escalating(self, call: RoutedCall, up: RoutedCall) -> None:
+        """``call``'s answer failed; ``up`` answers next."""
+
+    # -- reporting ----------------------------------------------------------------------
+    def finished(self, call: RoutedCall, record: CallRecord) -> None:
+        """An answer that stays settled ``call`` (e.g. offer it to a shadow sampler)."""
+
+    def stamp(self, answer: Any, record: CallRecord, escalated: list[CallRecord]) -> Any:
+        """The whole answer as the caller gets it, the record stamped in."""
+        return answer
+
+    def backend_label(self, call: RoutedCall) -> str | None:
+        """How the failing backend is named in an exception's note (e.g. its class)."""
+        return None
+
+    def tag(self, exc: BaseException, call: RoutedCall, record: CallRecord) -> None:
+        """Say on an exception a backend raised where the call was routed."""
+        tag(exc, call, record, self.backend_label(call))
+
+
+def describe(call: RoutedCall) -> str:
+    """Why ``call`` went where it went, in words."""
+    d = call.decision
+    if d.escalated_from is not None:
+        why = f"escalated from {d.escalated_from}"
+    elif d.threshold is not None:
+        why = f"score {d.score}, threshold {d.threshold:.3f}"
+    elif d.forced:
+        why = "forced"
+    else:  # among N models: quality against expected cost
+        why = f"quality {d.score}, cost weight {d.cost_weight}"
+    return f"the {d.route} route ({call.backend.model}) failed ({why}; router {d.router}, {call.reason})"
+
+
+def tag(exc: BaseException, call: RoutedCall, record: CallRecord, backend: str | None = None) -> None:
+    """A backend's own exception propagates unchanged, with a note naming the route and
+    the settled record as ``routellm_route``/``routellm_model``/``routellm_record``."""
+    if not isinstance(exc, RouteLLMError):
+        by = f"; raised by the {call.route} backend ({backend})" if backend else ""
+        exc.add_note(f"routellm: {describe(call)}{by}")
+    try:
+        exc.routellm_route = call.route  # type: ignore[attr-defined]
+        exc.routellm_model = call.backend.model  # type: ignore[attr-defined]
+        exc.routellm_record = record.metadata()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - some exception types refuse attributes
+        pass
+
+
+@contextmanager
+def _settling(call: RoutedCall, hooks: Hooks) -> Iterator[None]:
+    """Settle ``call`` by how the block ended (a no-op when it settled inside), tagging
+    an exception (not a cancellation or a closed generator) with the route."""
+    try:
+        yield
+    except BaseException as exc:
+        record = call.settle_on_exit(exc)
+        if isinstance(exc, Exception):
+            hooks.tag(exc, call, record)
+        raise
+    call.settle_on_exit(None)
+
+
+def _finish(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> CallRecord:
+    """Settle an answered call. A call the review already finished (its answer failed a
+    check with no model up) keeps that record."""
+    record = call.record if call.settled else call.finish(
+        hooks.usage_of(answer), model=hooks.model_of(answer), text=None if streamed else hooks.text_of(answer))
+    hooks.finished(call, record)  # type: ignore[arg-type]
+    return record  # type: ignore[return-value]
+
+
+def run(call: RoutedCall, hooks: Hooks) -> Any:
+    """The backend of ``call`` answers; reviewed, maybe escalated, until an answer stays."""
+    escalated: list[CallRecord] = []
+    while True:
+        with _settling(call, hooks):
+            try:
+                answer = hooks.send(call)
+            except Exception as exc:
+                up = hooks.rescue(call, exc)
+                if up is None:
+                    raise
+            else:
+                up = hooks.review(call, answer, False)
+                if up is None:
+                    return hooks.stamp(answer, _finish(call, hooks, answer, False), escalated)
+        escalated.append(call.record)  # type: ignore[arg-type]
+        hooks.escalating(call, up)
+        call = up
+
+
+async def arun(call: RoutedCall, hooks: Hooks) -> Any:
+    escalated: list[CallRecord] = []
+    while True:
+        with _settling(call, hooks):
+            try:
+                answer = await hooks.asend(call)
+            except Exception as exc:
+                up = hooks.rescue(call, exc)
+                if up is None:
+                    raise
+            else:
+                up = hooks.review(call, answer, False)
+                if up is None:
+                    return hooks.stamp(answer, _finish(call, hooks, answer, False), escalated)
+        escalated.append(call.record)  # type: ignore[arg-type]
+        hooks.escalating(call, up)
+        call = up
+
+
+def open_stream(call: RoutedCall, hooks: Hooks) -> Any:
+    """Open the backend's stream now (inside the caller's span, so a refusal raises
+    here); settle if that fails."""
+    with _settling_on_error(call, hooks):
+        return hooks.open(call)
+
+
+async def aopen_stream(call: RoutedCall, hooks: Hooks) -> Any:
+    with _settling_on_error(call, hooks):
+        return await hooks.aopen(call)
+
+
+@contextmanager
+def _settling_on_error(call: RoutedCall, hooks: Hooks) -> Iterator[None]:
+    try:
+        yield
+    except BaseException as exc:
+        record = call.settle_on_exit(exc)
+        if isinstance(exc, Exception):
+            hooks.tag(exc, call, record)
+        raise
+
+
+def stream(call: RoutedCall, hooks: Hooks, source: Any = None) -> Iterator[Any]:
+    """The backend's chunks (``source``, or ``hooks.open(call)`` when None), each counted
+    as delivered and sent on as the call's :class:`Tally` says. A held stream is buffered
+    and reviewed first; escalated, the next model's stream is opened."""
+    escalated: list[CallRecord] = []
+    while True:
+        hold = hooks.held(call)
+        tally, kept, up = hooks.tally(call, hold), [], None  # type: ignore[var-annotated]
+        with _settling(call, hooks):
+            if source is None:
+                source = hooks.open(call)
+            try:
+                for chunk in source:
+                    call.delivered(hooks.delta_of(chunk))
+                    if hold:
+                        kept.extend(tally.add(chunk))
+                    else:
+                        yield from tally.add(chunk)
+            finally:  # a stream the caller stopped reading: let the backend drop its connection
+                hooks.close(source)
+            answer = tally.end(source)
+            up = hooks.review(call, answer, True) if hold else None
+            if up is None:
+                trailing = list(tally.tail(_finish(call, hooks, answer, True), escalated))
+        if up is not None:
+            escalated.append(call.record)  # type: ignore[arg-type]
+            hooks.escalating(call, up)
+            call, source = up, None
+            continue
+        # a held answer that stays was settled whole before its chunks are released: a
+        # consumer that stops reading now leaves the call billed in full
+        yield from kept
+        yield from trailing
+        return
+
+
+async def astream(call: RoutedCall, hooks: Hooks, source: Any = None) -> AsyncIterator[Any]:
+    escalated: list[CallRecord] = []
+    while True:
+        hold = hooks.held(call)
+        tally, kept, up = hooks.tally(call, hold), [], None  # type: ignore[var-annotated]
+        with _settling(call, hooks):
+            if source is None:
+                source = await hooks.aopen(call)
+            try:
+                async for chunk in source:
+                    call.delivered(hooks.delta_of(chunk))
+                    if hold:
+                        kept.extend(tally.add(chunk))
+                    else:
+                        for out in tally.add(chunk):
+                            yield out
+            finally:
+                await hooks.aclose(source)
+            answer = tally.end(source)
+            up = hooks.review(call, answer, True) if hold else None
+            if up is None:
+                trailing = list(tally.tail(_finish(call, hooks, answer, True), escalated))
+        if up is not None:
+            escalated.append(call.record)  # type: ignore[arg-type]
+            hooks.escalating(call, up)
+            call, source = up, None
+            continue
+        for out in kept:
+            yield out
+        for out in trailing:
+            yield out
+        return
