@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from routellm_integrations.costs import PriceTable, Usage
     from routellm_integrations.evaluation.benchmarks import load_benchmark
     from routellm_integrations.routing import Backend, CallLifecycle, turn_of
-    from routellm_integrations.routing.choice import weight_for_spend
+    from routellm_integrations.choice import weight_for_spend
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", type=float, default=0.0012, help="USD per call")

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..errors import InvalidThresholdError
+from .errors import InvalidThresholdError
 
 
 def check_cost_weight(value: float, what: str = "cost_weight") -> float:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .choice import weight_for_spend
 from .errors import InvalidStateError
 from .routers.base import validate_threshold
 
@@ -124,7 +125,7 @@ class OnlineSpendController:
     The N-way twin of :class:`OnlineShareController`: it keeps the recent calls' predicted
     qualities and expected costs, and sets the cost weight at which choosing on those
     calls would have spent ``target_usd`` per call on average
-    (:func:`~routellm_integrations.routing.choice.weight_for_spend`). On top, an
+    (:func:`~routellm_integrations.choice.weight_for_spend`). On top, an
     integral term on the *realised* spend (what calls cost once settled, ``spent()``)
     scales the weight up while calls cost more than the target and down while less, so
     a bias in the expected costs (output lengths are estimates) is corrected too.
@@ -161,8 +162,6 @@ class OnlineSpendController:
             return self._spent / self._settled if self._settled else None
 
     def cost_weight(self) -> float:
-        from .routing.choice import weight_for_spend
-
         with self._lock:
             if not self._rows or (self.warm_cost_weight is not None and len(self._rows) < self.min_samples):
                 return float(self.warm_cost_weight or 0.0) * float(np.exp(self._log_scale))

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from .budgets import GLOBAL_SCOPE, Budget, BudgetTracker, Reservation
 from .calibration import reference_prompts, reference_threshold, threshold_for_strong_fraction
+from .choice import check_cost_weight, choose
 from .decision import Route, RoutingDecision
 from .errors import BudgetExceeded, InvalidRouteError, InvalidThresholdError, RouterOptionError
 from .online import OnlineShareController, OnlineSpendController
@@ -160,8 +161,6 @@ class RoutingPolicy:
         # threshold that keeps the strong share on this traffic
         self._recent: deque[str] = deque(maxlen=max(0, int(recent_prompts)))
         self._swap_lock = threading.Lock()
-        from .routing.choice import check_cost_weight
-
         self.cost_weight = check_cost_weight(cost_weight) if cost_weight is not None else (
             0.0 if self.models is not None and spend_per_call is None else None)
         self.spend_per_call = spend_per_call
@@ -425,8 +424,6 @@ class RoutingPolicy:
 
     def _decide_nway(self, text: str, force: str | None, scope: str, turn_key: str | None, bounds: Bounds | None,
                      dry_run: bool, costs: Bounds | None, start: float) -> Ticket:
-        from .routing.choice import choose
-
         keys = list(self.models)  # type: ignore[arg-type]
         c = _costs_of(keys, costs)
         router = self.router
@@ -636,8 +633,6 @@ def _check_nway(models: Mapping[str, str] | None, threshold: float | None, stron
         raise InvalidThresholdError("with models= (N-way routing) give cost_weight=, spend_per_call= or "
                                     "max_cost_per_call=, not threshold/strong_fraction")
     if cost_weight is not None:
-        from .routing.choice import check_cost_weight
-
         check_cost_weight(cost_weight)
     for name, value in (("spend_per_call", spend_per_call), ("max_cost_per_call", max_cost_per_call)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))

@@ -18,7 +18,7 @@ from routellm_integrations.routers.base import BaseRouter
 from routellm_integrations.routing import (Answer, Backend, CallLifecycle, EscalationCheckError, ToolCall,
                                            empty_or_refusal, invalid_structured_output, invalid_tool_call,
                                            low_confidence, turn_of)
-from routellm_integrations.routing.choice import choose, chosen_cost, weight_for_spend
+from routellm_integrations.choice import choose, chosen_cost, weight_for_spend
 from routellm_integrations.state import MemoryStore
 
 PRICES = PriceTable({"test": {"small": (0.1, 0.4), "mid": (1.0, 4.0), "big": (10.0, 40.0)}})

@@ -4,7 +4,7 @@ A strong/weak router is judged by quality against the share of strong calls (APG
 :mod:`.metrics`). Routing among N priced models needs the question RouterBench asks
 (Hu et al., 2024, "RouterBench: A Benchmark for Multi-LLM Routing System"): what mean
 quality does a router buy at each mean cost per prompt? A router with a knob (here the
-``cost_weight`` of :func:`~routellm_integrations.routing.choice.choose`) traces points
+``cost_weight`` of :func:`~routellm_integrations.choice.choose`) traces points
 ``(mean USD per prompt, mean correctness)``; any two of them can be mixed at random per
 prompt, so everything on the segment between them is reachable too. Hence the figure of
 merit is the area under the *non-decreasing convex hull* of the points, divided by the
@@ -44,7 +44,7 @@ from typing import Iterable, Literal, Sequence
 
 import numpy as np
 
-from ..routing.choice import choose
+from ..choice import choose
 
 LeftConvention = Literal["zero", "clamp"]
 
@@ -128,7 +128,7 @@ def _point_of(choice: np.ndarray, outcomes: np.ndarray, costs: np.ndarray, label
 def sweep(quality_pred: np.ndarray, costs_expected: np.ndarray, outcomes: np.ndarray, costs_actual: np.ndarray,
           weights: Sequence[float], *, label: str = "router") -> list[CostQualityPoint]:
     """The points of a quality router: per cost weight, choose per prompt with
-    :func:`~routellm_integrations.routing.choice.choose` on the *predicted* quality and
+    :func:`~routellm_integrations.choice.choose` on the *predicted* quality and
     *expected* cost (what a router knows before the call), then score the choices with
     the *actual* outcome and the *actual* cost (what the call turned out to cost).
 
