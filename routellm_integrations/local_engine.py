@@ -24,6 +24,8 @@ WEAK_MODEL = f"{MODEL}-brief"
 STRONG_BUDGET = 160
 STRONG_SYSTEM = "You are a careful assistant. Think step by step, then give the answer."
 WEAK_SYSTEM = "You are a helpful assistant. Answer briefly."
+#: what a missing [local] extra's message says needs it
+FEATURE = "running the local models (SmolLM2-135M-Instruct on the CPU)"
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,10 @@ class LocalChatEngine:
 
     def _load(self) -> tuple[Any, Any]:
         if self._model is None:
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from .routers.causal_llm import cached_smollm2_dir, require_local
 
-            from .routers.causal_llm import cached_smollm2_dir
+            torch, transformers = require_local("torch", "transformers", feature=FEATURE)
+            AutoModelForCausalLM, AutoTokenizer = transformers.AutoModelForCausalLM, transformers.AutoTokenizer
 
             folder = self.model_dir or str(cached_smollm2_dir())
             self._tok = AutoTokenizer.from_pretrained(folder)
@@ -72,10 +74,10 @@ class LocalChatEngine:
             raise InvalidPromptError("no messages to answer: give at least one user message")
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        import torch
-
         with self._lock:
-            model, tok = self._load()
+            model, tok = self._load()  # first: without torch, it names the extra to install
+            import torch
+
             ids = tok.apply_chat_template(list(messages), add_generation_prompt=True, return_tensors="pt")
             if not isinstance(ids, torch.Tensor):  # newer transformers return a BatchEncoding
                 ids = ids["input_ids"]

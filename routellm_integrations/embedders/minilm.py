@@ -14,8 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EmbedderError
+from ..errors import MissingEmbedderExtraError
+from ..extras import ensure, require
 from ._common import MINILM_DIM, MINILM_MAX_TOKENS, MINILM_NAME, l2_normalize, minilm_model_dir, validate_texts
+
+FEATURE = "the minilm-torch embedder"
 
 
 class MiniLMEmbedder:
@@ -32,6 +35,7 @@ class MiniLMEmbedder:
                  eager: bool = False) -> None:
         self.batch_size = int(batch_size)
         self.max_seq_length = int(max_seq_length)
+        ensure("sentence_transformers", "torch", extra="torch", feature=FEATURE, error=MissingEmbedderExtraError)
         self._model: Any = None
         self._lock = threading.Lock()
         if eager:
@@ -44,11 +48,9 @@ class MiniLMEmbedder:
         with self._lock:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                try:
-                    from sentence_transformers import SentenceTransformer
-                except ImportError as exc:
-                    raise EmbedderError("MiniLMEmbedder needs sentence-transformers and torch") from exc
-                model = SentenceTransformer(str(minilm_model_dir()), device="cpu")
+                st = require("sentence_transformers", extra="torch", feature=FEATURE,
+                             error=MissingEmbedderExtraError)
+                model = st.SentenceTransformer(str(minilm_model_dir()), device="cpu")
                 model.max_seq_length = self.max_seq_length
                 model.eval()
                 self._model = model

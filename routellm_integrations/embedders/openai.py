@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EmbedderError
+from ..errors import EmbedderError, MissingEmbedderExtraError
+from ..extras import require
 from ._common import l2_normalize, validate_texts
 
 #: Native output sizes, so ``dim`` is known without a request.
@@ -109,11 +110,7 @@ class OpenAIEmbedder:
     def _get_client(self) -> Any:
         with self._lock:
             if self._client is None:
-                try:
-                    import openai
-                except ImportError as exc:
-                    raise EmbedderError("OpenAIEmbedder needs the 'openai' package "
-                                        "(pip install 'routellm-integrations[openai]')") from exc
+                openai = require("openai", extra="openai", feature="OpenAIEmbedder", error=MissingEmbedderExtraError)
                 if self._api_key.get() is None:
                     raise EmbedderError(f"no API key for embedding model {self.model!r}: pass "
                                         "api_key= or set OPENAI_API_KEY")
@@ -137,9 +134,9 @@ class OpenAIEmbedder:
         return out
 
     def _request(self, batch: list[str]) -> np.ndarray:
+        client = self._get_client()  # first: without the openai package, it names the extra
         import openai
 
-        client = self._get_client()
         kwargs: dict[str, Any] = {"model": self.model, "input": batch}
         if self.dimensions is not None:
             kwargs["dimensions"] = self.dimensions

@@ -27,8 +27,9 @@ def plot_quality_curves(results: Sequence[EvaluationResult],
     if len(benchmarks) > 1:
         raise DataError(f"results span several benchmarks ({', '.join(sorted(benchmarks))}); "
                         "plot one benchmark at a time")
-    import matplotlib
+    from ..extras import require
 
+    matplotlib = require("matplotlib", extra="plots", feature="plotting quality curves")
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 

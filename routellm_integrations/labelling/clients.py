@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..costs import Usage
 from ..errors import RouteLLMError
+from ..extras import require
 
 __all__ = ["AnthropicChatClient", "ChatClient", "Completion", "MissingCredentialsError", "OpenAIChatClient"]
 
@@ -117,7 +118,7 @@ class OpenAIChatClient(_SDKClient):
     default_provider = "openai"
 
     def _make(self) -> Any:
-        import openai
+        openai = require("openai", extra="openai", feature="labelling with an OpenAI-compatible judge")
 
         return openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, max_retries=self.max_retries,
                                   timeout=self.timeout)
@@ -139,7 +140,7 @@ class AnthropicChatClient(_SDKClient):
     default_provider = "anthropic"
 
     def _make(self) -> Any:
-        import anthropic
+        anthropic = require("anthropic", extra="anthropic", feature="labelling with an Anthropic judge")
 
         return anthropic.AsyncAnthropic(base_url=self.base_url, api_key=self._api_key, max_retries=self.max_retries,
                                         timeout=self.timeout)

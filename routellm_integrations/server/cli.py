@@ -106,7 +106,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 def serve(config: ServerConfig) -> None:
     """Run the server until SIGINT/SIGTERM (then shut down gracefully)."""
-    import uvicorn
+    from ..extras import require
+
+    uvicorn, _ = require("uvicorn", "fastapi", extra="server", feature="routellm serve")
 
     options: dict[str, Any] = dict(host=config.host, port=config.port, log_level=config.log_level,
                                    access_log=config.access_log, timeout_graceful_shutdown=config.graceful_timeout_s)
@@ -127,6 +129,10 @@ def serve(config: ServerConfig) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """``routellm serve``: configuration errors are reported as ``RouteLLMError`` (exit 1)."""
+    from ..extras import ensure
+
+    # the [server] extra, checked before the config is read (a .yaml one needs pyyaml)
+    ensure("fastapi", "uvicorn", "prometheus_client", "yaml", "openai", extra="server", feature="routellm serve")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     serve(config_from_args(args))

@@ -1,5 +1,5 @@
 """Routing state in Redis: one cap, one ledger and one online share for every process on
-every host that points at the same server (``pip install 'routellm-integrations[redis]'``).
+every host that points at the same server (``pip install "routellm-integrations[redis]"``).
 
 Admission and settlement are Lua scripts, so each runs atomically in the server: the scope's
 spend, its live reservations and the new reservation are read and written with nothing in
@@ -136,11 +136,9 @@ class RedisStore:
 
     def __init__(self, url: str = "redis://localhost:6379/0", *, prefix: str | None = None,
                  lease_s: float = DEFAULT_LEASE_S, client: Any = None) -> None:
-        try:
-            import redis
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("RedisStore needs the redis package: pip install 'routellm-integrations[redis]'") \
-                from exc
+        from ..extras import require
+
+        redis = require("redis", extra="redis", feature="RedisStore (a redis:// state store)")
         if not (isinstance(lease_s, (int, float)) and math.isfinite(lease_s) and lease_s > 0):
             raise ValueError(f"lease_s must be a positive number of seconds, got {lease_s!r}")
         parts = urlsplit(url)

@@ -44,7 +44,9 @@ def train_head(x: np.ndarray, labels: np.ndarray, weight: np.ndarray, *, hidden:
                desc: str = "training head", init: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Soft-label cross-entropy, per-row weights (normalised to mean 1); returns tensors
     ``hidden_weight/hidden_bias`` (if ``hidden``) and ``out_weight/out_bias``."""
-    import torch
+    from ..extras import require
+
+    torch = require("torch", extra="train", feature="training a router")
     from tqdm.auto import tqdm
 
     torch.manual_seed(seed)

@@ -124,7 +124,9 @@ def train_mf(table: BattleTable, embeddings: np.ndarray, *, embedder_name: str,
     embedder with ``router.embedder = ...`` or reload from disk), the report, and the
     validation-prompt mask so callers can evaluate on the same held-out prompts.
     """
-    import torch
+    from ..extras import require
+
+    torch = require("torch", extra="train", feature="training a router")
     from tqdm.auto import tqdm
 
     cfg = config or MFTrainingConfig()

@@ -219,7 +219,9 @@ def _train_head(data: _Rows, rows: np.ndarray, cfg: QualityTrainingConfig, progr
                 ) -> tuple[dict[str, np.ndarray], float]:
     """The head's tensors after ``cfg.epochs`` over ``rows`` (seeded: the same rows give the
     same tensors), and the last batch loss."""
-    import torch
+    from ..extras import require
+
+    torch = require("torch", extra="train", feature="training a router")
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
