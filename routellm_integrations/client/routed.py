@@ -52,7 +52,7 @@ import hashlib
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Literal
@@ -63,6 +63,8 @@ from ..errors import InvalidPromptError
 from ..policy import RoutingPolicy, StepPolicy
 from ..routers.registry import is_model_free
 from ..routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
+from ..routing import engine
+from ..routing.engine import Hooks, Tally
 from ..routing.escalation import escalation_checks
 from .answers import completion_answer, stream_answer
 from .backends import BackendStream, ChatBackend, Transport, make_backend
@@ -289,7 +291,98 @@ def _meta(record: CallRecord, escalated: list[CallRecord]) -> dict[str, Any]:
     return meta
 
 
-Reopen = Callable[[RoutedCall], "Any"]
+class _Answer:
+    """What the engine reviews and settles of a client call: a whole reply (``completion``)
+    or a stream's chunks, with the provider's usage and model."""
+
+    __slots__ = ("completion", "chunks", "usage", "model")
+
+    def __init__(self, completion: Any, chunks: list[dict[str, Any]], usage: Any, model: str | None) -> None:
+        self.completion, self.chunks, self.usage, self.model = completion, chunks, usage, model
+
+
+class _Chunks(Tally):
+    """A client stream's chunks as sent on (:class:`_Emitter`), kept raw while the answer
+    waits for its review; the answer is the chunks with the stream's usage."""
+
+    def __init__(self, call: RoutedCall, held: bool, include_usage: bool) -> None:
+        super().__init__(call, held)
+        self.out = _Emitter(include_usage)
+        self.chunks: list[dict[str, Any]] = []
+
+    def add(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.held:
+            self.chunks.append(chunk)
+        return self.out.feed(chunk)
+
+    def end(self, stream: BackendStream) -> _Answer:
+        return _Answer(None, self.chunks, stream.usage, stream.model)
+
+    def tail(self, record: CallRecord, escalated: list[CallRecord]) -> list[dict[str, Any]]:
+        return self.out.close(record, _meta(record, escalated))
+
+
+class _ClientHooks(Hooks):
+    """The routed client's hooks into the cascade engine: the route's backend answers an
+    OpenAI request (``params``), reviewed by the route's checks."""
+
+    def __init__(self, routed: "Routed | None", params: dict[str, Any], include_usage: bool = False,
+                 stream: "RoutedAsyncStream | None" = None) -> None:
+        self.routed, self.params, self.include_usage, self.stream = routed, params, include_usage, stream
+        self.record: CallRecord | None = None
+
+    async def asend(self, call: RoutedCall) -> _Answer:
+        assert self.routed is not None
+        reply = await self.routed.backends[call.route].acomplete(self.params)
+        return _Answer(reply.completion, [], reply.usage, reply.model)
+
+    async def aopen(self, call: RoutedCall) -> BackendStream:
+        assert self.routed is not None
+        return await self.routed.backends[call.route].astream(self.params, include_usage=self.include_usage)
+
+    def usage_of(self, answer: _Answer) -> Any:
+        return answer.usage
+
+    def model_of(self, answer: _Answer) -> str | None:
+        return answer.model
+
+    def text_of(self, answer: _Answer) -> str:
+        return _answer_text(answer.completion)
+
+    def delta_of(self, chunk: Mapping[str, Any]) -> str:
+        return _delta_text(chunk)
+
+    def tally(self, call: RoutedCall, held: bool) -> Tally:
+        return _Chunks(call, held, self.include_usage)
+
+    def held(self, call: RoutedCall) -> bool:
+        return self.routed is not None and self.routed.reviews(call)
+
+    def review(self, call: RoutedCall, answer: _Answer, streamed: bool) -> RoutedCall | None:
+        if self.routed is None or not self.routed.reviews(call):
+            return None
+        if streamed:
+            return call.review(self.routed.checks, stream_answer(answer.chunks, self.params, call.route),
+                               answer.usage, model=answer.model)
+        return call.review(self.routed.checks, completion_answer(answer.completion, self.params, call.route),
+                           answer.usage, model=answer.model, text=_answer_text(answer.completion))
+
+    def escalating(self, call: RoutedCall, up: RoutedCall) -> None:
+        if self.stream is not None:  # the stream's decision follows the call that answers now
+            self.stream.escalated.append(call.record)  # type: ignore[arg-type]
+            self.stream.call = up
+
+    def stamp(self, answer: _Answer, record: CallRecord, escalated: list[CallRecord]) -> dict[str, Any]:
+        self.record = record
+        completion = answer.completion
+        completion["model"] = answer.model
+        completion["routellm"] = _meta(record, escalated)
+        return completion
+
+    def tag(self, exc: BaseException, call: RoutedCall, record: CallRecord) -> None:
+        if isinstance(exc, BackendError):
+            exc.route = call.route
+        super().tag(exc, call, record)
 
 
 class RoutedAsyncStream:
@@ -307,16 +400,13 @@ class RoutedAsyncStream:
 
     def __init__(self, call: RoutedCall, source: BackendStream, *, include_usage: bool,
                  wrap: Callable[[dict[str, Any]], Any] | None = None, routed: "Routed | None" = None,
-                 request: Mapping[str, Any] | None = None, reopen: Reopen | None = None) -> None:
+                 request: Mapping[str, Any] | None = None) -> None:
         self.call = call
         self._source = source
-        self._include_usage = include_usage
         self._wrap = wrap
         self._routed = routed
-        self._request = dict(request or {})
-        self._reopen = reopen
         self.escalated: list[CallRecord] = []
-        self._agen = self._run()
+        self._agen = engine.astream(call, _ClientHooks(routed, dict(request or {}), include_usage, self), source)
         self._started = False
         self._closed = False
 
@@ -335,7 +425,7 @@ class RoutedAsyncStream:
         return self._reviews(self.call)
 
     def _reviews(self, call: RoutedCall) -> bool:
-        return self._routed is not None and self._reopen is not None and self._routed.reviews(call)
+        return self._routed is not None and self._routed.reviews(call)
 
     def __aiter__(self) -> "RoutedAsyncStream":
         return self
@@ -366,53 +456,6 @@ class RoutedAsyncStream:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
-
-    async def _run(self) -> AsyncIterator[dict[str, Any]]:
-        out = _Emitter(self._include_usage)
-        release: list[dict[str, Any]] = []  # a reviewed answer's chunks, sent once its call settled
-        try:
-            while True:
-                call, source = self.call, self._source
-                hold = self._reviews(call)
-                out = _Emitter(self._include_usage)
-                buffer: list[dict[str, Any]] = []
-                try:
-                    async for chunk in source:
-                        call.delivered(_delta_text(chunk))
-                        if hold:
-                            buffer.append(chunk)
-                            continue
-                        for c in out.feed(chunk):
-                            yield c
-                finally:
-                    await source.aclose()
-                if hold:
-                    assert self._routed is not None and self._reopen is not None
-                    up = call.review(self._routed.checks, stream_answer(buffer, self._request, call.route),
-                                     source.usage, model=source.model)
-                    if up is not None:  # this answer is never sent: the next model up answers
-                        self.escalated.append(call.record)  # type: ignore[arg-type]
-                        self.call = up
-                        self._source = await self._reopen(up)
-                        continue
-                    release = [c for chunk in buffer for c in out.feed(chunk)]
-                record = call.record if call.settled else call.finish(source.usage, model=source.model)
-                break
-        except GeneratorExit:
-            self.call.abandon()
-            raise
-        except asyncio.CancelledError:
-            self.call.cancel()
-            raise
-        except BaseException as exc:
-            self.call.fail(exc)
-            if isinstance(exc, BackendError):
-                exc.route = self.call.route
-            raise
-        for c in release:  # the call is settled: a consumer that leaves now changes nothing
-            yield c
-        for c in out.close(record, _meta(record, self.escalated)):
-            yield c
 
 
 class AsyncRoutedClient:
@@ -646,29 +689,10 @@ class AsyncRoutedClient:
         routed, call = await self.begin(model, params.get("messages"), tools=params.get("tools"),  # type: ignore[arg-type]
                                         max_tokens=params.get("max_completion_tokens") or params.get("max_tokens"),
                                         scope=scope, api_key_id=api_key_id, budget=budget, force=force)
-        escalated: list[CallRecord] = []
-        while True:
-            try:
-                reply = await routed.backends[call.route].acomplete(params)
-                up = None
-                if routed.reviews(call):
-                    up = call.review(routed.checks, completion_answer(reply.completion, params, call.route),
-                                     reply.usage, model=reply.model, text=_answer_text(reply.completion))
-            except BaseException as exc:
-                call.settle_on_exit(exc)
-                if isinstance(exc, BackendError):
-                    exc.route = call.route
-                raise
-            if up is None:
-                break
-            escalated.append(call.record)  # type: ignore[arg-type]
-            call = up  # the answer failed a check: the next model up answers the same request
-        record = call.record if call.settled else call.finish(reply.usage, model=reply.model,
-                                                               text=_answer_text(reply.completion))
-        completion = reply.completion
-        completion["model"] = reply.model
-        completion["routellm"] = _meta(record, escalated)
-        return completion, record
+        hooks = _ClientHooks(routed, params)
+        completion = await engine.arun(call, hooks)
+        record = hooks.record
+        return completion, record  # type: ignore[return-value]
 
     async def stream_raw(self, body: Mapping[str, Any], *, scope: str | None = None, api_key_id: str | None = None,
                          budget: Budget | None = _UNSET, force: str | None = None,
@@ -683,18 +707,9 @@ class AsyncRoutedClient:
                                         max_tokens=params.get("max_completion_tokens") or params.get("max_tokens"),
                                         scope=scope, api_key_id=api_key_id, budget=budget, force=force)
 
-        async def open_stream(c: RoutedCall) -> BackendStream:
-            return await routed.backends[c.route].astream(params, include_usage=include_usage)
-
-        try:
-            source = await open_stream(call)
-        except BaseException as exc:
-            call.settle_on_exit(exc)
-            if isinstance(exc, BackendError):
-                exc.route = call.route
-            raise
-        return RoutedAsyncStream(call, source, include_usage=include_usage, wrap=wrap, routed=routed, request=params,
-                                 reopen=open_stream if routed.checks else None)
+        hooks = _ClientHooks(routed, params, include_usage)
+        source = await engine.aopen_stream(call, hooks)
+        return RoutedAsyncStream(call, source, include_usage=include_usage, wrap=wrap, routed=routed, request=params)
 
     async def create(self, *, model: str, messages: list[Mapping[str, Any]], stream: bool = False,
                      scope: str | None = None, api_key_id: str | None = None, budget: Budget | None = _UNSET,
