@@ -59,6 +59,8 @@ from routellm_integrations.decision import Route, RoutingDecision
 from routellm_integrations.errors import InvalidPromptError, InvalidThresholdError
 from routellm_integrations.policy import RoutingPolicy, StepPolicy, SwapReport
 from routellm_integrations.routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
+from routellm_integrations.routing import engine
+from routellm_integrations.routing.engine import Hooks, Tally
 from routellm_integrations.routing.escalation import escalation_checks, response_schema
 
 from .answers import answer_of
@@ -71,7 +73,6 @@ __all__ = ["RoutedChat", "ROUTE_KWARG", "routing_text"]
 #: the call kwarg that carries the :class:`RoutedCall` from the entry point into the run
 ROUTE_KWARG = "routellm_route"
 _TOOL_OPTIONS = ("tool_choice", "strict", "parallel_tool_calls")
-_QUIET_EXITS = (GeneratorExit, asyncio.CancelledError)
 
 
 def _scope_of(metadata: dict[str, Any] | None) -> str | None:
@@ -114,6 +115,27 @@ class RoutedChat(BaseChatModel):
     Backends are called through their ``_generate``/``_stream`` inside RoutedChat's run:
     a backend's own callbacks, cache and rate limiter are not used (give them to
     RoutedChat); its client settings (keys, base URL, timeout, retries) are.
+
+    **How it meets LangChain.** The documented extension points carry the call:
+    ``_generate``/``_agenerate``/``_stream``/``_astream`` (each runs the core cascade
+    engine, :mod:`routellm_integrations.routing.engine`, with this module's hooks),
+    ``_llm_type``, ``_identifying_params``, ``_get_ls_params`` (LangSmith prices the
+    backend that answered), ``bind_tools``, ``with_structured_output``. The design
+    decides *before* the run starts (so the run's tags and metadata name the route and a
+    budget reservation exists before any callback fires), which no documented hook
+    allows; so these are still overridden, each for that reason only:
+
+    - ``generate``/``agenerate``: every non-streaming path (``invoke``, ``batch``,
+      ``generate_prompt``) passes here before the run starts: decide and reserve, add
+      the route's tags and metadata, emit the routing event, then the base class's run.
+    - ``stream``/``astream``, ``stream_events``/``astream_events`` (``version="v3"``,
+      which does not go through ``stream``): the same for streams.
+    - ``_generate_with_cache``/``_agenerate_with_cache``: the only place a cache hit is
+      visible; the call reserved before the run settles as ``cached``, costing nothing.
+    - ``_get_invocation_params``/``_get_llm_string``: the call in flight travels in a
+      call kwarg (``routellm_route``); they put its route, not the handle, into the
+      traced invocation params and the cache key (one cache entry per backend).
+    - ``_convert_input`` is only called (to route a runnable's input before its run).
     """
 
     strong: BaseChatModel | None = Field(default=None, description="the model for calls the router scores as hard")
@@ -406,6 +428,39 @@ class RoutedChat(BaseChatModel):
         self._watch(call, callbacks)
         return call
 
+    # -- for runnables that route with RoutedChat outside its own LLM run (structured output) --
+    @property
+    def backends(self) -> dict[str, BaseChatModel]:
+        """The chat models by route key (``strong``/``weak``, or the keys of ``models``)."""
+        return dict(self._backends)
+
+    @property
+    def escalation_checks(self) -> tuple[Any, ...]:
+        """The escalation checks ``escalate_if`` set (empty: answers are not reviewed)."""
+        return self._checks
+
+    def begin_call(self, input: LanguageModelInput, config: RunnableConfig | None = None
+                   ) -> tuple[list[BaseMessage], RoutedCall]:
+        """Decide and reserve for a call that a runnable of yours makes on the chosen
+        backend (not through this model's run): the messages and the call in flight, which
+        must be settled (run it with :func:`routellm_integrations.routing.engine.run`).
+        The run's ``thread_id`` scopes it; the config's callbacks hear its record."""
+        config = ensure_config(config)
+        messages = self._convert_input(input).to_messages()
+        return messages, self._begin(messages, {}, config.get("metadata"), config.get("callbacks"))
+
+    async def abegin_call(self, input: LanguageModelInput, config: RunnableConfig | None = None
+                          ) -> tuple[list[BaseMessage], RoutedCall]:
+        """:meth:`begin_call`, the router scoring off the event loop."""
+        config = ensure_config(config)
+        messages = self._convert_input(input).to_messages()
+        return messages, await self._abegin(messages, {}, config.get("metadata"), config.get("callbacks"))
+
+    def call_config(self, call: RoutedCall, config: RunnableConfig | None = None) -> RunnableConfig:
+        """``config`` with the call's route in its tags and ``routellm_*`` metadata (what
+        this model's own runs carry), for the backend's run."""
+        return self._config_for(call, ensure_config(config))
+
     def _tags_metadata(self, call: RoutedCall, tags: list[str] | None, metadata: dict[str, Any] | None
                        ) -> tuple[list[str], dict[str, Any]]:
         d = call.decision
@@ -569,36 +624,6 @@ class RoutedChat(BaseChatModel):
         stop = stop if stop is not None else self.stop
         return backend, (list(stop) if stop else None), params
 
-    def _failed(self, exc: BaseException, call: RoutedCall) -> None:
-        """Settle a call that raised, and say on the exception where it was routed."""
-        record = call.settle_on_exit(exc)
-        if isinstance(exc, _QUIET_EXITS):
-            return
-        d = call.decision
-        note = (f"routellm: raised by the {d.route} backend ({type(self._backend(d.route)).__name__}, model "
-                f"{call.backend.model!r}); route chosen by {d.router} ({call.reason}, score {d.score}, "
-                f"threshold {d.threshold})")
-        if hasattr(exc, "add_note"):
-            exc.add_note(note)
-        try:
-            exc.routellm_route = d.route  # type: ignore[attr-defined]
-            exc.routellm_model = call.backend.model  # type: ignore[attr-defined]
-            exc.routellm_record = record.metadata()  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001 - some exception types refuse attributes
-            pass
-
-    def _stamp(self, result: ChatResult, call: RoutedCall, messages: list[BaseMessage],
-               params: dict[str, Any]) -> ChatResult:
-        first = result.generations[0].message if result.generations else None
-        meta0 = (first.response_metadata or {}) if first is not None else {}
-        record = call.finish(getattr(first, "usage_metadata", None), model=meta0.get("model_name"),
-                             text="".join(chunk_text(g.message) for g in result.generations))
-        self._offer_shadow(call, record, messages, params)
-        for gen in result.generations:
-            gen.message.response_metadata = {"model_name": call.backend.model, **(gen.message.response_metadata or {}),
-                                             "routellm": record.metadata()}
-        return result
-
     # -- escalation ---------------------------------------------------------------------
     def _review(self, call: RoutedCall, message: BaseMessage | None, kwargs: dict[str, Any], usage: Any,
                 model: str | None) -> RoutedCall | None:
@@ -617,36 +642,12 @@ class RoutedChat(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         call = self._call_of(messages, kwargs)
-        while True:
-            try:
-                backend, stop_, params = self._prepare(call, stop, kwargs)
-                result = backend._generate(messages, stop=stop_, run_manager=None, **params)
-                first = result.generations[0].message if result.generations else None
-                up = self._review(call, first, kwargs, getattr(first, "usage_metadata", None),
-                                  (first.response_metadata or {}).get("model_name") if first is not None else None)
-            except BaseException as exc:
-                self._failed(exc, call)
-                raise
-            if up is None:
-                return self._stamp(result, call, messages, params)
-            call = up
+        return engine.run(call, _ChatHooks(self, messages, stop, kwargs))
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         call = self._call_of(messages, kwargs)
-        while True:
-            try:
-                backend, stop_, params = self._prepare(call, stop, kwargs)
-                result = await backend._agenerate(messages, stop=stop_, run_manager=None, **params)
-                first = result.generations[0].message if result.generations else None
-                up = self._review(call, first, kwargs, getattr(first, "usage_metadata", None),
-                                  (first.response_metadata or {}).get("model_name") if first is not None else None)
-            except BaseException as exc:
-                self._failed(exc, call)
-                raise
-            if up is None:
-                return self._stamp(result, call, messages, params)
-            call = up
+        return await engine.arun(call, _ChatHooks(self, messages, stop, kwargs))
 
     # a cache hit returns without calling _generate: the call settles as cached, costing nothing
     def _generate_with_cache(self, messages: list[BaseMessage], stop: list[str] | None = None,
@@ -704,73 +705,13 @@ class RoutedChat(BaseChatModel):
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        call = self._call_of(messages, kwargs)
-        while True:
-            held = self._buffers(call)
-            seen = _Seen(keep=held)
-            try:
-                backend, stop_, params = self._prepare(call, stop, kwargs)
-                if type(backend)._stream is BaseChatModel._stream:
-                    result = backend._generate(messages, stop=stop_, run_manager=None, **params)
-                    source: Iterator[Any] = iter(_whole(result))
-                else:
-                    source = backend._stream(messages, stop=stop_, run_manager=None, **params)
-                for chunk in source:
-                    out = seen.add(chunk, call)
-                    if not held:
-                        yield out
-                if held:
-                    up = self._review(call, seen.message(), kwargs, seen.usage, seen.model)
-                    if up is not None:
-                        call = up
-                        continue
-                # settled before a held answer is replayed: a consumer that stops reading the
-                # replay leaves the call billed in full, as the provider answered it
-                record = call.finish(seen.usage, model=seen.model)
-                self._offer_shadow(call, record, messages, params)
-                for out in seen.chunks if held else ():
-                    yield out
-            except BaseException as exc:
-                self._failed(exc, call)
-                raise
-            yield self._closing_chunk(record, seen.model, seen.list_content)
-            return
+        # the engine's generator itself: a consumer that stops reading closes it, and it settles
+        return engine.stream(self._call_of(messages, kwargs), _ChatHooks(self, messages, stop, kwargs))
 
-    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                       run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any
-                       ) -> AsyncIterator[ChatGenerationChunk]:
-        call = self._call_of(messages, kwargs)
-        while True:
-            held = self._buffers(call)
-            seen = _Seen(keep=held)
-            try:
-                backend, stop_, params = self._prepare(call, stop, kwargs)
-                if type(backend)._astream is BaseChatModel._astream and \
-                        type(backend)._stream is BaseChatModel._stream:
-                    result = await backend._agenerate(messages, stop=stop_, run_manager=None, **params)
-                    source: AsyncIterator[Any] = _aiter(_whole(result))
-                else:
-                    source = backend._astream(messages, stop=stop_, run_manager=None, **params)
-                async for chunk in source:
-                    out = seen.add(chunk, call)
-                    if not held:
-                        yield out
-                if held:
-                    up = self._review(call, seen.message(), kwargs, seen.usage, seen.model)
-                    if up is not None:
-                        call = up
-                        continue
-                # settled before a held answer is replayed: a consumer that stops reading the
-                # replay leaves the call billed in full, as the provider answered it
-                record = call.finish(seen.usage, model=seen.model)
-                self._offer_shadow(call, record, messages, params)
-                for out in seen.chunks if held else ():
-                    yield out
-            except BaseException as exc:
-                self._failed(exc, call)
-                raise
-            yield self._closing_chunk(record, seen.model, seen.list_content)
-            return
+    def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,  # type: ignore[override]
+                 run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any
+                 ) -> AsyncIterator[ChatGenerationChunk]:
+        return engine.astream(self._call_of(messages, kwargs), _ChatHooks(self, messages, stop, kwargs))
 
     # -- tools and structured output -----------------------------------------------------------
     def bind_tools(self, tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool], *,
@@ -812,15 +753,17 @@ class RoutedChat(BaseChatModel):
         return llm | parser
 
 
-class _Seen:
-    """What a stream has delivered so far: usage, the model's own name, the text (counted
-    on the call, so a cut or abandoned stream is charged for it)."""
+class _Seen(Tally):
+    """What a stream has delivered so far: usage, the model's own name, whether content
+    is a list; the chunks themselves while the answer may still be escalated. Once the
+    call settled, a closing chunk carries the record."""
 
-    def __init__(self, keep: bool = False) -> None:
+    def __init__(self, call: RoutedCall, held: bool, chat: RoutedChat) -> None:
+        super().__init__(call, held)
+        self.chat = chat
         self.usage: Any = None
         self.model: str | None = None
         self.list_content = False
-        self.keep = keep  # hold the chunks (a stream that may still be escalated)
         self.chunks: list[ChatGenerationChunk] = []
 
     def message(self) -> AIMessageChunk | None:
@@ -833,7 +776,7 @@ class _Seen:
             merged = merged + part
         return merged
 
-    def add(self, chunk: ChatGenerationChunk, call: RoutedCall) -> ChatGenerationChunk:
+    def add(self, chunk: ChatGenerationChunk) -> tuple[ChatGenerationChunk]:
         msg = chunk.message
         if isinstance(msg, AIMessageChunk):
             msg.chunk_position = None  # "last" goes on our closing chunk only
@@ -843,10 +786,93 @@ class _Seen:
         if name and self.model is None:
             self.model = name
         self.list_content = isinstance(msg.content, list)
-        call.delivered(chunk_text(msg))
-        if self.keep:
+        if self.held:
             self.chunks.append(chunk)
-        return chunk
+        return (chunk,)
+
+    def end(self, stream: Any) -> "_Seen":
+        return self
+
+    def tail(self, record: CallRecord, escalated: list[CallRecord]) -> list[ChatGenerationChunk]:
+        return [self.chat._closing_chunk(record, self.model, self.list_content)]
+
+
+class _ChatHooks(Hooks):
+    """RoutedChat's hooks into the cascade engine, for one call inside its LLM run: the
+    chosen backend's own ``_generate``/``_stream`` (``run_manager=None``: one LLM run, the
+    usage counted once), LangChain messages and chunks, ``response_metadata`` stamps."""
+
+    def __init__(self, chat: RoutedChat, messages: list[BaseMessage], stop: list[str] | None,
+                 kwargs: dict[str, Any]) -> None:
+        self.chat, self.messages, self.stop, self.kwargs = chat, messages, stop, kwargs
+        self.params: dict[str, Any] = {}
+
+    def _prepared(self, call: RoutedCall) -> tuple[BaseChatModel, dict[str, Any]]:
+        backend, stop, self.params = self.chat._prepare(call, self.stop, self.kwargs)
+        return backend, {"stop": stop, "run_manager": None, **self.params}
+
+    def send(self, call: RoutedCall) -> ChatResult:
+        backend, args = self._prepared(call)
+        return backend._generate(self.messages, **args)
+
+    async def asend(self, call: RoutedCall) -> ChatResult:
+        backend, args = self._prepared(call)
+        return await backend._agenerate(self.messages, **args)
+
+    def open(self, call: RoutedCall) -> Iterator[ChatGenerationChunk]:
+        backend, args = self._prepared(call)
+        if type(backend)._stream is BaseChatModel._stream:  # it cannot stream: one chunk
+            return iter(_whole(backend._generate(self.messages, **args)))
+        return backend._stream(self.messages, **args)
+
+    async def aopen(self, call: RoutedCall) -> AsyncIterator[ChatGenerationChunk]:
+        backend, args = self._prepared(call)
+        if type(backend)._astream is BaseChatModel._astream and type(backend)._stream is BaseChatModel._stream:
+            return _aiter(_whole(await backend._agenerate(self.messages, **args)))
+        return backend._astream(self.messages, **args)
+
+    @staticmethod
+    def _first(answer: Any) -> BaseMessage | None:
+        if isinstance(answer, _Seen):
+            return answer.message()
+        return answer.generations[0].message if answer.generations else None
+
+    def usage_of(self, answer: Any) -> Any:
+        return answer.usage if isinstance(answer, _Seen) else getattr(self._first(answer), "usage_metadata", None)
+
+    def model_of(self, answer: Any) -> str | None:
+        if isinstance(answer, _Seen):
+            return answer.model
+        first = self._first(answer)
+        return (first.response_metadata or {}).get("model_name") if first is not None else None
+
+    def text_of(self, answer: ChatResult) -> str:
+        return "".join(chunk_text(g.message) for g in answer.generations)
+
+    def delta_of(self, chunk: ChatGenerationChunk) -> str:
+        return chunk_text(chunk.message)
+
+    def tally(self, call: RoutedCall, held: bool) -> Tally:
+        return _Seen(call, held, self.chat)
+
+    def held(self, call: RoutedCall) -> bool:
+        return self.chat._buffers(call)
+
+    def review(self, call: RoutedCall, answer: Any, streamed: bool) -> RoutedCall | None:
+        return self.chat._review(call, self._first(answer), self.kwargs, self.usage_of(answer), self.model_of(answer))
+
+    def finished(self, call: RoutedCall, record: CallRecord) -> None:
+        self.chat._offer_shadow(call, record, self.messages, self.params)
+
+    def stamp(self, result: ChatResult, record: CallRecord, escalated: list[CallRecord]) -> ChatResult:
+        model = self.chat._calls.backend(record.route).model
+        for gen in result.generations:
+            gen.message.response_metadata = {"model_name": model, **(gen.message.response_metadata or {}),
+                                             "routellm": record.metadata()}
+        return result
+
+    def backend_label(self, call: RoutedCall) -> str:
+        return type(self.chat._backend(call.route)).__name__
 
 
 def _response_schema(kwargs: dict[str, Any]) -> dict[str, Any] | None:
