@@ -313,8 +313,9 @@ def _mostly_unreadable(report: LabellingReport) -> bool:
 
 def check_verdicts(report: LabellingReport) -> LabellingReport:
     """``report``, or :class:`JudgeVerdictError` when at least :data:`MIN_JUDGED_TO_FAIL`
-    prompts were judged and more than half of them had no readable verdict."""
-    if _mostly_unreadable(report):
+    prompts were judged and more than half of them had no readable verdict (or the run
+    stopped for that reason, even if prompts still in flight then brought it under half)."""
+    if _mostly_unreadable(report) or report.n_stopped:
         raise JudgeVerdictError(
             f"the judge {report.judge_model!r} gave no readable verdict for {report.n_unparsable} of "
             f"{report.n_judged} judged prompts (it must end with [[A]], [[B]] or [[C]]); none of them was stored "
