@@ -637,7 +637,7 @@ class RoutedChat(BaseChatModel):
 
     def _buffers(self, call: RoutedCall) -> bool:
         """A stream is held back while its answer could still be escalated."""
-        return bool(self._checks) and self._calls.next_up(call) is not None
+        return engine.holds(call, self._checks)
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:

@@ -334,7 +334,7 @@ class RoutedLLM(FunctionCallingLLM):
 
     def _buffers(self, call: RoutedCall) -> bool:
         """A stream is held back while its answer could still be escalated."""
-        return bool(self._checks) and self._calls.next_up(call) is not None
+        return engine.holds(call, self._checks)
 
     def record_feedback(self, call_id: str, score: float) -> None:
         """Attach a score in [0, 1] (1 = best) to a call, by the ``call_id`` in its

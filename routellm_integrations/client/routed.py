@@ -175,7 +175,7 @@ class Routed:
     def reviews(self, call: RoutedCall) -> bool:
         """Whether ``call``'s answer is checked: escalation is on and a model above it
         could take over (a stream is held back meanwhile)."""
-        return bool(self.checks) and self.lifecycle.next_up(call) is not None
+        return engine.holds(call, self.checks)
 
 
 def _text(content: Any) -> str:

@@ -220,6 +220,11 @@ class RoutedCall:
         return self._settlement.record is not None
 
     @property
+    def next_up(self) -> str | None:
+        """The model an escalation of this call would go to (None at the top)."""
+        return self._lifecycle.next_up(self)
+
+    @property
     def record(self) -> CallRecord | None:
         return self._settlement.record
 

@@ -35,7 +35,8 @@ from typing import Any
 from ..errors import RouteLLMError
 from .call import CallRecord, RoutedCall
 
-__all__ = ["Hooks", "Tally", "aopen_stream", "arun", "astream", "describe", "open_stream", "run", "stream", "tag"]
+__all__ = ["Hooks", "Tally", "aopen_stream", "arun", "astream", "describe", "holds", "open_stream", "run", "stream",
+           "tag"]
 
 
 class Tally:
@@ -146,6 +147,12 @@ class Hooks:
     def tag(self, exc: BaseException, call: RoutedCall, record: CallRecord) -> None:
         """Say on an exception a backend raised where the call was routed."""
         tag(exc, call, record, self.backend_label(call))
+
+
+def holds(call: RoutedCall, checks: Any) -> bool:
+    """Whether ``call``'s answer is reviewed before it is released: there are escalation
+    ``checks`` and a model above could take over (a stream is held back meanwhile)."""
+    return bool(checks) and call.next_up is not None
 
 
 def describe(call: RoutedCall) -> str:
