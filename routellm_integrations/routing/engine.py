@@ -184,9 +184,10 @@ def tag(exc: BaseException, call: RoutedCall, record: CallRecord, backend: str |
 
 
 @contextmanager
-def _settling(call: RoutedCall, hooks: Hooks) -> Iterator[None]:
-    """Settle ``call`` by how the block ended (a no-op when it settled inside), tagging
-    an exception (not a cancellation or a closed generator) with the route."""
+def _settling(call: RoutedCall, hooks: Hooks, on_success: bool = True) -> Iterator[None]:
+    """Settle ``call`` by how the block ended (a no-op when it settled inside; with
+    ``on_success=False`` only when it raised), tagging an exception (not a cancellation
+    or a closed generator) with the route."""
     try:
         yield
     except BaseException as exc:
@@ -194,7 +195,8 @@ def _settling(call: RoutedCall, hooks: Hooks) -> Iterator[None]:
         if isinstance(exc, Exception):
             hooks.tag(exc, call, record)
         raise
-    call.settle_on_exit(None)
+    if on_success:
+        call.settle_on_exit(None)
 
 
 def _finish(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> CallRecord:
@@ -248,24 +250,13 @@ async def arun(call: RoutedCall, hooks: Hooks) -> Any:
 def open_stream(call: RoutedCall, hooks: Hooks) -> Any:
     """Open the backend's stream now (inside the caller's span, so a refusal raises
     here); settle if that fails."""
-    with _settling_on_error(call, hooks):
+    with _settling(call, hooks, on_success=False):
         return hooks.open(call)
 
 
 async def aopen_stream(call: RoutedCall, hooks: Hooks) -> Any:
-    with _settling_on_error(call, hooks):
+    with _settling(call, hooks, on_success=False):
         return await hooks.aopen(call)
-
-
-@contextmanager
-def _settling_on_error(call: RoutedCall, hooks: Hooks) -> Iterator[None]:
-    try:
-        yield
-    except BaseException as exc:
-        record = call.settle_on_exit(exc)
-        if isinstance(exc, Exception):
-            hooks.tag(exc, call, record)
-        raise
 
 
 def stream(call: RoutedCall, hooks: Hooks, source: Any = None) -> Iterator[Any]:
