@@ -327,8 +327,9 @@ class _ClientHooks(Hooks):
     OpenAI request (``params``), reviewed by the route's checks."""
 
     def __init__(self, routed: "Routed | None", params: dict[str, Any], include_usage: bool = False,
-                 stream: "RoutedAsyncStream | None" = None) -> None:
+                 stream: "RoutedAsyncStream | None" = None, reopen: Callable[[RoutedCall], Any] | None = None) -> None:
         self.routed, self.params, self.include_usage, self.stream = routed, params, include_usage, stream
+        self.reopen = reopen  # a stream's own opener for the model up (default: the route's backend)
         self.record: CallRecord | None = None
 
     async def asend(self, call: RoutedCall) -> _Answer:
@@ -337,6 +338,8 @@ class _ClientHooks(Hooks):
         return _Answer(reply.completion, [], reply.usage, reply.model)
 
     async def aopen(self, call: RoutedCall) -> BackendStream:
+        if self.reopen is not None:
+            return await self.reopen(call)
         assert self.routed is not None
         return await self.routed.backends[call.route].astream(self.params, include_usage=self.include_usage)
 
@@ -400,13 +403,15 @@ class RoutedAsyncStream:
 
     def __init__(self, call: RoutedCall, source: BackendStream, *, include_usage: bool,
                  wrap: Callable[[dict[str, Any]], Any] | None = None, routed: "Routed | None" = None,
-                 request: Mapping[str, Any] | None = None) -> None:
+                 request: Mapping[str, Any] | None = None,
+                 reopen: Callable[[RoutedCall], Any] | None = None) -> None:
         self.call = call
         self._source = source
         self._wrap = wrap
         self._routed = routed
         self.escalated: list[CallRecord] = []
-        self._agen = engine.astream(call, _ClientHooks(routed, dict(request or {}), include_usage, self), source)
+        hooks = _ClientHooks(routed, dict(request or {}), include_usage, self, reopen)
+        self._agen = engine.astream(call, hooks, source)
         self._started = False
         self._closed = False
 
