@@ -54,13 +54,14 @@ def serve_command(
     weak: Annotated[Optional[str], typer.Option(help="Weak backend, provider:model.",
                                                 show_default="openai:gpt-4o-mini")] = None,
     routers: Annotated[Optional[list[str]], typer.Option(
-        "--router", help="A router a router-<name>-<threshold> model may name (repeat for several).",
+        "--router", help="A router a router-<name>-share<fraction> model may name (repeat for several).",
         show_default="mf", metavar="ROUTER")] = None,
-    threshold: Annotated[Optional[float], typer.Option(help="The threshold /v1/models advertises.",
-                                                       show_default="0.5")] = None,
-    strong_fraction: Annotated[Optional[float], typer.Option(
-        help="Instead: advertise router-<name>-share<fraction> (a held share of strong calls).",
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Advertise router-<name>-<threshold> in /v1/models instead of the share.",
         show_default=False)] = None,
+    strong_fraction: Annotated[Optional[float], typer.Option(
+        help="The share of strong calls /v1/models advertises as router-<name>-share<fraction>, held online.",
+        show_default="0.3")] = None,
     host: Annotated[Optional[str], typer.Option(help="Address to listen on.", show_default="127.0.0.1")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port to listen on.", show_default="6060")] = None,
     state: Annotated[Optional[str], typer.Option(
