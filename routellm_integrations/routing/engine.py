@@ -29,7 +29,6 @@ Framework-free: this module imports neither LangChain nor LlamaIndex.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from ..errors import RouteLLMError
@@ -183,20 +182,28 @@ def tag(exc: BaseException, call: RoutedCall, record: CallRecord, backend: str |
         pass
 
 
-@contextmanager
-def _settling(call: RoutedCall, hooks: Hooks, on_success: bool = True) -> Iterator[None]:
+class _settling:
     """Settle ``call`` by how the block ended (a no-op when it settled inside; with
     ``on_success=False`` only when it raised), tagging an exception (not a cancellation
-    or a closed generator) with the route."""
-    try:
-        yield
-    except BaseException as exc:
-        record = call.settle_on_exit(exc)
-        if isinstance(exc, Exception):
-            hooks.tag(exc, call, record)
-        raise
-    if on_success:
-        call.settle_on_exit(None)
+    or a closed generator) with the route. A class, not a generator: it is on every
+    call's path."""
+
+    __slots__ = ("call", "hooks", "on_success")
+
+    def __init__(self, call: RoutedCall, hooks: Hooks, on_success: bool = True) -> None:
+        self.call, self.hooks, self.on_success = call, hooks, on_success
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is not None:
+            record = self.call.settle_on_exit(exc)
+            if isinstance(exc, Exception):
+                self.hooks.tag(exc, self.call, record)
+        elif self.on_success:
+            self.call.settle_on_exit(None)
+        return False
 
 
 def _finish(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> CallRecord:
