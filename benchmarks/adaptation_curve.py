@@ -116,7 +116,7 @@ def run_set(bench: Benchmark, ns: tuple[int, ...], repeats: int, splits: int, em
                 guarded.append(router.scores_from_embeddings(t_prompts, t_emb) if router.serves == "adapted" else
                                (generic_all[test_idx] if router.serves == "base" else length_all[test_idx]))
                 if router.head is not None:
-                    from routellm_integrations.adaptation.inputs import compute_blocks
+                    from routellm_integrations.routers.ridge_head import compute_blocks
                     blocks = compute_blocks(t_prompts, embedder, base if router.head.w_prior is not None else None,
                                             embeddings=t_emb)
                     adapted.append(router.head.predict(blocks))

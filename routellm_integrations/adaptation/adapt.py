@@ -28,8 +28,8 @@ from ..routers.base import BaseRouter
 from ..labels.labelset import LabelSet, load_battle_labels, load_outcome_labels
 from .guard import CandidateReport, cv_select, default_grid, guard, interval, nested_oof
 from .head import fit_head
-from .inputs import Blocks, FEATURE_NAMES, compute_blocks
-from .router import AdaptedRouter
+from ..routers.ridge_head import FEATURE_NAMES, Blocks, compute_blocks
+from ..routers.adapted import AdaptedRouter
 
 #: below this many labels on which the two models differ, APGR cannot be estimated at all
 MIN_INFORMATIVE = 4

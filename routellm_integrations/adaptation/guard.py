@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from ..evaluation.benchmarks import Benchmark
 from ..evaluation.metrics import evaluate_scores, paired_bootstrap_apgr
 from .head import Penalty, fit_head, folds, out_of_fold
-from .inputs import Blocks
+from ..routers.ridge_head import Blocks
 
 #: embedding penalties tried (inf: no embedding, only length/structure/base score)
 EMBEDDING_ALPHAS: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, float("inf"))

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .inputs import Blocks
+from ..routers.ridge_head import Blocks, RidgeHead, Standardiser, design_matrix
 
 
 @dataclass(frozen=True)
@@ -28,49 +28,6 @@ class Penalty:
     def label(self) -> str:
         emb = "off" if not np.isfinite(self.embedding) else f"{self.embedding:g}"
         return f"embedding alpha {emb}, dense alpha {self.dense:g}"
-
-
-@dataclass
-class Standardiser:
-    mean: np.ndarray
-    std: np.ndarray
-
-    @classmethod
-    def fit(cls, x: np.ndarray) -> "Standardiser":
-        std = x.std(axis=0)
-        return cls(x.mean(axis=0), np.where(std > 1e-8, std, 1.0))
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return (x - self.mean) / self.std
-
-
-@dataclass
-class RidgeHead:
-    """``prediction = emb . w_e + z(features) . w_f + z(prior) * w_p + bias``: how much
-    better the strong model is expected to do on the prompt (the labels' own scale)."""
-
-    w_embedding: np.ndarray
-    w_features: np.ndarray
-    w_prior: float | None
-    bias: float
-    features: Standardiser
-    prior: Standardiser | None
-
-    def design(self, blocks: Blocks) -> np.ndarray:
-        return design_matrix(blocks, self.features, self.prior)
-
-    def predict(self, blocks: Blocks) -> np.ndarray:
-        out = blocks.embedding.astype(np.float64) @ self.w_embedding + self.features(blocks.features) @ self.w_features
-        if self.w_prior is not None and self.prior is not None and blocks.prior is not None:
-            out = out + self.prior(blocks.prior) * self.w_prior
-        return out + self.bias
-
-
-def design_matrix(blocks: Blocks, features: Standardiser, prior: Standardiser | None) -> np.ndarray:
-    cols = [blocks.embedding.astype(np.float64), features(blocks.features)]
-    if prior is not None and blocks.prior is not None:
-        cols.append(prior(blocks.prior)[:, None])
-    return np.concatenate(cols, axis=1)
 
 
 def fit_heads(blocks: Blocks, y: np.ndarray, penalties: Sequence[Penalty]) -> list[RidgeHead]:

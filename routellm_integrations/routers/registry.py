@@ -183,7 +183,7 @@ for _spec in (
     RouterSpec("causal_llm", _R + "causal_llm:CausalLLMRouter", checkpoint="causal_llm",
                trainer=_T + "causal_llm:TRAINER"),
     # written by `routellm adapt`; there is no shipped one to name
-    RouterSpec("adapted", "routellm_integrations.adaptation.router:AdaptedRouter", named=False),
+    RouterSpec("adapted", _R + "adapted:AdaptedRouter", named=False),
 ):
     register_router(_spec)
 del _spec

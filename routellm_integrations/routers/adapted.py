@@ -16,12 +16,11 @@ import numpy as np
 
 from ..embedders.base import Embedder
 from ..errors import CheckpointError
-from ..routers.base import BaseRouter
-from ..routers.checkpoint import (CONFIG_FILE, optional_number, positive_int, read_json, read_tensors,
+from .base import BaseRouter
+from .checkpoint import (CONFIG_FILE, optional_number, positive_int, read_json, read_tensors,
                                   save_checkpoint)
-from ..routers.length import LengthRouter
-from .head import RidgeHead, Standardiser
-from .inputs import FEATURE_NAMES, compute_blocks
+from .length import LengthRouter
+from .ridge_head import FEATURE_NAMES, RidgeHead, Standardiser, compute_blocks
 
 HEAD_FILE = "head.safetensors"
 BASE_FOLDER = "base"
@@ -171,7 +170,7 @@ def read_config_adapted(folder: Path) -> dict[str, Any]:
 
 
 def _load_base(folder: Path, spec: Any, options: Mapping[str, Any]) -> BaseRouter | None:
-    from ..routers.registry import load_router
+    from .registry import load_router
 
     if spec is None:
         return None

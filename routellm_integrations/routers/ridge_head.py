@@ -1,4 +1,5 @@
-"""What the adapted head reads of a prompt: three blocks, each regularised on its own.
+"""The adapted router's head: what it reads of a prompt (three blocks, each regularised on
+its own) and the ridge head that scores them. Fitting it is ``adaptation/``'s job.
 
 - the prompt's sentence embedding: which kind of prompt it is (many weights, so strongly
   regularised unless there are many labels);
@@ -19,8 +20,8 @@ from typing import Sequence
 import numpy as np
 
 from ..embedders.base import Embedder
-from ..routers.base import BaseRouter
-from ..routers.features import FEATURES, structural_features
+from .base import BaseRouter
+from .features import FEATURES, structural_features
 
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURES)
 #: routers whose score carries nothing the structural features lack
@@ -71,3 +72,46 @@ def compute_blocks(prompts: Sequence[str], embedder: Embedder, base: BaseRouter 
     feats = structural_features(items, FEATURE_NAMES).astype(np.float64)
     prior = logit(base_scores(base, items, embeddings, embedder)) if base is not None and uses_prior(base) else None
     return Blocks(np.asarray(embeddings, dtype=np.float32), feats, prior)
+
+
+@dataclass
+class Standardiser:
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> "Standardiser":
+        std = x.std(axis=0)
+        return cls(x.mean(axis=0), np.where(std > 1e-8, std, 1.0))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.std
+
+
+@dataclass
+class RidgeHead:
+    """``prediction = emb . w_e + z(features) . w_f + z(prior) * w_p + bias``: how much
+    better the strong model is expected to do on the prompt (the labels' own scale)."""
+
+    w_embedding: np.ndarray
+    w_features: np.ndarray
+    w_prior: float | None
+    bias: float
+    features: Standardiser
+    prior: Standardiser | None
+
+    def design(self, blocks: Blocks) -> np.ndarray:
+        return design_matrix(blocks, self.features, self.prior)
+
+    def predict(self, blocks: Blocks) -> np.ndarray:
+        out = blocks.embedding.astype(np.float64) @ self.w_embedding + self.features(blocks.features) @ self.w_features
+        if self.w_prior is not None and self.prior is not None and blocks.prior is not None:
+            out = out + self.prior(blocks.prior) * self.w_prior
+        return out + self.bias
+
+
+def design_matrix(blocks: Blocks, features: Standardiser, prior: Standardiser | None) -> np.ndarray:
+    cols = [blocks.embedding.astype(np.float64), features(blocks.features)]
+    if prior is not None and blocks.prior is not None:
+        cols.append(prior(blocks.prior)[:, None])
+    return np.concatenate(cols, axis=1)
