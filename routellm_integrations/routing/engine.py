@@ -168,10 +168,11 @@ def describe(call: RoutedCall) -> str:
     return f"the {d.route} route ({call.backend.model}) failed ({why}; router {d.router}, {call.reason})"
 
 
-def tag(exc: BaseException, call: RoutedCall, record: CallRecord, backend: str | None = None) -> None:
+def tag(exc: BaseException, call: RoutedCall, record: CallRecord, backend: str | None = None, *,
+        note: bool = True) -> None:
     """A backend's own exception propagates unchanged, with a note naming the route and
     the settled record as ``routellm_route``/``routellm_model``/``routellm_record``."""
-    if not isinstance(exc, RouteLLMError):
+    if note and not isinstance(exc, RouteLLMError):
         by = f"; raised by the {call.route} backend ({backend})" if backend else ""
         exc.add_note(f"routellm: {describe(call)}{by}")
     try:
@@ -198,9 +199,13 @@ class _settling:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         if exc is not None:
+            open_ = not self.call.settled
             record = self.call.settle_on_exit(exc)
             if isinstance(exc, Exception):
-                self.hooks.tag(exc, self.call, record)
+                if open_:  # the backend (or its stream) failed: name the route
+                    self.hooks.tag(exc, self.call, record)
+                else:  # raised after the call settled (a check, a parser): the record only
+                    tag(exc, self.call, record, note=False)
         elif self.on_success:
             self.call.settle_on_exit(None)
         return False
