@@ -242,7 +242,7 @@ def main() -> int:
     json.dump({"transport": args.transport, **({"budget": {"max_usd": args.budget_usd}} if args.budget_usd else {})},
               config)
     config.close()
-    server = subprocess.Popen([sys.executable, "-m", "routellm_integrations.server", "--config", config.name,
+    server = subprocess.Popen([sys.executable, "-m", "routellm_integrations", "serve", "--config", config.name,
                                "--strong", "openai:gpt-4o",
                                "--weak", "openai:gpt-4o-mini", "--router", args.router, "--threshold", str(threshold),
                                "--port", str(args.port), "--workers", str(args.workers), "--state", args.state,

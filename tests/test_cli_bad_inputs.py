@@ -60,13 +60,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(autouse=True)
 def no_side_effects(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tripwires: no case may start a server, read training data or call an API."""
-    import routellm_integrations.server.cli as server_cli
+    import routellm_integrations.server.run as server_run
     import routellm_integrations.training.pipeline as pipeline
 
     def tripwire(*args, **kwargs):
         raise AssertionError("the command went past argument checking (data would be read / a server started)")
 
-    monkeypatch.setattr(server_cli, "serve", tripwire)
+    monkeypatch.setattr(server_run, "serve", tripwire)
     monkeypatch.setattr(pipeline, "prepare_pool", tripwire)  # where `routellm train NAME` starts reading data
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ROUTELLM_DEBUG"):
         monkeypatch.delenv(var, raising=False)
@@ -205,7 +205,7 @@ def test_an_unexpected_exception_is_not_swallowed(monkeypatch: pytest.MonkeyPatc
     def broken(*args, **kwargs):
         raise RuntimeError("a real bug")
 
-    monkeypatch.setattr(cli, "_load", broken)
+    monkeypatch.setattr(cli.route, "_load", broken)  # where `routellm route` looks it up
     result = invoke("route", "--router", "length", "hello")
     assert isinstance(result.exception, RuntimeError) and result.exit_code == 1
 
@@ -256,7 +256,7 @@ class SleepyRouter(BaseRouter):
 
 
 def test_latency_is_each_prompts_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_load", lambda *args: SleepyRouter())
+    monkeypatch.setattr(cli.route, "_load", lambda *args: SleepyRouter())
     result = invoke("route", "--router", "sleepy", "x" * 20, "y" * 600)
     assert result.exit_code == 0, result.output
     short, long = (json.loads(line)["latency_ms"] for line in result.stdout.splitlines())
@@ -295,7 +295,7 @@ def test_calibrate_warns_on_few_prompts_and_shows_progress(tmp_path: Path, monke
     warned = invoke("calibrate", "--router", "length", "--strong-fraction", "0.3", "--prompts", str(few))
     assert warned.exit_code == 0 and "warning:" in warned.stderr and "only 20 prompts" in warned.stderr
     assert json.loads(warned.stdout)["n_prompts"] == 20
-    monkeypatch.setattr(cli, "_bars", lambda quiet: not quiet)  # as on a terminal
+    monkeypatch.setattr(cli.calibrate, "_bars", lambda quiet: not quiet)  # as on a terminal
     shown = invoke("calibrate", "--router", "length", "--strong-fraction", "0.3", "--prompts", str(many))
     assert shown.exit_code == 0 and "warning" not in shown.stderr and "scoring" in shown.stderr
     assert json.loads(shown.stdout)["realised_strong_fraction"] == pytest.approx(0.3, abs=0.01)
@@ -304,6 +304,6 @@ def test_calibrate_warns_on_few_prompts_and_shows_progress(tmp_path: Path, monke
 
 
 def test_list_options_take_several_values_after_one_flag() -> None:
-    assert cli._spread_lists(["--routers", "a", "b", "--benchmark", "x", "--routers=c", "d", "--", "-e"],
+    assert cli.common._spread_lists(["--routers", "a", "b", "--benchmark", "x", "--routers=c", "d", "--", "-e"],
                              {"--routers"}) == ["--routers", "a", "--routers", "b", "--benchmark", "x",
                                                 "--routers=c", "--routers", "d", "--", "-e"]

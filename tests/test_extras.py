@@ -70,7 +70,7 @@ CASES = {
                      "OpenAIChatClient('gpt-4o-mini', api_key='sk-x')._make()"),
     "anthropic judge": (("anthropic",), "anthropic", "from routellm_integrations.labelling.clients import "
                         "AnthropicChatClient\nAnthropicChatClient('claude-3-5-haiku-latest', api_key='x')._make()"),
-    "server": (("uvicorn",), "server", "from routellm_integrations.server.cli import serve\n"
+    "server": (("uvicorn",), "server", "from routellm_integrations.server.run import serve\n"
                "from routellm_integrations.server.config import ServerConfig\nserve(ServerConfig())"),
 }
 

@@ -58,7 +58,7 @@ def serve(provider_env: dict[str, str]) -> Iterator[Callable[..., RunningServer]
 
 @pytest.fixture
 def serve_process(provider_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """``serve_process(*flags)``: ``python -m routellm_integrations.server <flags>`` on a
+    """``serve_process(*flags)``: ``python -m routellm_integrations serve <flags>`` on a
     free port, waited for until ``/health`` answers; killed at teardown if still running."""
     procs: list[ServerProcess] = []
 
@@ -68,7 +68,7 @@ def serve_process(provider_env: dict[str, str], tmp_path: Path) -> Iterator[Call
         full_env = {**os.environ, **provider_env, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                     "ROUTELLM_SERVER_API_KEYS": f"alice={CLIENT_KEY}", **(env or {})}
         log_file = open(log_path, "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "routellm_integrations.server", "--host", "127.0.0.1",
+        proc = subprocess.Popen([sys.executable, "-m", "routellm_integrations", "serve", "--host", "127.0.0.1",
                                  "--port", str(port), *flags], cwd=REPO, env=full_env, stdout=log_file,
                                 stderr=subprocess.STDOUT)
         log_file.close()

@@ -10,7 +10,7 @@ import pytest
 
 from routellm_integrations.errors import RouteLLMError
 from routellm_integrations.server.auth import AuthError, KeyRing
-from routellm_integrations.server.cli import add_serve_parser, config_from_args, main
+from routellm_integrations.cli.serve import add_serve_parser, config_from_args, main
 from routellm_integrations.server.config import ConfigError, ServerConfig, load_config
 
 YAML = """

@@ -11,7 +11,7 @@ SIGTERM/SIGINT shut down gracefully: requests in flight finish (up to
 ``--graceful-timeout`` seconds) and their costs are recorded before the store closes.
 
 :func:`serve_command` is the typer command the ``routellm`` app registers; every flag is
-checked by :class:`~.config.ServerConfig` (a bad one is ``error: ...``, exit status 1).
+checked by :class:`~routellm_integrations.server.config.ServerConfig` (a bad one is ``error: ...``, exit status 1).
 """
 
 from __future__ import annotations
@@ -19,16 +19,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
 import typer
 
-from .config import CONFIG_ENV, ServerConfig, load_config
+from ..server.config import ServerConfig, load_config
 
-__all__ = ["SERVE_HELP", "add_serve_parser", "cmd_serve", "config_from_args", "main", "serve", "serve_command"]
+__all__ = ["SERVE_HELP", "add_serve_parser", "cmd_serve", "config_from_args", "main", "serve_command"]
 
 #: the command's help (summary, then examples), plain text
 SERVE_HELP = (
@@ -81,7 +80,7 @@ def serve_command(
 def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
     """``serve`` on an argparse sub-parser set (``parser.add_subparsers(...)``), with the
     typer command's flags, for callers that build their own parser. Values stay text:
-    :class:`~.config.ServerConfig` checks and converts them, as it does the command's."""
+    :class:`~routellm_integrations.server.config.ServerConfig` checks and converts them, as it does the command's."""
     app = typer.Typer()
     app.command()(serve_command)
     p = sub.add_parser("serve", help=SERVE_HELP[0].split("\n")[0], description=SERVE_HELP[0])
@@ -105,29 +104,6 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     return load_config(args.config, **overrides)
 
 
-def serve(config: ServerConfig) -> None:
-    """Run the server until SIGINT/SIGTERM (then shut down gracefully)."""
-    from ..extras import require
-
-    uvicorn, _ = require("uvicorn", "fastapi", extra="server", feature="routellm serve")
-
-    options: dict[str, Any] = dict(host=config.host, port=config.port, log_level=config.log_level,
-                                   access_log=config.access_log, timeout_graceful_shutdown=config.graceful_timeout_s)
-    if config.workers > 1:
-        from .app import build_client
-
-        build_client(config)  # fail here, in the parent, on a bad backend or a missing key
-        os.environ[CONFIG_ENV] = config.to_env_json()
-        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="routellm-metrics-")
-        uvicorn.run("routellm_integrations.server.app:create_app_from_env", factory=True, workers=config.workers,
-                    **options)
-        return
-    from .app import create_app
-
-    uvicorn.run(create_app(config), **options)
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     """``routellm serve``: configuration errors are reported as ``RouteLLMError`` (exit 1)."""
     from ..extras import ensure
@@ -136,14 +112,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ensure("fastapi", "uvicorn", "prometheus_client", "yaml", "openai", extra="server", feature="routellm serve")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from ..server.run import serve
+
     serve(config_from_args(args))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m routellm_integrations.server ...``: ``routellm serve`` with the same flags
+    """``routellm serve`` called from Python with its flags
     (the ``routellm`` command's entry point, so errors and defaults are the same)."""
-    from ..cli import main as routellm
+    from . import main as routellm
 
     return routellm(["serve", *(sys.argv[1:] if argv is None else argv)])
 
