@@ -139,7 +139,7 @@ def test_four_processes_share_one_cap(kind, tmp_path, request):
     assert math.isclose(sum(e.cost_usd for e in entries), state.spent_usd, rel_tol=1e-9)
     assert {e.api_key for e in entries} == {f"proc-{s}" for s in range(4) if results[s]}
     by_key = store.usage(UsageQuery(api_key="proc-0"))
-    assert by_key.total.calls == results[0]
+    assert by_key.calls == results[0]
     store.close()
 
 
@@ -162,8 +162,8 @@ def test_restart_keeps_spend_and_ledger(persistent_url):
     again = _lifecycle(store_url, 1.0)
     assert again.policy.budget.state("run").spent_usd == pytest.approx(spent) and spent > 0
     report = again.store.usage(UsageQuery(scope="run"))
-    assert report.total.calls == 5 and report.total.input_tokens == 500
-    assert report.total.cost_usd == pytest.approx(spent)
+    assert report.calls == 5 and report.input_tokens == 500
+    assert report.cost_usd == pytest.approx(spent)
 
 
 def test_restart_restores_the_online_controller(store_url):
@@ -262,16 +262,19 @@ def test_ledger_queries_filter_by_scope_key_route_model_and_time(store_url):
         want = [e for e in rows if q.matches(e)]
         assert store.entries(q) == want and want
         report = store.usage(q)
-        assert report.total.cost_usd == pytest.approx(sum(e.cost_usd or 0.0 for e in want))
+        assert report.cost_usd == pytest.approx(sum(e.cost_usd or 0.0 for e in want))
         assert sum(t.calls + t.failed_calls + t.cached_calls for t in report.by_route.values()) == len(want)
         assert _rounded(report) == _rounded(UsageReport.of(want))  # SQLite aggregates in SQL: same totals
 
 
 def _rounded(report: UsageReport) -> dict:
-    def r(t: dict) -> dict:
-        return {f: None if v is None else round(v, 9) for f, v in t.items()}
+    def r(v):  # type: ignore[no-untyped-def]
+        return None if v is None else round(v, 9)
 
-    return {k: ({m: r(t) for m, t in d.items()} if k != "total" else r(d)) for k, d in report.model_dump().items()}
+    def groups(d: dict) -> dict:
+        return {m: {f: r(v) for f, v in t.items()} for m, t in d.items()}
+
+    return {k: (groups(v) if k in ("by_route", "by_model") else r(v)) for k, v in report.as_dict().items()}
 
 
 def test_store_urls_are_checked_and_secrets_stay_out_of_reprs(redis_server):
@@ -358,3 +361,17 @@ def test_a_long_stream_renews_its_lease(persistent_url):
         lc.begin(turn_of([("user", "a short one")]), max_output_tokens=10)
     record = call.finish(Usage(input_tokens=10, output_tokens=500))
     assert policy.budget.state("global").spent_usd == pytest.approx(record.cost_usd)
+
+
+def test_usage_is_one_flat_shape_and_memory_totals_outlive_the_kept_entries():
+    store = MemoryStore(max_entries=3)
+    for i in range(5):
+        store.record(LedgerEntry(call_id=f"c{i}", route="weak" if i % 2 else "strong", model="m", status="ok",
+                                 input_tokens=10, output_tokens=1, cost_usd=0.5, strong_cost_usd=1.0))
+    report = store.usage()
+    assert len(store.entries()) == 3 and report.calls == 5 and report.cost_usd == pytest.approx(2.5)
+    d = report.as_dict()
+    assert d["calls"] == 5 and d["by_route"]["strong"]["calls"] == 3 and d["by_model"]["m"]["calls"] == 5
+    assert d["strong_fraction"] == pytest.approx(0.6) and "total" not in d
+    assert report.total.calls == report.calls  # the flat totals alone, same numbers
+    assert store.usage(UsageQuery(model="m")).calls == 3  # a filtered query reads the kept entries

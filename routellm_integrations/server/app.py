@@ -6,8 +6,10 @@
 - ``GET /v1/models``: the advertised ``router-<router>-share<fraction>`` (or
   ``-<threshold>``) names and the routes
   (each route's router and, among N models, its model keys under ``routellm``);
-- ``GET /v1/routing/usage``: ledger totals from the state store (all, and the caller's key),
-  by route key and by model; ``?route=<key>``/``?model=<name>`` narrow it;
+- ``GET /v1/routing/usage``: ledger totals from the state store (``total``: all; ``key``:
+  the caller's key, with its label and budget), each in the one flat usage shape
+  (``{"calls", "cost_usd", ..., "by_route": {...}, "by_model": {...}}``, as
+  ``store.usage()`` gives it); ``?route=<key>``/``?model=<name>`` narrow it;
 - ``GET /health``, ``GET /metrics`` (Prometheus; open, like ``/health``).
 
 Headers: ``x-routellm-route`` (the route key: ``strong``/``weak``, or among N models the
@@ -330,11 +332,11 @@ def create_app(config: ServerConfig | None = None, *, client: AsyncRoutedClient 
         store = client.store
         total = await asyncio.to_thread(store.usage, UsageQuery(since=since, until=until, route=route, model=model))
         out: dict[str, Any] = {"object": "routing.usage", "store": redact(store.url), "since": since, "until": until,
-                               "route": route, "model": model, "total": total.model_dump(mode="json"), "key": None}
+                               "route": route, "model": model, "total": total.as_dict(), "key": None}
         if key is not None:
             mine = await asyncio.to_thread(store.usage, UsageQuery(api_key=key.label, since=since, until=until,
                                                                    route=route, model=model))
-            out["key"] = {"label": key.label, **mine.model_dump(mode="json"), "budget": None}
+            out["key"] = {"label": key.label, **mine.as_dict(), "budget": None}
             if key.budget is not None:
                 state = await asyncio.to_thread(store.budget_state, key.budget, key.label)
                 out["key"]["budget"] = state.model_dump(mode="json")

@@ -8,9 +8,12 @@ same money:
   write the reservation), so N processes over one store hold one cap, not N. A
   reservation carries a lease: a process that died with calls in flight leaves
   reservations that expire after ``lease_s`` instead of holding the money for ever.
-- **the cost ledger**: one :class:`LedgerEntry` per settled call, queryable by scope, API
-  key, route, model and time (:meth:`StateStore.usage`). When the call had a budget the
-  entry is written in the same atomic step as the settlement, so the two never disagree.
+- **the cost ledger** (the only one: a call is written here once, and the in-process
+  :class:`~routellm_integrations.costs.CostLedger` is a view that reads it): one
+  :class:`LedgerEntry` per settled call, queryable by scope, API key, route, model and time
+  (:meth:`StateStore.usage`, in the one flat :class:`UsageReport` shape). When the call
+  had a budget the entry is written in the same atomic step as the settlement, so the two
+  never disagree.
 - **online share state**: the :class:`~routellm_integrations.online.OnlineShareController`
   checkpoint of each policy, so a restart resumes the threshold it had learnt.
 """
@@ -19,17 +22,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..budgets import Budget, BudgetState, Reservation
 from ..costs import LedgerStatus, LedgerTotals
 from ..decision import Route
 
-__all__ = ["DEFAULT_LEASE_S", "LedgerEntry", "Reservation", "ScopeTotals", "StateStore", "UsageReport", "choose",
-           "state_of"]
+__all__ = ["DEFAULT_LEASE_S", "LedgerEntry", "Reservation", "ScopeTotals", "StateStore", "UsageReport", "UsageTotals",
+           "choose", "state_of"]
 
 #: how long a reservation outlives a process that died holding it (a call in flight for
 #: longer than this has its reservation reclaimed; its settlement still counts its cost)
@@ -103,8 +106,10 @@ def refusal(budget: Budget, scope: str, s: ScopeTotals, route: Route, bounds: Ma
 
 
 class LedgerEntry(BaseModel):
-    """One settled call, as the ledger keeps it. ``api_key`` names the caller's key (an id
-    or a label the server gives it), never the secret itself."""
+    """One settled call as a ledger row: the columns of its :class:`CallRecord` that the
+    ledger totals, built by :meth:`of` (the one way a routed call reaches a ledger).
+    ``api_key`` names the caller's key (an id or a label the server gives it), never the
+    secret itself."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -114,6 +119,7 @@ class LedgerEntry(BaseModel):
     api_key: str | None = None
     router: str | None = None
     route: str | None = None
+    #: "" when no model is known (a failure the caller could not attribute): not in ``by_model``
     model: str
     provider: str | None = None
     status: LedgerStatus
@@ -125,36 +131,106 @@ class LedgerEntry(BaseModel):
     strong_cost_usd: float | None = Field(None, ge=0, allow_inf_nan=False)
     estimated: bool = False
 
+    @classmethod
+    def of(cls, record: Any, *, api_key: str | None = None, ts: float | None = None) -> "LedgerEntry":
+        """The ledger row of a settled :class:`~routellm_integrations.routing.CallRecord`
+        (or its ``metadata()`` dict). A record still ``in_flight`` counts as ``ok``."""
+        get = record.get if isinstance(record, Mapping) else (lambda name: getattr(record, name, None))
+        status = get("status") or "ok"
+        return cls(call_id=get("call_id"), ts=time.time() if ts is None else ts, scope=get("scope"), api_key=api_key,
+                   router=get("router"), route=get("route"), model=get("model") or "",
+                   provider=get("provider"), status="ok" if status == "in_flight" else status,
+                   input_tokens=get("input_tokens") or 0, output_tokens=get("output_tokens") or 0,
+                   cache_read_tokens=get("cache_read_tokens") or 0, cache_write_tokens=get("cache_write_tokens") or 0,
+                   cost_usd=get("cost_usd"), strong_cost_usd=get("strong_cost_usd"), estimated=bool(get("estimated")))
+
 
 #: the totals a store reports are the in-process ledger's: one accumulator, one set of counters
 UsageTotals = LedgerTotals
 
 
-class UsageReport(BaseModel):
-    """What ``GET /v1/routing/usage`` returns: totals, by route and by model."""
+@dataclass(eq=True)
+class UsageReport(LedgerTotals):
+    """The one usage shape: the totals, flat, and the same totals by route and by model.
+    ``store.usage()``, ``CostLedger.summary()``, the LangChain tracker's ``summary()`` and
+    ``GET /v1/routing/usage`` all give it (:meth:`as_dict`)::
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+        {"calls": 3, "cost_usd": 0.0012, ..., "strong_fraction": 0.33,
+         "by_route": {"strong": {...}, "weak": {...}}, "by_model": {"gpt-4o": {...}, ...}}
+    """
 
-    total: UsageTotals = Field(default_factory=UsageTotals)
-    by_route: dict[str, UsageTotals] = Field(default_factory=dict)
-    by_model: dict[str, UsageTotals] = Field(default_factory=dict)
+    by_route: dict[str, LedgerTotals] = field(default_factory=dict)
+    by_model: dict[str, LedgerTotals] = field(default_factory=dict)
 
-    @field_serializer("total")
-    def _dump_total(self, t: UsageTotals) -> dict[str, Any]:
-        return t.as_dict()
+    @property
+    def total(self) -> LedgerTotals:
+        """The flat totals alone (the same numbers as the report's own fields)."""
+        return LedgerTotals(**{f.name: getattr(self, f.name) for f in fields(LedgerTotals)})
 
-    @field_serializer("by_route", "by_model")
-    def _dump_groups(self, groups: dict[str, UsageTotals]) -> dict[str, dict[str, Any]]:
-        return {k: t.as_dict() for k, t in groups.items()}
+    @property
+    def strong_fraction(self) -> float | None:
+        """The share of completed calls that went to the ``strong`` route (None before any)."""
+        strong = self.by_route.get("strong")
+        return ((strong.calls if strong is not None else 0) / self.calls) if self.calls else None
+
+    def groups(self, route: str | None, model: str) -> list[LedgerTotals]:
+        """The accumulators a call on ``route``/``model`` adds to: the total, its route, its model."""
+        out: list[LedgerTotals] = [self, self.by_route.setdefault(route or "unrouted", LedgerTotals())]
+        if model:
+            out.append(self.by_model.setdefault(model, LedgerTotals()))
+        return out
+
+    def add_entry(self, e: Any) -> None:
+        """One ledger entry, in the total, its route and its model."""
+        for t in self.groups(e.route, e.model):
+            LedgerTotals.add_entry(t, e)
 
     @classmethod
     def of(cls, entries: Any) -> "UsageReport":
         report = cls()
         for e in entries:
-            report.total.add_entry(e)
-            report.by_route.setdefault(e.route or "unrouted", UsageTotals()).add_entry(e)
-            report.by_model.setdefault(e.model, UsageTotals()).add_entry(e)
+            report.add_entry(e)
         return report
+
+    def combined(self, other: "UsageReport", sign: int = 1) -> "UsageReport":
+        """This report plus (``sign=-1``: minus) ``other``, group by group (a view over
+        several stores adds their reports; a view reset subtracts what it had seen)."""
+        out = UsageReport()
+        for src, k in ((self, 1), (other, sign)):
+            _add_into(out, src, k)
+            for mine, theirs in ((out.by_route, src.by_route), (out.by_model, src.by_model)):
+                for name, t in theirs.items():
+                    _add_into(mine.setdefault(name, LedgerTotals()), t, k)
+        for groups in (out.by_route, out.by_model):
+            for name in [n for n, t in groups.items() if _empty(t)]:
+                del groups[name]
+        if _empty(out):  # what is left of sums that cancelled is float noise: none
+            _add_into(out, out, -1)
+        return out
+
+    def copy(self) -> "UsageReport":
+        return self.combined(UsageReport())
+
+    def as_dict(self) -> dict[str, Any]:
+        out = LedgerTotals.as_dict(self)
+        out["strong_fraction"] = self.strong_fraction
+        out["by_route"] = {k: t.as_dict() for k, t in self.by_route.items()}
+        out["by_model"] = {k: t.as_dict() for k, t in self.by_model.items()}
+        return out
+
+    def model_dump(self, mode: str | None = None) -> dict[str, Any]:
+        """:meth:`as_dict` (the report was a pydantic model; JSON-ready either way)."""
+        return self.as_dict()
+
+
+def _add_into(target: LedgerTotals, src: LedgerTotals, sign: int) -> None:
+    for f in fields(LedgerTotals):
+        setattr(target, f.name, getattr(target, f.name) + sign * getattr(src, f.name))
+
+
+def _empty(t: LedgerTotals) -> bool:
+    """No call counted (every entry counts in one of these three)."""
+    return not (t.calls or t.failed_calls or t.cached_calls)
 
 
 @dataclass(frozen=True)

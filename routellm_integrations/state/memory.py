@@ -3,7 +3,8 @@
 Scope state is bounded: at most ``max_scopes`` scopes (least recently used idle ones are
 forgotten first) and, with ``scope_ttl_s``, idle scopes unused for that long are forgotten.
 A scope with calls in flight and the global scope are never forgotten. The ledger keeps
-the last ``max_entries`` calls.
+the last ``max_entries`` calls for queries; its unfiltered totals (``usage()``) count every
+call the store ever settled.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class MemoryStore:
         self.max_scopes, self.scope_ttl_s = int(max_scopes), scope_ttl_s
         self._scopes: OrderedDict[str, _Scope] = OrderedDict()
         self._entries: deque[LedgerEntry] = deque(maxlen=max(1, int(max_entries)))
+        self._totals = UsageReport()  # every entry ever written (the deque forgets the oldest)
         self._online: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
@@ -112,7 +114,7 @@ class MemoryStore:
                 if cost:
                     s.spent += cost
                 if entry is not None:
-                    self._entries.append(entry)
+                    self._append(entry)
             s.touched = time.monotonic()
             self._scopes.move_to_end(reservation.scope)  # settling is a use: keeps the dict in use order
             return state_of(budget, reservation.scope, s)
@@ -125,9 +127,13 @@ class MemoryStore:
             return state_of(budget, scope, self._scopes.get(scope) or ScopeTotals())
 
     # -- ledger ------------------------------------------------------------------------------
+    def _append(self, entry: LedgerEntry) -> None:
+        self._entries.append(entry)
+        self._totals.add_entry(entry)
+
     def record(self, entry: LedgerEntry) -> None:
         with self._lock:
-            self._entries.append(entry)
+            self._append(entry)
 
     def entries(self, query: UsageQuery | None = None) -> list[LedgerEntry]:
         q = query or UsageQuery()
@@ -135,6 +141,11 @@ class MemoryStore:
             return [e for e in self._entries if q.matches(e)]
 
     def usage(self, query: UsageQuery | None = None) -> UsageReport:
+        """Unfiltered: every call this store settled (kept as running totals); filtered:
+        the last ``max_entries`` calls that match."""
+        if query is None or query == UsageQuery():
+            with self._lock:
+                return self._totals.copy()
         return UsageReport.of(self.entries(query))
 
     # -- online share --------------------------------------------------------------------------

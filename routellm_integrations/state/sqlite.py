@@ -25,8 +25,8 @@ from ..budgets import Budget, BudgetState
 from ..decision import Route
 from ..errors import BudgetExceeded
 from ..costs import check_usd
-from .base import DEFAULT_LEASE_S, LedgerEntry, Reservation, ScopeTotals, UsageQuery, UsageReport, UsageTotals, \
-    choose, refusal, state_of
+from .base import DEFAULT_LEASE_S, LedgerEntry, Reservation, ScopeTotals, UsageQuery, UsageReport, choose, \
+    refusal, state_of
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS budget_scopes (
@@ -208,8 +208,7 @@ class SQLiteStore:
             f"SUM(estimated) FROM ledger{where} GROUP BY route, model, status", args).fetchall()
         report = UsageReport()
         for route, model, status, n, inp, out, cache_r, cache_w, cost, unpriced, strong, strong_unpriced, est in rows:
-            for t in (report.total, report.by_route.setdefault(route or "unrouted", UsageTotals()),
-                      report.by_model.setdefault(model, UsageTotals())):
+            for t in report.groups(route, model):
                 t.add_group(status, n, input_tokens=int(inp), output_tokens=int(out), cache_read_tokens=int(cache_r),
                             cache_write_tokens=int(cache_w), cost_usd=float(cost), unpriced=int(unpriced),
                             strong_usd=float(strong), strong_unpriced=int(strong_unpriced), estimated=int(est))

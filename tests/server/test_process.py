@@ -39,10 +39,10 @@ def test_usage_survives_a_restart_with_a_sqlite_store(serve_process, tmp_path: P
     after = _usage(second.url)
     backend = own.chat.usage_totals()
     own.stop()
-    assert before["total"]["total"]["calls"] == 2 and after["total"]["total"]["calls"] == 3
-    assert after["key"]["total"]["calls"] == 3 and after["key"]["label"] == "alice"
-    assert after["total"]["total"]["input_tokens"] == sum(t["input_tokens"] for t in backend.values())
-    assert after["total"]["total"]["output_tokens"] == sum(t["output_tokens"] for t in backend.values())
+    assert before["total"]["calls"] == 2 and after["total"]["calls"] == 3
+    assert after["key"]["calls"] == 3 and after["key"]["label"] == "alice"
+    assert after["total"]["input_tokens"] == sum(t["input_tokens"] for t in backend.values())
+    assert after["total"]["output_tokens"] == sum(t["output_tokens"] for t in backend.values())
     assert set(after["total"]["by_model"]) == set(backend)
     assert second.terminate()
     assert_no_secret(first.log(), second.log())
@@ -96,7 +96,7 @@ def test_workers_share_one_sqlite_ledger(serve_process, openai_server, tmp_path:
     for i in range(n):
         client.chat.completions.create(model=f"router-random-{i / n}", messages=HI)
     usage = _usage(proc.url)
-    assert usage["total"]["total"]["calls"] == n  # whichever worker answers, it reads the one ledger
+    assert usage["total"]["calls"] == n  # whichever worker answers, it reads the one ledger
     metrics = httpx.get(proc.url + "/metrics", timeout=30).text
     counted = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                   if line.startswith("routellm_calls_total{"))
