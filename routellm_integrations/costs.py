@@ -1,7 +1,9 @@
-"""Prices, usage -> dollars, and a thread-safe ledger of routed calls. Framework-free.
+"""Prices, usage -> dollars, and the in-process view of the ledger of routed calls.
+Framework-free.
 
 Both integrations (LangChain, LlamaIndex) price calls with the same :class:`PriceTable`
-and total them in the same :class:`CostLedger`::
+and read their totals through the same :class:`CostLedger` (a view of the state store
+every settled call is written to, once)::
 
     from routellm_integrations.costs import PriceTable, Usage, CostLedger
 
@@ -38,6 +40,7 @@ import numbers
 import re
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -717,21 +720,62 @@ class LedgerTotals:
 
 
 class CostLedger:
-    """Thread-safe totals of calls, tokens and dollars, per route and per model.
+    """A view of a call ledger: the totals of calls, tokens and dollars, per route and per
+    model, that a state store keeps (``store``: a new in-memory store by default; a
+    :class:`~routellm_integrations.routing.CallLifecycle` writes each settled call to its
+    store once, and its ``ledger`` reads that store). Thread-safe.
 
-    ``record`` one entry per successful call (``record_failure`` for a failed one: counted,
-    no tokens, no cost; ``record_priced`` for a call the caller already priced, with its
-    status). Savings compare each call with what the same token counts would
-    have cost on ``strong_model``: an estimate, since a different model would have
-    written a different number of output tokens.
+    ``record`` adds a call priced here (``record_failure`` a failed one: counted, no
+    tokens, no cost; ``record_priced`` one the caller already priced, with its status;
+    :meth:`add` a settled :class:`~routellm_integrations.routing.CallRecord`): each is one
+    :class:`~routellm_integrations.state.LedgerEntry` written to ``store``. Savings compare
+    each call with what the same token counts would have cost on ``strong_model``: an
+    estimate, since a different model would have written a different number of output
+    tokens. :meth:`summary` is the one usage shape (``store.usage()``'s): the totals flat,
+    with ``by_route`` and ``by_model``. With a shared store (SQLite, Redis) the view shows
+    every call in that store; :meth:`reset` starts this view from zero and deletes nothing.
     """
 
-    def __init__(self, prices: PriceTable | None = None) -> None:
+    def __init__(self, prices: PriceTable | None = None, *, store: Any = None) -> None:
+        from .state import open_store
+
         self.prices = prices if prices is not None else PriceTable.default()
+        self.store = open_store(store)
+        self._stores = [self.store]
         self._lock = threading.Lock()
-        self._total = LedgerTotals()
-        self._by_route: dict[str, LedgerTotals] = {}
-        self._by_model: dict[str, LedgerTotals] = {}
+        self._baseline: Any = None  # the report at the last reset (subtracted from what the stores say)
+
+    def attach(self, store: Any) -> None:
+        """Read ``store``'s ledger too: a lifecycle handed this ledger writes its calls to
+        its own store (the one its budget settles in), and the view sums both."""
+        with self._lock:
+            if not any(s is store for s in self._stores):
+                self._stores.append(store)
+
+    @property
+    def stores(self) -> list[Any]:
+        """The stores this view reads (``store`` first)."""
+        with self._lock:
+            return list(self._stores)
+
+    # -- writing: one ledger entry per call ------------------------------------------------
+    def _write(self, route: str | None, model: str | None, usage: Usage, cost: float | None,
+               strong_cost: float | None, status: str, estimated: bool, provider: str | None = None) -> None:
+        from .state.base import LedgerEntry
+
+        self.store.record(LedgerEntry(
+            call_id=uuid.uuid4().hex, route=route, model=model or "", provider=provider, status=status,  # type: ignore[arg-type]
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens,
+            cost_usd=cost, strong_cost_usd=strong_cost, estimated=estimated))
+
+    def add(self, record: Any, *, api_key: str | None = None) -> None:
+        """Add a settled :class:`~routellm_integrations.routing.CallRecord` (or its
+        ``metadata()`` dict) as it is: its ledger entry is built from the record, nothing
+        is priced again."""
+        from .state.base import LedgerEntry
+
+        self.store.record(LedgerEntry.of(record, api_key=api_key))
 
     def record(self, *, route: str | None, model: str, usage: Usage | Mapping[str, Any] | None,
                provider: str | None = None, strong_model: str | None = None,
@@ -743,14 +787,14 @@ class CostLedger:
         if not isinstance(usage, Usage):
             usage = Usage.from_dict(usage)
         if usage is None:  # no token counts reported: the call cannot be priced (never $0)
-            self._apply(route, model, Usage(), None, None, "ok", False)
+            self._write(route, model, Usage(), None, None, "ok", False, provider)
             return None
         cost = self.prices.cost(model, usage, provider)
         if route == "strong" or strong_model is None or strong_model == model:
             strong_cost = cost  # the call already ran on the strong model (or no alternative is known)
         else:
             strong_cost = self.prices.cost(strong_model, usage, strong_provider)
-        self._apply(route, model, usage, cost, strong_cost, "ok", False)
+        self._write(route, model, usage, cost, strong_cost, "ok", False, provider)
         return cost
 
     def record_priced(self, *, route: str | None, model: str, usage: Usage, cost_usd: float | None,
@@ -773,59 +817,50 @@ class CostLedger:
             usage = Usage()
         elif not isinstance(usage, Usage):
             usage = Usage.from_dict(usage) or Usage()
-        self._apply(route, model, usage, cost_usd, strong_cost_usd, status, bool(estimated))
-
-    def _apply(self, route: str | None, model: str | None, usage: Usage, cost: float | None,
-               strong_cost: float | None, status: str, estimated: bool) -> None:
-        with self._lock:
-            targets = [self._total, self._by_route.setdefault(route or "unrouted", LedgerTotals())]
-            if model:
-                targets.append(self._by_model.setdefault(model, LedgerTotals()))
-            for t in targets:
-                t.add_call(status, usage, cost, strong_cost, estimated)
+        self._write(route, model, usage, cost_usd, strong_cost_usd, status, bool(estimated))
 
     def record_failure(self, *, route: str | None, model: str | None = None) -> None:
         """Count a failed call (no tokens, no dollars)."""
-        self._apply(route, model, Usage(), None, None, "failed", False)
+        self._write(route, model, Usage(), None, None, "failed", False)
 
     def reset(self) -> None:
+        """Count from zero from now on (in this view; the store keeps its entries)."""
         with self._lock:
-            self._total = LedgerTotals()
-            self._by_route.clear()
-            self._by_model.clear()
+            self._baseline = None
+        baseline = self.usage()
+        with self._lock:
+            self._baseline = baseline
 
-    # -- views (copies, safe to read while other threads record) -------------------
-    def _copy(self, t: LedgerTotals) -> LedgerTotals:
-        return LedgerTotals(**{f: getattr(t, f) for f in t.__dataclass_fields__})
+    # -- reading (copies, safe to read while other threads record) -----------------------
+    def usage(self) -> Any:
+        """The :class:`~routellm_integrations.state.UsageReport` of the calls in view."""
+        with self._lock:
+            stores, baseline = list(self._stores), self._baseline
+        report = stores[0].usage()
+        for store in stores[1:]:
+            report = report.combined(store.usage())
+        return report.combined(baseline, -1) if baseline is not None else report
 
     @property
     def total(self) -> LedgerTotals:
-        with self._lock:
-            return self._copy(self._total)
+        return self.usage().total
 
     @property
     def by_route(self) -> dict[str, LedgerTotals]:
-        with self._lock:
-            return {k: self._copy(v) for k, v in self._by_route.items()}
+        return self.usage().by_route
 
     @property
     def by_model(self) -> dict[str, LedgerTotals]:
-        with self._lock:
-            return {k: self._copy(v) for k, v in self._by_model.items()}
+        return self.usage().by_model
 
     def summary(self) -> dict[str, Any]:
-        with self._lock:
-            total = self._copy(self._total)
-            by_route = {k: v.as_dict() for k, v in self._by_route.items()}
-            by_model = {k: v.as_dict() for k, v in self._by_model.items()}
-        out = total.as_dict()
-        out["by_route"] = by_route
-        out["by_model"] = by_model
-        out["strong_fraction"] = (by_route.get("strong", {}).get("calls", 0) / total.calls) if total.calls else None
-        return out
+        """The one usage shape: ``{"calls", "cost_usd", ..., "strong_fraction", "by_route",
+        "by_model"}`` (what ``store.usage().as_dict()`` and ``GET /v1/routing/usage`` give)."""
+        return self.usage().as_dict()
 
     def __str__(self) -> str:
-        t = self.total
+        report = self.usage()
+        t = report.total
         cost = f"${t.cost_usd:.6f}" + (f" (+{t.unpriced_calls} unpriced calls)" if t.unpriced_calls else "")
         savings = t.savings_usd
         cached = f", {t.cached_calls} cached" if t.cached_calls else ""
@@ -833,7 +868,7 @@ class CostLedger:
                  f"Tokens: {t.total_tokens} (input {t.input_tokens}, output {t.output_tokens})",
                  f"Cost (USD): {cost}",
                  "Savings vs all-strong (USD): " + ("n/a (unpriced calls)" if savings is None else f"${savings:.6f}")]
-        for route, rt in sorted(self.by_route.items()):
+        for route, rt in sorted(report.by_route.items()):
             lines.append(f"  {route}: {rt.calls} calls, {rt.total_tokens} tokens, ${rt.cost_usd:.6f}")
         return "\n".join(lines)
 

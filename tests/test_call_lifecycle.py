@@ -295,3 +295,41 @@ def test_a_far_cap_routes_exactly_like_no_budget():
     for c in calls:
         c.finish({"prompt_tokens": 60, "completion_tokens": 100})
     assert state(capped).in_flight == 0
+
+
+# -- one ledger: the store; the in-process ledger a view of it ---------------------------------
+def test_a_call_is_written_once_to_the_store_and_the_ledger_reads_it():
+    from routellm_integrations.state import LedgerEntry, MemoryStore
+
+    policy = RoutingPolicy(Fixed(), threshold=0.5, steps="every_step")
+    lc = CallLifecycle(policy, strong=STRONG, weak=WEAK, prices=PRICES)
+    assert isinstance(lc.store, MemoryStore) and lc.ledger.stores == [lc.store]  # always a store: memory by default
+    record = lc.begin(turn_of([("user", "0.2 hi")])).finish({"prompt_tokens": 100, "completion_tokens": 10,
+                                                            "prompt_tokens_details": {"cached_tokens": 40}})
+    lc.begin(turn_of([("user", "0.9 hi")])).fail(RuntimeError("down"))
+    entries = lc.store.entries()
+    assert [e.call_id for e in entries][0] == record.call_id and len(entries) == 2  # one entry per call
+    assert entries[0] == LedgerEntry.of(record, ts=entries[0].ts)  # the entry is the record's ledger row
+    assert record.cache_read_tokens == entries[0].cache_read_tokens == 40
+    assert lc.ledger.summary() == lc.store.usage().as_dict()  # one shape, one source
+    assert lc.ledger.total.calls == 1 and lc.ledger.total.failed_calls == 1
+    lc.ledger.reset()  # the view starts from zero; the store keeps its entries
+    assert lc.ledger.total.calls == 0 and lc.ledger.by_route == {} and len(lc.store.entries()) == 2
+    lc.begin(turn_of([("user", "0.2 again")])).finish({"prompt_tokens": 10, "completion_tokens": 1})
+    assert lc.ledger.total.calls == 1 and set(lc.ledger.by_route) == {"weak"}
+
+
+def test_a_ledger_handed_in_reads_the_store_the_calls_settle_in():
+    from routellm_integrations.state import MemoryStore
+
+    store, ledger = MemoryStore(), CostLedger(PRICES)
+    policy = RoutingPolicy(Fixed(), threshold=0.5, budget=Budget(max_usd=1.0), store=store)
+    lc = CallLifecycle(policy, strong=STRONG, weak=WEAK, prices=PRICES, ledger=ledger)
+    assert lc.store is store and lc.ledger is ledger and ledger.stores == [ledger.store, store]
+    lc.begin(turn_of([("user", "0.2 hi")])).finish({"prompt_tokens": 100, "completion_tokens": 10})
+    assert len(store.entries()) == 1 and ledger.store.entries() == []  # written once, where the budget settled
+    assert ledger.total.calls == 1 and ledger.total.cost_usd == pytest.approx(state(lc).spent_usd)
+    # two lifecycles over one ledger (e.g. two models sharing a cost ledger): the view sums their stores
+    other = CallLifecycle(RoutingPolicy(Fixed(), threshold=0.5), strong=STRONG, weak=WEAK, prices=PRICES, ledger=ledger)
+    other.begin(turn_of([("user", "0.9 hi")])).finish({"prompt_tokens": 10, "completion_tokens": 1})
+    assert other.store is ledger.store and ledger.total.calls == 2 and set(ledger.by_route) == {"weak", "strong"}

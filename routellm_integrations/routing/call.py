@@ -7,8 +7,9 @@
         record = call.finish(reply.usage, model=reply.model, text=reply.text)
 
 ``begin`` decides and reserves the most the call can cost; ``finish`` prices the call
-once, settles the budget, writes the ledger and returns the one :class:`CallRecord`
-that adapters stamp into their metadata, events and traces. The handle settles on
+once, settles the budget, writes the call to the ledger (the lifecycle's state store, in
+memory by default: the one ledger; ``CallLifecycle.ledger`` is a view of it) and returns
+the one :class:`CallRecord` that adapters stamp into their metadata, events and traces. The handle settles on
 **any** exit: an exception (``fail``), ``CancelledError`` (``cancelled``), a generator
 closed by a consumer that stopped reading (``abandoned``), a cache hit (``cached``),
 or a handle dropped unsettled (garbage collection releases its reservation). Text a
@@ -95,6 +96,8 @@ class CallRecord(BaseModel):
     status: CallStatus | Literal["in_flight"]
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
     cost_usd: float | None = None
     #: what the call would have cost on the strong model (for savings); None when unpriced
     strong_cost_usd: float | None = None
@@ -396,6 +399,8 @@ class RoutedCall:
             status=status,  # type: ignore[arg-type]
             input_tokens=usage.input_tokens if usage is not None else None,
             output_tokens=usage.output_tokens if usage is not None else None,
+            cache_read_tokens=usage.cache_read_tokens if usage is not None else None,
+            cache_write_tokens=usage.cache_write_tokens if usage is not None else None,
             cost_usd=cost, strong_cost_usd=strong_cost, estimated=estimated, usage_error=usage_error,
             budget=budget if budget is not None else d.budget,
             strong_model=lc.strong.model, strong_provider=lc.strong.provider, weak_model=lc.weak.model,
@@ -411,8 +416,11 @@ class CallLifecycle:
     Framework-free: ``RoutedChat``, ``RoutedLLM`` and the routed client are thin layers
     over it.
 
-    With a state store (``store``, else the policy's), every settled call is also written
-    to the store's ledger, in the same step as its budget settlement.
+    Every settled call is written once, to the lifecycle's state store (``store``, else
+    the policy's, else its budget's, else ``ledger``'s, else a new in-memory one): in the
+    same step as its budget settlement when the budget settles in that store.
+    ``ledger`` (a :class:`~routellm_integrations.costs.CostLedger`) is a view that reads
+    it; a ledger handed in reads this store too.
 
     With a dollar budget, every model must be priced (a call that cannot be priced
     could never be counted against the cap): :class:`BudgetConfigError` otherwise; N-way
@@ -430,17 +438,25 @@ class CallLifecycle:
                  on_no_text: Literal["strong", "weak", "error"] = "strong", store: Any = None) -> None:
         if on_no_text not in ("strong", "weak", "error"):
             raise ValueError(f"on_no_text must be 'strong', 'weak' or 'error', got {on_no_text!r}")
+        from ..state import MemoryStore, open_store
+
         self.policy = policy
-        self.ledger = ledger if ledger is not None else CostLedger(prices)
-        self.prices = prices if prices is not None else self.ledger.prices
         self.on_no_text = on_no_text
         if store is not None:
-            from ..state import open_store
-
             store = open_store(store)
             if policy.store is not None and policy.store is not store:
                 raise ValueError("the call lifecycle and its policy must share one state store")
-        self.store = store if store is not None else policy.store
+        tracker = policy.budget
+        #: the one ledger every settled call is written to
+        found = [s for s in (store, policy.store, tracker.store if tracker is not None else None,
+                             ledger.store if ledger is not None else None) if s is not None]
+        self.store = found[0] if found else MemoryStore()  # (a store may be falsy: MemoryStore has __len__)
+        if ledger is not None:
+            ledger.attach(self.store)
+        else:
+            ledger = CostLedger(prices, store=self.store)
+        self.ledger = ledger
+        self.prices = prices if prices is not None else ledger.prices
         self._backends = self._check_backends(policy, strong, weak, backends)
         self.nway = policy.nway
         if not self.nway:  # the router scores the two models the calls go to
@@ -701,29 +717,20 @@ class CallLifecycle:
             with self._out_lock:
                 old = self._expected_out[call.route]
                 self._expected_out[call.route] = old + _EXPECTED_OUTPUT_RATE * (usage.output_tokens - old)
-        entry = _entry_of(call, status, model, usage if billed else None, cost if billed else None,
-                           strong_cost, estimated) if self.store is not None else None
-        budget = self.policy.settle(call.ticket, cost if billed else None, succeeded=billed, entry=entry)
-        if billed:
-            self.ledger.record_priced(route=call.route, model=model, usage=usage, cost_usd=cost,
-                                      strong_cost_usd=strong_cost, status=status, estimated=estimated)
-        else:
-            self.ledger.record_priced(route=call.route, model=model, usage=Usage(), cost_usd=0.0 if status ==
-                                      "cached" else None, strong_cost_usd=None, status=status)
         if status == "cached":
             cost = 0.0
-        return call._make_record(status, model, usage, cost, budget, estimated, usage_error, strong_cost)
-
-
-def _entry_of(call: RoutedCall, status: CallStatus, model: str, usage: Usage | None, cost: float | None,
-              strong_cost: float | None, estimated: bool) -> LedgerEntry:
-    backend, u = call.backend, usage or Usage()
-    d = call.decision
-    return LedgerEntry(call_id=call.call_id, scope=(d.budget or {}).get("scope", call.scope), api_key=call.api_key,
-                       router=d.router, route=d.route, model=model, provider=backend.provider, status=status,
-                       input_tokens=u.input_tokens, output_tokens=u.output_tokens,
-                       cache_read_tokens=u.cache_read_tokens, cache_write_tokens=u.cache_write_tokens,
-                       cost_usd=cost if status != "cached" else 0.0, strong_cost_usd=strong_cost, estimated=estimated)
+        # the record first (its budget state comes from the settlement), then its one ledger entry
+        record = call._make_record(status, model, usage, cost, None, estimated, usage_error, strong_cost)
+        entry = LedgerEntry.of(record, api_key=call.api_key)
+        reservation = call.ticket.reservation
+        tracker = self.policy.budget
+        # with a budget settling in this store, the entry is written in the same atomic step
+        atomic = reservation is not None and tracker is not None and tracker.store is self.store
+        budget = self.policy.settle(call.ticket, cost if billed else None, succeeded=billed,
+                                    entry=entry if atomic else None)
+        if not atomic:
+            self.store.record(entry)
+        return record.model_copy(update={"budget": budget}) if budget is not None else record
 
 
 def _notify(listener: Callable[[CallRecord], Any], record: CallRecord) -> None:
