@@ -7,13 +7,21 @@
 
 or as a plain callback handler: ``llm.invoke(..., config={"callbacks": [handler]})``.
 
-A ``RoutedChat`` call is counted from the record it settled with (``on_routed_call``),
-whichever way it ended: priced once by the call, a stream cut or abandoned part-way
-charged for what it delivered (flagged estimated), a cache hit counted as cached at $0.
+A ``RoutedChat`` call is counted from the :class:`CallRecord` it settled with
+(``on_routed_call``: the record itself becomes the tracker's ledger entry, nothing is
+copied or priced again), whichever way it ended: priced once by the call, a stream cut or
+abandoned part-way charged for what it delivered (flagged estimated), a cache hit counted
+as cached at $0.
 Other chat-model runs (the branch helper, the agent middleware, plain models) are
 counted at their end: the route from their ``routellm_*`` metadata, tokens from the
 message's ``usage_metadata``, dollars from the price table; a failed one as failed, with
 no tokens and no cost. Unknown models are unpriced (cost ``None``), never $0.
+
+The tracker's totals are a :class:`~routellm_integrations.costs.CostLedger` view over its
+own in-memory store (the calls of its ``with`` block; the model's own ledger is the state
+store its calls settle in). ``summary()`` is the one usage shape: ``{"calls", "cost_usd",
+..., "by_route": {...}, "by_model": {...}}``, as ``store.usage()`` and
+``GET /v1/routing/usage`` give it.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
-from routellm_integrations.costs import CostLedger, LedgerTotals, PriceTable, Usage
+from routellm_integrations.costs import CostLedger, LedgerTotals, PriceTable
 from routellm_integrations.routing import CallRecord
 
 __all__ = ["RoutingCostCallbackHandler", "routellm_cost_tracker"]
@@ -39,8 +47,8 @@ _MAX_REMEMBERED_CALLS = 10_000
 
 
 class RoutingCostCallbackHandler(BaseCallbackHandler):
-    """Totals calls, tokens and USD per route and per model into a thread-safe
-    :class:`~routellm_integrations.costs.CostLedger` (``.ledger``)."""
+    """Totals calls, tokens and USD per route and per model: one ledger entry per call in a
+    thread-safe :class:`~routellm_integrations.costs.CostLedger` (``.ledger``)."""
 
     run_inline = True  # cheap and lock-protected: no executor hop in async runs
     raise_error = False
@@ -54,7 +62,8 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
 
     # -- routed calls: the record the call settled with ---------------------------------
     def on_routed_call(self, record: CallRecord | dict[str, Any]) -> None:
-        """Count a settled routed call once (its ``call_id`` deduplicates)."""
+        """Count a settled routed call once (its ``call_id`` deduplicates): its
+        :class:`CallRecord` (or the record's metadata dict, as stamped) is the entry."""
         r = record if isinstance(record, CallRecord) else CallRecord.model_validate(record)
         with self._lock:
             if r.call_id in self._recorded:
@@ -62,10 +71,7 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
             self._recorded[r.call_id] = None
             if len(self._recorded) > _MAX_REMEMBERED_CALLS:
                 self._recorded.popitem(last=False)
-        status = r.status if r.status != "in_flight" else "ok"
-        self.ledger.record_priced(route=r.route, model=r.model, cost_usd=r.cost_usd,
-                                  usage=Usage(input_tokens=r.input_tokens or 0, output_tokens=r.output_tokens or 0),
-                                  strong_cost_usd=r.strong_cost_usd, status=status, estimated=r.estimated)
+        self.ledger.add(r)
 
     # -- run bookkeeping -----------------------------------------------------------------
     def _start(self, run_id: UUID, tags: list[str] | None, metadata: dict[str, Any] | None) -> None:
@@ -166,6 +172,7 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
         return self.ledger.by_model
 
     def summary(self) -> dict[str, Any]:
+        """The one usage shape (flat totals, ``by_route``, ``by_model``)."""
         return self.ledger.summary()
 
     def reset(self) -> None:

@@ -274,6 +274,27 @@ def test_the_tracker_reports_the_calls_own_prices(openai_server):
         (u["input_tokens"] + u["output_tokens"]) * 100.0 / 1e6)
 
 
+def test_the_tracker_counts_the_call_records_in_the_one_usage_shape(openai_server):
+    from routellm_integrations.state import LedgerEntry
+
+    llm = openai_pair(openai_server)
+    with routellm_cost_tracker() as tracker:
+        answers = [llm.invoke(LONG), llm.invoke(SHORT)]
+    # the model's calls were written once, to its store; the tracker's entries are the same records' rows
+    stored = {e.call_id: e for e in llm.ledger.store.entries()}
+    records = [a.response_metadata["routellm"] for a in answers]
+    assert set(stored) == {r["call_id"] for r in records}
+    seen = tracker.ledger.store.entries()
+    assert sorted(e.call_id for e in seen) == sorted(stored)
+    for e in seen:
+        assert e.model_dump(exclude={"ts"}) == stored[e.call_id].model_dump(exclude={"ts"})
+        assert e == LedgerEntry.of(next(r for r in records if r["call_id"] == e.call_id), ts=e.ts)
+    shape = tracker.summary()
+    assert shape == tracker.ledger.usage().as_dict() and shape.keys() == llm.ledger.store.usage().as_dict().keys()
+    assert shape["calls"] == 2 and "total" not in shape and set(shape["by_route"]) == {"strong", "weak"}
+    assert shape["cost_usd"] == pytest.approx(llm.ledger.summary()["cost_usd"])
+
+
 # -- budgets under concurrency ---------------------------------------------------------------------
 PROMPTS = [("x" * n) for n in np.random.default_rng(3).integers(1, 60, 200)]
 
