@@ -157,37 +157,51 @@ def test_progress_says_how_many_were_cached_on_stderr_only_when_asked(tmp_path, 
     assert "embedding 120 benchmark prompts (70 cached)" in capsys.readouterr().err
 
 
-def _battles_file(path):
+def _battles_file(path, copies=()):
+    """40 battles of the test's own prompts, plus one per prompt in ``copies`` (benchmark
+    prompts copied verbatim, which decontamination must drop)."""
     from routellm_integrations.data.models import DEFAULT_STRONG_MODEL, DEFAULT_WEAK_MODEL
 
     rows = ["prompt,model_a,model_b,winner"]
     for i in range(20):
         rows.append(f"\"prove lemma {i} about primes in full detail\",{DEFAULT_STRONG_MODEL},{DEFAULT_WEAK_MODEL},a")
         rows.append(f"\"say hi to friend {i}\",{DEFAULT_WEAK_MODEL},{DEFAULT_STRONG_MODEL},tie")
+    for prompt in copies:
+        quoted = prompt.replace('"', '""')
+        rows.append(f"\"{quoted}\",{DEFAULT_STRONG_MODEL},{DEFAULT_WEAK_MODEL},a")
     path.write_text("\n".join(rows) + "\n")
     return path
 
 
 def test_train_reuses_the_benchmark_embeddings_and_reports_its_stages(tmp_path, monkeypatch, capfd):
-    """`routellm train`'s pipeline: the second run embeds no benchmark prompt; progress on stderr."""
+    """`routellm train`'s pipeline: the static table prefilters the pairs, MiniLM's stand-in
+    embeds only the candidates (cached: a second run embeds nothing); progress on stderr."""
     from fakes import HashingEmbedder
 
+    from routellm_integrations.evaluation.benchmarks import all_benchmark_prompts
     from routellm_integrations.training.pipeline import train
 
     monkeypatch.setenv("ROUTELLM_CACHE_DIR", str(tmp_path / "cache"))
-    battles = _battles_file(tmp_path / "mine.csv")
+    bench = all_benchmark_prompts()
+    copies = [bench[0], bench[-1]]
+    battles = _battles_file(tmp_path / "mine.csv", copies)
     kw = dict(sources=(), battles_files=[battles], embedder=HashingEmbedder(dim=32), epochs=1, evaluate=False,
               validate=False)
     first = Counting()
     train("mf", out=tmp_path / "a", reference_embedder=first, **kw)
     err = capfd.readouterr().err
-    assert first.texts > 10_000  # every benchmark prompt of the data folder, once
-    n_bench = int(re.search(r"embedding ([\d,]+) benchmark prompts \(0 cached\)", err).group(1).replace(",", ""))
-    assert n_bench > 10_000 and first.texts == n_bench + 40  # each benchmark and training prompt once
+    found = re.findall(r"embedding ([\d,]+) candidate (?:training|benchmark) prompts \(([\d,]+) cached\)", err)
+    cand, cached = ([int(x[i].replace(",", "")) for x in found] for i in (0, 1))
+    assert len(cand) == 2 and cand[0] >= len(copies) and cand[1] >= len(copies)
+    assert cached[0] == 0 and cached[1] == len(copies)  # the copies' vectors were just cached as training prompts
+    assert first.texts == sum(cand) - sum(cached) and cand[1] < len(bench) // 10  # candidates only
     pos = 0
     for stage in ("reading sources: none and 1 file of yours\n",
-                  f"decontaminating: embedding {n_bench:,} benchmark prompts (0 cached) with {Counting.name}\n",
-                  f"decontaminating: embedding 40 training prompts (0 cached) with {Counting.name}\n",
+                  f"decontaminating: embedding {len(bench):,} benchmark prompts with wordllama",
+                  "decontaminating: embedding 42 training prompts with wordllama",
+                  f"decontaminating: embedding {cand[0]} candidate training prompts (0 cached) with {Counting.name}\n",
+                  f"decontaminating: embedding {cand[1]} candidate benchmark prompts ({len(copies)} cached) with "
+                  f"{Counting.name}\n",
                   "embedding 40 training prompts with test-hashing\n", "training mf on 40 battles over 40 prompts\n",
                   f"writing {tmp_path / 'a'}\n"):
         pos = err.index(stage, pos) + len(stage)  # each stage once, in this order
@@ -196,7 +210,7 @@ def test_train_reuses_the_benchmark_embeddings_and_reports_its_stages(tmp_path, 
     train("mf", out=tmp_path / "b", reference_embedder=second, **kw)
     err = capfd.readouterr().err
     assert second.texts == 0 and second.calls == 0
-    assert f"embedding {n_bench:,} benchmark prompts ({n_bench:,} cached)" in err
+    assert f"embedding {cand[1]} candidate benchmark prompts ({cand[1]} cached)" in err
 
     train("mf", out=tmp_path / "c", reference_embedder=Counting(), progress=False, **kw)
     assert capfd.readouterr().err == ""  # --quiet: nothing on stderr

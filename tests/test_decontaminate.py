@@ -188,3 +188,26 @@ def test_real_minilm_flags_near_duplicate_only(monkeypatch: pytest.MonkeyPatch) 
     assert scan.max_similarity[0] >= 0.95
     assert scan.max_similarity[1] < 0.5
     assert scan.flagged.tolist() == [True, False]
+
+
+def test_a_prefilter_changes_what_is_embedded_not_what_is_dropped():
+    """The cheap embedder only picks the pairs the exact one judges: with the exact
+    embedder as its own prefilter nothing a full scan flags can be missed, and every
+    flagged prompt names the same nearest reference with the same cosine."""
+    from routellm_integrations.data.decontaminate import scan_prompts
+    from routellm_integrations.embedders import get_embedder
+
+    wl = get_embedder("wordllama")
+    refs = ["What is the capital of France?", "Solve 3x + 5 = 20 for x.", "Write a poem about the sea.",
+            "Explain photosynthesis to a child.", "List three prime numbers greater than 100."]
+    prompts = ["what is the capital of france?", "What is the capital city of France?", "Solve 3x+5=20 for x",
+               "Tell me about volcanoes.", "Write a haiku about winter.", "List 3 primes above 100."]
+    full = scan_prompts(prompts, refs, wl, threshold=0.9)
+    pre = scan_prompts(prompts, refs, wl, threshold=0.9, prefilter=wl, prefilter_threshold=0.6)
+    assert full.flagged.any() and not full.flagged.all()
+    assert (pre.flagged == full.flagged).all() and (pre.exact == full.exact).all()
+    for i in np.flatnonzero(full.flagged):
+        assert pre.nearest_reference[i] == full.nearest_reference[i]
+        assert pre.max_similarity[i] == pytest.approx(full.max_similarity[i], abs=1e-5)
+    far = np.isnan(pre.max_similarity)  # no candidate pair: never judged, never flagged
+    assert far.any() and not pre.flagged[far].any()

@@ -89,17 +89,24 @@ def balanced_battle_weights(table: BattleTable, *, balance: str = "source", tie_
     return (w / w.mean()).astype(np.float32) if len(w) else w.astype(np.float32)
 
 
+#: the cheap embedder whose cosine picks the pairs the exact one judges
+PREFILTER_EMBEDDER = "wordllama"
+
+
 def prepare_pool(*, data_dir: str | os.PathLike[str] | None = None,
                  sources: Sequence[str] | None = DEFAULT_SOURCES,
                  battles_files: Sequence[str | os.PathLike[str]] = (), max_prompts_per_source: int | None = None,
                  seed: int = 0, reference_embedder: Any = "minilm", progress: bool = True,
-                 scores_files: Sequence[str | os.PathLike[str]] = ()) -> Pool:
+                 scores_files: Sequence[str | os.PathLike[str]] = (), prefilter: bool = True) -> Pool:
     """Load, merge, optionally subsample and decontaminate (cosine >= 0.95 under exact
     MiniLM, or an exact match after normalisation) the training battles. Near-duplicates
     are judged in the paper's space whatever embedder the router itself is trained with.
     ``scores_files`` (graded answers, :func:`~routellm_integrations.data.user_files.load_scores_file`)
-    add the battles they imply, and their scores as ``pool.scores`` (decontaminated too)."""
+    add the battles they imply, and their scores as ``pool.scores`` (decontaminated too).
+    ``prefilter``: MiniLM judges only the pairs the static WordLlama table puts within
+    cosine 0.6 (the same prompts are dropped; see ``data.decontaminate.PREFILTER_THRESHOLD``)."""
     from ..data.decontaminate import decontaminate
+    from ..embedders import get_embedder
     from ..data.sources import OutcomeTable, load_battles
     from ..data.user_files import load_battles_file, load_scores_file
     from ..evaluation.benchmarks import all_benchmark_prompts
@@ -120,11 +127,13 @@ def prepare_pool(*, data_dir: str | os.PathLike[str] | None = None,
         say(f"subsampled to {len(table):,} battles ({max_prompts_per_source} prompts per source)")
     ref = cached_embedder(reference_embedder)
     bench = all_benchmark_prompts(root)
-    clean, decon = decontaminate(table, bench, ref)
+    # the static table picks the pairs MiniLM judges: seconds instead of embedding every benchmark prompt
+    cheap = get_embedder(PREFILTER_EMBEDDER) if prefilter else None
+    clean, decon = decontaminate(table, bench, ref, prefilter=cheap)
     say(decon.summary())
     scores = scores_decon = None
     if graded:
-        scores, scores_decon = decontaminate(OutcomeTable.concat([o for _, o in graded]), bench, ref)
+        scores, scores_decon = decontaminate(OutcomeTable.concat([o for _, o in graded]), bench, ref, prefilter=cheap)
         say(f"graded answers: {scores_decon.summary()}")
         if len(scores) == 0:
             raise DataError("no graded answer left after decontamination")
