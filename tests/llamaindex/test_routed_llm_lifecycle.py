@@ -141,6 +141,12 @@ async def test_a_stream_the_provider_cuts_is_charged_estimated(openai_server, an
     s = state(llm)
     assert s.reserved_usd == 0 and s.in_flight == 0 and s.spent_usd == pytest.approx(event.cost_usd)
     assert llm.cost_ledger.total.cost_usd == pytest.approx(event.cost_usd)
+    # the event carries the call's one record; the call was written once, to the store the ledger reads
+    from routellm_integrations.routing import CallRecord
+
+    assert isinstance(event.record, CallRecord) and event.record.call_id == event.call_id
+    (entry,) = [e for store in llm.cost_ledger.stores for e in store.entries()]
+    assert entry.call_id == event.call_id and entry.status == "cut" and entry.cost_usd == event.record.cost_usd
 
 
 def test_a_stream_never_read_releases_its_reservation_when_dropped(openai_server):
@@ -427,3 +433,18 @@ def test_a_conversation_routes_on_the_same_text_as_in_langchain(route_on):
         assert ours.text == "" and llm.chat(li).additional_kwargs["routellm"]["reason"] == "no_text"
     with pytest.raises(InvalidPromptError):
         llm.chat([ChatMessage(role=MessageRole.SYSTEM, content="no user")])
+
+
+def test_the_routing_event_carries_the_record_and_reads_its_fields():
+    from llamaindex_routellm import RoutingDecisionEvent
+    from llamaindex_routellm.events import _RECORD_FIELDS
+    from routellm_integrations.routing import CallRecord
+
+    record = CallRecord(call_id="c1", route="weak", model="m", provider="openai", score=0.2, threshold=0.5,
+                        router="length", latency_ms=1.0, reason="scored", forced=False, step_policy=None, scope=None,
+                        status="ok", input_tokens=10, output_tokens=2, cost_usd=0.001, strong_model="s",
+                        strong_provider="openai")
+    event = RoutingDecisionEvent.of(record, span_id="span-1")
+    assert event.record is record and event.span_id == "span-1" and "route" not in type(event).model_fields
+    assert {name: getattr(event, name) for name in _RECORD_FIELDS} == {name: getattr(record, name)
+                                                                       for name in _RECORD_FIELDS}
