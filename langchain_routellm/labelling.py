@@ -2,11 +2,11 @@
 
 ``LangChainChatClient`` adapts any ``BaseChatModel`` (``ChatOpenAI``, ``ChatAnthropic``,
 or a ``RoutedChat``'s ``.strong`` / ``.weak``) to the framework-free
-:class:`~routellm_integrations.labelling.ChatClient` protocol, so the models an app
+:class:`~routellm_integrations.labels.ChatClient` protocol, so the models an app
 already configured (keys, base URLs, retries) label its traffic::
 
     from langchain_routellm.labelling import LangChainChatClient
-    from routellm_integrations.labelling import label_prompts
+    from routellm_integrations.labels import label_prompts
 
     report = label_prompts(prompts, strong=LangChainChatClient(llm.strong),
                            weak=LangChainChatClient(llm.weak), store=LabelStore("labels.sqlite"))
@@ -20,7 +20,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from routellm_integrations.costs import Usage
-from routellm_integrations.labelling.clients import Completion
+from routellm_integrations.labels.clients import Completion
 
 from .messages import backend_model_name, backend_provider
 

@@ -12,7 +12,7 @@ from llama_index.core.llms import LLM
 
 from routellm_integrations.costs import Usage
 from routellm_integrations.errors import InvalidUsageError
-from routellm_integrations.labelling.clients import Completion
+from routellm_integrations.labels.clients import Completion
 
 from .dispatch import text_of
 from .usage import provider_of, response_usage

@@ -26,7 +26,7 @@ _LAZY = {"adapt_router": ".adaptation", "AdaptedRouter": ".adaptation", "LabelSt
          "BackendConfigError": ".client.errors", "BackendError": ".client.errors",
          "InvalidModelError": ".client.errors", "UnsupportedParameterError": ".client.errors",
          "EscalationCheckError": ".routing.escalation", "UnknownCallError": ".labels.store",
-         "MissingCredentialsError": ".labelling.clients", "ConfigError": ".server.config",
+         "MissingCredentialsError": ".labels.clients", "ConfigError": ".server.config",
          "AuthError": ".server.auth", "UnscoredPairWarning": ".routers.pair"}
 
 

@@ -136,7 +136,7 @@ class JudgeVerdictError(RouteLLMError):
     """Most of a labelling run's judgments held no readable verdict (no ``[[A]]``, ``[[B]]``
     or ``[[C]]``): the judge does not follow the format. Nothing unreadable was stored as a
     label. The message gives the count and one (truncated) example; ``report`` holds the
-    run's :class:`~routellm_integrations.labelling.LabellingReport`."""
+    run's :class:`~routellm_integrations.labels.LabellingReport`."""
 
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)

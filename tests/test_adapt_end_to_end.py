@@ -17,8 +17,8 @@ from langchain_openai import ChatOpenAI
 from langchain_routellm import RoutedChat
 from routellm_integrations import Budget, adapt_router, load_router
 from routellm_integrations.cli import main
-from routellm_integrations.labelling.clients import OpenAIChatClient
-from routellm_integrations.labelling.run import label_prompts
+from routellm_integrations.labels.clients import OpenAIChatClient
+from routellm_integrations.labels.labelling import label_prompts
 from routellm_integrations.labels import LabelStore
 from routellm_integrations.testing.openai_compat import Reply
 

@@ -66,9 +66,9 @@ CASES = {
     "ray engine": (("ray",), "ray", "from routellm_integrations.scale.engines import ensure_ray\nensure_ray()"),
     "openai embedder": (("openai",), "openai", "from routellm_integrations.embedders import get_embedder\n"
                         "get_embedder('openai', api_key='sk-x').embed(['hi'])"),
-    "openai judge": (("openai",), "openai", "from routellm_integrations.labelling.clients import OpenAIChatClient\n"
+    "openai judge": (("openai",), "openai", "from routellm_integrations.labels.clients import OpenAIChatClient\n"
                      "OpenAIChatClient('gpt-4o-mini', api_key='sk-x')._make()"),
-    "anthropic judge": (("anthropic",), "anthropic", "from routellm_integrations.labelling.clients import "
+    "anthropic judge": (("anthropic",), "anthropic", "from routellm_integrations.labels.clients import "
                         "AnthropicChatClient\nAnthropicChatClient('claude-3-5-haiku-latest', api_key='x')._make()"),
     "server": (("uvicorn",), "server", "from routellm_integrations.server.run import serve\n"
                "from routellm_integrations.server.config import ServerConfig\nserve(ServerConfig())"),

@@ -11,8 +11,8 @@ import pytest
 
 from routellm_integrations.cli import main
 from routellm_integrations.errors import JudgeVerdictError, RouteLLMError
-from routellm_integrations.labelling import JUDGE_SYSTEM_PROMPT, OpenAIChatClient, label_prompts
-from routellm_integrations.labelling.run import EXAMPLE_CHARS, MIN_JUDGED_TO_FAIL
+from routellm_integrations.labels import JUDGE_SYSTEM_PROMPT, OpenAIChatClient, label_prompts
+from routellm_integrations.labels.labelling import EXAMPLE_CHARS, MIN_JUDGED_TO_FAIL
 from routellm_integrations.labels import LabelStore
 from routellm_integrations.testing import OpenAICompatServer, Reply
 

@@ -15,7 +15,7 @@ from routellm_integrations.cli import main
 from routellm_integrations.costs import PriceTable
 from routellm_integrations.data.user_files import load_battles_file
 from routellm_integrations.errors import BudgetConfigError, DataError
-from routellm_integrations.labelling import (JUDGE_SYSTEM_PROMPT, AnthropicChatClient, OpenAIChatClient,
+from routellm_integrations.labels import (JUDGE_SYSTEM_PROMPT, AnthropicChatClient, OpenAIChatClient,
                                              alabel_prompts, export_battles, judge_pair, label_prompts,
                                              parse_verdict)
 from routellm_integrations.labels import LabelStore

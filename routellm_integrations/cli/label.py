@@ -52,7 +52,7 @@ def label(prompts: PromptsFile,
           engine: Engine = "local", workers: Workers = None, quiet: Quiet = False) -> None:
     from ..budgets import Budget
     from ..errors import BudgetConfigError, JudgeVerdictError
-    from ..labelling import export_battles, label_prompts
+    from ..labels import export_battles, label_prompts
     from ..labels import LabelStore
 
     if max_usd is not None and not (max_usd > 0 and max_usd != float("inf")):

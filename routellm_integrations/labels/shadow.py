@@ -78,7 +78,7 @@ class ShadowSampler:
 
     - ``store``: a :class:`LabelStore` or its path (SQLite).
     - ``rate``: the share of calls shadowed (0 records calls for feedback only).
-    - ``judge``: a chat client (``routellm_integrations.labelling.ChatClient``); default:
+    - ``judge``: a chat client (``routellm_integrations.labels.ChatClient``); default:
       the strong backend of the model it is attached to.
     - ``budget``: caps what shadowing spends (its own, apart from the user's calls).
     """
@@ -214,7 +214,7 @@ class ShadowSampler:
         judge labelling bounds them (the answer the call gave is known, the other is not)."""
         if self.budget is None or self.budget.budget.max_usd is None:
             return None
-        from ..labelling.bounds import answer_bound, judge_bound
+        from .bounds import answer_bound, judge_bound
 
         total = answer_bound(self.prices, job.other_backend, job.prompt, self.max_answer_tokens)
         total += 2 * judge_bound(self.prices, job.judge, job.prompt, job.answer, None,
@@ -222,7 +222,7 @@ class ShadowSampler:
         return {"strong": total, "weak": total}
 
     async def _shadow(self, job: _Job, vector: Any, space: str | None) -> None:
-        from ..labelling.judge import call_cost, judge_pair
+        from .judge import call_cost, judge_pair
 
         reservation = None
         if self.budget is not None:

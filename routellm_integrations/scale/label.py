@@ -1,6 +1,6 @@
 """Judge-labelling a large traffic log, locally or on Ray Data (``routellm label --engine ray``).
 
-Every worker labels its batches with :func:`~routellm_integrations.labelling.label_prompts`
+Every worker labels its batches with :func:`~routellm_integrations.labels.label_prompts`
 into the same SQLite label store (WAL: several processes may write it), so a crashed run
 resumes from the store exactly as a local one does. Workers build their own clients from
 a :class:`ClientSpec`, which names the environment variable holding the API key, never the
@@ -32,7 +32,7 @@ class ClientSpec:
     temperature: float | None = None
 
     def build(self) -> Any:
-        from ..labelling import AnthropicChatClient, MissingCredentialsError, OpenAIChatClient
+        from ..labels import AnthropicChatClient, MissingCredentialsError, OpenAIChatClient
 
         env = self.api_key_env or ("ANTHROPIC_API_KEY" if self.provider == "anthropic" else "OPENAI_API_KEY")
         key = os.environ.get(env)
@@ -53,10 +53,10 @@ class LogLabeller:
 
     def __call__(self) -> BatchFn:
         from ..budgets import Budget
-        from ..labelling import label_prompts
+        from ..labels import label_prompts
         from ..labels import LabelStore
 
-        from ..labelling.run import LabellingReport
+        from ..labels.labelling import LabellingReport
 
         store = LabelStore(self.store)
         clients = [self.strong.build(), self.weak.build(), self.judge.build()]
@@ -84,7 +84,7 @@ class LogLabeller:
 
 def merge_reports(reports: list[Any]) -> Any:
     """Batch reports of one run as one: counts and costs summed."""
-    from ..labelling.run import LabellingReport
+    from ..labels.labelling import LabellingReport
 
     if not reports:
         raise DataError("the log held no prompts")
@@ -109,7 +109,7 @@ def label_log(log: str | os.PathLike[str], *, store: str | os.PathLike[str], str
               num_workers: int | None = None, max_usd: float | None = None, concurrency: int = 8,
               max_answer_tokens: int = 1024, batch_size: int = 64) -> Any:
     """Label every prompt of a JSONL/CSV log (field ``prompt``) into ``store``; returns
-    the merged :class:`~routellm_integrations.labelling.run.LabellingReport` (with
+    the merged :class:`~routellm_integrations.labels.labelling.LabellingReport` (with
     ``max_usd`` the whole run's cap)."""
     if max_usd is not None and not max_usd > 0:
         raise DataError(f"max_usd must be a positive number of USD, got {max_usd}")
@@ -118,7 +118,7 @@ def label_log(log: str | os.PathLike[str], *, store: str | os.PathLike[str], str
     factory = LogLabeller(Path(store).resolve(), strong, weak, judge or strong, share, concurrency,
                           max_answer_tokens)
     reports = []
-    from ..labelling.run import LabellingReport
+    from ..labels.labelling import LabellingReport
 
     for row in map_log(log, factory, engine=engine, batch_size=batch_size, num_workers=num_workers):
         if "report" in row:

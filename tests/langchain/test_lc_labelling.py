@@ -12,7 +12,7 @@ from langchain_openai import ChatOpenAI
 from langchain_routellm import RoutedChat
 from langchain_routellm.labelling import LangChainChatClient
 from routellm_integrations.costs import PriceTable
-from routellm_integrations.labelling import JUDGE_SYSTEM_PROMPT, alabel_prompts
+from routellm_integrations.labels import JUDGE_SYSTEM_PROMPT, alabel_prompts
 from routellm_integrations.labels import LabelStore
 from routellm_integrations.testing import Reply
 

@@ -49,7 +49,7 @@ from pydantic import BaseModel, Field, computed_field
 from ..budgets import Budget, BudgetTracker, Reservation
 from ..costs import PriceTable, Usage
 from ..errors import BudgetConfigError, BudgetExceeded, DataError, JudgeVerdictError
-from ..labels.store import LabelStore, work_key
+from .store import LabelStore, work_key
 from .clients import ChatClient, Completion
 from .bounds import answer_bound, judge_bound
 from .judge import call_cost, combine_orders, judge_call, judge_messages, parse_verdict
