@@ -721,7 +721,8 @@ class LedgerTotals:
 
 class CostLedger:
     """A view of a call ledger: the totals of calls, tokens and dollars, per route and per
-    model, that a state store keeps (``store``: a new in-memory store by default; a
+    model, that a state store keeps (``store``: by default a new in-memory one, whose
+    totals count every call and which keeps the last 1,000 entries for queries; a
     :class:`~routellm_integrations.routing.CallLifecycle` writes each settled call to its
     store once, and its ``ledger`` reads that store). Thread-safe.
 
@@ -738,9 +739,10 @@ class CostLedger:
 
     def __init__(self, prices: PriceTable | None = None, *, store: Any = None) -> None:
         from .state import open_store
+        from .state.memory import IN_PROCESS_MAX_ENTRIES, MemoryStore
 
         self.prices = prices if prices is not None else PriceTable.default()
-        self.store = open_store(store)
+        self.store = open_store(store) if store is not None else MemoryStore(max_entries=IN_PROCESS_MAX_ENTRIES)
         self._stores = [self.store]
         self._lock = threading.Lock()
         self._baseline: Any = None  # the report at the last reset (subtracted from what the stores say)

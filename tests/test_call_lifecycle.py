@@ -333,3 +333,14 @@ def test_a_ledger_handed_in_reads_the_store_the_calls_settle_in():
     other = CallLifecycle(RoutingPolicy(Fixed(), threshold=0.5), strong=STRONG, weak=WEAK, prices=PRICES, ledger=ledger)
     other.begin(turn_of([("user", "0.9 hi")])).finish({"prompt_tokens": 10, "completion_tokens": 1})
     assert other.store is ledger.store and ledger.total.calls == 2 and set(ledger.by_route) == {"weak", "strong"}
+
+
+def test_a_budget_without_a_store_keeps_numbers_only_and_the_call_is_written_once():
+    from routellm_integrations.state.memory import IN_PROCESS_MAX_ENTRIES
+
+    lc = lifecycle(budget=Budget(max_usd=1.0))
+    for _ in range(3):
+        lc.begin(turn_of([("user", "0.2 hi")])).finish({"prompt_tokens": 100, "completion_tokens": 10})
+    assert lc.policy.budget.store.entries() == [] and len(lc.store.entries()) == 3
+    assert state(lc).spent_usd == pytest.approx(lc.ledger.total.cost_usd) and lc.ledger.total.calls == 3
+    assert lc.store._entries.maxlen == IN_PROCESS_MAX_ENTRIES  # an in-process ledger keeps a bounded tail

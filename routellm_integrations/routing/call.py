@@ -417,8 +417,9 @@ class CallLifecycle:
     over it.
 
     Every settled call is written once, to the lifecycle's state store (``store``, else
-    the policy's, else its budget's, else ``ledger``'s, else a new in-memory one): in the
-    same step as its budget settlement when the budget settles in that store.
+    the policy's, else ``ledger``'s, else a new in-memory one that keeps the last 1,000
+    entries and totals of every call): in the same step as its budget settlement when the
+    budget settles in that store.
     ``ledger`` (a :class:`~routellm_integrations.costs.CostLedger`) is a view that reads
     it; a ledger handed in reads this store too.
 
@@ -438,7 +439,8 @@ class CallLifecycle:
                  on_no_text: Literal["strong", "weak", "error"] = "strong", store: Any = None) -> None:
         if on_no_text not in ("strong", "weak", "error"):
             raise ValueError(f"on_no_text must be 'strong', 'weak' or 'error', got {on_no_text!r}")
-        from ..state import MemoryStore, open_store
+        from ..state import open_store
+        from ..state.memory import IN_PROCESS_MAX_ENTRIES, MemoryStore
 
         self.policy = policy
         self.on_no_text = on_no_text
@@ -446,11 +448,11 @@ class CallLifecycle:
             store = open_store(store)
             if policy.store is not None and policy.store is not store:
                 raise ValueError("the call lifecycle and its policy must share one state store")
-        tracker = policy.budget
-        #: the one ledger every settled call is written to
-        found = [s for s in (store, policy.store, tracker.store if tracker is not None else None,
-                             ledger.store if ledger is not None else None) if s is not None]
-        self.store = found[0] if found else MemoryStore()  # (a store may be falsy: MemoryStore has __len__)
+        #: the one ledger every settled call is written to (a budget without a store of its own
+        #: settles in a private in-memory store that keeps numbers only, no entries)
+        found = [s for s in (store, policy.store, ledger.store if ledger is not None else None) if s is not None]
+        # (``found[0] if found``, not ``or``: an empty MemoryStore is falsy, it has __len__)
+        self.store = found[0] if found else MemoryStore(max_entries=IN_PROCESS_MAX_ENTRIES)
         if ledger is not None:
             ledger.attach(self.store)
         else:

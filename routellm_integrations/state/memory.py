@@ -25,6 +25,12 @@ from .base import LedgerEntry, Reservation, ScopeTotals, UsageQuery, UsageReport
     state_of
 
 
+#: entries kept by the in-memory store a call lifecycle or a ``CostLedger`` opens for itself
+#: (its totals still count every call; ~1.4 kB an entry): a process that never asked for a
+#: queryable ledger does not grow one
+IN_PROCESS_MAX_ENTRIES = 1_000
+
+
 @dataclass
 class _Scope(ScopeTotals):
     touched: float = field(default_factory=time.monotonic)
