@@ -308,7 +308,7 @@ def test_a_call_is_written_once_to_the_store_and_the_ledger_reads_it():
                                                             "prompt_tokens_details": {"cached_tokens": 40}})
     lc.begin(turn_of([("user", "0.9 hi")])).fail(RuntimeError("down"))
     entries = lc.store.entries()
-    assert [e.call_id for e in entries][0] == record.call_id and len(entries) == 2  # one entry per call
+    assert entries[0].call_id == record.call_id and len(entries) == 2  # one entry per call
     assert entries[0] == LedgerEntry.of(record, ts=entries[0].ts)  # the entry is the record's ledger row
     assert record.cache_read_tokens == entries[0].cache_read_tokens == 40
     assert lc.ledger.summary() == lc.store.usage().as_dict()  # one shape, one source

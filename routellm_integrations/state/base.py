@@ -132,7 +132,7 @@ class LedgerEntry(BaseModel):
     estimated: bool = False
 
     @classmethod
-    def of(cls, record: Any, *, api_key: str | None = None, ts: float | None = None) -> "LedgerEntry":
+    def of(cls, record: Any, *, api_key: str | None = None, ts: float | None = None) -> LedgerEntry:
         """The ledger row of a settled :class:`~routellm_integrations.routing.CallRecord`
         (or its ``metadata()`` dict). A record still ``in_flight`` counts as ``ok``."""
         get = record.get if isinstance(record, Mapping) else (lambda name: getattr(record, name, None))
@@ -186,13 +186,13 @@ class UsageReport(LedgerTotals):
             LedgerTotals.add_entry(t, e)
 
     @classmethod
-    def of(cls, entries: Any) -> "UsageReport":
+    def of(cls, entries: Any) -> UsageReport:
         report = cls()
         for e in entries:
             report.add_entry(e)
         return report
 
-    def combined(self, other: "UsageReport", sign: int = 1) -> "UsageReport":
+    def combined(self, other: UsageReport, sign: int = 1) -> UsageReport:
         """This report plus (``sign=-1``: minus) ``other``, group by group (a view over
         several stores adds their reports; a view reset subtracts what it had seen)."""
         out = UsageReport()
@@ -208,7 +208,7 @@ class UsageReport(LedgerTotals):
             _add_into(out, out, -1)
         return out
 
-    def copy(self) -> "UsageReport":
+    def copy(self) -> UsageReport:
         return self.combined(UsageReport())
 
     def as_dict(self) -> dict[str, Any]:
