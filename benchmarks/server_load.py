@@ -268,7 +268,7 @@ def main() -> int:
         backend.stdin.close()  # type: ignore[union-attr]
         backend.wait(timeout=30)
         os.unlink(config.name)
-    ledger = usage["total"]["total"]
+    ledger = usage["total"]
     warm = min(args.clients, 20)
     answered = n + warm - refused
     exact = (ledger["calls"] == backend_usage["calls"] == answered and

@@ -594,14 +594,13 @@ class RoutingPolicy:
     def settle(self, ticket: Ticket, cost_usd: float | None, *, succeeded: bool = True,
                entry: Any = None) -> dict[str, Any] | None:
         """Record what the routed call cost (``succeeded=False``: it failed, nothing spent)
-        and, with a store, its ledger ``entry`` (in the same step as the budget's
-        settlement). Returns the scope's budget state after, or None without a budget."""
+        and settle its budget reservation, writing the call's ledger ``entry`` in the same
+        step (the lifecycle passes one only when the budget settles in its store). Returns
+        the scope's budget state after, or None without a budget."""
         if self._spend is not None and succeeded:
             self._spend.spent(cost_usd)
         if self.budget is not None and ticket.reservation is not None:
             return self.budget.settle(ticket.reservation, cost_usd, succeeded=succeeded, entry=entry).model_dump()
-        if entry is not None and self.store is not None:
-            self.store.record(entry)
         return None
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""``python -m routellm_integrations.server`` as a process: usage that survives a restart
+"""``python -m routellm_integrations serve`` as a process: usage that survives a restart
 (SQLite state), graceful shutdown with a request in flight, several workers over one store."""
 
 from __future__ import annotations
