@@ -17,7 +17,7 @@ counted at their end: the route from their ``routellm_*`` metadata, tokens from 
 message's ``usage_metadata``, dollars from the price table; a failed one as failed, with
 no tokens and no cost. Unknown models are unpriced (cost ``None``), never $0.
 
-The tracker's totals are a :class:`~routellm_integrations.costs.CostLedger` view over its
+The tracker's totals are a :class:`~routellm_integrations.state.CostLedger` view over its
 own in-memory store (the calls of its ``with`` block; the model's own ledger is the state
 store its calls settle in). ``summary()`` is the one usage shape: ``{"calls", "cost_usd",
 ..., "by_route": {...}, "by_model": {...}}``, as ``store.usage()`` and
@@ -38,7 +38,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
-from routellm_integrations.costs import CostLedger, LedgerTotals, PriceTable
+from routellm_integrations.costs import LedgerTotals, PriceTable
+from routellm_integrations.state import CostLedger
 from routellm_integrations.routing import CallRecord
 
 __all__ = ["RoutingCostCallbackHandler", "routellm_cost_tracker"]
@@ -48,7 +49,7 @@ _MAX_REMEMBERED_CALLS = 10_000
 
 class RoutingCostCallbackHandler(BaseCallbackHandler):
     """Totals calls, tokens and USD per route and per model: one ledger entry per call in a
-    thread-safe :class:`~routellm_integrations.costs.CostLedger` (``.ledger``)."""
+    thread-safe :class:`~routellm_integrations.state.CostLedger` (``.ledger``)."""
 
     run_inline = True  # cheap and lock-protected: no executor hop in async runs
     raise_error = False

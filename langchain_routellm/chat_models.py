@@ -54,7 +54,8 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from routellm_integrations.budgets import Budget
-from routellm_integrations.costs import CostLedger, PriceTable
+from routellm_integrations.costs import PriceTable
+from routellm_integrations.state import CostLedger
 from routellm_integrations.decision import Route, RoutingDecision
 from routellm_integrations.errors import InvalidPromptError, InvalidThresholdError
 from routellm_integrations.policy import RoutingPolicy, StepPolicy, SwapReport

@@ -31,7 +31,8 @@ from llama_index.core.llms.llm import LLM, ToolSelection
 from pydantic import ConfigDict, Field, PrivateAttr, SerializeAsAny, field_serializer
 
 from routellm_integrations.budgets import Budget
-from routellm_integrations.costs import CostLedger, PriceTable
+from routellm_integrations.costs import PriceTable
+from routellm_integrations.state import CostLedger
 from routellm_integrations.errors import RouteLLMError
 from routellm_integrations.policy import RoutingPolicy, StepPolicy, SwapReport
 from routellm_integrations.errors import InvalidRouteError

@@ -23,14 +23,12 @@ import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .decision import Route
 
-if TYPE_CHECKING:
-    from .state.base import LedgerEntry, StateStore
 
 GLOBAL_SCOPE = "global"
 
@@ -92,77 +90,69 @@ class Reservation:
     settled: bool = False
 
 
-class BudgetTracker:
-    """Spend per scope for one :class:`Budget`, kept in ``store`` (a new in-memory store by
-    default: thread-safe within this process).
+# -- the admission rule every store applies (atomically) --------------------------------------
 
-    In memory, scope state is bounded: at most ``max_scopes`` scopes (least recently used
-    idle ones are forgotten first) and, with ``scope_ttl_s``, idle scopes unused for that
-    long are forgotten (forgetting a scope forgets its spend). A shared store keeps every
-    scope."""
+@dataclass
+class ScopeTotals:
+    """One scope's numbers at one instant: what :func:`admit` decides on."""
 
-    def __init__(self, budget: Budget, *, max_scopes: int = 100_000, scope_ttl_s: float | None = None,
-                 store: "StateStore | str | None" = None) -> None:
-        from .state import MemoryStore, open_store
+    spent: float = 0.0
+    reserved: float = 0.0
+    strong_calls: int = 0
+    strong_in_flight: int = 0
+    in_flight: int = 0
 
-        self.budget = budget
-        self.store = open_store(store) if store is not None else MemoryStore(max_scopes=max_scopes,
-                                                                            scope_ttl_s=scope_ttl_s)
 
-    def __len__(self) -> int:
-        """Scopes held in memory (a shared store keeps every scope: 0 here)."""
-        return len(self.store) if hasattr(self.store, "__len__") else 0  # type: ignore[arg-type]
-
-    def __bool__(self) -> bool:
+def _fits(budget: Budget, s: ScopeTotals, route: Route, amount: float | None, whole: bool) -> bool:
+    if route == "strong" and budget.max_strong_calls is not None and \
+            s.strong_calls + s.strong_in_flight >= budget.max_strong_calls:
+        return False
+    if budget.max_usd is None:
         return True
+    if whole and amount is not None:
+        return s.spent + s.reserved + amount <= budget.max_usd + 1e-12
+    return s.spent + s.reserved < budget.max_usd
 
-    def state(self, scope: str) -> BudgetState:
-        """The scope's state now (reading it creates nothing)."""
-        return self.store.budget_state(self.budget, scope)
 
-    def threshold_in_force(self, threshold: float, scope: str) -> float:
-        """Demand more confidence as the budget runs out: the base threshold while more
-        than ``tighten_below`` of it is left, then rising linearly to 1 at exhaustion."""
-        fraction = self.state(scope).remaining_fraction
-        knee = self.budget.tighten_below
-        factor = 1.0 if fraction >= knee else (fraction / knee if knee > 0 else 1.0)
-        return 1.0 - (1.0 - threshold) * factor
+def admit(budget: Budget, s: ScopeTotals, route: Route, bounds: Mapping[str, float] | None) -> Route | None:
+    """The admission rule every store applies atomically: the route a call asking for
+    ``route`` is admitted on, or ``None`` (refused).
 
-    def fits(self, scope: str, route: Route, bounds: Mapping[str, float] | None = None) -> Route | None:
-        """The route a call would be admitted on now, without reserving (a preview);
-        ``None`` when it would be refused."""
-        from .state.base import ScopeTotals, choose
+    A call is admitted while money is left beyond what is spent and reserved
+    (``spent + reserved < cap``), so total spend passes the cap by less than one call; under
+    ``on_exhausted="weak"`` a strong call must fit whole, else it goes weak. The Redis store
+    runs the same rule as a Lua script (``redis.py``); the store tests hold the two equal."""
+    def amount(r: Route) -> float | None:
+        return float(bounds.get(r, 0.0)) if bounds else None
 
-        st = self.state(scope)
-        totals = ScopeTotals(spent=st.spent_usd, reserved=st.reserved_usd, strong_calls=st.strong_calls,
-                             strong_in_flight=st.strong_in_flight, in_flight=st.in_flight)
-        return choose(self.budget, totals, route, bounds)
+    if route == "strong" and budget.on_exhausted == "weak":
+        if _fits(budget, s, "strong", amount("strong"), whole=True):
+            return "strong"
+        return "weak" if _fits(budget, s, "weak", amount("weak"), whole=False) else None
+    return route if _fits(budget, s, route, amount(route), whole=False) else None
 
-    def reserve(self, scope: str, route: Route, bounds: Mapping[str, float] | None = None) -> Reservation:
-        """Admit a call on ``route`` (a strong call may fall back to weak under
-        ``on_exhausted="weak"``) reserving ``bounds[route]`` USD, or raise
-        :class:`BudgetExceeded`. The returned reservation says which route.
 
-        The cap holds within one call only for calls that reserve their upper bound (the
-        call lifecycle always does for a priced model): a call with no ``bounds`` reserves
-        nothing, so as many such calls as are in flight together may pass the cap."""
-        return self.reserve_with_state(scope, route, bounds)[0]
+def fraction_left(budget: Budget, s: ScopeTotals) -> float:
+    """1 = untouched, 0 = exhausted (settled spend only)."""
+    parts = [1.0]
+    if budget.max_usd is not None:
+        parts.append(max(0.0, 1.0 - s.spent / budget.max_usd))
+    if budget.max_strong_calls is not None:
+        parts.append(0.0 if budget.max_strong_calls == 0 else max(0.0, 1.0 - s.strong_calls / budget.max_strong_calls))
+    return min(parts)
 
-    def reserve_with_state(self, scope: str, route: Route,
-                           bounds: Mapping[str, float] | None = None) -> "tuple[Reservation, BudgetState]":
-        """:meth:`reserve`, with the scope's state just after (one round trip to the store)."""
-        return self.store.reserve(self.budget, scope, route, bounds)
 
-    def renew(self, reservation: Reservation) -> None:
-        """Extend the lease of a call still running (a shared store reclaims expired ones)."""
-        if not reservation.settled:
-            self.store.renew(reservation)
+def state_of(budget: Budget, scope: str, s: ScopeTotals) -> BudgetState:
+    remaining = None if budget.max_usd is None else budget.max_usd - s.spent - s.reserved
+    return BudgetState(scope=scope, spent_usd=s.spent, reserved_usd=s.reserved, remaining_usd=remaining,
+                       strong_calls=s.strong_calls, in_flight=s.in_flight, strong_in_flight=s.strong_in_flight,
+                       remaining_fraction=fraction_left(budget, s))
 
-    def settle(self, reservation: Reservation, cost_usd: float | None, *, succeeded: bool = True,
-               entry: "LedgerEntry | None" = None) -> BudgetState:
-        """Replace the reservation by the real cost (``None``: nothing spent) and write the
-        call's ledger ``entry`` in the same step. Settling twice is a no-op. ``succeeded``
-        says whether a strong call counts as made."""
-        if cost_usd is not None and not (math.isfinite(cost_usd) and cost_usd > 0):
-            cost_usd = None
-        return self.store.settle(self.budget, reservation, cost_usd, succeeded=succeeded, entry=entry)
+
+def refusal(budget: Budget, scope: str, s: ScopeTotals, route: Route, bounds: Mapping[str, float] | None) -> str:
+    """The message of the :class:`~routellm_integrations.errors.BudgetExceeded` a refusal raises."""
+    spent = f"${s.spent:.6f} spent, ${s.reserved:.6f} reserved in flight" + (
+        f" of ${budget.max_usd:.6f}" if budget.max_usd else "")
+    need = f" (this call may cost up to ${float(bounds.get(route, 0.0)):.6f})" if bounds else ""
+    return (f"budget for scope {scope!r} exhausted ({spent}, {s.strong_calls} strong calls): "
+            f"a {route} call does not fit{need}")

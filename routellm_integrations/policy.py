@@ -21,7 +21,7 @@ from typing import Any, Iterator, Literal, Mapping, Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from .budgets import GLOBAL_SCOPE, Budget, BudgetTracker, Reservation
+from .budgets import GLOBAL_SCOPE, Budget, Reservation
 from .calibration import reference_prompts, reference_threshold, threshold_for_strong_fraction
 from .choice import check_cost_weight, choose
 from .decision import Route, RoutingDecision
@@ -29,6 +29,7 @@ from .errors import BudgetExceeded, InvalidRouteError, InvalidThresholdError, Ro
 from .online import OnlineShareController, OnlineSpendController
 from .routers.base import BaseRouter, validate_threshold
 from .routers.registry import is_model_free, load_router
+from .state import BudgetTracker, open_store
 from .validation import scrub_surrogates
 
 StepPolicy = Literal["per_turn", "every_step", "sticky"]
@@ -142,8 +143,6 @@ class RoutingPolicy:
         if budget is not None and not isinstance(budget, Budget):
             raise TypeError(f"budget must be a Budget(...), got {type(budget).__name__}")
         if store is not None:
-            from .state import open_store
-
             store = open_store(store)
         self.store = store
         self.online_key = online_key

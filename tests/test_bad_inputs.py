@@ -268,7 +268,8 @@ def test_a_cache_that_is_only_unwritable_is_an_embedder_error_not_a_rebuild(tmp_
 def test_a_scope_or_key_with_a_lone_surrogate_reaches_every_store(tmp_path) -> None:
     """A thread id or key label from scraped text is kept (as U+FFFD) in SQLite too."""
     from routellm_integrations.budgets import Budget
-    from routellm_integrations.costs import CostLedger, PriceTable
+    from routellm_integrations.costs import PriceTable
+    from routellm_integrations.state import CostLedger
     from routellm_integrations.policy import RoutingPolicy, routing_scope
     from routellm_integrations.routing import Backend, CallLifecycle, turn_of
     from routellm_integrations.state import UsageQuery, open_store

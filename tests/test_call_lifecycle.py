@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from routellm_integrations.budgets import Budget
-from routellm_integrations.costs import CostLedger, PriceTable
+from routellm_integrations.costs import PriceTable
+from routellm_integrations.state import CostLedger
 from routellm_integrations.errors import BudgetConfigError, BudgetExceeded, InvalidPromptError
 from routellm_integrations.policy import RoutingPolicy
 from routellm_integrations.routers.base import BaseRouter

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from routellm_integrations.budgets import Budget
-from routellm_integrations.costs import CostLedger, PriceTable
+from routellm_integrations.costs import PriceTable
+from routellm_integrations.state import CostLedger
 from routellm_integrations.policy import RoutingPolicy
 from routellm_integrations.routers.base import BaseRouter
 from routellm_integrations.routing import Backend, CallLifecycle, engine, turn_of

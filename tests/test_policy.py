@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from routellm_integrations import InvalidRouteError, InvalidThresholdError, RoutingPolicy
-from routellm_integrations.budgets import Budget, BudgetTracker
+from routellm_integrations.budgets import Budget
+from routellm_integrations.state import BudgetTracker
 from routellm_integrations.errors import BudgetExceeded
 from routellm_integrations.online import OnlineShareController
 from routellm_integrations.routers.base import BaseRouter

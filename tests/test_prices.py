@@ -11,8 +11,8 @@ import warnings
 
 import pytest
 
-from routellm_integrations.costs import (DEFAULT_PRICES, MAX_TOKENS_PER_CALL, CostLedger, ModelPrice, PriceTable,
-                                         Usage)
+from routellm_integrations.costs import DEFAULT_PRICES, MAX_TOKENS_PER_CALL, ModelPrice, PriceTable, Usage
+from routellm_integrations.state import CostLedger
 from routellm_integrations.errors import (InvalidUsageError, LedgerError, PriceTableError, RouteLLMError,
                                           UnpricedModelWarning)
 

@@ -19,14 +19,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from routellm_integrations import RoutingPolicy
-from routellm_integrations.budgets import Budget, BudgetTracker
+from routellm_integrations.budgets import Budget
+from routellm_integrations.state import BudgetTracker
 from routellm_integrations.costs import PriceTable, Usage
 from routellm_integrations.errors import BudgetExceeded, InvalidStateError, InvalidStoreURL
 from routellm_integrations.online import OnlineShareController
 from routellm_integrations.routing.call import Backend, CallLifecycle
 from routellm_integrations.routing.turn import turn_of
 from routellm_integrations.state import LedgerEntry, MemoryStore, UsageQuery, UsageReport, open_store
-from routellm_integrations.state.base import ScopeTotals, choose
+from routellm_integrations.budgets import ScopeTotals, admit
 
 PRICES = PriceTable({"test": {"big": (10.0, 30.0), "small": (0.5, 1.5)}})
 
@@ -42,7 +43,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
 
 def test_every_store_applies_the_one_admission_rule(store_url):
     """Random budgets and calls, in lockstep against the reference rule on plain numbers:
-    the Redis Lua script and the SQL transaction admit exactly what ``choose`` admits."""
+    the Redis Lua script and the SQL transaction admit exactly what ``admit`` admits."""
     rng = random.Random(7)
     store = open_store(store_url)
     for case in range(12):
@@ -65,7 +66,7 @@ def test_every_store_applies_the_one_admission_rule(store_url):
             else:
                 route = rng.choice(["strong", "weak"])
                 bounds = rng.choice([None, {"strong": rng.uniform(0, 0.8), "weak": rng.uniform(0, 0.1)}])
-                want = choose(budget, ref, route, bounds)
+                want = admit(budget, ref, route, bounds)
                 if want is None:
                     with pytest.raises(BudgetExceeded, match=scope):
                         store.reserve(budget, scope, route, bounds)

@@ -46,7 +46,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
-from ..budgets import Budget, BudgetTracker, Reservation
+from ..budgets import Budget, Reservation
+from ..state import BudgetTracker
 from ..costs import PriceTable, Usage
 from ..errors import BudgetConfigError, BudgetExceeded, DataError, JudgeVerdictError
 from .store import LabelStore, work_key

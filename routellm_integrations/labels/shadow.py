@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ..budgets import Budget, BudgetTracker
+from ..budgets import Budget
+from ..state import BudgetTracker
 from ..costs import PriceTable, Usage
 from ..routing.call import Backend
 from ..errors import BudgetConfigError, BudgetExceeded, DataError

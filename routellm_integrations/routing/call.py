@@ -42,7 +42,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from ..budgets import Budget
-from ..costs import CostLedger, LedgerStatus, PriceTable, Usage
+from ..costs import LedgerStatus, PriceTable, Usage
+from ..state import CostLedger
 from ..decision import RoutingDecision
 from ..errors import (BudgetConfigError, BudgetExceeded, InvalidPromptError, InvalidRouteError, PriceTableError,
                       RouteLLMError)
@@ -420,7 +421,7 @@ class CallLifecycle:
     the policy's, else ``ledger``'s, else a new in-memory one that keeps the last 1,000
     entries and totals of every call): in the same step as its budget settlement when the
     budget settles in that store.
-    ``ledger`` (a :class:`~routellm_integrations.costs.CostLedger`) is a view that reads
+    ``ledger`` (a :class:`~routellm_integrations.state.CostLedger`) is a view that reads
     it; a ledger handed in reads this store too.
 
     With a dollar budget, every model must be priced (a call that cannot be priced

@@ -10,10 +10,12 @@ from urllib.parse import urlsplit
 
 from ..errors import InvalidStoreURL
 from .base import DEFAULT_LEASE_S, LedgerEntry, Reservation, StateStore, UsageQuery, UsageReport, UsageTotals
+from .ledger import CostLedger
 from .memory import MemoryStore
+from .tracker import BudgetTracker
 
-__all__ = ["DEFAULT_LEASE_S", "InvalidStoreURL", "LedgerEntry", "MemoryStore", "Reservation", "StateStore",
-           "UsageQuery", "UsageReport", "UsageTotals", "open_store"]
+__all__ = ["BudgetTracker", "CostLedger", "DEFAULT_LEASE_S", "InvalidStoreURL", "LedgerEntry", "MemoryStore", "Reservation",
+           "StateStore", "UsageQuery", "UsageReport", "UsageTotals", "open_store"]
 
 
 def open_store(store: "StateStore | str | None" = None, **options: Any) -> StateStore:

@@ -9,7 +9,7 @@ same money:
   reservation carries a lease: a process that died with calls in flight leaves
   reservations that expire after ``lease_s`` instead of holding the money for ever.
 - **the cost ledger** (the only one: a call is written here once, and the in-process
-  :class:`~routellm_integrations.costs.CostLedger` is a view that reads it): one
+  :class:`~routellm_integrations.state.CostLedger` is a view that reads it): one
   :class:`LedgerEntry` per settled call, queryable by scope, API key, route, model and time
   (:meth:`StateStore.usage`, in the one flat :class:`UsageReport` shape). When the call
   had a budget the entry is written in the same atomic step as the settlement, so the two
@@ -31,78 +31,11 @@ from ..budgets import Budget, BudgetState, Reservation
 from ..costs import LedgerStatus, LedgerTotals
 from ..decision import Route
 
-__all__ = ["DEFAULT_LEASE_S", "LedgerEntry", "Reservation", "ScopeTotals", "StateStore", "UsageReport", "UsageTotals",
-           "choose", "state_of"]
+__all__ = ["DEFAULT_LEASE_S", "LedgerEntry", "Reservation", "StateStore", "UsageReport", "UsageTotals"]
 
 #: how long a reservation outlives a process that died holding it (a call in flight for
 #: longer than this has its reservation reclaimed; its settlement still counts its cost)
 DEFAULT_LEASE_S = 900.0
-
-
-@dataclass
-class ScopeTotals:
-    """One scope's numbers at one instant: what :func:`choose` decides on."""
-
-    spent: float = 0.0
-    reserved: float = 0.0
-    strong_calls: int = 0
-    strong_in_flight: int = 0
-    in_flight: int = 0
-
-
-def _fits(budget: Budget, s: ScopeTotals, route: Route, amount: float | None, whole: bool) -> bool:
-    if route == "strong" and budget.max_strong_calls is not None and \
-            s.strong_calls + s.strong_in_flight >= budget.max_strong_calls:
-        return False
-    if budget.max_usd is None:
-        return True
-    if whole and amount is not None:
-        return s.spent + s.reserved + amount <= budget.max_usd + 1e-12
-    return s.spent + s.reserved < budget.max_usd
-
-
-def choose(budget: Budget, s: ScopeTotals, route: Route, bounds: Mapping[str, float] | None) -> Route | None:
-    """The admission rule every store applies atomically: the route a call asking for
-    ``route`` is admitted on, or ``None`` (refused).
-
-    A call is admitted while money is left beyond what is spent and reserved
-    (``spent + reserved < cap``), so total spend passes the cap by less than one call; under
-    ``on_exhausted="weak"`` a strong call must fit whole, else it goes weak. The Redis store
-    runs the same rule as a Lua script (``redis.py``); the store tests hold the two equal."""
-    def amount(r: Route) -> float | None:
-        return float(bounds.get(r, 0.0)) if bounds else None
-
-    if route == "strong" and budget.on_exhausted == "weak":
-        if _fits(budget, s, "strong", amount("strong"), whole=True):
-            return "strong"
-        return "weak" if _fits(budget, s, "weak", amount("weak"), whole=False) else None
-    return route if _fits(budget, s, route, amount(route), whole=False) else None
-
-
-def fraction_left(budget: Budget, s: ScopeTotals) -> float:
-    """1 = untouched, 0 = exhausted (settled spend only)."""
-    parts = [1.0]
-    if budget.max_usd is not None:
-        parts.append(max(0.0, 1.0 - s.spent / budget.max_usd))
-    if budget.max_strong_calls is not None:
-        parts.append(0.0 if budget.max_strong_calls == 0 else max(0.0, 1.0 - s.strong_calls / budget.max_strong_calls))
-    return min(parts)
-
-
-def state_of(budget: Budget, scope: str, s: ScopeTotals) -> BudgetState:
-    remaining = None if budget.max_usd is None else budget.max_usd - s.spent - s.reserved
-    return BudgetState(scope=scope, spent_usd=s.spent, reserved_usd=s.reserved, remaining_usd=remaining,
-                       strong_calls=s.strong_calls, in_flight=s.in_flight, strong_in_flight=s.strong_in_flight,
-                       remaining_fraction=fraction_left(budget, s))
-
-
-def refusal(budget: Budget, scope: str, s: ScopeTotals, route: Route, bounds: Mapping[str, float] | None) -> str:
-    """The message of the :class:`~routellm_integrations.errors.BudgetExceeded` a refusal raises."""
-    spent = f"${s.spent:.6f} spent, ${s.reserved:.6f} reserved in flight" + (
-        f" of ${budget.max_usd:.6f}" if budget.max_usd else "")
-    need = f" (this call may cost up to ${float(bounds.get(route, 0.0)):.6f})" if bounds else ""
-    return (f"budget for scope {scope!r} exhausted ({spent}, {s.strong_calls} strong calls): "
-            f"a {route} call does not fit{need}")
 
 
 class LedgerEntry(BaseModel):

@@ -17,12 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..budgets import GLOBAL_SCOPE, Budget, BudgetState
+from ..budgets import GLOBAL_SCOPE, Budget, BudgetState, ScopeTotals, admit, refusal, state_of
 from ..decision import Route
 from ..errors import BudgetExceeded
 from ..costs import check_usd
-from .base import LedgerEntry, Reservation, ScopeTotals, UsageQuery, UsageReport, choose, refusal, \
-    state_of
+from .base import LedgerEntry, Reservation, UsageQuery, UsageReport
 
 
 #: entries kept by the in-memory store a call lifecycle or a ``CostLedger`` opens for itself
@@ -93,7 +92,7 @@ class MemoryStore:
                 bounds: Mapping[str, float] | None) -> tuple[Reservation, BudgetState]:
         with self._lock:
             s = self._scope(scope)
-            chosen = choose(budget, s, route, bounds)
+            chosen = admit(budget, s, route, bounds)
             if chosen is None:
                 raise BudgetExceeded(refusal(budget, scope, s, route, bounds))
             amount = float(bounds.get(chosen, 0.0)) if bounds else 0.0

@@ -24,12 +24,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from ..budgets import Budget, BudgetState
+from ..budgets import Budget, BudgetState, ScopeTotals, refusal, state_of
 from ..decision import Route
 from ..errors import BudgetExceeded
 from ..costs import check_usd
-from .base import DEFAULT_LEASE_S, LedgerEntry, Reservation, ScopeTotals, UsageQuery, UsageReport, \
-    refusal, state_of
+from .base import DEFAULT_LEASE_S, LedgerEntry, Reservation, UsageQuery, UsageReport
 
 # the reservations still live now, summed (shared by both scripts)
 _LIVE = """

@@ -21,12 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from ..budgets import Budget, BudgetState
+from ..budgets import Budget, BudgetState, ScopeTotals, admit, refusal, state_of
 from ..decision import Route
 from ..errors import BudgetExceeded
 from ..costs import check_usd
-from .base import DEFAULT_LEASE_S, LedgerEntry, Reservation, ScopeTotals, UsageQuery, UsageReport, choose, \
-    refusal, state_of
+from .base import DEFAULT_LEASE_S, LedgerEntry, Reservation, UsageQuery, UsageReport
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS budget_scopes (
@@ -115,7 +114,7 @@ class SQLiteStore:
         with self._tx() as db:
             db.execute("DELETE FROM reservations WHERE scope = ? AND expires_at < ?", (scope, now))
             s = self._totals(db, scope)
-            chosen = choose(budget, s, route, bounds)
+            chosen = admit(budget, s, route, bounds)
             if chosen is None:
                 raise BudgetExceeded(refusal(budget, scope, s, route, bounds))
             amount = float(bounds.get(chosen, 0.0)) if bounds else 0.0

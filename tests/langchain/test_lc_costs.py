@@ -7,7 +7,8 @@ import warnings
 
 import pytest
 
-from routellm_integrations.costs import CostLedger, ModelPrice, PriceTable, Usage
+from routellm_integrations.costs import ModelPrice, PriceTable, Usage
+from routellm_integrations.state import CostLedger
 from routellm_integrations.errors import PriceTableError, UnpricedModelWarning
 
 

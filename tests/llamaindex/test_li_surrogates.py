@@ -9,7 +9,8 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from scripted_llm import ScriptedLLM
 
 from llamaindex_routellm import RoutedLLM
-from routellm_integrations.costs import CostLedger, PriceTable
+from routellm_integrations.costs import PriceTable
+from routellm_integrations.state import CostLedger
 
 BAD = "caf\udce9 ok?"
 PRICES = PriceTable({"scriptedllm": {"big-model": (10.0, 30.0), "small-model": (0.5, 1.5)}})

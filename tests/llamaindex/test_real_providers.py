@@ -10,7 +10,8 @@ from llama_index.llms.anthropic import Anthropic
 from llama_index.llms.openai import OpenAI
 
 from llamaindex_routellm import RoutedLLM
-from routellm_integrations.costs import CostLedger, PriceTable
+from routellm_integrations.costs import PriceTable
+from routellm_integrations.state import CostLedger
 from routellm_integrations.routers.length import LengthRouter
 
 SHORT = "What is the capital of France?"

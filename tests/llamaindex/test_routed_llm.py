@@ -14,7 +14,8 @@ from scripted_llm import Boom, ScriptedLLM
 
 from llamaindex_routellm import RoutedLLM, RoutingDecisionEvent
 from routellm_integrations import InvalidPromptError, InvalidRouteError
-from routellm_integrations.costs import CostLedger, PriceTable
+from routellm_integrations.costs import PriceTable
+from routellm_integrations.state import CostLedger
 from routellm_integrations.routers.length import LengthRouter
 
 SHORT = "What is 2 + 2?"

@@ -26,7 +26,8 @@ from scripted_llm import ScriptedLLM
 
 from llamaindex_routellm import ObjectsRequired, RoutedLLM
 from routellm_integrations import Budget
-from routellm_integrations.costs import CostLedger, PriceTable
+from routellm_integrations.costs import PriceTable
+from routellm_integrations.state import CostLedger
 from routellm_integrations.errors import BudgetConfigError, BudgetExceeded, InvalidPromptError, RouteLLMError
 from routellm_integrations.routers.base import BaseRouter
 from routellm_integrations.routers.length import LengthRouter
