@@ -51,13 +51,13 @@ from langchain_core.runnables.config import ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 
 from routellm_integrations.budgets import Budget
 from routellm_integrations.costs import PriceTable
 from routellm_integrations.state import CostLedger
 from routellm_integrations.decision import Route, RoutingDecision
-from routellm_integrations.errors import InvalidPromptError, InvalidThresholdError
+from routellm_integrations.errors import InvalidPromptError, InvalidThresholdError, RouteLLMError
 from routellm_integrations.policy import RoutingPolicy, StepPolicy, SwapReport
 from routellm_integrations.routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
 from routellm_integrations.routing import engine
@@ -74,6 +74,14 @@ __all__ = ["RoutedChat", "ROUTE_KWARG", "routing_text"]
 #: the call kwarg that carries the :class:`RoutedCall` from the entry point into the run
 ROUTE_KWARG = "routellm_route"
 _TOOL_OPTIONS = ("tool_choice", "strict", "parallel_tool_calls")
+
+
+def _typed(exc: ValidationError) -> Exception:
+    """The RouteLLMError a validator raised, when it is the one problem pydantic reports
+    (pydantic wraps a ValueError raised in a validator); else the ValidationError."""
+    errors = exc.errors()
+    cause = errors[0].get("ctx", {}).get("error") if len(errors) == 1 else None
+    return cause if isinstance(cause, RouteLLMError) else exc
 
 
 def _scope_of(metadata: dict[str, Any] | None) -> str | None:
@@ -208,6 +216,15 @@ class RoutedChat(BaseChatModel):
     _calls: CallLifecycle = PrivateAttr()
     _backends: dict[str, BaseChatModel] = PrivateAttr()
     _checks: tuple[Any, ...] = PrivateAttr(default=())
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """A misuse raises the same typed error as on every other surface (e.g.
+        :class:`~routellm_integrations.errors.InvalidThresholdError`), not pydantic's
+        ``ValidationError`` wrapping it."""
+        try:
+            super().__init__(*args, **kwargs)
+        except ValidationError as exc:
+            raise _typed(exc) from None
 
     @model_validator(mode="after")
     def _check(self) -> "RoutedChat":
@@ -397,15 +414,16 @@ class RoutedChat(BaseChatModel):
         return {"turn": self._turn(list(messages), forced, kwargs), "force": forced, "scope": scope or self.scope,
                 "max_output_tokens": max_tokens if isinstance(max_tokens, int) else None}
 
-    def decide(self, messages: Sequence[BaseMessage], model: str | None = None,
+    def decide(self, messages: LanguageModelInput, model: str | None = None,
                scope: str | None = None) -> RoutingDecision:
-        """Where a call with these messages would go now. A preview: it reserves no budget,
-        moves no online threshold and remembers no turn."""
-        return self._calls.preview(**self._route_args(messages, model, scope, {}))
+        """Where a call with this input (a string, messages or a prompt value, as
+        ``invoke`` takes) would go now. A preview: it reserves no budget, moves no online
+        threshold and remembers no turn."""
+        return self._calls.preview(**self._route_args(self._convert_input(messages).to_messages(), model, scope, {}))
 
-    async def adecide(self, messages: Sequence[BaseMessage], model: str | None = None,
+    async def adecide(self, messages: LanguageModelInput, model: str | None = None,
                       scope: str | None = None) -> RoutingDecision:
-        return await asyncio.to_thread(self.decide, list(messages), model, scope)
+        return await asyncio.to_thread(self.decide, messages, model, scope)
 
     def _watch(self, call: RoutedCall, callbacks: Any) -> None:
         """Report the settled call to the handlers of this run that take records (the cost

@@ -28,7 +28,7 @@ from .decision import Route, RoutingDecision
 from .errors import BudgetExceeded, InvalidRouteError, InvalidThresholdError, RouterOptionError
 from .online import OnlineShareController, OnlineSpendController
 from .routers.base import BaseRouter, validate_threshold
-from .routers.registry import is_model_free, load_router
+from .routers.registry import check_router_name, is_model_free, load_router
 from .state import BudgetTracker, open_store
 from .validation import scrub_surrogates
 
@@ -126,6 +126,8 @@ class RoutingPolicy:
             raise ValueError(f"steps must be 'per_turn', 'every_step' or 'sticky', got {steps!r}")
         if not isinstance(router, (str, BaseRouter)) and not hasattr(router, "score"):
             raise TypeError(f"router must be a name, a folder or a router object, got {type(router).__name__}")
+        if isinstance(router, str):
+            check_router_name(router)  # a misspelt router fails here, not at the first call
         self._router_spec = router
         self._router: BaseRouter | None = router if not isinstance(router, str) else None
         self._router_options = dict(router_options or {})

@@ -117,13 +117,24 @@ def is_model_free(name: str) -> bool:
     return spec is not None and spec.model_free
 
 
+def check_router_name(name_or_path: Any) -> None:
+    """Raise :class:`UnknownRouterError` unless ``name_or_path`` names a registered router
+    or is a folder (what :func:`load_router` would load): callers that load the router
+    later (on the first call) check it when they are built."""
+    if not isinstance(name_or_path, (str, os.PathLike)) or (isinstance(name_or_path, str) and not name_or_path.strip()):
+        raise UnknownRouterError(f"load_router needs a router name or a checkpoint folder, got {name_or_path!r} "
+                                 f"(names: {available_routers()})")
+    named = isinstance(name_or_path, str) and name_or_path in _SPECS and _SPECS[name_or_path].named
+    if not named and not Path(name_or_path).is_dir():
+        raise UnknownRouterError(f"unknown router {str(name_or_path)!r}: use one of {available_routers()} "
+                                 "or the path of a folder written by save_pretrained")
+
+
 def load_router(name_or_path: str | os.PathLike[str], **options: Any) -> BaseRouter:
     """A router by registered name (``"random"``, ``"length"``, ``"mf"``, ...) or from a
     folder written by ``save_pretrained``. Options go to the router (e.g. ``strong_model=``);
     one it does not take is a :class:`RouterOptionError` naming the ones it does."""
-    if not isinstance(name_or_path, (str, os.PathLike)) or (isinstance(name_or_path, str) and not name_or_path.strip()):
-        raise UnknownRouterError(f"load_router needs a router name or a checkpoint folder, got {name_or_path!r} "
-                                 f"(names: {available_routers()})")
+    check_router_name(name_or_path)
     if isinstance(name_or_path, str) and name_or_path in _SPECS and _SPECS[name_or_path].named:
         return _SPECS[name_or_path].load(**options)
     path = Path(name_or_path)
@@ -140,8 +151,7 @@ def load_router(name_or_path: str | os.PathLike[str], **options: Any) -> BaseRou
         kinds = sorted({s.folder_kind for s in _SPECS.values() if s.checkpoint is not None or not s.named})
         raise CheckpointError(f"{path / CONFIG_FILE} names router {kind!r}, which cannot be loaded from a folder "
                               f"(known: {kinds})")
-    raise UnknownRouterError(f"unknown router {str(name_or_path)!r}: use one of {available_routers()} "
-                             "or the path of a folder written by save_pretrained")
+    raise UnknownRouterError(f"unknown router {str(name_or_path)!r}")  # unreachable: checked above
 
 
 def load_folder(cls: type[BaseRouter], folder: Path, what: str, options: dict[str, Any]) -> BaseRouter:

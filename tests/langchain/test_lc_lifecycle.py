@@ -17,13 +17,13 @@ from langchain_core.globals import set_llm_cache
 from langchain_core.load import dumps
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from langchain_routellm import RoutedChat, routellm_cost_tracker
 from lc_fakes import ScriptedChatModel
 from routellm_integrations import Budget
 from routellm_integrations.costs import PriceTable
-from routellm_integrations.errors import BudgetExceeded
+from routellm_integrations.errors import BudgetConfigError, BudgetExceeded
 from routellm_integrations.routers.base import BaseRouter
 from routellm_integrations.testing.openai_compat import Reply, chat_completions_handler, raw_usage_handler
 
@@ -347,8 +347,8 @@ async def test_a_tight_cap_holds_under_200_concurrent_calls(openai_server, on_ex
 
 # -- configuration and secrets -----------------------------------------------------------------------
 def test_an_unpriced_model_under_a_dollar_cap_is_a_configuration_error():
-    # pydantic reports a validator's ValueError (BudgetConfigError is one) as a ValidationError
-    with pytest.raises(ValidationError, match="my-local-model.*cannot price"):
+    # the typed error itself, as RoutedLLM and the policy raise it (not pydantic's ValidationError)
+    with pytest.raises(BudgetConfigError, match="my-local-model.*cannot price"):
         RoutedChat(strong=ScriptedChatModel(model="my-local-model", provider="custom"),
                    weak=ScriptedChatModel(model="gpt-4o-mini", provider="openai"), router="length",
                    budget=Budget(max_usd=1.0))
