@@ -31,7 +31,7 @@ def main() -> list[dict]:
     rows = []
     with tool_calling_pair() as (strong, weak), routellm_cost_tracker() as cost:
         # before: llm = ChatOpenAI(model="gpt-4o")
-        llm = RoutedChat(strong=strong, weak=weak, router="mf", threshold=0.5)
+        llm = RoutedChat(strong=strong, weak=weak, router="mf")  # 30% of calls strong, held online
         agent = create_agent(llm, tools=[get_weather, multiply])
         for question in ("Use get_weather for Paris, please.",
                          "Use multiply on 17 and 23, then explain step by step how long multiplication works "

@@ -44,7 +44,7 @@ def langsmith_client() -> Iterator[tuple[langsmith.Client, object | None]]:
 
 def main(client: langsmith.Client | None = None, project: str = "routellm-examples") -> list[dict]:
     strong, weak = langchain_pair()
-    llm = RoutedChat(strong=strong, weak=weak, router="mf", threshold=0.5)
+    llm = RoutedChat(strong=strong, weak=weak, router="mf")  # 30% of calls strong, held online
     with contextlib.ExitStack() as stack:
         recorder = None
         if client is None:

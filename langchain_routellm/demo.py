@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--router", default="mf")
     ap.add_argument("--threshold", type=float, default=None,
-                    help="default: calibrated so that half of the demo prompts go strong")
+                    help="default: none, RoutedChat's default (30%% of calls strong, held online)")
     ap.add_argument("--max-tokens", type=int, default=48, help="answer length cap per call")
     ap.add_argument("--strong-max-tokens", type=int, default=160,
                     help="local default only: the reasoning budget of the 'strong' half")
@@ -141,14 +141,16 @@ def _run(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     strong, weak, where = backends(args.max_tokens, args.strong_max_tokens)
-    threshold = args.threshold
-    if threshold is None:
-        from routellm_integrations import calibrate_threshold, load_router
-
-        threshold = calibrate_threshold(load_router(args.router), DEMO_PROMPTS, 0.5)
-    llm = RoutedChat(strong=strong, weak=weak, router=args.router, threshold=threshold)
+    # the local pair is one small model the router does not know: it scores the pair the
+    # traffic is priced as; real backends are scored as themselves
+    pair = ({"strong_model": args.priced_strong, "weak_model": args.priced_weak}
+            if where.startswith("local") and args.router not in ("random", "length") else {})
+    llm = RoutedChat(strong=strong, weak=weak, router=args.router, threshold=args.threshold, router_options=pair)
     llm.get_router().score(DEMO_PROMPTS[:1])  # the router and its embedder load before the table
-    print(f"ready in {time.perf_counter() - t0:.1f} s: {where}; router {args.router}, threshold {threshold:.3f}\n",
+    how = (f"threshold {args.threshold:.3f}" if args.threshold is not None
+           else f"default: {llm.policy.strong_fraction:.0%} of calls strong, held online")
+    print(f"ready in {time.perf_counter() - t0:.1f} s: {where}; router {args.router} scoring "
+          f"{llm.policy.scored_pair or 'no pair'}; {how}\n",
           flush=True)
     print(f"{'route':6} {'score':>5} {'model':32} {'tokens':>10}  prompt -> answer", flush=True)
     prices = PriceTable.default()
