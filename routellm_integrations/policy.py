@@ -28,6 +28,7 @@ from .decision import Route, RoutingDecision
 from .errors import BudgetExceeded, InvalidRouteError, InvalidThresholdError, RouterOptionError
 from .online import OnlineShareController, OnlineSpendController
 from .routers.base import BaseRouter, validate_threshold
+from .routers.pair import ScoredPair, score_pair
 from .routers.registry import check_router_name, is_model_free, load_router
 from .state import BudgetTracker, open_store
 from .validation import scrub_surrogates
@@ -181,19 +182,20 @@ class RoutingPolicy:
             with self._lock:
                 if self._router is None:
                     loaded = load_router(self._router_spec, **self._router_options)  # type: ignore[arg-type]
-                    self._router = self._paired(loaded)
-        return self._router
+                    self._serve(self._paired(loaded))
+        return self._router  # type: ignore[return-value]
 
-    def _paired(self, router: BaseRouter) -> BaseRouter:
+    def _paired(self, router: BaseRouter) -> ScoredPair:
         """``router`` scoring the backends' pair (see :meth:`score_pair`); N-way unchanged."""
         if self.nway:
-            return router
-        from .routers.pair import score_pair
-
+            return ScoredPair(router, None, None)
         explicit = "strong_model" in self._router_options or "weak_model" in self._router_options
-        scored = score_pair(router, *self._pair_names, explicit=explicit)
+        return score_pair(router, *self._pair_names, explicit=explicit)
+
+    def _serve(self, scored: ScoredPair) -> None:
+        """Serve ``scored.router`` and report its pair, together (callers hold ``_lock``)."""
+        self._router = scored.router
         self._scored_pair, self._scored_pair_source = scored.pair, scored.source
-        return scored.router
 
     def score_pair(self, strong_model: str | None, weak_model: str | None) -> None:
         """Score the pair the calls go to: ``strong_model``/``weak_model`` are the backends'
@@ -203,7 +205,7 @@ class RoutingPolicy:
         self._pair_names = (strong_model, weak_model)
         with self._lock:
             if self._router is not None:
-                self._router = self._paired(self._router)
+                self._serve(self._paired(self._router))
 
     @property
     def scored_pair(self) -> list[str] | None:
@@ -267,16 +269,15 @@ class RoutingPolicy:
         return bool(getattr(router, "inline_scoring", False))
 
     def _cheap_to_score(self) -> bool:
-        """Whether scoring the reference mix (240 prompts) costs next to nothing: a model-free
-        router, or one whose scoring is inline (an embedder that says it will be, such as
-        the static table, is loaded by a first score)."""
-        if is_model_free(self.router_name):
-            return True
-        router = self.router
-        if not getattr(router, "inline_scoring", False) and hasattr(getattr(router, "embedder", None),
-                                                                     "inline_scoring"):
-            router.score(list(reference_prompts()[:1]))
-        return bool(getattr(router, "inline_scoring", False))
+        """Whether scoring the reference mix (240 prompts) costs next to nothing:
+        :meth:`scores_inline` once the router is loaded (an embedder that says it will score
+        inline, such as the static table, is loaded by a first score)."""
+        if not is_model_free(self.router_name):
+            router = self.router
+            if not getattr(router, "inline_scoring", False) and hasattr(getattr(router, "embedder", None),
+                                                                         "inline_scoring"):
+                router.score(list(reference_prompts()[:1]))
+        return self.scores_inline()
 
     @property
     def router_name(self) -> str:
@@ -487,10 +488,10 @@ class RoutingPolicy:
         restarts from the new router's scores of them; with a fixed threshold the new
         threshold sends the same share of them strong as the old one did. Calls already
         in flight finish on the old router's decision."""
-        new = resolve_router(router)
         if self.nway:
-            return self._swap_nway(new)
-        new = self._paired(new)
+            return self._swap_nway(resolve_router(router))
+        scored = self._paired(resolve_router(router))
+        new = scored.router
         with self._swap_lock:
             sample = list(prompts) if prompts is not None else list(self._recent)
             old_router = self.router
@@ -505,7 +506,8 @@ class RoutingPolicy:
             new_threshold = (threshold_for_strong_fraction(new_scores, share) if sample and share is not None
                              else old_threshold)
             with self._lock:
-                self._router, self._router_spec = new, new
+                self._serve(scored)
+                self._router_spec = new
                 if self.strong_fraction is not None:
                     self._online = OnlineShareController(self.strong_fraction, warm_threshold=new_threshold)
                     self._online.seed(new_scores)
