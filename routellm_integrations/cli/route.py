@@ -27,7 +27,6 @@ DEMO_PROMPTS = [
 ]
 
 
-
 def _stdin_lines() -> Iterator[str]:
     """Non-blank lines of stdin, decoded as argv is (a byte that is not UTF-8 becomes a lone
     surrogate, routed like any other character, rather than a decoding error)."""

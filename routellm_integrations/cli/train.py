@@ -16,7 +16,6 @@ from .common import Command, InputFile, Quiet, _help, app
 _FLAG_OF_FIELD = {"n_tiers": "tiers"}
 
 
-
 def _flag(field: str) -> str:
     return "--" + _FLAG_OF_FIELD.get(field, field).replace("_", "-")
 
