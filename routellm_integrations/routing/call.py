@@ -405,7 +405,7 @@ class RoutedCall:
             cost_usd=cost, strong_cost_usd=strong_cost, estimated=estimated, usage_error=usage_error,
             budget=budget if budget is not None else d.budget,
             strong_model=lc.strong.model, strong_provider=lc.strong.provider, weak_model=lc.weak.model,
-            weak_provider=lc.weak.provider, models=lc.keys if lc.nway else None, qualities=d.qualities,
+            weak_provider=lc.weak.provider, models=lc.candidates, qualities=d.qualities,
             expected_costs_usd=d.expected_costs_usd, cost_weight=d.cost_weight, escalated_from=d.escalated_from,
             escalation_reason=self._escalation_reason if status == "escalated" else None,
             strong_fraction=d.strong_fraction, scored_pair=d.scored_pair, scored_pair_source=d.scored_pair_source)
@@ -413,7 +413,9 @@ class RoutedCall:
 
 class CallLifecycle:
     """Decides, reserves, prices, settles and records routed calls for one strong/weak
-    pair, or for N models (``backends=``, over a policy with ``models=``).
+    pair (``strong=``/``weak=``, or ``backends={"strong": ..., "weak": ...}``), or for N
+    models (``backends=``, over a policy with ``models=``): one backend per route key of
+    the policy's chooser (:attr:`RoutingPolicy.chooser`), which says what differs.
     Framework-free: ``RoutedChat``, ``RoutedLLM`` and the routed client are thin layers
     over it.
 
@@ -460,11 +462,13 @@ class CallLifecycle:
             ledger = CostLedger(prices, store=self.store)
         self.ledger = ledger
         self.prices = prices if prices is not None else ledger.prices
+        chooser = policy.chooser
         self._backends = self._check_backends(policy, strong, weak, backends)
-        self.nway = policy.nway
-        if not self.nway:  # the router scores the two models the calls go to
-            policy.score_pair(self._backends["strong"].model, self._backends["weak"].model)
+        # a pair's router scores the two models the calls go to
+        policy.score_backends({k: b.model for k, b in self._backends.items()})
         self.keys = list(self._backends)
+        #: the keys each call's record lists as its candidates (None: a pair's routes are roles)
+        self.candidates = chooser.candidates
         self._expected_out = self._check_expected_output(expected_output_tokens)
         self._out_lock = threading.Lock()
         budget: Budget | None = policy.budget.budget if policy.budget is not None else None
@@ -477,45 +481,42 @@ class CallLifecycle:
                 "never be counted against the cap. Add its price with "
                 "PriceTable.default().with_prices({provider: {model: (input_usd_per_1M, "
                 "output_usd_per_1M)}}), or cap strong calls with max_strong_calls instead.")
-        if unpriced and self.nway:
+        if unpriced and chooser.needs_costs:
             raise PriceTableError(
                 f"routing among N models weighs prices, and the price table cannot price "
                 f"{', '.join(f'{b.route!r} ({b.model!r}, provider {b.provider!r})' for b in unpriced)}. Add them "
                 "with PriceTable.default().with_prices({provider: {model: (input_usd_per_1M, output_usd_per_1M)}}).")
-        if self.nway:
-            nominal = {k: self.prices.cost(b.model, Usage(1000, 500), b.provider, warn=False) or 0.0
-                       for k, b in self._backends.items()}
-            if reference is not None and reference not in self._backends:
-                raise InvalidRouteError(f"reference={reference!r} is not one of the models {self.keys}")
-            self._strong_key = reference or max(self.keys, key=lambda k: nominal[k])
-            self._weak_key = min(self.keys, key=lambda k: nominal[k])
-        else:
-            if reference not in (None, "strong"):
-                raise InvalidRouteError("reference= names the savings model among N models; a pair counts "
-                                        "savings against its strong model")
-            self._strong_key, self._weak_key = "strong", "weak"
-        if on_no_text != "error" and self.nway:
-            self._no_text_key = self._strong_key if on_no_text == "strong" else self._weak_key
-        else:
-            self._no_text_key = on_no_text
+        nominal = {k: self.prices.cost(b.model, Usage(1000, 500), b.provider, warn=False) or 0.0
+                   for k, b in self._backends.items()}
+        # the model savings count against ("strong") and the bottom one ("weak"): a pair's by role
+        self._strong_key = chooser.reference(nominal, reference)
+        self._weak_key = chooser.cheapest(nominal)
+        self._no_text_key = {"strong": self._strong_key, "weak": self._weak_key}.get(on_no_text, on_no_text)
+
+    @property
+    def nway(self) -> bool:
+        """Routing among N models (the policy's ``models=``) rather than a strong/weak pair."""
+        return self.policy.nway
 
     @staticmethod
     def _check_backends(policy: RoutingPolicy, strong: Backend | None, weak: Backend | None,
                         backends: Mapping[str, Backend] | None) -> dict[str, Backend]:
+        """One backend per route key of the policy's chooser, in its order, each named by
+        its key (``strong=``/``weak=`` are the mapping ``{"strong": ..., "weak": ...}``)."""
+        keys = policy.chooser.keys
         if backends is None:
             if strong is None or weak is None:
                 raise InvalidRouteError("give strong= and weak= backends, or backends={key: Backend, ...}")
-            if policy.nway:
+            roles = {"strong": strong, "weak": weak}
+            if set(keys) != set(roles):
                 raise InvalidRouteError("the policy routes among N models (models=): give backends={...}")
-            return {"strong": Backend("strong", strong.model, strong.provider),
-                    "weak": Backend("weak", weak.model, weak.provider)}
+            return {k: Backend(k, roles[k].model, roles[k].provider) for k in keys}
         if strong is not None or weak is not None:
             raise InvalidRouteError("give strong=/weak= or backends=, not both")
-        if not policy.nway or set(backends) != set(policy.models or ()):
-            raise InvalidRouteError(f"backends {sorted(backends)} must be the policy's models "
-                                    f"{sorted(policy.models or ())}")
+        if set(backends) != set(keys):
+            raise InvalidRouteError(f"backends {sorted(backends)} must be the policy's models {sorted(keys)}")
         out = {}
-        for key in policy.models:  # type: ignore[union-attr]
+        for key in keys:
             b = backends[key]
             if not isinstance(b, Backend):
                 raise TypeError(f"backends[{key!r}] must be a Backend, got {type(b).__name__}")
@@ -572,28 +573,19 @@ class CallLifecycle:
         """The model an escalation of ``call`` goes to (a pair: weak -> strong; None at the
         top). N-way: among the models dearer than the call's for this turn (or as dear and
         predicted better), the cheapest one predicted at least as good as the call's model,
-        else the cheapest one: a failed answer is never re-sent to a model expected to do
-        worse when another is there."""
-        if not self.nway:
-            return "strong" if call.route == "weak" else None
+        else the cheapest one (:meth:`~routellm_integrations.choosers.Chooser.next_up`)."""
         d = call.decision
-        costs = d.expected_costs_usd or self.expected_costs(call.turn)
-        q = d.qualities or {}
-        mine, q_mine = costs[call.route], q.get(call.route, -1.0)
+        costs = d.expected_costs_usd or self._costs(call.turn)
+        return self.policy.chooser.next_up(call.route, d.qualities or {}, costs)
 
-        def above(k: str) -> bool:
-            tol = abs(mine) * 1e-9
-            return k != call.route and (costs[k] > mine + tol or (costs[k] >= mine - tol and q.get(k, -1.0) > q_mine))
-
-        up = [k for k in self.keys if above(k)]
-        better = [k for k in up if q.get(k, -1.0) >= q_mine]
-        pool = better or up
-        return min(pool, key=lambda k: (costs[k], -q.get(k, 0.0))) if pool else None
+    def _costs(self, turn: Turn) -> dict[str, float] | None:
+        """The turn's expected cost per model, when the policy's chooser weighs costs."""
+        return self.expected_costs(turn) if self.policy.chooser.needs_costs else None
 
     def escalation_ticket(self, call: "RoutedCall", route: str) -> Ticket:
         """Admit the escalation of ``call`` to ``route`` (refused, never downgraded, when it
         does not fit the budget: :class:`BudgetExceeded`)."""
-        costs = self.expected_costs(call.turn) if self.nway else None
+        costs = self._costs(call.turn)
         bounds = self.bounds(call.turn, call.max_output_tokens)
         ticket = self.policy.admit(route, scope=call.scope, reason="escalated", bounds=bounds, costs=costs,
                                    escalated_from=call.route, degrade=False)
@@ -625,11 +617,10 @@ class CallLifecycle:
 
     def _ticket(self, turn: Turn, force: str | None, scope: str | None, max_output_tokens: int | None,
                 dry_run: bool) -> tuple[Ticket, Reason]:
-        if force is not None and force not in self._backends:
-            expected = f"one of the models {self.keys}" if self.nway else "'strong' or 'weak'"
-            raise InvalidRouteError(f"a forced route must be {expected}, got {force!r}")
+        if force is not None:
+            self.policy.chooser.check_route(force)
         bounds = self.bounds(turn, max_output_tokens)
-        costs = self.expected_costs(turn) if self.nway else None
+        costs = self._costs(turn)
         if force is not None:
             return self.policy.admit(force, scope=scope, reason="forced", bounds=bounds, dry_run=dry_run,
                                      costs=costs), "forced"
