@@ -12,7 +12,7 @@ on every exit.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
@@ -22,10 +22,25 @@ from routellm_integrations.routing.engine import Hooks
 
 from .messages import chunk_text
 
-if TYPE_CHECKING:
-    from .chat_models import RoutedChat
-
 __all__ = ["native_structured_output"]
+
+
+class RoutesCalls(Protocol):
+    """What this module needs of ``RoutedChat`` (its public hooks for runnables that call
+    a backend themselves), so it needs no import of it."""
+
+    backends: dict[str, Any]
+    escalation_checks: tuple[Any, ...]
+
+    def begin_call(self, input: Any, config: RunnableConfig | None = None) -> tuple[list[BaseMessage], RoutedCall]:
+        ...
+
+    async def abegin_call(self, input: Any, config: RunnableConfig | None = None
+                          ) -> tuple[list[BaseMessage], RoutedCall]:
+        ...
+
+    def call_config(self, call: RoutedCall, config: RunnableConfig | None = None) -> RunnableConfig:
+        ...
 
 
 def _parse_errors() -> tuple[type[BaseException], ...]:
@@ -44,7 +59,7 @@ class _StructuredHooks(Hooks):
     """One structured-output call on the engine: the chosen backend's own structured-output
     runnable answers (``{"raw", "parsed", "parsing_error"}``), with the route in its run."""
 
-    def __init__(self, chat: "RoutedChat", per_route: dict[str, Runnable], messages: list[BaseMessage],
+    def __init__(self, chat: RoutesCalls, per_route: dict[str, Runnable], messages: list[BaseMessage],
                  config: RunnableConfig, wanted: dict[str, Any] | None, include_raw: bool) -> None:
         self.chat, self.per_route, self.messages, self.config = chat, per_route, messages, config
         self.wanted, self.include_raw = wanted, include_raw
@@ -110,7 +125,7 @@ def _raw(out: Any) -> BaseMessage | None:
     return raw if isinstance(raw, BaseMessage) else None
 
 
-def native_structured_output(chat: "RoutedChat", schema: Any, *, method: str, include_raw: bool,
+def native_structured_output(chat: RoutesCalls, schema: Any, *, method: str, include_raw: bool,
                              strict: bool | None) -> Runnable[Any, Any]:
     """A runnable that routes, then runs the chosen backend's own structured output."""
     from .answers import schema_of

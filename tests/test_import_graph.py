@@ -1,7 +1,7 @@
-"""The packages' import graph has no circle, lazy imports included: a room never imports
-back into one that imports it (imports under ``if TYPE_CHECKING:`` are not imports).
-Modules are grouped by their first two name parts (``routellm_integrations.state``,
-``routellm_integrations.policy``, ``langchain_routellm.chat_models``)."""
+"""The packages' import graph has no circle, lazy and type-checking imports included: no
+module imports back into one that imports it (a package's ``__init__`` importing its own
+submodules is how a package is built, not a circle: a submodule importing from its
+package's ``__init__`` is)."""
 
 from __future__ import annotations
 
@@ -42,22 +42,17 @@ def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for module, path in mods.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
-                       and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
         for node in ast.walk(tree):
-            if id(node) in typing_only:
-                continue
             for target in _targets(module, path, node, mods):
                 while target and target not in mods:
                     target = target.rpartition(".")[0]
-                a, b = ".".join(module.split(".")[:2]), ".".join(target.split(".")[:2])
-                if target and a != b:
-                    graph.setdefault(a, set()).add(b)
+                if target and target != module:
+                    graph.setdefault(module, set()).add(target)
     return graph
 
 
 def circles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected groups of more than one room (Tarjan)."""
+    """Strongly connected groups of more than one module (Tarjan)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
@@ -27,7 +25,7 @@ import typer
 
 from ..server.config import ServerConfig, load_config
 
-__all__ = ["SERVE_HELP", "add_serve_parser", "cmd_serve", "config_from_args", "main", "serve_command"]
+__all__ = ["SERVE_HELP", "add_serve_parser", "cmd_serve", "config_from_args", "serve_command"]
 
 #: the command's help (summary, then examples), plain text
 SERVE_HELP = (
@@ -116,15 +114,3 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     serve(config_from_args(args))
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``routellm serve`` called from Python with its flags
-    (the ``routellm`` command's entry point, so errors and defaults are the same)."""
-    from . import main as routellm
-
-    return routellm(["serve", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -36,7 +36,7 @@ class CostLedger:
     """
 
     def __init__(self, prices: PriceTable | None = None, *, store: Any = None) -> None:
-        from . import open_store
+        from .stores import open_store
 
         self.prices = prices if prices is not None else PriceTable.default()
         self.store = open_store(store) if store is not None else MemoryStore(max_entries=IN_PROCESS_MAX_ENTRIES)

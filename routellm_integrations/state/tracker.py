@@ -26,7 +26,7 @@ class BudgetTracker:
 
     def __init__(self, budget: Budget, *, max_scopes: int = 100_000, scope_ttl_s: float | None = None,
                  store: "StateStore | str | None" = None) -> None:
-        from . import open_store
+        from .stores import open_store
 
         self.budget = budget
         self.store = open_store(store) if store is not None else MemoryStore(max_scopes=max_scopes,

@@ -10,7 +10,8 @@ import pytest
 
 from routellm_integrations.errors import RouteLLMError
 from routellm_integrations.server.auth import AuthError, KeyRing
-from routellm_integrations.cli.serve import add_serve_parser, config_from_args, main
+from routellm_integrations.cli import main as routellm
+from routellm_integrations.cli.serve import add_serve_parser, config_from_args
 from routellm_integrations.server.config import ConfigError, ServerConfig, load_config
 
 YAML = """
@@ -118,10 +119,10 @@ def test_config_errors_name_the_field(tmp_path: Path, text: str, problem: str) -
 
 
 def test_config_file_problems_exit_2_or_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--config", str(tmp_path / "missing.yaml")]) == 2
+    assert routellm(["serve", "--config", str(tmp_path / "missing.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "x.ini").write_text("[a]\n")
-    assert main(["--config", str(tmp_path / "x.ini")]) == 1  # found while reading: an error, not a usage error
+    assert routellm(["serve", "--config", str(tmp_path / "x.ini")]) == 1  # found while reading: an error, not a usage error
     assert ".yaml, .yml, .toml or .json" in capsys.readouterr().err
 
 
