@@ -37,9 +37,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any, Literal
 
-from langchain_core.callbacks import (AsyncCallbackManagerForLLMRun, BaseCallbackManager, CallbackManager,
-                                      CallbackManagerForLLMRun)
-from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
+from langchain_core.callbacks import (AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun)
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.chat_models import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -51,20 +49,22 @@ from langchain_core.runnables.config import ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
-from routellm_integrations.budgets import Budget
 from routellm_integrations.costs import PriceTable
 from routellm_integrations.state import CostLedger
 from routellm_integrations.decision import Route, RoutingDecision
-from routellm_integrations.errors import InvalidPromptError, InvalidThresholdError, RouteLLMError
-from routellm_integrations.policy import RoutingPolicy, StepPolicy, SwapReport
+from routellm_integrations.errors import InvalidPromptError, InvalidRouteError
+from routellm_integrations.policy import RoutingPolicy, SwapReport
 from routellm_integrations.routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
 from routellm_integrations.routing import engine
 from routellm_integrations.routing.engine import Hooks, Tally
-from routellm_integrations.routing.escalation import escalation_checks, response_schema
+from routellm_integrations.routing.config import (RENAMED, RoutedModelConfig, checked, forced_route, pair_or_models,
+                                                  renamed)
+from routellm_integrations.routing.escalation import response_schema
 
 from .answers import answer_of
+from .records import aemit, emit, route_tags_metadata, scope_of, watch
 
 from .messages import (backend_model_name, backend_provider, chunk_text, message_pairs, routing_text, to_chunk,
                        turn_of_messages)
@@ -76,21 +76,7 @@ ROUTE_KWARG = "routellm_route"
 _TOOL_OPTIONS = ("tool_choice", "strict", "parallel_tool_calls")
 
 
-def _typed(exc: ValidationError) -> Exception:
-    """The RouteLLMError a validator raised, when it is the one problem pydantic reports
-    (pydantic wraps a ValueError raised in a validator); else the ValidationError."""
-    errors = exc.errors()
-    cause = errors[0].get("ctx", {}).get("error") if len(errors) == 1 else None
-    return cause if isinstance(cause, RouteLLMError) else exc
-
-
-def _scope_of(metadata: dict[str, Any] | None) -> str | None:
-    """A LangGraph thread (``thread_id`` in the run metadata) is a budget/sticky scope."""
-    thread = (metadata or {}).get("thread_id")
-    return f"thread:{thread}" if thread is not None else None
-
-
-class RoutedChat(BaseChatModel):
+class RoutedChat(BaseChatModel, RoutedModelConfig):
     """A chat model over two chat models: each call is scored by a RouteLLM router and
     sent to ``strong`` when ``score >= threshold``, else to ``weak``. Given no threshold,
     30% of calls go strong (``strong_fraction=0.3``, held on live traffic, whatever its
@@ -109,8 +95,10 @@ class RoutedChat(BaseChatModel):
     score, threshold, router, latency_ms, reason, status, cost_usd, budget, ...) and
     ``response_metadata["model_name"]`` set to the model that answered.
 
-    Per call, ``model="strong"`` / ``"weak"`` (N-way: a key; or any backend's model name)
-    forces a route; set ``model=`` at construction to force every call.
+    Per call, ``route="strong"`` / ``"weak"`` (N-way: a key; or any backend's model name)
+    forces a route; set ``route=`` at construction to force every call. Every routing
+    option is a field of :class:`~routellm_integrations.routing.config.RoutedModelConfig`
+    (the same names and checks as RoutedLLM, the client and the server).
     ``escalate_if=True`` (the built-in checks: structured output that does not parse or
     validate, a tool call to an unknown tool or with invalid arguments, an empty answer
     or a refusal), a check ``answer -> reason | None`` or a list of checks re-sends a
@@ -151,51 +139,16 @@ class RoutedChat(BaseChatModel):
     weak: BaseChatModel | None = Field(default=None, description="the model for the other calls")
     models: dict[str, BaseChatModel] | None = Field(default=None, description="instead of strong/weak: N chat "
                                                     "models by key, chosen per call by quality against cost")
-    router_models: dict[str, str] = Field(default_factory=dict, description="N-way: the router's name for a "
-                                          "key's model, when the key is not one (default: the key)")
-    cost_weight: float | None = Field(default=None, description="N-way: quality points one USD is worth "
-                                      "(0: best quality; default 0, or the warm start of spend_per_call)")
-    spend_per_call: float | None = Field(default=None, description="N-way: a target spend per call (USD), "
-                                         "held online")
-    max_cost_per_call: float | None = Field(default=None, description="N-way: never choose a model whose "
-                                            "expected cost for the call is above this (USD)")
-    reference_model: str | None = Field(default=None, description="N-way: the key savings are counted against "
-                                        "(default: the dearest model)")
-    expected_output_tokens: int | dict[str, int] = Field(default=400, description="N-way: the output length "
-                                                         "a model is expected to write, per key or for all, "
-                                                         "until its calls teach a running mean")
-    escalate_if: Any = Field(default=None, exclude=True, description="True (the built-in checks), a check "
-                             "answer -> reason or None, or a list: a failed answer goes to the next model up")
-    router: Any = Field(default=None, description="a router name for load_router, or a router object "
-                        "(default 'mf'; N-way 'quality')")
-    router_options: dict[str, Any] = Field(default_factory=dict, description="options for load_router")
-    threshold: float | None = Field(default=None, description="route strong when score >= threshold")
-    strong_fraction: float | None = Field(
-        default=None, description="instead of threshold: the share of calls to send strong, held on live traffic "
-        "(warm-started from calibration_prompts when given); with neither, 0.3")
-    calibration_prompts: list[str] | None = Field(default=None, description="a sample of your traffic for strong_fraction")
-    budget: Budget | None = Field(default=None, description="a spend/strong-call cap per scope (a LangGraph thread, "
-                                  "a routing_scope(...) block, or `scope`)")
-    steps: StepPolicy = Field(default="per_turn", description="per_turn: one route per user turn, kept for its "
-                              "tool-calling steps; every_step; sticky: once strong in a scope, stay strong")
-    scope: str | None = Field(default=None, description="budget/sticky scope of calls that name none")
-    max_scopes: int = Field(default=100_000, description="budget/sticky scopes kept (least recently used go first)")
-    scope_ttl_s: float | None = Field(default=None, description="forget a scope idle this long (seconds)")
-    route_on: Literal["last_human", "conversation"] = "last_human"
-    on_no_text: Literal["strong", "weak", "error"] = Field(
-        default="strong", description="where a call goes whose routing text is empty (e.g. only images)")
-    model_name: str | None = Field(default=None, alias="model",
-                                   description="force every call: 'strong', 'weak' or a backend's model name")
     temperature: float | None = Field(default=None, description="sent to whichever backend answers")
     max_tokens: int | None = Field(default=None, description="sent to whichever backend answers; bounds the "
                                    "budget's reservation for a call")
     stop: list[str] | None = Field(default=None, alias="stop_sequences", description="default stop sequences")
+    streaming: bool = False
     request_timeout: float | None = Field(default=None, alias="timeout",
                                           description="not applied: set timeouts on the backends' clients")
     max_retries: int | None = Field(default=None, description="not applied: set retries on the backends' clients")
     api_key: SecretStr | None = Field(default=None, exclude=True, repr=False,
                                       description="not applied: each backend holds its own provider key")
-    streaming: bool = False
     prices: PriceTable | None = Field(default=None, exclude=True, repr=False,
                                       description="price table for cost_usd (default: genai-prices over the "
                                       "shipped table)")
@@ -204,10 +157,9 @@ class RoutedChat(BaseChatModel):
     shadow: Any = Field(default=None, exclude=True, description="a ShadowSampler: records every call (for "
                         "feedback) and, for a sampled share, has the other backend answer and a judge compare, "
                         "off the critical path, into a label store")
-    store: Any = Field(default=None, exclude=True, repr=False,
-                       description="where budgets, the call ledger and the online share live: a StateStore or a "
-                       "URL (sqlite:///routing.db, redis://host:6379/0); default: this process's memory")
 
+    # the routing options (router, threshold, strong_fraction, cost_weight, escalate_if,
+    # route, route_on, budget, steps, scope, store, ...) are RoutedModelConfig's fields.
     # extra="forbid": a misspelt option (``thresold=0.3``) is an error, not a silent default
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, protected_namespaces=(),
                               extra="forbid")
@@ -220,58 +172,24 @@ class RoutedChat(BaseChatModel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """A misuse raises the same typed error as on every other surface (e.g.
         :class:`~routellm_integrations.errors.InvalidThresholdError`), not pydantic's
-        ``ValidationError`` wrapping it."""
-        try:
-            super().__init__(*args, **kwargs)
-        except ValidationError as exc:
-            raise _typed(exc) from None
+        ``ValidationError`` wrapping it. ``model=`` (a forced route, before it was called
+        ``route=``) still works, with a ``DeprecationWarning``."""
+        kwargs = renamed(kwargs, "RoutedChat", {"model": "route", "model_name": "route", **RENAMED})
+        checked(super().__init__, *args, **kwargs)
 
     @model_validator(mode="after")
     def _check(self) -> "RoutedChat":
-        from routellm_integrations.routers.base import validate_threshold
-
-        if self.threshold is not None and self.strong_fraction is not None:
-            raise InvalidThresholdError("give threshold or strong_fraction, not both")
-        if self.threshold is not None:
-            validate_threshold(self.threshold)
-        self._checks = escalation_checks(self.escalate_if)
-        if self.models is not None:
-            if self.strong is not None or self.weak is not None:
-                raise ValueError("give strong= and weak=, or models={...}, not both")
-            unknown = sorted(set(self.router_models) - set(self.models))
-            if unknown:
-                raise ValueError(f"router_models names {unknown}, which are not keys of models ({sorted(self.models)})")
-            self._backends = dict(self.models)
-        elif self.strong is None or self.weak is None:
-            raise ValueError("RoutedChat needs strong= and weak= chat models, or models={key: chat_model, ...}")
-        else:
-            self._backends = {"strong": self.strong, "weak": self.weak}
+        self._backends, nway = pair_or_models(self.strong, self.weak, self.models, what="chat model")
         if self.router is None:
-            object.__setattr__(self, "router", "quality" if self.models is not None else "mf")
-        if not isinstance(self.router, str):
-            if not (hasattr(self.router, "route") and hasattr(self.router, "score")):
-                raise TypeError(f"router must be a router name or an object with score()/route(), "
-                                f"got {type(self.router).__name__}")
-        nway = None if self.models is None else {k: self.router_models.get(k, k) for k in self.models}
-        self._policy = RoutingPolicy(self.router, threshold=self.threshold, strong_fraction=self.strong_fraction,
-                                     calibration_prompts=self.calibration_prompts, budget=self.budget,
-                                     steps=self.steps, router_options=self.router_options,
-                                     max_scopes=self.max_scopes, scope_ttl_s=self.scope_ttl_s, store=self.store,
-                                     models=nway, cost_weight=self.cost_weight, spend_per_call=self.spend_per_call,
-                                     max_cost_per_call=self.max_cost_per_call)
+            object.__setattr__(self, "router", self.router_or_default(nway))
+        if self.shadow is not None and nway:
+            raise InvalidRouteError("shadow sampling compares a strong/weak pair; it is not available with models=")
+        keys = list(self._backends)
+        self._policy = self.make_model_policy(keys, nway)
         backends = {k: Backend(k, backend_model_name(m), backend_provider(m)) for k, m in self._backends.items()}
-        if self.models is not None:
-            self._calls = CallLifecycle(self._policy, prices=self.prices, on_no_text=self.on_no_text,
-                                        backends=backends, reference=self.reference_model,
-                                        expected_output_tokens=self.expected_output_tokens)
-        else:
-            if self.reference_model is not None:
-                raise ValueError("reference_model= names a key among N models (models=); a pair counts savings "
-                                 "against strong")
-            self._calls = CallLifecycle(self._policy, prices=self.prices, on_no_text=self.on_no_text,
-                                        strong=backends["strong"], weak=backends["weak"])
-        if self.shadow is not None and self.models is not None:
-            raise ValueError("shadow sampling compares a strong/weak pair; it is not available with models=")
+        self._calls = CallLifecycle(self._policy, prices=self.prices, on_no_text=self.on_no_text,
+                                    backends=backends, **self.lifecycle_options())
+        self._checks = self.checks
         if self.shadow is not None:
             from routellm_integrations.labels.shadow import ShadowSampler
 
@@ -279,9 +197,10 @@ class RoutedChat(BaseChatModel):
                 raise TypeError(f"shadow must be a ShadowSampler(...), got {type(self.shadow).__name__}")
             self.shadow.check_prices((self._calls.strong.model, self._calls.strong.provider),
                                      (self._calls.weak.model, self._calls.weak.provider))
-        if self.model_name is not None:
-            self._forced(self.model_name)  # validate early
+        if self.route is not None:
+            self._forced(self.route)  # validate early
         if self.request_timeout is not None or self.max_retries is not None or self.api_key is not None:
+            # LangChain's standard parameters: accepted (its test suite passes them), never silently
             warnings.warn("RoutedChat does not own HTTP clients: timeout/max_retries/api_key are not applied; set "
                           "them on the strong and weak models", UserWarning, stacklevel=2)
         return self
@@ -297,14 +216,11 @@ class RoutedChat(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        params = {"router": self.router_name, "threshold": self.threshold,
-                  "strong_fraction": None if self.models is not None else self._policy.strong_fraction,
-                  "route_on": self.route_on, "strong_model": self._calls.strong.model,
-                  "weak_model": self._calls.weak.model}
-        if self.models is not None:
-            params.update(models={k: b.model for k, b in self._calls.backends.items()},
-                          cost_weight=self.cost_weight, spend_per_call=self.spend_per_call)
-        return params
+        return {"router": self.router_name, "threshold": self.threshold,
+                "strong_fraction": self._policy.strong_fraction, "route_on": self.route_on,
+                "strong_model": self._calls.strong.model, "weak_model": self._calls.weak.model,
+                "models": {k: b.model for k, b in self._calls.backends.items()},
+                "cost_weight": self.cost_weight, "spend_per_call": self.spend_per_call}
 
     def _get_invocation_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
         call = kwargs.pop(ROUTE_KWARG, None)
@@ -323,7 +239,7 @@ class RoutedChat(BaseChatModel):
         """The provider and model of the backend that answers this call (LangSmith prices
         the run by them). Before a decision exists, the strong backend's."""
         call = kwargs.get(ROUTE_KWARG)
-        override = kwargs.get("model")
+        override = kwargs.get("route", kwargs.get("model"))
         backend, name_override = self._backend(self._calls.strong.route), None
         if isinstance(call, RoutedCall):
             backend = self._backend(call.route)
@@ -333,8 +249,8 @@ class RoutedChat(BaseChatModel):
                 name_override = override
             else:
                 backend = self._backend(forced)
-        elif self.model_name is not None:
-            backend = self._backend(self._forced(self.model_name))
+        elif self.route is not None:
+            backend = self._backend(self._forced(self.route))
         try:
             params = LangSmithParams(**backend._get_ls_params(stop=stop))
         except Exception:  # noqa: BLE001
@@ -357,18 +273,9 @@ class RoutedChat(BaseChatModel):
     def _backend(self, route: str) -> BaseChatModel:
         return self._backends[route]
 
-    def _forced(self, model: str, strict: bool = True) -> str | None:
-        if model in self._backends:
-            return model
-        for key, b in self._calls.backends.items():
-            if model == b.model:
-                return key
-        if strict:
-            names = ", ".join(repr(b.model) for b in self._calls.backends.values())
-            keys = "'strong' or 'weak'" if self.models is None else ", ".join(map(repr, self._backends))
-            raise ValueError(f"model={model!r}: RoutedChat forces a route with model={keys} (or a backend's model "
-                             f"name: {names})")
-        return None
+    def _forced(self, route: str, strict: bool = True) -> str | None:
+        """The key ``route`` forces (a key, or a backend's model name)."""
+        return forced_route(route, {k: b.model for k, b in self._calls.backends.items()}, strict=strict)
 
     @property
     def policy(self) -> RoutingPolicy:
@@ -406,43 +313,39 @@ class RoutedChat(BaseChatModel):
                 raise
             return turn_of(message_pairs(messages), text="")
 
-    def _route_args(self, messages: Sequence[BaseMessage], model: str | None, scope: str | None,
+    def _route_args(self, messages: Sequence[BaseMessage], route: str | None, scope: str | None,
                     kwargs: dict[str, Any]) -> dict[str, Any]:
-        forced_name = model if model is not None else self.model_name
+        forced_name = route if route is not None else self.route
         forced = self._forced(forced_name) if forced_name is not None else None
         max_tokens = kwargs.get("max_tokens", self.max_tokens)
         return {"turn": self._turn(list(messages), forced, kwargs), "force": forced, "scope": scope or self.scope,
                 "max_output_tokens": max_tokens if isinstance(max_tokens, int) else None}
 
-    def decide(self, messages: LanguageModelInput, model: str | None = None,
+    def decide(self, messages: LanguageModelInput, route: str | None = None,
                scope: str | None = None) -> RoutingDecision:
         """Where a call with this input (a string, messages or a prompt value, as
         ``invoke`` takes) would go now. A preview: it reserves no budget, moves no online
         threshold and remembers no turn."""
-        return self._calls.preview(**self._route_args(self._convert_input(messages).to_messages(), model, scope, {}))
+        return self._calls.preview(**self._route_args(self._convert_input(messages).to_messages(), route, scope, {}))
 
-    async def adecide(self, messages: LanguageModelInput, model: str | None = None,
+    async def adecide(self, messages: LanguageModelInput, route: str | None = None,
                       scope: str | None = None) -> RoutingDecision:
-        return await asyncio.to_thread(self.decide, messages, model, scope)
+        return await asyncio.to_thread(self.decide, messages, route, scope)
 
     def _watch(self, call: RoutedCall, callbacks: Any) -> None:
         """Report the settled call to the handlers of this run that take records (the cost
         tracker), whichever way the call ends."""
-        manager = CallbackManager.configure(callbacks, self.callbacks, self.verbose)
-        for handler in manager.handlers:
-            listener = getattr(handler, "on_routed_call", None)
-            if callable(listener):
-                call.on_settled(listener)
+        watch(call, callbacks, self.callbacks)
 
     def _begin(self, messages: Sequence[BaseMessage], kwargs: dict[str, Any], metadata: dict[str, Any] | None,
                callbacks: Any) -> RoutedCall:
-        call = self._calls.begin(**self._route_args(messages, self._take_model(kwargs), _scope_of(metadata), kwargs))
+        call = self._calls.begin(**self._route_args(messages, self._take_route(kwargs), scope_of(metadata), kwargs))
         self._watch(call, callbacks)
         return call
 
     async def _abegin(self, messages: Sequence[BaseMessage], kwargs: dict[str, Any],
                       metadata: dict[str, Any] | None, callbacks: Any) -> RoutedCall:
-        args = self._route_args(messages, self._take_model(kwargs), _scope_of(metadata), kwargs)
+        args = self._route_args(messages, self._take_route(kwargs), scope_of(metadata), kwargs)
         call = await self._calls.abegin(**args)
         self._watch(call, callbacks)
         return call
@@ -482,35 +385,38 @@ class RoutedChat(BaseChatModel):
 
     def _tags_metadata(self, call: RoutedCall, tags: list[str] | None, metadata: dict[str, Any] | None
                        ) -> tuple[list[str], dict[str, Any]]:
-        d = call.decision
-        new_meta = {**(metadata or {}), "routellm_route": d.route, "routellm_model": call.backend.model,
-                    "routellm_score": d.score, "routellm_threshold": d.threshold, "routellm_router": d.router,
-                    "routellm_latency_ms": d.latency_ms, "routellm_reason": call.reason,
-                    "routellm_step_policy": d.step_policy, "routellm_call_id": call.call_id}
-        if d.budget is not None:  # the scope's budget at admission (traces show it beside the route)
-            new_meta["routellm_budget"] = d.budget
-        return [*(tags or []), f"routellm:{d.route}"], new_meta
+        return route_tags_metadata(call, tags, metadata)
 
     def _config_for(self, call: RoutedCall, config: RunnableConfig) -> RunnableConfig:
         tags, metadata = self._tags_metadata(call, config.get("tags"), config.get("metadata"))
         return {**config, "tags": tags, "metadata": metadata}  # type: ignore[typeddict-item]
 
-    def _event_data(self, call: RoutedCall) -> dict[str, Any]:
-        return call.preview_record().metadata()
-
     def _emit(self, callbacks: Any, call: RoutedCall) -> None:
-        if self.emit_routing_events and isinstance(callbacks, BaseCallbackManager) and callbacks.parent_run_id:
-            dispatch_custom_event("routellm_route", self._event_data(call), config={"callbacks": callbacks})
+        if self.emit_routing_events:
+            emit(callbacks, call)
 
     async def _aemit(self, callbacks: Any, call: RoutedCall) -> None:
-        if self.emit_routing_events and isinstance(callbacks, BaseCallbackManager) and callbacks.parent_run_id:
-            await adispatch_custom_event("routellm_route", self._event_data(call), config={"callbacks": callbacks})
+        if self.emit_routing_events:
+            await aemit(callbacks, call)
 
-    def _take_model(self, kwargs: dict[str, Any]) -> str | None:
-        model = kwargs.pop("model", None)
-        if model is not None and not isinstance(model, str):
-            raise TypeError(f"model must be a string ('strong', 'weak' or a backend's model name), got {model!r}")
-        return model
+    def _take_route(self, kwargs: dict[str, Any]) -> str | None:
+        """The call's forced route: ``route=`` (a key or a backend's model name), or
+        LangChain's model override ``model=`` naming a backend's model (``model="strong"``,
+        a route key there, still works with a ``DeprecationWarning``)."""
+        route, model = kwargs.pop("route", None), kwargs.pop("model", None)
+        if model is not None and route is not None:
+            raise InvalidRouteError("give route= (a route key or a backend's model name) or model=, not both")
+        if model is not None:
+            if not isinstance(model, str):
+                raise InvalidRouteError(f"model must be a backend's model name, got {model!r}")
+            if model in self._backends and model not in {b.model for b in self._calls.backends.values()}:
+                warnings.warn(f"model={model!r} names a route: force a route with route={model!r}",
+                              DeprecationWarning, stacklevel=4)
+            route = model
+        if route is not None and not isinstance(route, str):
+            raise InvalidRouteError(f"route must be a string ('strong', 'weak', a model key or a backend's model "
+                                    f"name), got {route!r}")
+        return route
 
     # -- entry points: begin the call before the run starts ---------------------------------
     def generate(self, messages: list[list[BaseMessage]], stop: list[str] | None = None, callbacks: Any = None,
@@ -615,10 +521,11 @@ class RoutedChat(BaseChatModel):
         if isinstance(call, RoutedCall):
             return call
         # _generate/_stream called directly (a subclass, a test): this method settles it
-        return self._calls.begin(**self._route_args(messages, self._take_model(kwargs), None, kwargs))
+        return self._calls.begin(**self._route_args(messages, self._take_route(kwargs), None, kwargs))
 
     def _prepare(self, call: RoutedCall, stop: list[str] | None, kwargs: dict[str, Any]
                  ) -> tuple[BaseChatModel, list[str] | None, dict[str, Any]]:
+        kwargs.pop("route", None)
         kwargs.pop("model", None)
         backend = self._backend(call.route)
         params = dict(kwargs)

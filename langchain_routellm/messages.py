@@ -37,15 +37,19 @@ def message_pairs(messages: Sequence[BaseMessage]) -> list[tuple[str, str]]:
     return [(m.type, message_text(m)) for m in messages]
 
 
-def turn_of_messages(messages: Sequence[BaseMessage], route_on: str = "last_human", *,
+def turn_of_messages(messages: Sequence[BaseMessage], route_on: Any = "last_user", *,
                      tools: Any = None) -> Turn:
     """The core :class:`~routellm_integrations.routing.Turn` of a LangChain call; the
-    bound tools' schemas count in its size (the provider bills them as input)."""
+    bound tools' schemas count in its size (the provider bills them as input).
+    ``route_on``: ``"last_user"``, ``"conversation"`` or your function of the messages
+    returning the text to score."""
     extra = json.dumps(tools, default=str) if tools else ""
+    if callable(route_on):
+        return turn_of(message_pairs(messages), text=route_on(list(messages)), extra_input=extra)
     return turn_of(message_pairs(messages), route_on, extra_input=extra)  # type: ignore[arg-type]
 
 
-def routing_text(messages: Sequence[BaseMessage], route_on: str = "last_human") -> str:
+def routing_text(messages: Sequence[BaseMessage], route_on: Any = "last_user") -> str:
     """The text a router scores for these messages (see :func:`turn_of_messages`)."""
     return turn_of_messages(messages, route_on).text
 

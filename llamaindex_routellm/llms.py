@@ -19,6 +19,7 @@ still take over, so no chunk of an escalated answer reaches the consumer.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Union
 
 from llama_index.core.base.llms.types import (ChatMessage, ChatResponse, ChatResponseAsyncGen,
@@ -30,15 +31,14 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 from pydantic import ConfigDict, Field, PrivateAttr, SerializeAsAny, field_serializer
 
-from routellm_integrations.budgets import Budget
 from routellm_integrations.costs import PriceTable
 from routellm_integrations.state import CostLedger
 from routellm_integrations.errors import RouteLLMError
-from routellm_integrations.policy import RoutingPolicy, StepPolicy, SwapReport
+from routellm_integrations.policy import RoutingPolicy, SwapReport
 from routellm_integrations.errors import InvalidRouteError
 from routellm_integrations.routing import Backend, CallLifecycle, RoutedCall, Turn
 from routellm_integrations.routing import engine
-from routellm_integrations.routing.escalation import escalation_checks
+from routellm_integrations.routing.config import RoutedModelConfig, checked, forced_route, pair_or_models, renamed
 
 from . import dispatch
 from .answers import answer_of
@@ -61,7 +61,7 @@ UserMsg = Optional[Union[str, ChatMessage]]
 
 
 @route_templated_calls_on_the_question
-class RoutedLLM(FunctionCallingLLM):
+class RoutedLLM(FunctionCallingLLM, RoutedModelConfig):
     """Routes each call to ``strong`` or ``weak`` with a RouteLLM router; or among N LLMs.
 
     ``threshold`` or ``strong_fraction`` (default: 30% of calls strong, held on live
@@ -91,61 +91,29 @@ class RoutedLLM(FunctionCallingLLM):
     weak: Optional[SerializeAsAny[LLM]] = Field(default=None, description="the cheap LLM")
     models: Optional[Dict[str, SerializeAsAny[LLM]]] = Field(
         default=None, description="instead of strong/weak: N LLMs by key, chosen per call by quality against cost")
-    router_models: Dict[str, str] = Field(default_factory=dict, description="N-way: the router's name for a "
-                                          "key's model, when the key is not one (default: the key)")
-    cost_weight: Optional[float] = Field(default=None, description="N-way: quality points one USD is worth "
-                                         "(0: best quality; default 0, or the warm start of spend_per_call)")
-    spend_per_call: Optional[float] = Field(default=None, description="N-way: a target spend per call (USD), "
-                                            "held online")
-    max_cost_per_call: Optional[float] = Field(default=None, description="N-way: never choose a model whose "
-                                               "expected cost for the call is above this (USD)")
-    reference_model: Optional[str] = Field(default=None, description="N-way: the key savings are counted "
-                                           "against (default: the dearest model)")
-    expected_output_tokens: Union[int, Dict[str, int]] = Field(
-        default=400, description="N-way: the output length a model is expected to write, per key or for all, "
-        "until its calls teach a running mean")
-    escalate_if: Any = Field(default=None, description="True (the built-in checks), a check answer -> reason "
-                             "or None, or a list: a failed answer goes to the next model up")
-    router: Any = Field(default="mf", description="router name, checkpoint folder, or router object "
-                        "(default 'mf'; N-way 'quality')")
-    threshold: Optional[float] = Field(default=None, description="route strong when score >= threshold")
-    strong_fraction: Optional[float] = Field(default=None, description="target share of strong calls")
-    calibration_prompts: Optional[List[str]] = Field(default=None, repr=False)
-    route_on: RouteOnSetting = Field(default="last_user", description="what is scored: the last user message, "
-                                     "the whole conversation, or your function of the messages")
-    on_no_text: Literal["strong", "weak", "error"] = Field(
-        default="strong", description="where a call goes whose message to route on holds no text")
-    budget: Optional[Budget] = Field(default=None, description="spend caps per scope")
-    steps: StepPolicy = Field(default="per_turn", description="how an agent's tool-calling steps are routed")
-    scope: Optional[str] = Field(default=None, description="budget/sticky scope when a call names none")
-    max_scopes: int = Field(default=100_000, description="per-scope state kept at most")
-    scope_ttl_s: Optional[float] = Field(default=None, description="idle scopes forgotten after this long")
     shadow: Any = Field(default=None, exclude=True, description="a ShadowSampler: records every call (for "
                         "feedback) and shadows a sampled share into a label store, off the critical path")
-    store: Any = Field(default=None, exclude=True, repr=False,
-                       description="where budgets, the call ledger and the online share live: a StateStore or a "
-                       "URL (sqlite:///routing.db, redis://host:6379/0); default: this process's memory")
+    # the routing options (router, threshold, strong_fraction, cost_weight, escalate_if,
+    # route, route_on, budget, steps, scope, store, ...) are RoutedModelConfig's fields
 
     model_config = ConfigDict(extra="forbid")  # a misspelt option must not silently mean its default
     _calls: CallLifecycle = PrivateAttr()
     _backends: Dict[str, LLM] = PrivateAttr()
     _checks: tuple = PrivateAttr(default=())
 
-    def __init__(self, strong: Optional[LLM] = None, weak: Optional[LLM] = None, router: Any = None,
-                 threshold: Optional[float] = None,
-                 strong_fraction: Optional[float] = None, calibration_prompts: Optional[Sequence[str]] = None,
-                 route_on: RouteOnSetting = "last_user", cost_ledger: Optional[CostLedger] = None,
-                 price_table: Optional[PriceTable] = None, budget: Optional[Budget] = None,
-                 steps: StepPolicy = "per_turn", scope: Optional[str] = None,
-                 on_no_text: Literal["strong", "weak", "error"] = "strong", max_scopes: int = 100_000,
-                 scope_ttl_s: Optional[float] = None, shadow: Any = None, store: Any = None,
-                 models: Optional[Dict[str, LLM]] = None, router_models: Optional[Dict[str, str]] = None,
-                 cost_weight: Optional[float] = None, spend_per_call: Optional[float] = None,
-                 max_cost_per_call: Optional[float] = None, reference_model: Optional[str] = None,
-                 expected_output_tokens: Union[int, Dict[str, int]] = 400, escalate_if: Any = None,
-                 **kwargs: Any) -> None:
-        backends = _backends_of(strong, weak, models, router_models or {})
-        nway = models is not None
+    def __init__(self, strong: Optional[LLM] = None, weak: Optional[LLM] = None, *,
+                 models: Optional[Dict[str, LLM]] = None, ledger: Optional[CostLedger] = None,
+                 prices: Optional[PriceTable] = None, **options: Any) -> None:
+        """``options`` are :class:`RoutedModelConfig`'s (plus LlamaIndex's own, such as
+        ``callback_manager``); ``cost_ledger``/``price_table``, the old names of
+        ``ledger``/``prices``, still work with a ``DeprecationWarning``."""
+        old = renamed({k: options.pop(k) for k in ("cost_ledger", "price_table") if k in options}, "RoutedLLM")
+        ledger, prices = old.get("ledger", ledger), old.get("prices", prices)
+        backends, nway = pair_or_models(strong, weak, models, what="LlamaIndex LLM")
+        wrong = [k for k, b in backends.items() if not isinstance(b, LLM)]
+        if wrong:
+            raise InvalidRouteError(f"{wrong[0]} must be a LlamaIndex LLM, got {type(backends[wrong[0]]).__name__}")
+        shadow = options.get("shadow")
         if shadow is not None:
             from routellm_integrations.labels.shadow import ShadowSampler
 
@@ -154,39 +122,24 @@ class RoutedLLM(FunctionCallingLLM):
             if nway:
                 raise InvalidRouteError("shadow sampling compares a strong/weak pair (the other backend's answer "
                                         "to the same call); it is not available with models=")
-        checks = escalation_checks(escalate_if)
-        if router is None:
-            router = "quality" if nway else "mf"
-        super().__init__(strong=strong, weak=weak, router=router, threshold=threshold, shadow=shadow,
-                         models=models, router_models=dict(router_models or {}), cost_weight=cost_weight,
-                         spend_per_call=spend_per_call, max_cost_per_call=max_cost_per_call,
-                         reference_model=reference_model, expected_output_tokens=expected_output_tokens,
-                         escalate_if=escalate_if,
-                         strong_fraction=strong_fraction,
-                         calibration_prompts=list(calibration_prompts) if calibration_prompts else None,
-                         route_on=route_on, on_no_text=on_no_text, budget=budget, steps=steps, scope=scope,
-                         max_scopes=max_scopes, scope_ttl_s=scope_ttl_s, store=store, **kwargs)
-        self._backends, self._checks = backends, checks
-        router_names = {k: (router_models or {}).get(k, k) for k in backends} if nway else None
+        checked(super().__init__, strong=strong, weak=weak, models=models, **options)
+        if self.router is None:
+            self.router = self.router_or_default(nway)
+        self._backends, self._checks = backends, self.checks
         # N-way, the router loads now: a model it does not know is an UnknownModelError here
-        policy = RoutingPolicy(router, threshold=threshold, strong_fraction=strong_fraction,
-                               calibration_prompts=calibration_prompts, budget=self.budget, steps=steps,
-                               max_scopes=max_scopes, scope_ttl_s=scope_ttl_s, store=store, models=router_names,
-                               cost_weight=cost_weight, spend_per_call=spend_per_call,
-                               max_cost_per_call=max_cost_per_call)
-        if threshold is None and strong_fraction is None and not nway:
+        policy = self.make_model_policy(list(backends), nway)
+        if self.threshold is None and self.strong_fraction is None and policy.strong_fraction is not None:
             self.strong_fraction = policy.strong_fraction  # the policy's default share
         # built now, so a budget that cannot keep its promise fails here, not on the first call
         described = {k: Backend(k, b.metadata.model_name, provider_of(b)) for k, b in backends.items()}
-        prices = cost_ledger.prices if cost_ledger is not None else price_table
-        if nway:
-            self._calls = CallLifecycle(policy, prices=prices, ledger=cost_ledger, on_no_text=on_no_text,
-                                        backends=described, reference=reference_model,
-                                        expected_output_tokens=expected_output_tokens)
-        else:
-            self._calls = CallLifecycle(policy, prices=prices, ledger=cost_ledger, on_no_text=on_no_text,
-                                        strong=described["strong"], weak=described["weak"],
-                                        reference=reference_model)
+        self._calls = CallLifecycle(policy, prices=ledger.prices if ledger is not None else prices, ledger=ledger,
+                                    on_no_text=self.on_no_text, backends=described, **self.lifecycle_options())
+        if self.route is not None:
+            self._forced(self.route)  # validate early
+
+    def _forced(self, route: str) -> str:
+        """The key ``route`` forces (a key, or a backend's model name)."""
+        return forced_route(route, {k: b.model for k, b in self._calls.backends.items()})  # type: ignore[return-value]
 
     @classmethod
     def class_name(cls) -> str:
@@ -211,13 +164,12 @@ class RoutedLLM(FunctionCallingLLM):
 
     def __repr__(self) -> str:
         escalate = "" if not self._checks else f", escalate_if={escalation_setting(self.escalate_if)!r}"
-        if self.models is not None:
-            shown = ", ".join(f"{k!r}: {short(b)}" for k, b in self._backends.items())
-            return (f"RoutedLLM(models={{{shown}}}, router={self.router_name!r}, cost_weight={self.cost_weight!r}, "
-                    f"spend_per_call={self.spend_per_call!r}, max_cost_per_call={self.max_cost_per_call!r}"
-                    f"{escalate})")
-        return (f"RoutedLLM(strong={short(self.strong)}, weak={short(self.weak)}, router={self.router_name!r}, "
-                f"threshold={self.threshold!r}, strong_fraction={self.strong_fraction!r}{escalate})")
+        backends = (f"models={{{', '.join(f'{k!r}: {short(b)}' for k, b in self.models.items())}}}"
+                    if self.models is not None else f"strong={short(self.strong)}, weak={short(self.weak)}")
+        knobs = "".join(f", {k}={getattr(self, k)!r}" for k in ("threshold", "strong_fraction", "cost_weight",
+                                                              "spend_per_call", "max_cost_per_call")
+                        if getattr(self, k) is not None)
+        return f"RoutedLLM({backends}, router={self.router_name!r}{knobs}{escalate})"
 
     __str__ = __repr__
 
@@ -227,7 +179,7 @@ class RoutedLLM(FunctionCallingLLM):
         (``RoutedLLM.from_dict(d, strong=..., weak=...)``; N-way ``models={...}``): the
         dict never holds their API keys. A router object, a ``route_on`` function or
         escalation checks of your own are passed again too, and so are the live
-        ``cost_ledger``/``price_table`` (else the default price table prices)."""
+        ``ledger``/``prices`` (else the default price table prices)."""
         names = ("strong", "weak", "models", "router", "route_on", "escalate_if")
         return cls(**{**without_objects(data, kwargs, names), **kwargs})
 
@@ -250,8 +202,14 @@ class RoutedLLM(FunctionCallingLLM):
         return dict(self._backends)
 
     @property
-    def cost_ledger(self) -> CostLedger:
+    def ledger(self) -> CostLedger:
         """Calls, tokens and dollars per route and per model, however each call ended."""
+        return self._calls.ledger
+
+    @property
+    def cost_ledger(self) -> CostLedger:
+        """The old name of :attr:`ledger` (a ``DeprecationWarning``)."""
+        warnings.warn("RoutedLLM.cost_ledger is now called RoutedLLM.ledger", DeprecationWarning, stacklevel=2)
         return self._calls.ledger
 
     @property
@@ -269,7 +227,7 @@ class RoutedLLM(FunctionCallingLLM):
 
     # -- the one dispatch -------------------------------------------------------------------
     def _turn(self, messages: Sequence[ChatMessage], kwargs: Dict[str, Any], extra_input: str = "") -> Turn:
-        return chat_turn(messages, self.route_on, forced=kwargs.get(ROUTE_KWARG) is not None,
+        return chat_turn(messages, self.route_on, forced=(kwargs.get(ROUTE_KWARG) or self.route) is not None,
                          extra_input=extra_input)
 
     def _begin_args(self, turn: Turn, kwargs: Dict[str, Any]) -> Dict[str, Any]:
@@ -279,7 +237,8 @@ class RoutedLLM(FunctionCallingLLM):
         if not isinstance(max_tokens, int):
             known = [getattr(b, "max_tokens", None) for b in self._backends.values()]
             max_tokens = max(known) if all(isinstance(k, int) and k > 0 for k in known) else None
-        return {"turn": turn, "force": kwargs.pop(ROUTE_KWARG, None),
+        forced = kwargs.pop(ROUTE_KWARG, None) or self.route
+        return {"turn": turn, "force": None if forced is None else self._forced(forced),
                 "scope": kwargs.pop(SCOPE_KWARG, None) or self.scope, "max_output_tokens": max_tokens}
 
     def _reported(self, call: RoutedCall) -> RoutedCall:
@@ -494,27 +453,3 @@ def _stream_kwargs(call: RoutedCall, kwargs: Dict[str, Any]) -> Dict[str, Any]:
 def _smallest_known(values: Any) -> int:
     known = [v for v in values if isinstance(v, int) and v > 0]
     return min(known) if known else -1
-
-
-def _backends_of(strong: Optional[LLM], weak: Optional[LLM], models: Optional[Dict[str, LLM]],
-                 router_models: Dict[str, str]) -> Dict[str, LLM]:
-    """The LLMs by route key: ``strong`` and ``weak``, or the keys of ``models``."""
-    if models is not None:
-        if strong is not None or weak is not None:
-            raise InvalidRouteError("give strong= and weak=, or models={key: llm, ...}, not both")
-        if not isinstance(models, dict) or len(models) < 2:
-            raise InvalidRouteError(f"models must map at least two keys to LLMs, got {models!r}")
-        wrong = [k for k, b in models.items() if not isinstance(b, LLM)]
-        if wrong:
-            raise InvalidRouteError(f"models[{wrong[0]!r}] must be a LlamaIndex LLM, "
-                                    f"got {type(models[wrong[0]]).__name__}")
-        unknown = sorted(set(router_models) - set(models))
-        if unknown:
-            raise InvalidRouteError(f"router_models names {unknown}, which are not keys of models ({sorted(models)})")
-        return dict(models)
-    if router_models:
-        raise InvalidRouteError("router_models= names the router's models for models={...}; a strong/weak pair "
-                                "is scored as a pair")
-    if strong is None or weak is None:
-        raise InvalidRouteError("RoutedLLM needs strong= and weak= LLMs, or models={key: llm, ...}")
-    return {"strong": strong, "weak": weak}

@@ -22,6 +22,7 @@ from .routers import BaseRouter, Router, RouterSpec, available_routers, load_rou
 __version__ = "0.1.0"
 
 _LAZY = {"adapt_router": ".adaptation", "AdaptedRouter": ".adaptation", "LabelStore": ".labels",
+         "RoutingConfig": ".routing.config",
          # errors of the parts that load on first use: importable from here, imported when asked for
          "BackendConfigError": ".client.errors", "BackendError": ".client.errors",
          "InvalidModelError": ".client.errors", "UnsupportedParameterError": ".client.errors",
@@ -46,7 +47,8 @@ _ERRORS = ["AuthError", "BackendConfigError", "BackendError", "BudgetConfigError
            "UnscoredPairWarning", "UnsupportedParameterError"]
 
 __all__ = _ERRORS + [
-    "AdaptedRouter", "BaseRouter", "Budget", "LabelStore", "Router", "RouterSpec", "RoutingDecision", "RoutingPolicy",
+    "AdaptedRouter", "BaseRouter", "Budget", "LabelStore", "Router", "RouterSpec", "RoutingConfig", "RoutingDecision",
+    "RoutingPolicy",
     "adapt_router", "available_routers", "calibrate_threshold", "load_router", "register_router", "routing_scope",
     "threshold_for_strong_fraction", "__version__",
 ]

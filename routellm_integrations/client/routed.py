@@ -23,17 +23,17 @@ carries the record as ``routellm``.
 
     RoutedClient(routes={"auto": RouteConfig(
         models=["openai:gpt-4o", "openai:gpt-4o-mini", "anthropic:claude-3-haiku-20240307"],
-        cost_weight=300, escalate=True)})
+        cost_weight=300, escalate_if=True)})
 
 Each call goes to the model maximising the router's predicted quality minus
 ``cost_weight`` x its expected cost (``spend_per_call``: a target spend held online;
 ``max_cost_per_call``: a cap), scored by a router with ``quality(prompts, models)``
 (default ``"quality"``). A model's **key** (the record's ``route``, the ledger's route,
-what ``force=`` names) is its model name (``gpt-4o``, ``claude-3-haiku-20240307``), or
+what ``route=`` names) is its model name (``gpt-4o``, ``claude-3-haiku-20240307``), or
 the key of a mapping ``models={"big": "openai:gpt-4o", ...}``; the router knows it by
 the backend's model name unless ``router_models={key: name}`` says otherwise.
 
-**Escalation** (``escalate=True``: the built-in checks; a check ``answer -> reason |
+**Escalation** (``escalate_if=True``: the built-in checks; a check ``answer -> reason |
 None``; or a list): an answer that fails a check (structured output that does not parse
 or validate against ``response_format``, a tool call to a tool not offered or with
 invalid arguments, an empty answer or a refusal) is re-sent to the next model up (for a
@@ -49,23 +49,24 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Literal
 
+from pydantic import Field, field_validator, model_validator
+
 from ..budgets import Budget
 from ..costs import PriceTable
-from ..errors import InvalidPromptError
+from ..errors import InvalidPromptError, InvalidRouteError, RouteLLMError
 from ..policy import RoutingPolicy, StepPolicy
 from ..routers.registry import is_model_free
 from ..routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
 from ..routing import engine
 from ..routing.engine import Hooks, Tally
-from ..routing.escalation import escalation_checks
+from ..routing.config import RoutingConfig, pair_or_models, renamed
 from .answers import completion_answer, stream_answer
 from .backends import BackendStream, ChatBackend, Transport, make_backend
 from .errors import BackendError, InvalidModelError
@@ -76,85 +77,67 @@ __all__ = ["AsyncRoutedClient", "RouteConfig", "RoutedAsyncStream", "RoutedClien
 _UNSET: Any = object()
 
 
-@dataclass(frozen=True)
-class RouteConfig:
+class RouteConfig(RoutingConfig):
     """A named route: a pair of backends (the client's when None) with a threshold or a
     held strong share, or N backends (``models``) chosen among by quality against cost.
+    The routing options are :class:`~routellm_integrations.routing.config.RoutingConfig`'s
+    (the same names and checks as ``RoutedChat``, ``RoutedLLM`` and the server):
 
     - pair: ``strong``/``weak`` (``provider:model``), ``threshold`` or ``strong_fraction``;
       ``router`` default ``"mf"``.
     - N-way: ``models`` (a list of ``provider:model`` specs, keyed by model name, or a
-      mapping ``{key: spec}``), ``cost_weight`` (quality points one USD is worth; default
-      0: best quality), ``spend_per_call`` (a target spend per call, held online),
-      ``max_cost_per_call`` (never a model whose expected cost is above it),
-      ``router_models`` (``{key: the router's name for it}``, default the backend's model
-      name), ``reference_model`` (the key savings count against; default the dearest),
-      ``expected_output_tokens`` (one number or one per key); ``router`` default
-      ``"quality"``.
-    - both: ``escalate`` (True: the built-in checks; a check or a list of them), ``steps``,
-      ``router_options``.
+      mapping ``{key: spec}``), ``cost_weight``, ``spend_per_call``,
+      ``max_cost_per_call``, ``router_models`` (``{key: the router's name for it}``,
+      default the backend's model name), ``reference_model``,
+      ``expected_output_tokens``; ``router`` default ``"quality"``.
+    - both: ``escalate_if`` (True: the built-in checks; a check or a list of them),
+      ``steps``, ``router_options``.
+    """
 
-    Every problem is an :class:`InvalidModelError` naming the field."""
+    strong: str | None = Field(default=None, description="provider:model (default: the client's strong)")
+    weak: str | None = Field(default=None, description="provider:model (default: the client's weak)")
+    models: list[str] | dict[str, str] | None = Field(default=None, description="N-way: the backends, "
+                                                      "provider:model, keyed by model name or by the mapping's keys")
 
-    strong: str | None = None
-    weak: str | None = None
-    router: str | None = None
-    threshold: float | None = None
-    strong_fraction: float | None = None
-    steps: StepPolicy = "per_turn"
-    router_options: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
-    models: Any = field(default=None, hash=False)
-    router_models: Mapping[str, str] | None = field(default=None, hash=False)
-    cost_weight: float | None = None
-    spend_per_call: float | None = None
-    max_cost_per_call: float | None = None
-    reference_model: str | None = None
-    expected_output_tokens: Any = field(default=None, hash=False)
-    escalate: Any = field(default=None, hash=False, compare=False)
+    @field_validator("strong", "weak")
+    @classmethod
+    def _backend(cls, value: str | None) -> str | None:
+        return None if value is None else str(parse_backend(value))
 
-    def __post_init__(self) -> None:
-        nway_options = [n for n in ("cost_weight", "spend_per_call", "max_cost_per_call", "router_models",
-                                    "reference_model", "expected_output_tokens") if getattr(self, n) is not None]
-        if self.models is None:
-            if nway_options:
-                raise InvalidModelError(f"{', '.join(nway_options)}: choose among N models; give models=[...] too "
-                                        "(a strong/weak pair routes by threshold or strong_fraction)")
-            if self.threshold is not None and self.strong_fraction is not None:
-                raise InvalidModelError("give threshold or strong_fraction, not both")
-            object.__setattr__(self, "router", self.router or "mf")
-        else:
-            pair = [n for n in ("strong", "weak", "threshold", "strong_fraction") if getattr(self, n) is not None]
-            if pair:
-                raise InvalidModelError(f"{', '.join(pair)}: a route with models= chooses among N models by "
-                                        "cost_weight, spend_per_call or max_cost_per_call; strong/weak and "
-                                        "threshold/strong_fraction are for a pair, not both")
-            specs = route_models(self.models)
-            object.__setattr__(self, "models", dict(self.models) if hasattr(self.models, "items")
-                               else tuple(self.models))
-            unknown = sorted(set(self.router_models or {}) - set(specs))
-            if unknown:
-                raise InvalidModelError(f"router_models names {unknown}, which are not model keys {list(specs)}")
-            if self.reference_model is not None and self.reference_model not in specs:
-                raise InvalidModelError(f"reference_model {self.reference_model!r} is not one of the model keys "
-                                        f"{list(specs)}")
-            for name in ("cost_weight", "spend_per_call", "max_cost_per_call"):
-                value = getattr(self, name)
-                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or
-                                          not math.isfinite(value) or value < 0 or (value == 0 and name != "cost_weight")):
-                    what = "a finite number >= 0 (quality points per USD)" if name == "cost_weight" else \
-                        "a positive number of USD"
-                    raise InvalidModelError(f"{name} must be {what}, got {value!r}")
-            object.__setattr__(self, "router", self.router or "quality")
-        escalation_checks(self.escalate)  # a bad check fails here (EscalationCheckError)
+    @field_validator("models")
+    @classmethod
+    def _models(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            specs = route_models(value)  # names the entry that is wrong
+        except InvalidModelError as exc:  # a route's misuse, the same error type on every surface
+            raise InvalidRouteError(str(exc)) from None
+        return dict(specs) if isinstance(value, Mapping) else list(specs.values())
 
-    @property
-    def nway(self) -> bool:
-        """The route chooses among N models (``models``)."""
-        return self.models is not None
+    @model_validator(mode="after")
+    def _against_backends(self) -> "RouteConfig":
+        keys, nway = self.route_keys()
+        self.check_keys(keys, nway)
+        object.__setattr__(self, "router", self.router_or_default(nway))  # a route names its router
+        return self
 
     def model_specs(self) -> dict[str, str]:
         """N-way: each key's ``provider:model`` backend (empty for a pair)."""
         return route_models(self.models) if self.models is not None else {}
+
+    def route_keys(self) -> tuple[list[str], bool]:
+        """The route keys and whether they are N models (``strong`` and ``weak`` for a pair;
+        both forms at once is an :class:`InvalidRouteError`)."""
+        specs, nway = self.backend_specs("?", "?")
+        return list(specs), nway
+
+    def backend_specs(self, strong: str, weak: str) -> tuple[dict[str, str], bool]:
+        """The route's backends by key, a pair's defaulting to ``strong``/``weak`` (the
+        client's), and whether they are N models."""
+        models = self.model_specs() or None
+        return pair_or_models(self.strong or (strong if models is None else None),
+                              self.weak or (weak if models is None else None), models, what="provider:model")
 
 
 @dataclass
@@ -508,12 +491,8 @@ class AsyncRoutedClient:
         for name, cfg in (routes or {}).items():
             try:
                 self.routes[name] = cfg if isinstance(cfg, RouteConfig) else RouteConfig(**dict(cfg))
-            except (InvalidModelError, TypeError) as exc:
+            except RouteLLMError as exc:
                 raise type(exc)(f"route {name!r}: {exc}") from None
-        for name, cfg in self.routes.items():
-            for spec in (cfg.strong, cfg.weak):
-                if spec is not None:
-                    parse_backend(spec)
         self.routers = list(routers) if routers is not None else None
         self.prices = prices if prices is not None else PriceTable.default()
         self.budget = budget
@@ -595,47 +574,26 @@ class AsyncRoutedClient:
         hit = self._cached(request, budget)
         if hit is not None:
             return hit
-        checks: tuple[Any, ...] = ()
         if request.route is not None:
-            cfg = self.routes[request.route]
-            key, checks = request.route, escalation_checks(cfg.escalate)
-            if cfg.nway:
-                return self._remember(request, budget, self._nway(key, cfg, request, budget, checks))
-            strong, weak = cfg.strong or self.strong, cfg.weak or self.weak
-            router, threshold, fraction, steps = cfg.router, cfg.threshold, cfg.strong_fraction, cfg.steps
-            options = dict(cfg.router_options or {})
+            key, cfg = request.route, self.routes[request.route]
         else:
-            strong, weak, router, steps, options = self.strong, self.weak, request.router, self.steps, {}
-            threshold, fraction = request.threshold, request.strong_fraction
-            key = (f"router-{router}-share{fraction}" if fraction is not None else f"router-{router}-{threshold}")
-        router_obj = self.router(router) if not options else _load(router, options)  # type: ignore[arg-type]
-        policy = RoutingPolicy(router_obj, threshold=threshold, strong_fraction=fraction, budget=budget, steps=steps,
-                               store=self.store, online_key=_online_key(key, budget))
-        sb, wb = self.backend(strong), self.backend(weak)
-        lifecycle = CallLifecycle(policy, strong=Backend("strong", sb.model, sb.provider),
-                                  weak=Backend("weak", wb.model, wb.provider), prices=self.prices,
-                                  on_no_text=self.on_no_text)
-        return self._remember(request, budget, Routed(key, lifecycle, {"strong": sb, "weak": wb}, request, checks))
-
-    def _nway(self, key: str, cfg: RouteConfig, request: ModelRequest, budget: Budget | None,
-              checks: tuple[Any, ...]) -> Routed:
-        """The lifecycle of a route among N models."""
-        backends = {k: self.backend(spec) for k, spec in cfg.model_specs().items()}
-        names = {k: (cfg.router_models or {}).get(k, b.model) for k, b in backends.items()}
-        options = dict(cfg.router_options or {})
-        router_obj = self.router(cfg.router) if not options else _load(cfg.router, options)  # type: ignore[arg-type]
-        policy = RoutingPolicy(router_obj, models=names, cost_weight=cfg.cost_weight,
-                               spend_per_call=cfg.spend_per_call, max_cost_per_call=cfg.max_cost_per_call,
-                               budget=budget, steps=cfg.steps, store=self.store, online_key=_online_key(key, budget))
-        extra = {} if cfg.expected_output_tokens is None else {"expected_output_tokens": cfg.expected_output_tokens}
+            fraction, threshold = request.strong_fraction, request.threshold
+            key = f"router-{request.router}-share{fraction}" if fraction is not None else \
+                f"router-{request.router}-{threshold}"
+            cfg = RouteConfig(router=request.router, threshold=threshold, strong_fraction=fraction, steps=self.steps)
+        specs, nway = cfg.backend_specs(self.strong, self.weak)
+        backends = {k: self.backend(spec) for k, spec in specs.items()}
+        router = cfg.router_or_default(nway)
+        policy = cfg.make_policy(list(backends), nway, router=None if cfg.router_options else self.router(router),
+                                 default_names={k: b.model for k, b in backends.items()}, budget=budget,
+                                 store=self.store, online_key=_online_key(key, budget))
         try:
             lifecycle = CallLifecycle(policy, backends={k: Backend(k, b.model, b.provider) for k, b in backends.items()},
-                                      reference=cfg.reference_model, prices=self.prices, on_no_text=self.on_no_text,
-                                      **extra)
+                                      prices=self.prices, on_no_text=self.on_no_text, **cfg.lifecycle_options())
         except BaseException:
             policy.close()
             raise
-        return Routed(key, lifecycle, backends, request, checks)
+        return self._remember(request, budget, Routed(key, lifecycle, backends, request, cfg.checks))
 
     def _remember(self, request: ModelRequest, budget: Budget | None, routed: Routed) -> Routed:
         with self._lock:
@@ -672,19 +630,21 @@ class AsyncRoutedClient:
     # -- calls ------------------------------------------------------------------------------
     async def begin(self, model: str, messages: Any, *, tools: Any = None, max_tokens: Any = None,
                     scope: str | None = None, api_key_id: str | None = None, budget: Budget | None = _UNSET,
-                    force: str | None = None) -> tuple[Routed, RoutedCall]:
-        """Resolve ``model``, decide and reserve: the call in flight (settle it). ``force``
-        names a route: ``"strong"``/``"weak"``, or a model key of an N-way route."""
+                    route: str | None = None, **deprecated: Any) -> tuple[Routed, RoutedCall]:
+        """Resolve ``model``, decide and reserve: the call in flight (settle it). ``route``
+        forces one: ``"strong"``/``"weak"``, or a model key of an N-way route (``force=``,
+        its old name, still works with a ``DeprecationWarning``)."""
+        route = _route_arg(route, deprecated)
         routed = await self.arouted(model, budget=budget)
         turn = request_turn(messages, tools, self.route_on)
-        call = await routed.lifecycle.abegin(turn, force=force, scope=scope,
+        call = await routed.lifecycle.abegin(turn, force=route, scope=scope,
                                              max_output_tokens=max_tokens if isinstance(max_tokens, int) else None,
                                              api_key=api_key_id)
         self._watch(call)
         return routed, call
 
     async def complete_raw(self, body: Mapping[str, Any], *, scope: str | None = None, api_key_id: str | None = None,
-                           budget: Budget | None = _UNSET, force: str | None = None
+                           budget: Budget | None = _UNSET, route: str | None = None, **deprecated: Any
                            ) -> tuple[dict[str, Any], CallRecord]:
         """A whole (not streamed) routed call on an OpenAI request body: the OpenAI
         completion dict (``model`` = the model that answered, ``routellm`` = the record)."""
@@ -693,15 +653,15 @@ class AsyncRoutedClient:
         params.pop("stream", None)
         routed, call = await self.begin(model, params.get("messages"), tools=params.get("tools"),  # type: ignore[arg-type]
                                         max_tokens=params.get("max_completion_tokens") or params.get("max_tokens"),
-                                        scope=scope, api_key_id=api_key_id, budget=budget, force=force)
+                                        scope=scope, api_key_id=api_key_id, budget=budget, route=route, **deprecated)
         hooks = _ClientHooks(routed, params)
         completion = await engine.arun(call, hooks)
         record = hooks.record
         return completion, record  # type: ignore[return-value]
 
     async def stream_raw(self, body: Mapping[str, Any], *, scope: str | None = None, api_key_id: str | None = None,
-                         budget: Budget | None = _UNSET, force: str | None = None,
-                         wrap: Callable[[dict[str, Any]], Any] | None = None) -> RoutedAsyncStream:
+                         budget: Budget | None = _UNSET, route: str | None = None,
+                         wrap: Callable[[dict[str, Any]], Any] | None = None, **deprecated: Any) -> RoutedAsyncStream:
         """Open a routed stream on an OpenAI request body (returns once the backend
         accepted it: a backend that refuses raises :class:`BackendError` here)."""
         params = dict(body)
@@ -710,7 +670,7 @@ class AsyncRoutedClient:
         include_usage = bool((params.get("stream_options") or {}).get("include_usage"))
         routed, call = await self.begin(model, params.get("messages"), tools=params.get("tools"),  # type: ignore[arg-type]
                                         max_tokens=params.get("max_completion_tokens") or params.get("max_tokens"),
-                                        scope=scope, api_key_id=api_key_id, budget=budget, force=force)
+                                        scope=scope, api_key_id=api_key_id, budget=budget, route=route, **deprecated)
 
         hooks = _ClientHooks(routed, params, include_usage)
         source = await engine.aopen_stream(call, hooks)
@@ -718,20 +678,23 @@ class AsyncRoutedClient:
 
     async def create(self, *, model: str, messages: list[Mapping[str, Any]], stream: bool = False,
                      scope: str | None = None, api_key_id: str | None = None, budget: Budget | None = _UNSET,
-                     force: str | None = None, **params: Any) -> Any:
+                     route: str | None = None, **params: Any) -> Any:
         """``chat.completions.create``: an ``openai.types.chat.ChatCompletion`` (with the
         record as ``.routellm``), or with ``stream=True`` a :class:`RoutedAsyncStream` of
         ``ChatCompletionChunk`` objects. ``scope`` keys the budget (e.g. a user or a
-        client key); ``api_key_id`` names the caller's key in the ledger (never the secret)."""
+        client key); ``api_key_id`` names the caller's key in the ledger (never the secret);
+        ``route`` forces a route (``"strong"``/``"weak"`` or a model key)."""
+        deprecated = {"force": params.pop("force")} if "force" in params else {}
         body = {"model": model, "messages": messages, **params}
         if stream:
             from openai.types.chat import ChatCompletionChunk
 
-            return await self.stream_raw(body, scope=scope, api_key_id=api_key_id, budget=budget, force=force,
-                                         wrap=lambda d: ChatCompletionChunk.construct(**d))
+            return await self.stream_raw(body, scope=scope, api_key_id=api_key_id, budget=budget, route=route,
+                                         wrap=lambda d: ChatCompletionChunk.construct(**d), **deprecated)
         from openai.types.chat import ChatCompletion
 
-        completion, _ = await self.complete_raw(body, scope=scope, api_key_id=api_key_id, budget=budget, force=force)
+        completion, _ = await self.complete_raw(body, scope=scope, api_key_id=api_key_id, budget=budget, route=route,
+                                                **deprecated)
         return ChatCompletion.construct(**completion)
 
     acreate = create
@@ -770,18 +733,23 @@ class AsyncRoutedClient:
     close = aclose
 
 
+def _route_arg(route: str | None, deprecated: Mapping[str, Any]) -> str | None:
+    """``route``, or ``force`` (its old name) with a ``DeprecationWarning``."""
+    unknown = sorted(set(deprecated) - {"force"})
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s) {unknown}")
+    if not deprecated:
+        return route
+    given = {"force": deprecated["force"], **({"route": route} if route is not None else {})}
+    return renamed(given, "RoutedClient", {"force": "route"})["route"]
+
+
 def _online_key(key: str, budget: Budget | None) -> str:
     return key if budget is None else f"{key}|budget-{_digest(budget)}"
 
 
 def _digest(budget: Budget) -> str:
     return hashlib.sha1(budget.model_dump_json().encode()).hexdigest()[:10]
-
-
-def _load(name: str, options: Mapping[str, Any]) -> Any:
-    from ..routers import load_router
-
-    return load_router(name, **dict(options))
 
 
 # -- the sync client: the async one on a private loop thread -------------------------------

@@ -48,7 +48,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from ..client.backends import ChatBackend, make_backend
-from ..client.routed import AsyncRoutedClient, RouteConfig
+from ..client.routed import AsyncRoutedClient
 from ..client.secrets import RedactingFilter, redact
 from ..client.sse import dumps, loads
 from ..routing import CallRecord
@@ -92,49 +92,38 @@ def build_client(config: ServerConfig) -> AsyncRoutedClient:
                             max_retries=p.max_retries if p is not None else 2,
                             anthropic_max_tokens=config.anthropic_max_tokens, transport=config.transport)
 
-    routes = {name: _route_config(r) for name, r in config.routes.items()}
     prices = PriceTable.default().with_prices({p: {m: tuple(v) for m, v in models.items()}  # type: ignore[misc]
                                                for p, models in config.prices.items()}) if config.prices else None
-    client = AsyncRoutedClient(config.strong, config.weak, prices=prices, store=config.state, routes=routes,
+    client = AsyncRoutedClient(config.strong, config.weak, prices=prices, store=config.state, routes=config.routes,
                                routers=config.routers, route_on=config.route_on, steps=config.steps,
                                backend_factory=factory)
     for spec in client.specs():
         client.backend(spec)
     for name, route in config.routes.items():
-        if route.nway:
-            _check_nway_route(client, config, name, route)
+        _check_route(client, config, name, route)
     return client
 
 
-def _route_config(r: Any) -> RouteConfig:
-    if r.nway:
-        return RouteConfig(models=r.models, router=r.router, steps=r.steps, router_models=r.router_models,
-                           cost_weight=r.cost_weight, spend_per_call=r.spend_per_call,
-                           max_cost_per_call=r.max_cost_per_call, reference_model=r.reference_model,
-                           expected_output_tokens=r.expected_output_tokens, escalate=r.escalate or None)
-    return RouteConfig(strong=r.strong, weak=r.weak, router=r.router, threshold=r.threshold,
-                       strong_fraction=r.strong_fraction, steps=r.steps, escalate=r.escalate or None)
-
-
-def _check_nway_route(client: AsyncRoutedClient, config: ServerConfig, name: str, route: Any) -> None:
-    """Build an N-way route's policy now: a model the router does not know, a router
-    without ``quality()`` or a model the price table cannot price fail at start-up, as
-    a :class:`ConfigError` naming the field."""
+def _check_route(client: AsyncRoutedClient, config: ServerConfig, name: str, route: Any) -> None:
+    """Build a route's policy now: a model the router does not know, a router that cannot
+    route these backends or a model the price table cannot price fail at start-up, as
+    the typed error any surface raises for it, naming the field of the config."""
     from ..errors import BudgetConfigError, PriceTableError, RouteLLMError, RouterOptionError, UnknownModelError
 
     try:
         client.routed(name, budget=config.budget)
     except UnknownModelError as exc:
         field = "router_models" if route.router_models else "models"
-        raise ConfigError(f"routes.{name}.{field}: {exc} (the router {route.router!r} knows models by the names of "
-                          "its training data; map a key to one with router_models: {key: name})") from None
+        raise UnknownModelError(f"routes.{name}.{field}: {exc} (the router {route.router!r} knows models by the "
+                                "names of its training data; map a key to one with router_models: {key: name})"
+                                ) from None
     except RouterOptionError as exc:
-        raise ConfigError(f"routes.{name}.router: {exc}") from None
+        raise RouterOptionError(f"routes.{name}.router: {exc}") from None
     except (PriceTableError, BudgetConfigError) as exc:
-        raise ConfigError(f"routes.{name}.models: {exc} (in the server config: prices: {{provider: {{model: "
-                          "[input_usd_per_1M, output_usd_per_1M]}}}})") from None
+        raise type(exc)(f"routes.{name}.models: {exc} (in the server config: prices: {{provider: {{model: "
+                        "[input_usd_per_1M, output_usd_per_1M]}}}})") from None
     except RouteLLMError as exc:
-        raise ConfigError(f"routes.{name}: {exc}") from None
+        raise type(exc)(f"routes.{name}: {exc}") from None
 
 
 def _fmt(x: float | None) -> str:
@@ -233,7 +222,7 @@ def create_app(config: ServerConfig | None = None, *, client: AsyncRoutedClient 
         route = config.routes.get(m)
         if route is not None:
             entry["routellm"] = {"router": route.router, "models": list(route.model_keys()) or None,
-                                 "escalate": route.escalate}
+                                 "escalate_if": route.escalate_if}
         model_list.append(entry)
 
     @asynccontextmanager

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from ..budgets import Budget
 from ..policy import DEFAULT_STRONG_FRACTION
+from ..client.routed import RouteConfig
 from ..errors import RouteLLMError
 
 __all__ = ["CONFIG_ENV", "KEYS_ENV", "ClientKeySpec", "ConfigError", "ProviderSpec", "RouteSpec", "ServerConfig",
@@ -65,9 +66,11 @@ def _check_backend(v: str | None) -> str | None:
         raise ValueError(str(exc)) from None
 
 
-class RouteSpec(BaseModel):
+class RouteSpec(RouteConfig):
     """A named route: ``model="<name>"`` routes with this pair, router and threshold, or
-    among N models (``models``) by predicted quality against expected cost.
+    among N models (``models``) by predicted quality against expected cost. It is the
+    routed client's :class:`~routellm_integrations.client.RouteConfig` (so the same names
+    and checks as every surface), written in a file:
 
     - a pair: ``strong``/``weak`` (default the server's), ``threshold`` or
       ``strong_fraction`` (neither: 30% of calls strong, held online); ``router`` default
@@ -78,96 +81,23 @@ class RouteSpec(BaseModel):
       ``max_cost_per_call``, ``router_models`` (``{key: the router's name}``, default the
       model name), ``reference_model`` (the key savings count against),
       ``expected_output_tokens``; ``router`` default ``quality``.
-    - both: ``escalate`` (the built-in checks: invalid structured output or tool calls, an
-      empty answer or a refusal, re-sent to the next model up), ``steps``.
+    - both: ``escalate_if: true`` (the built-in checks: invalid structured output or tool
+      calls, an empty answer or a refusal, re-sent to the next model up; a file holds no
+      functions, so only true/false), ``steps``, ``router_options``.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
-    strong: str | None = Field(None, description="provider:model (default: the server's strong)")
-    weak: str | None = Field(None, description="provider:model (default: the server's weak)")
-    router: str = Field("mf", description="default mf for a pair, quality for N models")
-    threshold: float | None = Field(None, ge=0.0, le=1.0)
-    strong_fraction: float | None = Field(None, ge=0.0, le=1.0)
-    steps: Literal["per_turn", "every_step", "sticky"] = "per_turn"
-    models: list[str] | dict[str, str] | None = Field(None, description="N-way: the backends, provider:model")
-    router_models: dict[str, str] | None = Field(None, description="N-way: the router's name of a key's model")
-    cost_weight: float | None = Field(None, ge=0.0, allow_inf_nan=False, description="N-way: quality points per USD")
-    spend_per_call: float | None = Field(None, gt=0.0, allow_inf_nan=False, description="N-way: target USD per call")
-    max_cost_per_call: float | None = Field(None, gt=0.0, allow_inf_nan=False, description="N-way: USD cap per call")
-    reference_model: str | None = Field(None, description="N-way: the key savings are counted against")
-    expected_output_tokens: int | dict[str, int] | None = Field(
-        None, description="N-way: output tokens a model is expected to write (one number or per key)")
-    escalate: bool = Field(False, description="re-send an answer that fails the built-in checks to the next model up")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_router(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("router") is None and data.get("models") is not None:
-            data = {**data, "router": "quality"}
-        return data
-
-    @field_validator("strong", "weak")
-    @classmethod
-    def _backend(cls, v: str | None) -> str | None:
-        return _check_backend(v)
-
-    @field_validator("models")
-    @classmethod
-    def _models(cls, v: list[str] | dict[str, str] | None) -> list[str] | dict[str, str] | None:
-        if v is None:
-            return v
-        from ..client.names import route_models
-
-        specs = route_models(v, "models")  # a ValueError naming the entry
-        return dict(specs) if isinstance(v, dict) else list(specs.values())
-
-    @field_validator("expected_output_tokens")
-    @classmethod
-    def _expected(cls, v: int | dict[str, int] | None) -> int | dict[str, int] | None:
-        for n in ([] if v is None else v.values() if isinstance(v, dict) else [v]):
-            if n < 1:
-                raise ValueError(f"output tokens must be positive, got {n}")
-        return v
-
-    @model_validator(mode="after")
-    def _one_threshold(self) -> "RouteSpec":
-        if self.models is not None:
-            pair = [n for n in ("strong", "weak", "threshold", "strong_fraction") if getattr(self, n) is not None]
-            if pair:
-                raise ValueError(f"{', '.join(pair)}: a route with models chooses among N models by cost_weight, "
-                                 "spend_per_call or max_cost_per_call; strong/weak and threshold/strong_fraction "
-                                 "are for a pair, not both")
-            keys = list(self.model_keys())
-            unknown = sorted(set(self.router_models or {}) - set(keys))
-            if unknown:
-                raise ValueError(f"router_models names {unknown}, which are not model keys {keys}")
-            if isinstance(self.expected_output_tokens, dict) and set(self.expected_output_tokens) - set(keys):
-                raise ValueError(f"expected_output_tokens names {sorted(set(self.expected_output_tokens) - set(keys))}"
-                                 f", which are not model keys {keys}")
-            if self.reference_model is not None and self.reference_model not in keys:
-                raise ValueError(f"reference_model {self.reference_model!r} is not one of the model keys {keys}")
-            return self
-        nway = [n for n in ("router_models", "cost_weight", "spend_per_call", "max_cost_per_call", "reference_model",
-                            "expected_output_tokens") if getattr(self, n) is not None]
-        if nway:
-            raise ValueError(f"{', '.join(nway)}: choose among N models; give models: [provider:model, ...] too "
-                             "(a pair routes by threshold or strong_fraction)")
-        if self.threshold is not None and self.strong_fraction is not None:
-            raise ValueError("give threshold or strong_fraction, not both")
-        return self
+    escalate_if: bool = Field(False, description="re-send an answer that fails the built-in checks to the next "
+                              "model up")
 
     @property
     def nway(self) -> bool:
-        return self.models is not None
+        return self.route_keys()[1]
 
     def model_keys(self) -> dict[str, str]:
         """N-way: each model key's ``provider:model`` (empty for a pair)."""
-        if self.models is None:
-            return {}
-        from ..client.names import route_models
-
-        return route_models(self.models, "models")
+        return self.model_specs()
 
 
 class ClientKeySpec(BaseModel):
@@ -310,7 +240,7 @@ class ServerConfig(BaseModel):
         try:
             return cls.model_validate_json(raw)
         except ValidationError as exc:
-            raise ConfigError(f"{env}: {_explain(exc)}") from None
+            raise _config_error(env, exc) from None
 
     def advertised_models(self) -> list[str]:
         """What ``/v1/models`` lists: a model per router, then the route names."""
@@ -322,6 +252,18 @@ class ServerConfig(BaseModel):
                 share = self.strong_fraction if self.strong_fraction is not None else DEFAULT_STRONG_FRACTION
                 out.append(f"router-{r}-share{share}")
         return out + list(self.routes)
+
+
+def _config_error(where: str, exc: ValidationError) -> RouteLLMError:
+    """What is wrong, naming the field: the typed error a route's misuse raises on every
+    surface (an ``InvalidThresholdError``, an ``InvalidRouteError``, ...) when that is
+    the one problem, else a :class:`ConfigError` listing them."""
+    errors = exc.errors()
+    cause = errors[0].get("ctx", {}).get("error") if len(errors) == 1 else None
+    if isinstance(cause, RouteLLMError):
+        field = ".".join(str(x) for x in errors[0].get("loc", ()))
+        return type(cause)(f"{where}: {field}: {cause}")
+    return ConfigError(f"{where}: {_explain(exc)}")
 
 
 def _explain(exc: ValidationError) -> str:
@@ -378,4 +320,4 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         return ServerConfig.model_validate(data)
     except ValidationError as exc:
         where = f"config file {str(path)!r}" if path is not None else "server configuration"
-        raise ConfigError(f"{where}: {_explain(exc)}") from None
+        raise _config_error(where, exc) from None

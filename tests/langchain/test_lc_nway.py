@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from langchain_routellm import RoutedChat, routellm_cost_tracker
 from routellm_integrations.budgets import Budget
 from routellm_integrations.costs import PriceTable
-from routellm_integrations.errors import UnknownModelError
+from routellm_integrations.errors import InvalidRouteError, UnknownModelError
 from routellm_integrations.testing.openai_compat import Reply
 
 PRICES = PriceTable.default().with_prices({"openai": {"gpt-4o": (2.5, 10.0), "gpt-4o-mini": (0.15, 0.6)},
@@ -76,7 +76,7 @@ def test_unknown_models_and_options_are_typed_errors(openai_server, anthropic_se
     with pytest.raises(ValueError, match="not both"):
         m = models(openai_server, anthropic_server)
         RoutedChat(models=m, strong=m["gpt-4o"], weak=m["gpt-4o-mini"])
-    with pytest.raises(ValueError, match="not keys of models"):
+    with pytest.raises(InvalidRouteError, match="not model keys"):
         routed(openai_server, anthropic_server, router_models={"nope": "gpt-4o"})
     with pytest.raises(Exception, match="quality"):
         routed(openai_server, anthropic_server, router="mf")

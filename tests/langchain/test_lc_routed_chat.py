@@ -13,6 +13,7 @@ from langchain_core.runnables import RunnableLambda
 from pydantic import BaseModel
 
 from langchain_routellm import RoutedChat, routellm_cost_tracker
+from routellm_integrations.errors import InvalidRouteError
 from lc_fakes import ScriptedChatModel
 from routellm_integrations.costs import PriceTable, Usage
 from routellm_integrations.errors import InvalidPromptError, UnpricedModelWarning
@@ -113,19 +114,27 @@ def test_batch_routes_each_input_separately():
 
 def test_forced_route_per_call_and_at_construction():
     llm, strong, weak = make()
-    first, second = (llm.invoke(LONG, model="weak").response_metadata["routellm"] for _ in range(2))
+    first, second = (llm.invoke(LONG, route="weak").response_metadata["routellm"] for _ in range(2))
     assert first["call_id"] != second["call_id"]  # each call is its own record
     assert {k: v for k, v in first.items() if k not in ("call_id", "latency_ms")} == {
         k: v for k, v in second.items() if k not in ("call_id", "latency_ms")}
-    r = llm.invoke(LONG, model="weak")
+    r = llm.invoke(LONG, route="weak")
     assert r.response_metadata["routellm"]["route"] == "weak" and r.response_metadata["routellm"]["reason"] == "forced"
+    # LangChain's model override names a model id: the backend serving it answers
     assert llm.invoke(SHORT, model="gpt-4o").response_metadata["model_name"] == "gpt-4o"
     assert "model" not in strong.calls[-1]["kwargs"]  # the override is not sent to the backend
-    with pytest.raises(ValueError, match="model='strong' or 'weak'"):
+    with pytest.warns(DeprecationWarning, match="route='weak'"):  # a route key is route='weak' now
+        assert llm.invoke(SHORT, model="weak").response_metadata["routellm"]["route"] == "weak"
+    with pytest.raises(InvalidRouteError, match="route='gpt-9' names no backend"):
+        llm.invoke(SHORT, route="gpt-9")
+    with pytest.raises(InvalidRouteError, match="route='gpt-9' names no backend"):
         llm.invoke(SHORT, model="gpt-9")
-    forced, _, _ = make(model="strong")
+    forced, _, _ = make(route="strong")
     assert forced.invoke(SHORT).response_metadata["routellm"]["route"] == "strong"
-    assert llm._get_ls_params(model="weak")["ls_model_name"] == "claude-3-5-haiku-latest"
+    with pytest.warns(DeprecationWarning, match="model= is now called route="):
+        old, _, _ = make(model="strong")
+    assert old.route == "strong" and old.invoke(SHORT).response_metadata["routellm"]["route"] == "strong"
+    assert llm._get_ls_params(route="weak")["ls_model_name"] == "claude-3-5-haiku-latest"
     assert llm._get_ls_params(model="sentinel")["ls_model_name"] == "sentinel"
 
 
@@ -287,8 +296,8 @@ def test_unknown_backend_model_is_unpriced_not_free():
     assert t.unpriced_calls == 1 and t.savings_usd is None and t.total_cost > 0
     priced = RoutedChat(strong=strong, weak=weak, router="length",
                         prices=PriceTable.default().with_prices({"openai": {"my-finetune-xyz": (3.0, 12.0)}}))
-    u = Usage.from_dict(priced.invoke(LONG, model="strong").usage_metadata)
-    assert priced.invoke(LONG, model="strong").response_metadata["routellm"]["cost_usd"] == pytest.approx(
+    u = Usage.from_dict(priced.invoke(LONG, route="strong").usage_metadata)
+    assert priced.invoke(LONG, route="strong").response_metadata["routellm"]["cost_usd"] == pytest.approx(
         (u.input_tokens * 3 + u.output_tokens * 12) / 1e6)
 
 

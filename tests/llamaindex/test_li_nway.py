@@ -49,14 +49,14 @@ def models(openai_server, anthropic_server, key="sk-test"):
 
 
 def routed(openai_server, anthropic_server, **kw) -> RoutedLLM:
-    opts = {"price_table": PRICES, "router_models": {"claude-3-haiku": SCORED_AS}, **kw}
+    opts = {"prices": PRICES, "router_models": {"claude-3-haiku": SCORED_AS}, **kw}
     return RoutedLLM(models=models(openai_server, anthropic_server), **opts)
 
 
 def two_openai(openai_server, **kw) -> RoutedLLM:
     """gpt-4o-mini escalates to gpt-4o, the top, which streams live."""
     return RoutedLLM(models={"gpt-4o": oa(openai_server, "gpt-4o"), "gpt-4o-mini": oa(openai_server, "gpt-4o-mini")},
-                     price_table=PRICES, cost_weight=1e7, **kw)
+                     prices=PRICES, cost_weight=1e7, **kw)
 
 
 def msgs(text: str = PROMPT) -> list[ChatMessage]:
@@ -77,7 +77,7 @@ def text(response) -> str:
 def clean(llm: RoutedLLM, scope: str = "global") -> None:
     state = llm.policy.budget.state(scope)
     assert state.in_flight == 0 and state.reserved_usd == 0
-    assert state.spent_usd == pytest.approx(llm.cost_ledger.total.cost_usd)
+    assert state.spent_usd == pytest.approx(llm.ledger.total.cost_usd)
 
 
 # -- the choice, and what every report names ------------------------------------------------------
@@ -101,7 +101,7 @@ def test_each_call_goes_to_the_model_the_cost_weight_picks(openai_server, anthro
         (event,) = events
         assert (event.route, event.models, event.cost_weight, event.threshold) == (want, KEYS, weight, None)
         assert event.qualities == meta["qualities"] and event.expected_costs_usd == meta["expected_costs_usd"]
-        ledger = llm.cost_ledger.summary()
+        ledger = llm.ledger.summary()
         assert set(ledger["by_route"]) == {want} and ledger["cost_usd"] == pytest.approx(meta["cost_usd"])
         chosen.append(want)
     assert chosen[-1] == "gpt-4o-mini" and len(set(chosen)) > 1  # the weight matters; a huge one: the cheapest
@@ -133,13 +133,13 @@ def test_unknown_models_and_bad_options_are_typed_errors(openai_server, anthropi
     m = models(openai_server, anthropic_server)
     m["claude-3-5-haiku"] = m.pop("claude-3-haiku")  # not in the router's data: a hint, at construction
     with pytest.raises(UnknownModelError, match="claude-3-5-haiku.*Did you mean"):
-        RoutedLLM(models=m, price_table=PRICES)
+        RoutedLLM(models=m, prices=PRICES)
     m = models(openai_server, anthropic_server)
     with pytest.raises(InvalidRouteError, match="not both"):
-        RoutedLLM(models=m, strong=m["gpt-4o"], weak=m["gpt-4o-mini"], price_table=PRICES)
+        RoutedLLM(models=m, strong=m["gpt-4o"], weak=m["gpt-4o-mini"], prices=PRICES)
     with pytest.raises(InvalidRouteError, match="strong= and weak="):
-        RoutedLLM(strong=m["gpt-4o"], price_table=PRICES)
-    with pytest.raises(InvalidRouteError, match="not keys of models"):
+        RoutedLLM(strong=m["gpt-4o"], prices=PRICES)
+    with pytest.raises(InvalidRouteError, match="not model keys"):
         routed(openai_server, anthropic_server, router_models={"nope": "gpt-4o"})
     with pytest.raises(RouterOptionError, match="quality"):
         routed(openai_server, anthropic_server, router="mf")
@@ -159,7 +159,7 @@ def test_serialisation_keeps_settings_never_secrets_and_needs_the_models_back(op
     def too_short(answer):
         return "too short" if len(answer.text) < 3 else None
 
-    llm = RoutedLLM(models=models(openai_server, anthropic_server, key=SECRET), price_table=PRICES, cost_weight=7.0,
+    llm = RoutedLLM(models=models(openai_server, anthropic_server, key=SECRET), prices=PRICES, cost_weight=7.0,
                     router_models={"claude-3-haiku": "claude-3-haiku-20240307"}, escalate_if=too_short)
     shown = [repr(llm), str(llm), json.dumps(llm.to_dict(), default=str), llm.to_json(), str(llm.model_dump()),
              llm.model_dump_json()]
@@ -171,15 +171,15 @@ def test_serialisation_keeps_settings_never_secrets_and_needs_the_models_back(op
     with pytest.raises(ObjectsRequired, match=r"models=\.\.\., escalate_if=\.\.\.") as info:
         RoutedLLM.from_dict(data)
     assert "models={" in str(info.value)
-    again = RoutedLLM.from_dict(data, models=models(openai_server, anthropic_server), price_table=PRICES,
+    again = RoutedLLM.from_dict(data, models=models(openai_server, anthropic_server), prices=PRICES,
                                 escalate_if=too_short)
     assert (again.cost_weight, again.router_name, again.router_models) == (7.0, "quality", llm.router_models)
     assert again.chat(msgs()).additional_kwargs["routellm"]["route"] in KEYS
     # a pair still serialises as before, and escalate_if=True survives a round trip as itself
     pair = RoutedLLM(strong=ScriptedLLM(name="big-model"), weak=ScriptedLLM(name="small-model"),
-                     router="random", escalate_if=True, price_table=PRICES)
+                     router="random", escalate_if=True, prices=PRICES)
     back = RoutedLLM.from_json(pair.to_json(), strong=ScriptedLLM(name="big-model"),
-                               weak=ScriptedLLM(name="small-model"), price_table=PRICES)
+                               weak=ScriptedLLM(name="small-model"), prices=PRICES)
     assert back.escalate_if is True and back._checks == pair._checks and back.models is None
 
 
@@ -199,7 +199,7 @@ async def test_an_unknown_tool_call_escalates_to_the_next_model_up(openai_server
     assert (selection.tool_name, selection.tool_kwargs) == ("add", {"a": 2, "b": 3})
     assert [(e.route, e.status) for e in events] == [("gpt-4o-mini", "escalated"), ("claude-3-haiku", "ok")]
     assert "nope" in events[0].escalation_reason and events[1].escalated_from == "gpt-4o-mini"
-    ledger = llm.cost_ledger.summary()
+    ledger = llm.ledger.summary()
     assert ledger["calls"] == 2 and ledger["escalated_calls"] == 1
     assert ledger["by_route"]["gpt-4o-mini"]["escalated_calls"] == 1
     served = openai_server.chat.usage + anthropic_server.chat.usage  # both calls billed from the server's counts
@@ -211,7 +211,7 @@ async def test_an_unknown_tool_call_escalates_to_the_next_model_up(openai_server
     events.clear()
     reply = llm.chat_with_tools(tools, user_msg="add 2 and 3 with add")
     assert reply.additional_kwargs["routellm"]["route"] == "gpt-4o-mini"
-    assert [e.status for e in events] == ["ok"] and llm.cost_ledger.summary()["escalated_calls"] == 1
+    assert [e.status for e in events] == ["ok"] and llm.ledger.summary()["escalated_calls"] == 1
 
 
 def test_a_required_tool_call_that_does_not_come_escalates(openai_server, anthropic_server, events):
@@ -248,7 +248,7 @@ async def test_a_refusal_or_an_empty_answer_escalates(openai_server, anthropic_s
         ("gpt-4o-mini", "escalated", "refusal"), ("claude-3-haiku", "escalated", "empty answer"),
         ("gpt-4o", "ok", None)]
     assert len({e.call_id for e in events}) == 3
-    ledger = llm.cost_ledger.summary()
+    ledger = llm.ledger.summary()
     assert (ledger["calls"], ledger["escalated_calls"]) == (3, 2)
     clean(llm)
 
@@ -258,7 +258,7 @@ def test_the_top_model_and_a_custom_check_and_a_pair(openai_server, anthropic_se
     openai_server.chat.push(Reply(text=REFUSAL), model="gpt-4o")
     reply = llm.chat(msgs(), route="gpt-4o")  # nothing above the top: its answer is kept
     assert reply.message.content == REFUSAL and reply.additional_kwargs["routellm"]["status"] == "ok"
-    assert [e.status for e in events] == ["ok"] and llm.cost_ledger.summary()["escalated_calls"] == 0
+    assert [e.status for e in events] == ["ok"] and llm.ledger.summary()["escalated_calls"] == 0
     # a check of your own
     events.clear()
     picky = routed(openai_server, anthropic_server, cost_weight=1e7,
@@ -267,11 +267,11 @@ def test_the_top_model_and_a_custom_check_and_a_pair(openai_server, anthropic_se
     assert events[0].escalation_reason == "not from claude"
     # a strong/weak pair escalates weak -> strong
     pair = RoutedLLM(strong=oa(openai_server, "gpt-4o"), weak=oa(openai_server, "gpt-4o-mini"), router=LengthRouter(),
-                     threshold=1.0, price_table=PRICES, escalate_if=True)
+                     threshold=1.0, prices=PRICES, escalate_if=True)
     openai_server.chat.push(Reply(text=""), model="gpt-4o-mini")
     meta = pair.chat(msgs()).additional_kwargs["routellm"]
     assert (meta["route"], meta["escalated_from"], meta["threshold"]) == ("strong", "weak", 1.0)
-    assert pair.cost_ledger.summary()["by_route"]["weak"]["escalated_calls"] == 1
+    assert pair.ledger.summary()["by_route"]["weak"]["escalated_calls"] == 1
 
 
 # -- streams --------------------------------------------------------------------------------------------
@@ -298,7 +298,7 @@ async def test_a_stream_escalates_before_its_first_chunk(openai_server, anthropi
     assert (meta["route"], meta["escalated_from"], meta["status"]) == ("claude-3-haiku", "gpt-4o-mini", "ok")
     assert [m["model"] for m in openai_server.chat.usage] == ["gpt-4o-mini"]  # the refusal was served, not shown
     assert [(e.route, e.status) for e in events] == [("gpt-4o-mini", "escalated"), ("claude-3-haiku", "ok")]
-    assert llm.cost_ledger.summary()["estimated_calls"] == 0  # both priced from the providers' usage
+    assert llm.ledger.summary()["estimated_calls"] == 0  # both priced from the providers' usage
     clean(llm)
 
 
@@ -351,7 +351,7 @@ async def test_a_cut_stream_during_the_escalated_call_settles(openai_server, ant
     assert got == []  # the cut answer was held (a model above could have taken over): nothing of it shown
     assert [(e.route, e.status) for e in events] == [("gpt-4o-mini", "escalated"), ("claude-3-haiku", "cut")]
     assert events[1].estimated and events[1].cost_usd > 0  # the provider billed what it sent
-    by_route = llm.cost_ledger.summary()["by_route"]
+    by_route = llm.ledger.summary()["by_route"]
     assert by_route["gpt-4o-mini"]["escalated_calls"] == 1 and by_route["claude-3-haiku"]["calls"] == 1
     clean(llm)
 
@@ -403,7 +403,7 @@ async def test_cancelled_while_the_escalated_model_answers(openai_server, anthro
         assert [(e.route, e.status) for e in events] == [("gpt-4o-mini", "escalated"), ("claude-3-haiku", "cancelled")]
         clean(llm)
         await asyncio.sleep(0.9)  # let the server finish the request the client dropped
-    assert llm.cost_ledger.summary()["failed_calls"] == 2
+    assert llm.ledger.summary()["failed_calls"] == 2
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -442,7 +442,7 @@ def test_a_budget_that_cannot_take_the_escalation_keeps_the_answer(openai_server
     reply = llm.chat(msgs(), max_tokens=200)
     meta = reply.additional_kwargs["routellm"]
     assert (meta["route"], meta["status"], reply.message.content) == ("gpt-4o-mini", "ok", REFUSAL)
-    assert [e.status for e in events] == ["ok"] and llm.cost_ledger.summary()["escalated_calls"] == 0
+    assert [e.status for e in events] == ["ok"] and llm.ledger.summary()["escalated_calls"] == 0
     clean(llm)
 
 
@@ -451,7 +451,7 @@ def test_a_shadowed_pair_records_each_call_of_a_cascade_once(openai_server, tmp_
     shadowed (an escalated answer, and an escalation, have no comparable other answer)."""
     sampler = ShadowSampler(tmp_path / "l.sqlite", rate=1.0, seed=0)
     pair = RoutedLLM(strong=oa(openai_server, "gpt-4o"), weak=oa(openai_server, "gpt-4o-mini"), router=LengthRouter(),
-                     threshold=1.0, price_table=PRICES, escalate_if=True, shadow=sampler)
+                     threshold=1.0, prices=PRICES, escalate_if=True, shadow=sampler)
     openai_server.chat.push(Reply(text=REFUSAL), model="gpt-4o-mini")
     meta = pair.chat(msgs("a short question?")).additional_kwargs["routellm"]
     assert meta["route"] == "strong" and meta["escalated_from"] == "weak"

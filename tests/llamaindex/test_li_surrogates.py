@@ -19,7 +19,7 @@ PRICES = PriceTable({"scriptedllm": {"big-model": (10.0, 30.0), "small-model": (
 @pytest.fixture
 def llm() -> RoutedLLM:
     return RoutedLLM(strong=ScriptedLLM(name="big-model"), weak=ScriptedLLM(name="small-model"), router="mf",
-                     threshold=0.5, cost_ledger=CostLedger(PRICES))
+                     threshold=0.5, ledger=CostLedger(PRICES))
 
 
 def user(text: str) -> list[ChatMessage]:
@@ -40,7 +40,7 @@ def test_chat_complete_and_streams_route(llm):
     decided(llm.complete(BAD))
     decided(list(llm.stream_chat(user(BAD)))[-1])
     decided(list(llm.stream_complete(BAD))[-1])
-    assert llm.cost_ledger.total.calls == 4
+    assert llm.ledger.total.calls == 4
 
 
 async def test_async_calls_route(llm):
@@ -52,10 +52,10 @@ async def test_async_calls_route(llm):
 def test_a_query_engine_question_with_a_surrogate_routes(llm):
     template = PromptTemplate("Context: {context_str}\nQuestion: {query_str}\nAnswer:")
     assert llm.predict(template, context_str="docs \udc80", query_str=BAD)
-    assert llm.cost_ledger.total.calls == 1
+    assert llm.ledger.total.calls == 1
 
 
 def test_a_routing_function_returning_a_surrogate_text_routes():
     llm = RoutedLLM(strong=ScriptedLLM(name="big-model"), weak=ScriptedLLM(name="small-model"), router="mf",
-                    threshold=0.5, cost_ledger=CostLedger(PRICES), route_on=lambda messages: BAD)
+                    threshold=0.5, ledger=CostLedger(PRICES), route_on=lambda messages: BAD)
     decided(llm.chat(user("plain text")))

@@ -30,7 +30,7 @@ def pair(openai_server, anthropic_server):
 def make(pair, **kw) -> RoutedLLM:
     strong, weak = pair
     return RoutedLLM(strong=strong, weak=weak, router=LengthRouter(), threshold=0.5,
-                     cost_ledger=CostLedger(PriceTable.default()), **kw)
+                     ledger=CostLedger(PriceTable.default()), **kw)
 
 
 def msgs(text: str) -> list[ChatMessage]:
@@ -51,7 +51,7 @@ def test_chat_goes_to_the_chosen_provider_over_http(pair, openai_server, anthrop
     assert len(anthropic_server.requests_to("/v1/messages")) == 1
     # tokens: exactly what each server reported; dollars: the price table by hand
     o, a = by_model(openai_server)["gpt-4o"], by_model(anthropic_server)["claude-3-5-haiku-20241022"]
-    t = llm.cost_ledger.total
+    t = llm.ledger.total
     assert t.input_tokens == o["input_tokens"] + a["input_tokens"]
     assert t.output_tokens == o["output_tokens"] + a["output_tokens"]
     p_strong, p_weak = PriceTable.default().price("gpt-4o"), PriceTable.default().price("claude-3-5-haiku-20241022")
@@ -68,7 +68,7 @@ async def test_streaming_and_async_over_sse(pair, openai_server, anthropic_serve
     assert chunks[-1].additional_kwargs["routellm"]["route"] == "strong"
     text = "".join(c.delta or "" for c in llm.stream_chat(msgs(SHORT)))
     assert text.startswith("Hello from claude-3-5-haiku")
-    totals = llm.cost_ledger.total
+    totals = llm.ledger.total
     reported = [by_model(openai_server)["gpt-4o"], by_model(anthropic_server)["claude-3-5-haiku-20241022"]]
     assert totals.input_tokens == sum(r["input_tokens"] for r in reported)
     assert totals.output_tokens == sum(r["output_tokens"] for r in reported)
@@ -110,5 +110,5 @@ def test_provider_error_names_the_route_and_costs_nothing(pair, anthropic_server
         llm.chat(msgs(SHORT))
     assert any("weak route (claude-3-5-haiku-20241022) failed" in n for n in getattr(info.value, "__notes__", []))
     assert "sk-ant-test" not in str(info.value)
-    t = llm.cost_ledger.total
+    t = llm.ledger.total
     assert t.calls == 0 and t.cost_usd == 0 and t.failed_calls == 1

@@ -47,7 +47,7 @@ def make(**kw) -> RoutedLLM:
     strong = ScriptedLLM(name="big-model", usage=(100, 40))
     weak = ScriptedLLM(name="small-model", usage=(20, 8))
     return RoutedLLM(strong=strong, weak=weak, router=LengthRouter(), threshold=0.5,
-                     cost_ledger=CostLedger(PRICES), **kw)
+                     ledger=CostLedger(PRICES), **kw)
 
 
 def user(text: str) -> list[ChatMessage]:
@@ -100,7 +100,7 @@ async def test_every_entry_point_sends_exactly_one_routing_event_and_one_llm_eve
     ends = [e for e in events if isinstance(e, (LLMChatEndEvent, LLMCompletionEndEvent))]
     assert len(ends) == 8  # the backends' own events; the wrapper adds none
     assert all(e.span_id for e in routed)
-    assert llm.cost_ledger.total.calls == 8
+    assert llm.ledger.total.calls == 8
 
 
 def test_streamed_chunks_carry_the_stamp_and_usage_is_counted_once(events):
@@ -108,7 +108,7 @@ def test_streamed_chunks_carry_the_stamp_and_usage_is_counted_once(events):
     chunks = list(llm.stream_chat(user(LONG)))
     assert len(chunks) >= 2 and all(c.additional_kwargs["routellm"]["route"] == "strong" for c in chunks)
     assert chunks[-1].additional_kwargs["routellm"]["output_tokens"] == 40
-    assert llm.cost_ledger.total.input_tokens == 100
+    assert llm.ledger.total.input_tokens == 100
 
 
 def test_token_counting_handler_sees_one_llm_event_per_call():
@@ -126,14 +126,14 @@ def test_cost_ledger_totals_match_the_price_table_by_hand():
     llm = make()
     for text in (SHORT, LONG, SHORT, SHORT):
         llm.chat(user(text))
-    t = llm.cost_ledger.total
+    t = llm.ledger.total
     weak_cost = (20 * 0.5 + 8 * 1.5) / 1e6
     strong_cost = (100 * 10 + 40 * 30) / 1e6
     assert t.calls == 4 and t.input_tokens == 3 * 20 + 100 and t.output_tokens == 3 * 8 + 40
     assert t.cost_usd == pytest.approx(3 * weak_cost + strong_cost)
     # savings: the weak calls' tokens priced on the strong model, minus what they cost
     assert t.savings_usd == pytest.approx(3 * ((20 * 10 + 8 * 30) / 1e6 - weak_cost))
-    routes = llm.cost_ledger.by_route
+    routes = llm.ledger.by_route
     assert routes["strong"].calls == 1 and routes["weak"].calls == 3
 
 
@@ -168,7 +168,7 @@ def test_bad_input_and_failing_backends():
     assert any("weak route (small-model) failed" in n for n in info.value.__notes__)
     with pytest.raises(Boom):
         list(llm.stream_chat(user(SHORT)))
-    t = llm.cost_ledger.total
+    t = llm.ledger.total
     assert t.calls == 0 and t.cost_usd == 0 and t.failed_calls == 2
 
 
@@ -179,8 +179,8 @@ async def test_200_concurrent_achat_calls_keep_consistent_totals(events):
     responses = await asyncio.gather(*(llm.achat(user(t)) for t in texts))
     routes = [r.additional_kwargs["routellm"]["route"] for r in responses]
     assert routes == ["strong" if t == LONG else "weak" for t in texts]
-    t = llm.cost_ledger.total
-    assert t.calls == 200 and llm.cost_ledger.by_route["strong"].calls == 50
+    t = llm.ledger.total
+    assert t.calls == 200 and llm.ledger.by_route["strong"].calls == 50
     assert t.input_tokens == 50 * 100 + 150 * 20 and t.output_tokens == 50 * 40 + 150 * 8
     assert len(routing_events(events)) == 200
 
@@ -220,7 +220,7 @@ async def test_agent_runs_under_a_budget_per_scope(events):
     strong_cost = (100 * 10 + 40 * 30) / 1e6  # one strong call at PRICES
     llm = RoutedLLM(strong=ScriptedLLM(name="big-model", usage=(100, 40)),
                     weak=ScriptedLLM(name="small-model", usage=(20, 8)), router=LengthRouter(), threshold=0.5,
-                    cost_ledger=CostLedger(PRICES),  # a call reserves its input bytes + 64 output tokens
+                    ledger=CostLedger(PRICES),  # a call reserves its input bytes + 64 output tokens
                     budget=Budget(max_usd=8 * strong_cost, on_exhausted="weak", default_output_tokens=64))
     question = LONG + " Look up the history of attention."
     spent = {}

@@ -43,7 +43,7 @@ def openai_pair(server, **kw) -> RoutedLLM:
     strong = OpenAI(model="gpt-4o", api_key="sk-test", api_base=server.base_url, max_retries=0)
     weak = OpenAI(model="gpt-4o-mini", api_key="sk-test", api_base=server.base_url, max_retries=0)
     return RoutedLLM(strong=strong, weak=weak, router=LengthRouter(), threshold=0.5,
-                     cost_ledger=CostLedger(PriceTable.default()), **kw)
+                     ledger=CostLedger(PriceTable.default()), **kw)
 
 
 def msgs(text: str) -> list[ChatMessage]:
@@ -62,7 +62,7 @@ async def test_achat_cancelled_by_wait_for_releases_and_is_recorded(openai_serve
         await asyncio.wait_for(llm.achat(msgs(LONG)), 0.2)
     s = state(llm)
     assert s.reserved_usd == 0 and s.in_flight == 0 and s.spent_usd == 0
-    assert llm.cost_ledger.total.failed_calls == 1
+    assert llm.ledger.total.failed_calls == 1
     assert [e.status for e in events] == ["cancelled"]
 
 
@@ -76,7 +76,7 @@ class SlowRouter(BaseRouter):
 
 async def test_cancelled_while_the_router_scores_releases_the_reservation():
     llm = RoutedLLM(strong=ScriptedLLM(name="big-model"), weak=ScriptedLLM(name="small-model"),
-                    router=SlowRouter(), threshold=0.5, cost_ledger=CostLedger(PRICES), budget=Budget(max_usd=1.0))
+                    router=SlowRouter(), threshold=0.5, ledger=CostLedger(PRICES), budget=Budget(max_usd=1.0))
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(llm.achat(msgs(LONG)), 0.05)
     await asyncio.sleep(0.6)  # the scoring thread finishes; its reservation is released
@@ -94,7 +94,7 @@ def test_an_abandoned_stream_is_charged_for_what_it_delivered(openai_server, eve
     assert got[-1].message.content and got[-1].additional_kwargs["routellm"]["status"] == "in_flight"
     s = state(llm)
     assert s.reserved_usd == 0 and s.in_flight == 0 and s.spent_usd > 0
-    total = llm.cost_ledger.total
+    total = llm.ledger.total
     assert total.estimated_calls == 1 and total.cost_usd == pytest.approx(s.spent_usd)
     assert [(e.status, e.estimated) for e in events] == [("abandoned", True)]
 
@@ -117,7 +117,7 @@ def anthropic_pair(server, **kw) -> RoutedLLM:
     weak = Anthropic(model="claude-3-5-haiku-20241022", api_key="sk-ant-test", base_url=server.base_url,
                      max_retries=0)
     return RoutedLLM(strong=strong, weak=weak, router=LengthRouter(), threshold=0.5,
-                     cost_ledger=CostLedger(PriceTable.default()), **kw)
+                     ledger=CostLedger(PriceTable.default()), **kw)
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
@@ -141,12 +141,12 @@ async def test_a_stream_the_provider_cuts_is_charged_estimated(openai_server, an
     assert event.route == "strong" and event.provider == provider and event.call_id
     s = state(llm)
     assert s.reserved_usd == 0 and s.in_flight == 0 and s.spent_usd == pytest.approx(event.cost_usd)
-    assert llm.cost_ledger.total.cost_usd == pytest.approx(event.cost_usd)
+    assert llm.ledger.total.cost_usd == pytest.approx(event.cost_usd)
     # the event carries the call's one record; the call was written once, to the store the ledger reads
     from routellm_integrations.routing import CallRecord
 
     assert isinstance(event.record, CallRecord) and event.record.call_id == event.call_id
-    (entry,) = [e for store in llm.cost_ledger.stores for e in store.entries()]
+    (entry,) = [e for store in llm.ledger.stores for e in store.entries()]
     assert entry.call_id == event.call_id and entry.status == "cut" and entry.cost_usd == event.record.cost_usd
 
 
@@ -191,7 +191,7 @@ def test_a_raising_callback_handler_releases_the_reservation(openai_server):
     with pytest.raises(RuntimeError, match="handler broke"):
         list(llm.stream_chat(msgs(LONG)))
     s = state(llm)
-    assert s.reserved_usd == 0 and s.in_flight == 0 and llm.cost_ledger.total.failed_calls == 2
+    assert s.reserved_usd == 0 and s.in_flight == 0 and llm.ledger.total.failed_calls == 2
     assert not openai_server.requests_to("/v1/chat/completions")
 
 
@@ -221,7 +221,7 @@ async def test_a_raising_event_handler_neither_breaks_the_call_nor_leaks(openai_
     assert "Hello from gpt-4o" in text
     s = state(llm)
     assert s.reserved_usd == 0 and s.in_flight == 0 and s.spent_usd > 0
-    assert llm.cost_ledger.total.calls == 1 and [e.status for e in events] == ["ok"]
+    assert llm.ledger.total.calls == 1 and [e.status for e in events] == ["ok"]
 
 
 # -- absurd usage ----------------------------------------------------------------------------------
@@ -253,7 +253,7 @@ async def _routes(llm):
 
 def _scripted(**kw):
     strong, weak = ScriptedLLM(name="big-model", delay=0.01), ScriptedLLM(name="small-model", delay=0.01)
-    return RoutedLLM(strong=strong, weak=weak, router=LengthRouter(), threshold=0.5, cost_ledger=CostLedger(PRICES),
+    return RoutedLLM(strong=strong, weak=weak, router=LengthRouter(), threshold=0.5, ledger=CostLedger(PRICES),
                      **kw)
 
 
@@ -291,7 +291,7 @@ def test_the_backends_max_tokens_bound_the_reservation(openai_server):
     for backend in (default.strong, default.weak):
         backend.max_tokens = 16
     bounded = RoutedLLM(strong=default.strong, weak=default.weak, router=LengthRouter(), threshold=0.5,
-                        cost_ledger=CostLedger(PriceTable.default()), budget=Budget(max_usd=0.01))
+                        ledger=CostLedger(PriceTable.default()), budget=Budget(max_usd=0.01))
     assert bounded.chat(msgs(LONG)).additional_kwargs["routellm"]["route"] == "strong"
     # a call's own max_tokens bounds it too
     assert default.chat(msgs(LONG), max_tokens=16).additional_kwargs["routellm"]["route"] == "strong"
@@ -319,7 +319,7 @@ CONTEXT = "The Eiffel Tower is 330 metres tall and stands in Paris, the capital 
 
 async def test_templated_calls_route_on_the_query_not_the_context(events):
     llm = RoutedLLM(strong=ScriptedLLM(name="big-model"), weak=ScriptedLLM(name="small-model"),
-                    router=LengthRouter(), threshold=0.5, cost_ledger=CostLedger(PRICES))
+                    router=LengthRouter(), threshold=0.5, ledger=CostLedger(PRICES))
     llm.predict(QA, context_str=CONTEXT, query_str=SHORT)
     await llm.apredict(QA, context_str=CONTEXT, query_str=SHORT)
     "".join(llm.stream(QA, context_str=CONTEXT, query_str=SHORT))
@@ -341,7 +341,7 @@ async def test_structured_predict_routes_on_the_query(events):
     answer = [{"tool": "Capital", "args": {"city": "Paris"}}]
     llm = RoutedLLM(strong=ScriptedLLM(name="big-model", script=list(answer)),
                     weak=ScriptedLLM(name="small-model", script=answer * 2), router=LengthRouter(), threshold=0.5,
-                    cost_ledger=CostLedger(PRICES))
+                    ledger=CostLedger(PRICES))
     assert llm.structured_predict(Capital, QA, context_str=CONTEXT, query_str=SHORT).city == "Paris"
     assert (await llm.astructured_predict(Capital, QA, context_str=CONTEXT, query_str=SHORT)).city == "Paris"
     assert [e.route for e in events] == ["weak", "weak"] and llm.strong.calls == 0
@@ -360,17 +360,17 @@ class UnknownLimits(ScriptedLLM):
 
 def test_metadata_ignores_a_backends_unknown_limits():
     llm = RoutedLLM(strong=UnknownLimits(name="big-model"), weak=ScriptedLLM(name="small-model"),
-                    router=LengthRouter(), cost_ledger=CostLedger(PRICES))
+                    router=LengthRouter(), ledger=CostLedger(PRICES))
     assert llm.metadata.num_output == 512 and llm.metadata.context_window == 4096
     both = RoutedLLM(strong=UnknownLimits(name="big-model"), weak=UnknownLimits(name="small-model"),
-                     router=LengthRouter(), cost_ledger=CostLedger(PRICES))
+                     router=LengthRouter(), ledger=CostLedger(PRICES))
     assert both.metadata.num_output == -1
 
 
 def test_an_unpriced_model_under_a_dollar_cap_is_a_configuration_error():
     with pytest.raises(BudgetConfigError, match="my-local-model"):
         RoutedLLM(strong=ScriptedLLM(name="my-local-model"), weak=ScriptedLLM(name="small-model"),
-                  router=LengthRouter(), cost_ledger=CostLedger(PRICES), budget=Budget(max_usd=1.0))
+                  router=LengthRouter(), ledger=CostLedger(PRICES), budget=Budget(max_usd=1.0))
 
 
 def test_backend_secrets_never_appear_in_any_serialisation(openai_server, anthropic_server):
@@ -390,13 +390,13 @@ def test_backend_secrets_never_appear_in_any_serialisation(openai_server, anthro
 def test_from_dict_needs_the_backends_and_then_round_trips():
     llm = RoutedLLM(strong=ScriptedLLM(name="big-model"), weak=ScriptedLLM(name="small-model"),
                     router=LengthRouter(), threshold=0.3, scope="team-a", on_no_text="weak",
-                    cost_ledger=CostLedger(PRICES))
+                    ledger=CostLedger(PRICES))
     with pytest.raises(ObjectsRequired, match="strong=..., weak=..., router=...") as info:
         RoutedLLM.from_dict(llm.to_dict())
     assert isinstance(info.value, TypeError) and isinstance(info.value, RouteLLMError)
     again = RoutedLLM.from_dict(llm.to_dict(), strong=ScriptedLLM(name="big-model"),
                                 weak=ScriptedLLM(name="small-model"), router=LengthRouter(),
-                                cost_ledger=CostLedger(PRICES))
+                                ledger=CostLedger(PRICES))
     assert (again.threshold, again.scope, again.on_no_text) == (0.3, "team-a", "weak")
     assert again.chat(msgs(LONG)).additional_kwargs["routellm"]["route"] == "strong"
 
@@ -404,16 +404,16 @@ def test_from_dict_needs_the_backends_and_then_round_trips():
 def test_from_json_keeps_a_named_router_the_budget_and_the_step_policy():
     llm = RoutedLLM(strong=ScriptedLLM(name="big-model"), weak=ScriptedLLM(name="small-model"), router="random",
                     strong_fraction=0.25, steps="sticky", budget=Budget(max_usd=2.0, on_exhausted="raise"),
-                    max_scopes=10, cost_ledger=CostLedger(PRICES))
+                    max_scopes=10, ledger=CostLedger(PRICES))
     again = RoutedLLM.from_json(llm.to_json(), strong=ScriptedLLM(name="big-model"),
-                                weak=ScriptedLLM(name="small-model"), cost_ledger=CostLedger(PRICES))
+                                weak=ScriptedLLM(name="small-model"), ledger=CostLedger(PRICES))
     assert again.router_name == "random" and again.policy.steps == "sticky"
     assert again.policy.budget.budget == Budget(max_usd=2.0, on_exhausted="raise")
     assert (again.strong_fraction, again.threshold, again.max_scopes) == (0.25, None, 10)
     # the budget is checked on the way back in, as at construction
     with pytest.raises(BudgetConfigError):
         RoutedLLM.from_json(llm.to_json(), strong=ScriptedLLM(name="unpriced"), weak=ScriptedLLM(name="small-model"),
-                            cost_ledger=CostLedger(PRICES))
+                            ledger=CostLedger(PRICES))
 
 
 # -- one turn extraction for both frameworks ------------------------------------------------------------
@@ -424,7 +424,7 @@ def test_a_conversation_routes_on_the_same_text_as_in_langchain(route_on):
     from langchain_routellm.messages import turn_of_messages
 
     llm = RoutedLLM(strong=ScriptedLLM(name="big-model"), weak=ScriptedLLM(name="small-model"),
-                    router=LengthRouter(), route_on=route_on, cost_ledger=CostLedger(PRICES))
+                    router=LengthRouter(), route_on=route_on, ledger=CostLedger(PRICES))
     li = [ChatMessage(role=MessageRole.SYSTEM, content="be brief"), ChatMessage(role=MessageRole.USER, content="hi"),
           ChatMessage(role=MessageRole.ASSISTANT, content="hello"), ChatMessage(role=MessageRole.USER, content="")]
     lc = [SystemMessage("be brief"), HumanMessage("hi"), AIMessage("hello"), HumanMessage("")]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from routellm_integrations.errors import RouteLLMError
+from routellm_integrations.errors import InvalidThresholdError, RouteLLMError
 from routellm_integrations.server.auth import AuthError, KeyRing
 from routellm_integrations.cli import main as routellm
 from routellm_integrations.cli.serve import add_serve_parser, config_from_args
@@ -98,8 +98,6 @@ def test_a_route_without_threshold_holds_the_default_share() -> None:
 @pytest.mark.parametrize("text, problem", [
     ("strong: gpt-4o\n", "strong: Value error, a backend is 'provider:model'"),
     ("routers: [nope]\n", "unknown routers ['nope']"),
-    ("routes:\n  x: {router: random, threshold: 2}\n", "routes.x.threshold: Input should be less than or equal to 1"),
-    ("routes:\n  x: {router: random, threshold: 0.1, strong_fraction: 0.2}\n", "not both"),
     ("colour: blue\n", "colour: unknown field"),
     ("budget: {max_usd: -1}\n", "budget.max_usd"),
     ("budget: {max_usd: 1, cap: 2}\n", "budget.cap: unknown field"),
@@ -116,6 +114,20 @@ def test_config_errors_name_the_field(tmp_path: Path, text: str, problem: str) -
         load_config(path)
     assert isinstance(info.value, RouteLLMError) and problem in str(info.value)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("routes:\n  x: {router: random, threshold: 2}\n", "routes.x: threshold must be in [0, 1], got 2.0"),
+    ("routes:\n  x: {router: random, threshold: 0.1, strong_fraction: 0.2}\n", "routes.x: give threshold or "
+     "strong_fraction, not both"),
+])
+def test_a_route_misuse_in_the_file_is_the_error_every_surface_raises(tmp_path: Path, text: str,
+                                                                     problem: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(InvalidThresholdError) as info:  # as RoutedChat(threshold=2) raises it
+        load_config(path)
+    assert problem in str(info.value) and str(path) in str(info.value)
 
 
 def test_config_file_problems_exit_2_or_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

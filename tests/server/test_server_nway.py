@@ -16,7 +16,9 @@ from srv_helpers import ANTHROPIC_SECRET, CLIENT_KEY, OPENAI_SECRET, wait_until
 
 from routellm_integrations import load_router
 from routellm_integrations.budgets import Budget
-from routellm_integrations.client import AsyncRoutedClient, BackendError, InvalidModelError, RouteConfig, RoutedClient
+from routellm_integrations.client import AsyncRoutedClient, BackendError, RouteConfig, RoutedClient
+from routellm_integrations.errors import (InvalidRouteError, InvalidThresholdError, RouterOptionError,
+                                         UnknownModelError)
 from routellm_integrations.client.answers import completion_answer, stream_answer
 from routellm_integrations.costs import PriceTable, Usage
 from routellm_integrations.routing.escalation import DEFAULT_CHECKS, first_failure, low_confidence
@@ -67,7 +69,7 @@ def test_each_call_goes_to_the_model_the_cost_weight_picks(serve, openai_server,
     server = serve(prices=PRICES, routes={name: nway(cost_weight=w) for name, w in weights.items()})
     listed = {m.id: m for m in sdk(server).models.list()}
     assert set(weights) <= set(listed) and listed["mid"].routellm == {"router": "quality", "models": KEYS,
-                                                                      "escalate": False}
+                                                                      "escalate_if": False}
     q = load_router("quality").quality([PROMPT], [SCORED_AS.get(k, k) for k in KEYS])[0]
     picked = {}
     for name, weight in weights.items():
@@ -121,7 +123,7 @@ def test_route_config_errors_name_the_field(provider_env, tmp_path) -> None:
     # a model the router was not trained on: a config error at start-up, with a hint
     config = load_config(None, prices=PRICES, routes={"auto": {"models": [*MODELS[:2],
                                                                           "anthropic:claude-3-5-haiku-latest"]}})
-    with pytest.raises(ConfigError, match=r"routes\.auto\.models: .*claude-3-5-haiku-latest.*Did you mean"):
+    with pytest.raises(UnknownModelError, match=r"routes\.auto\.models: .*claude-3-5-haiku-latest.*Did you mean"):
         create_app(config)
     # ... unless router_models names it as the router knows it
     ok = load_config(None, routes={"auto": {"models": ["openai:gpt-4o", "anthropic:claude-3-5-haiku-latest"],
@@ -129,47 +131,58 @@ def test_route_config_errors_name_the_field(provider_env, tmp_path) -> None:
     assert create_app(ok).state.client.routed("auto").policy.models["claude-3-5-haiku-latest"] == \
         "claude-3-haiku-20240307"
     # a pair router cannot choose among N
-    with pytest.raises(ConfigError, match=r"routes\.auto\.router: .*quality"):
+    with pytest.raises(RouterOptionError, match=r"routes\.auto\.router: .*quality"):
         create_app(load_config(None, routes={"auto": nway(router="length")}))
-    for text, problem in [
-        ("  auto: {models: [openai:gpt-4o, openai:gpt-4o-mini], threshold: 0.3}\n",
-         "routes.auto: Value error, threshold: a route with models chooses among N models"),
-        ("  auto: {models: [openai:gpt-4o, openai:gpt-4o-mini], strong: openai:gpt-4o}\n", "strong: a route with"),
-        ("  auto: {cost_weight: 300}\n", "routes.auto: Value error, cost_weight: choose among N models"),
-        ("  auto: {router: quality, spend_per_call: 0.01, threshold: 0.5}\n", "spend_per_call: choose among N"),
-        ("  auto: {models: [openai:gpt-4o]}\n", "routes.auto.models: Value error, models: routing among N models needs"),
-        ("  auto: {models: [openai:gpt-4o, gpt-4o-mini]}\n", "routes.auto.models: Value error, models[1]: a backend"),
-        ("  auto: {models: [openai:gpt-4o, openai:gpt-4o]}\n", "the key 'gpt-4o' is given twice"),
-        ("  auto: {models: [openai:gpt-4o, openai:gpt-4o-mini], cost_weight: -1}\n", "routes.auto.cost_weight"),
-        ("  auto: {models: [openai:gpt-4o, openai:gpt-4o-mini], max_cost_per_call: 0}\n", "routes.auto.max_cost_per_call"),
-        ("  auto: {models: [openai:gpt-4o, openai:gpt-4o-mini], router_models: {gpt4: x}}\n",
+    # a route's misuse: the typed error every surface raises for it, naming the route
+    for text, error, problem in [
+        ("  auto: {models: [openai:gpt-4o, openai:gpt-4o-mini], threshold: 0.3}\n", InvalidThresholdError,
+         "routes.auto: threshold: among N models (models=) the knob is cost_weight"),
+        ("  auto: {models: [openai:gpt-4o, openai:gpt-4o-mini], strong: openai:gpt-4o}\n", InvalidRouteError,
+         "routes.auto: give strong= and weak=, or models="),
+        ("  auto: {cost_weight: 300}\n", InvalidThresholdError, "routes.auto: cost_weight: these choose among N"),
+        ("  auto: {router: quality, spend_per_call: 0.01, threshold: 0.5}\n", InvalidThresholdError,
+         "spend_per_call: these choose among N"),
+        ("  auto: {models: [openai:gpt-4o]}\n", InvalidRouteError, "routes.auto: models: routing among N models needs"),
+        ("  auto: {models: [openai:gpt-4o, gpt-4o-mini]}\n", InvalidRouteError, "routes.auto: models[1]: a backend"),
+        ("  auto: {models: [openai:gpt-4o, openai:gpt-4o]}\n", InvalidRouteError, "the key 'gpt-4o' is given twice"),
+        ("  auto: {models: [openai:gpt-4o, openai:gpt-4o-mini], cost_weight: -1}\n", InvalidThresholdError,
+         "routes.auto: cost_weight must be a finite number >= 0"),
+        ("  auto: {models: [openai:gpt-4o, openai:gpt-4o-mini], max_cost_per_call: 0}\n", InvalidThresholdError,
+         "routes.auto: max_cost_per_call must be a positive number"),
+        ("  auto: {models: [openai:gpt-4o, openai:gpt-4o-mini], router_models: {gpt4: x}}\n", InvalidRouteError,
          "router_models names ['gpt4']"),
         ("  auto: {models: {big: openai:gpt-4o, small: openai:gpt-4o-mini}, reference_model: gpt-4o}\n",
-         "reference_model 'gpt-4o' is not one of the model keys ['big', 'small']"),
-        ("  auto: {models: [openai:gpt-4o, openai:gpt-4o-mini], escalate: maybe}\n", "routes.auto.escalate"),
+         InvalidRouteError, "reference_model names ['gpt-4o'], which are not model keys ['big', 'small']"),
+        ("  auto: {models: [openai:gpt-4o, openai:gpt-4o-mini], escalate_if: maybe}\n", ConfigError,
+         "routes.auto.escalate_if"),
     ]:
         path = tmp_path / "bad.yaml"
         path.write_text("routes:\n" + text)
-        with pytest.raises(ConfigError) as info:
+        with pytest.raises(error) as info:
             load_config(path)
         assert problem in str(info.value), str(info.value)
-    # the client's own route config: typed errors naming the field
-    with pytest.raises(InvalidModelError, match="route 'auto': threshold: a route with models="):
+    # the client's own route config, and RoutedChat's options: the same types
+    with pytest.raises(InvalidThresholdError, match="route 'auto': threshold: among N models"):
         AsyncRoutedClient(routes={"auto": {"models": MODELS, "threshold": 0.3}})
-    with pytest.raises(InvalidModelError, match="cost_weight: choose among N models"):
+    with pytest.raises(InvalidThresholdError, match="cost_weight: these choose among N models"):
         RouteConfig(cost_weight=3.0, threshold=0.5)
-    with pytest.raises(InvalidModelError, match="spend_per_call must be a positive number"):
+    with pytest.raises(InvalidThresholdError, match="spend_per_call must be a positive number"):
         RouteConfig(models=MODELS, spend_per_call=-1.0)
+    with pytest.raises(InvalidRouteError, match="not both"):
+        RouteConfig(models=MODELS, strong="openai:gpt-4o")
+    # the old name of escalate_if still works, with a warning naming the new one
+    with pytest.warns(DeprecationWarning, match="escalate= is now called escalate_if="):
+        assert RouteConfig(models=MODELS, escalate=True).escalate_if is True
 
 
 def test_a_toml_route_among_n_models(tmp_path) -> None:
     path = tmp_path / "server.toml"
     path.write_text('routers = ["random"]\n[routes.auto]\nmodels = ["openai:gpt-4o", "openai:gpt-4o-mini"]\n'
-                    'cost_weight = 300\nescalate = true\n')
+                    'cost_weight = 300\nescalate_if = true\n')
     route = load_config(path).routes["auto"]
     assert route.router == "quality" and route.model_keys() == {"gpt-4o": "openai:gpt-4o",
                                                                "gpt-4o-mini": "openai:gpt-4o-mini"}
-    assert route.escalate and route.cost_weight == 300
+    assert route.escalate_if and route.cost_weight == 300
     assert load_config(None, routes={"p": {"router": "random", "threshold": 0.2}}).routes["p"].router == "random"
 
 
@@ -177,7 +190,7 @@ def test_a_toml_route_among_n_models(tmp_path) -> None:
 
 def test_invalid_json_for_a_json_schema_escalates_to_the_next_model_up(serve, openai_server,
                                                                        anthropic_server) -> None:
-    server = serve(prices=PRICES, routes={"auto": nway(cost_weight=CHEAPEST, escalate=True),
+    server = serve(prices=PRICES, routes={"auto": nway(cost_weight=CHEAPEST, escalate_if=True),
                                           "plain": nway(cost_weight=CHEAPEST)})
     settled = []
     server.client.on_settled(lambda record, call: settled.append(record))
@@ -214,7 +227,7 @@ def test_invalid_json_for_a_json_schema_escalates_to_the_next_model_up(serve, op
 
 
 def test_a_stream_escalates_before_its_first_chunk(serve, openai_server, anthropic_server) -> None:
-    server = serve(prices=PRICES, routes={"auto": nway(cost_weight=CHEAPEST, escalate=True)})
+    server = serve(prices=PRICES, routes={"auto": nway(cost_weight=CHEAPEST, escalate_if=True)})
     for include_usage in (False, True):
         openai_server.chat.push(Reply(text="I'm sorry, but I can't help with that."), model="gpt-4o-mini")
         extra = {"stream_options": {"include_usage": True}} if include_usage else {}
@@ -239,7 +252,7 @@ def test_a_stream_escalates_before_its_first_chunk(serve, openai_server, anthrop
 
 def test_a_cut_stream_during_the_escalated_call_leaves_nothing_reserved(serve, openai_server,
                                                                        anthropic_server) -> None:
-    server = serve(prices=PRICES, routes={"auto": nway(cost_weight=CHEAPEST, escalate=True)},
+    server = serve(prices=PRICES, routes={"auto": nway(cost_weight=CHEAPEST, escalate_if=True)},
                    keys=[{"label": "alice", "key": CLIENT_KEY, "budget": {"max_usd": 5.0}}])
     settled = []
     server.client.on_settled(lambda record, call: settled.append(record))
@@ -261,7 +274,7 @@ def test_a_cut_stream_during_the_escalated_call_leaves_nothing_reserved(serve, o
 
 def test_a_client_that_leaves_during_the_escalated_call_releases_everything(serve, openai_server,
                                                                            anthropic_server) -> None:
-    server = serve(prices=PRICES, routes={"auto": nway(cost_weight=CHEAPEST, escalate=True)},
+    server = serve(prices=PRICES, routes={"auto": nway(cost_weight=CHEAPEST, escalate_if=True)},
                    keys=[{"label": "alice", "key": CLIENT_KEY, "budget": {"max_usd": 5.0}}])
     settled = []
     server.client.on_settled(lambda record, call: settled.append(record))
@@ -289,8 +302,8 @@ def _client(openai_server, anthropic_server, **kw):  # type: ignore[no-untyped-d
 
 
 def test_the_sync_client_routes_among_n_and_escalates_tool_calls(openai_server, anthropic_server) -> None:
-    routes = {"auto": RouteConfig(models=MODELS, cost_weight=CHEAPEST, escalate=True, router_models=SCORED_AS),
-              "pair": RouteConfig(router="length", threshold=1.0, escalate=True)}  # a pair escalates weak -> strong
+    routes = {"auto": RouteConfig(models=MODELS, cost_weight=CHEAPEST, escalate_if=True, router_models=SCORED_AS),
+              "pair": RouteConfig(router="length", threshold=1.0, escalate_if=True)}  # a pair escalates weak -> strong
     with RoutedClient("openai:gpt-4o", "openai:gpt-4o-mini", openai_base_url=openai_server.base_url,
                       openai_api_key=OPENAI_SECRET, anthropic_base_url=anthropic_server.base_url,
                       anthropic_api_key=ANTHROPIC_SECRET, prices=TABLE, routes=routes) as client:
@@ -303,8 +316,8 @@ def test_the_sync_client_routes_among_n_and_escalates_tool_calls(openai_server, 
             assert reply.routellm["route"] == up and reply.routellm["escalated_from"] == cheap
             assert "arguments of tool 'add' do not match its schema" in \
                 reply.routellm["escalations"][0]["escalation_reason"]
-        # force= names a key
-        forced = client.chat.completions.create(model="auto", messages=ask, force="gpt-4o")
+        # route= names a key
+        forced = client.chat.completions.create(model="auto", messages=ask, route="gpt-4o")
         assert forced.routellm["route"] == "gpt-4o" and forced.routellm["forced"] and forced.model == "gpt-4o"
         report = client.store.usage()
         assert report.total.escalated_calls == 2 and report.total.calls == 5
@@ -313,13 +326,13 @@ def test_the_sync_client_routes_among_n_and_escalates_tool_calls(openai_server, 
 
 async def test_the_top_model_streams_live_and_every_exit_settles(openai_server, anthropic_server) -> None:
     client = _client(openai_server, anthropic_server, budget=Budget(max_usd=5.0),
-                     routes={"best": RouteConfig(models=MODELS, cost_weight=0.0, escalate=True, router_models=SCORED_AS),
-                             "auto": RouteConfig(models=MODELS, cost_weight=CHEAPEST, escalate=True,
+                     routes={"best": RouteConfig(models=MODELS, cost_weight=0.0, escalate_if=True, router_models=SCORED_AS),
+                             "auto": RouteConfig(models=MODELS, cost_weight=CHEAPEST, escalate_if=True,
                                                  router_models=SCORED_AS)})
     records = []
     client.on_settled(lambda record, call: records.append(record))
     # the top model has nobody above it: its stream is not held back
-    top = await client.stream_raw({"model": "best", "messages": ASK}, scope="s1", force="gpt-4o")
+    top = await client.stream_raw({"model": "best", "messages": ASK}, scope="s1", route="gpt-4o")
     assert not top.holding and top.decision.route == "gpt-4o"
     assert [c async for c in top][-1]["routellm"]["status"] == "ok"
     cheap = await client.stream_raw({"model": "auto", "messages": ASK}, scope="s1")
@@ -359,7 +372,7 @@ async def test_a_budget_that_cannot_take_the_escalation_keeps_the_answer(openai_
     # a call is admitted while spent + reserved < cap: the first reserves more than the cap, the
     # escalation finds nothing left
     client = _client(openai_server, anthropic_server, budget=Budget(max_usd=4e-5, on_exhausted="raise"),
-                     routes={"auto": RouteConfig(models=MODELS, cost_weight=CHEAPEST, escalate=True)})
+                     routes={"auto": RouteConfig(models=MODELS, cost_weight=CHEAPEST, escalate_if=True)})
     openai_server.chat.push(Reply(text=""), model="gpt-4o-mini")
     completion, record = await client.complete_raw({"model": "auto", "messages": ASK, "max_tokens": 50},
                                                    scope="tight")
