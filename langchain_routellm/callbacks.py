@@ -7,13 +7,13 @@
 
 or as a plain callback handler: ``llm.invoke(..., config={"callbacks": [handler]})``.
 
-A ``RoutedChat`` call is counted from the :class:`CallRecord` it settled with
+A routed call (``RoutedChat``, ``route_between``, ``RoutingMiddleware``: each runs through
+the core lifecycle) is counted from the :class:`CallRecord` it settled with
 (``on_routed_call``: the record itself becomes the tracker's ledger entry, nothing is
 copied or priced again), whichever way it ended: priced once by the call, a stream cut or
 abandoned part-way charged for what it delivered (flagged estimated), a cache hit counted
-as cached at $0.
-Other chat-model runs (the branch helper, the agent middleware, plain models) are
-counted at their end: the route from their ``routellm_*`` metadata, tokens from the
+as cached at $0; the runs inside it (they carry ``routellm_call_id``) are not counted again.
+Other chat-model runs (plain models) are counted at their end: the route from their ``routellm_*`` metadata, tokens from the
 message's ``usage_metadata``, dollars from the price table; a failed one as failed, with
 no tokens and no cost. Unknown models are unpriced (cost ``None``), never $0.
 
