@@ -51,7 +51,7 @@ SURFACES = [pytest.param(lambda tmp, **o: chat(**o), id="RoutedChat"),
     ({"threshold": 0.3, "strong_fraction": 0.2}, InvalidThresholdError, "not both"),
     ({"threshold": 1.5}, InvalidThresholdError, "threshold must be in [0, 1]"),
     ({"strong_fraction": -0.1}, InvalidThresholdError, "strong_fraction must be in [0, 1]"),
-    ({"cost_weight": 3.0}, InvalidThresholdError, "cost_weight: these choose among N models; give models= too"),
+    ({"cost_weight": 3.0}, InvalidThresholdError, "cost_weight choose among N models: give models= too"),
     ({"router": "nope"}, UnknownRouterError, "nope"),
     ({"steps": "sometimes"}, InvalidRouteError, "steps must be"),
 ])

@@ -26,7 +26,6 @@ route (not ``model``, which LangChain users read as a model id, nor ``force``),
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
@@ -34,6 +33,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..budgets import Budget
+from ..choosers import check_choice_options
 from ..errors import InvalidRouteError, InvalidThresholdError, RouteLLMError
 from ..policy import RoutingPolicy, StepPolicy
 from ..routers.base import validate_threshold
@@ -46,11 +46,6 @@ B = TypeVar("B")
 
 #: options whose names changed, old -> new (each still accepted, with a DeprecationWarning)
 RENAMED = {"escalate": "escalate_if", "cost_ledger": "ledger", "price_table": "prices", "force": "route"}
-#: the options that choose among N models (a pair has none of them)
-NWAY_OPTIONS = ("router_models", "cost_weight", "spend_per_call", "max_cost_per_call", "reference_model",
-                "expected_output_tokens")
-#: the options that route a pair (N models have none of them)
-PAIR_OPTIONS = ("threshold", "strong_fraction")
 
 
 def renamed(options: dict[str, Any], where: str, names: Mapping[str, str] = RENAMED) -> dict[str, Any]:
@@ -152,17 +147,6 @@ class RoutingConfig(BaseModel):
     def _unit(cls, value: float | None, info: Any) -> float | None:
         return None if value is None else validate_threshold(value, info.field_name)
 
-    @field_validator("cost_weight", "spend_per_call", "max_cost_per_call")
-    @classmethod
-    def _usd(cls, value: float | None, info: Any) -> float | None:
-        if value is None:
-            return None
-        positive = info.field_name != "cost_weight"
-        if isinstance(value, bool) or not math.isfinite(value) or value < 0 or (positive and value == 0):
-            what = "a positive number of USD" if positive else "a finite number >= 0 (quality points per USD)"
-            raise InvalidThresholdError(f"{info.field_name} must be {what}, got {value!r}")
-        return float(value)
-
     @field_validator("expected_output_tokens")
     @classmethod
     def _tokens(cls, value: int | dict[str, int] | None) -> int | dict[str, int] | None:
@@ -197,26 +181,23 @@ class RoutingConfig(BaseModel):
         return escalation_checks(self.escalate_if)
 
     def check_keys(self, keys: list[str], nway: bool) -> None:
-        """The options against the backends' route keys: the pair's options for a pair,
-        the N-way options among N models, and every key an option names is a backend."""
-        if nway:
-            given = [n for n in PAIR_OPTIONS if getattr(self, n) is not None]
-            if given:
-                raise InvalidThresholdError(f"{', '.join(given)}: among N models (models=) the knob is cost_weight, "
-                                            "spend_per_call or max_cost_per_call; threshold/strong_fraction route a "
-                                            "strong/weak pair")
-            named = {"router_models": sorted(set(self.router_models) - set(keys)),
-                     "reference_model": [self.reference_model] if self.reference_model not in (None, *keys) else [],
-                     "expected_output_tokens": sorted(set(self.expected_output_tokens) - set(keys))
-                     if isinstance(self.expected_output_tokens, dict) else []}
-            for option, unknown in named.items():
-                if unknown:
-                    raise InvalidRouteError(f"{option} names {unknown}, which are not model keys {keys}")
-            return
-        given = [n for n in NWAY_OPTIONS if getattr(self, n) not in (None, {})]
-        if given:
-            raise InvalidThresholdError(f"{', '.join(given)}: these choose among N models; give models= too "
-                                        "(a strong/weak pair routes by threshold or strong_fraction)")
+        """The options against the backends' route keys: the choice options by the
+        choosers' one check (:func:`~routellm_integrations.choosers.check_choice_options`:
+        a pair's knob is a threshold or a share, N models' a cost weight, a spend target or
+        a cap), and every key an option names is a backend."""
+        check_choice_options({k: k for k in keys} if nway else None, self.threshold, self.strong_fraction,
+                             self.cost_weight, self.spend_per_call, self.max_cost_per_call)
+        named = {"router_models": sorted(set(self.router_models) - set(keys if nway else ())),
+                 "reference_model": [self.reference_model] if self.reference_model not in
+                 (None, *(keys if nway else ())) else [],
+                 "expected_output_tokens": sorted(set(self.expected_output_tokens) - set(keys if nway else ()))
+                 if isinstance(self.expected_output_tokens, dict) else []}
+        if not nway and isinstance(self.expected_output_tokens, int):
+            named["expected_output_tokens"] = [str(self.expected_output_tokens)]
+        for option, unknown in named.items():
+            if unknown:
+                raise InvalidRouteError(f"{option} names {unknown}, which are not model keys {keys if nway else []}"
+                                        + ("" if nway else " (it chooses among N models: give models= too)"))
 
     def router_or_default(self, nway: bool) -> Any:
         """The router: the one given, else ``"quality"`` among N models, ``"mf"`` for a pair."""

@@ -136,12 +136,12 @@ def test_route_config_errors_name_the_field(provider_env, tmp_path) -> None:
     # a route's misuse: the typed error every surface raises for it, naming the route
     for text, error, problem in [
         ("  auto: {models: [openai:gpt-4o, openai:gpt-4o-mini], threshold: 0.3}\n", InvalidThresholdError,
-         "routes.auto: threshold: among N models (models=) the knob is cost_weight"),
+         "routes.auto: with models= (N-way routing) give cost_weight="),
         ("  auto: {models: [openai:gpt-4o, openai:gpt-4o-mini], strong: openai:gpt-4o}\n", InvalidRouteError,
          "routes.auto: give strong= and weak=, or models="),
-        ("  auto: {cost_weight: 300}\n", InvalidThresholdError, "routes.auto: cost_weight: these choose among N"),
+        ("  auto: {cost_weight: 300}\n", InvalidThresholdError, "routes.auto: cost_weight choose among N models: give models= too"),
         ("  auto: {router: quality, spend_per_call: 0.01, threshold: 0.5}\n", InvalidThresholdError,
-         "spend_per_call: these choose among N"),
+         "spend_per_call choose among N models"),
         ("  auto: {models: [openai:gpt-4o]}\n", InvalidRouteError, "routes.auto: models: routing among N models needs"),
         ("  auto: {models: [openai:gpt-4o, gpt-4o-mini]}\n", InvalidRouteError, "routes.auto: models[1]: a backend"),
         ("  auto: {models: [openai:gpt-4o, openai:gpt-4o]}\n", InvalidRouteError, "the key 'gpt-4o' is given twice"),
@@ -162,9 +162,9 @@ def test_route_config_errors_name_the_field(provider_env, tmp_path) -> None:
             load_config(path)
         assert problem in str(info.value), str(info.value)
     # the client's own route config, and RoutedChat's options: the same types
-    with pytest.raises(InvalidThresholdError, match="route 'auto': threshold: among N models"):
+    with pytest.raises(InvalidThresholdError, match="route 'auto': with models= \\(N-way routing\\)"):
         AsyncRoutedClient(routes={"auto": {"models": MODELS, "threshold": 0.3}})
-    with pytest.raises(InvalidThresholdError, match="cost_weight: these choose among N models"):
+    with pytest.raises(InvalidThresholdError, match="cost_weight choose among N models"):
         RouteConfig(cost_weight=3.0, threshold=0.5)
     with pytest.raises(InvalidThresholdError, match="spend_per_call must be a positive number"):
         RouteConfig(models=MODELS, spend_per_call=-1.0)
