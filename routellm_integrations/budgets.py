@@ -149,10 +149,33 @@ def state_of(budget: Budget, scope: str, s: ScopeTotals) -> BudgetState:
                        remaining_fraction=fraction_left(budget, s))
 
 
-def refusal(budget: Budget, scope: str, s: ScopeTotals, route: Route, bounds: Mapping[str, float] | None) -> str:
-    """The message of the :class:`~routellm_integrations.errors.BudgetExceeded` a refusal raises."""
+class Refusal(str):
+    """The message of a refusal, and whether it is *busy*: refused only because of calls
+    in flight (with nothing in flight the call would be admitted), so it may fit once
+    they settle; else the scope is exhausted and a retry cannot succeed."""
+
+    busy: bool = False
+
+
+def busy(budget: Budget, s: ScopeTotals, route: Route, bounds: Mapping[str, float] | None) -> bool:
+    """A refusal that only the money held by calls in flight causes: ``route`` would be
+    admitted were nothing reserved (strong calls in flight still count against
+    ``max_strong_calls``: they will once they finish)."""
+    if s.reserved <= 0:
+        return False
+    settled = ScopeTotals(spent=s.spent, strong_calls=s.strong_calls + s.strong_in_flight)
+    return admit(budget, settled, route, bounds) is not None
+
+
+def refusal(budget: Budget, scope: str, s: ScopeTotals, route: Route, bounds: Mapping[str, float] | None) -> Refusal:
+    """The message of the :class:`~routellm_integrations.errors.BudgetExceeded` a refusal
+    raises (a :class:`Refusal`: ``.busy`` tells a retryable refusal from an exhausted scope)."""
     spent = f"${s.spent:.6f} spent, ${s.reserved:.6f} reserved in flight" + (
         f" of ${budget.max_usd:.6f}" if budget.max_usd else "")
     need = f" (this call may cost up to ${float(bounds.get(route, 0.0)):.6f})" if bounds else ""
-    return (f"budget for scope {scope!r} exhausted ({spent}, {s.strong_calls} strong calls): "
-            f"a {route} call does not fit{need}")
+    held = busy(budget, s, route, bounds)
+    tail = f"; {s.in_flight} calls in flight hold the rest: it may fit once they settle" if held else ""
+    out = Refusal(f"budget for scope {scope!r} exhausted ({spent}, {s.strong_calls} strong calls): "
+                  f"a {route} call does not fit{need}{tail}")
+    out.busy = held
+    return out

@@ -9,6 +9,8 @@ prometheus-client's multiprocess mode, so ``/metrics`` sums every worker; share 
 and usage between them with ``--db sqlite:///...`` or ``--state redis://...``.
 SIGTERM/SIGINT shut down gracefully: requests in flight finish (up to
 ``--graceful-timeout`` seconds) and their costs are recorded before the store closes.
+``--max-body-bytes`` caps a request body (default 4 MiB; a larger one is a 413, refused
+before it is read whole).
 
 :func:`serve_command` is the typer command the ``routellm`` app registers; every flag is
 checked by :class:`~routellm_integrations.server.config.ServerConfig` (a bad one is ``error: ...``, exit status 1).
@@ -71,6 +73,9 @@ def serve_command(
     no_access_log: Annotated[bool, typer.Option("--no-access-log", help="Do not log every request.")] = False,
     graceful_timeout_s: Annotated[Optional[float], typer.Option(
         "--graceful-timeout", help="Seconds shutdown waits for requests in flight.", show_default="30")] = None,
+    max_body_bytes: Annotated[Optional[int], typer.Option(
+        "--max-body-bytes", help="The largest request body accepted, in bytes (a larger one is a 413).",
+        show_default="4194304")] = None,
 ) -> None:
     cmd_serve(argparse.Namespace(**ctx.params))
 
@@ -95,7 +100,7 @@ def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     overrides = {k: getattr(args, k, None) for k in ("strong", "weak", "routers", "threshold", "strong_fraction",
                                                      "host", "port", "state", "workers", "log_level",
-                                                     "graceful_timeout_s")}
+                                                     "graceful_timeout_s", "max_body_bytes")}
     overrides["routers"] = overrides["routers"] or None  # no --router: the config's (or the default)
     if getattr(args, "no_access_log", False):
         overrides["access_log"] = False

@@ -6,11 +6,26 @@
 - ``GET /v1/models``: the advertised ``router-<router>-share<fraction>`` (or
   ``-<threshold>``) names and the routes
   (each route's router and, among N models, its model keys under ``routellm``);
-- ``GET /v1/routing/usage``: ledger totals from the state store (``total``: all; ``key``:
-  the caller's key, with its label and budget), each in the one flat usage shape
-  (``{"calls", "cost_usd", ..., "by_route": {...}, "by_model": {...}}``, as
-  ``store.usage()`` gives it); ``?route=<key>``/``?model=<name>`` narrow it;
-- ``GET /health``, ``GET /metrics`` (Prometheus; open, like ``/health``).
+- ``GET /v1/routing/usage``: ledger totals from the state store, each in the one flat
+  usage shape (``{"calls", "cost_usd", ..., "by_route": {...}, "by_model": {...}}``, as
+  ``store.usage()`` gives it); ``?route=<key>``/``?model=<name>`` narrow it. Tenancy: a
+  client key sees only its own usage (``total`` is its own, ``scope: "key"``; ``key``:
+  its label and budget); an admin key (``admin: true`` in the config's ``keys``) sees
+  every key's (``scope: "all"``), as does anyone on an open server (no keys at all).
+  No response names the store's URL or a file path;
+- ``GET /health`` (open); ``GET /metrics`` (Prometheus; open, unless ``metrics_key`` is
+  set: then it needs that key or an admin key).
+
+Hostile input: a request body larger than ``max_body_bytes`` (default 4 MiB; ``--max-body-bytes``)
+is a 413, refused from its ``Content-Length`` before it is read, or as soon as the bytes
+streamed pass the cap. The body is checked before any provider is called
+(:mod:`.requests`: OpenAI's request shape, field by field, and JSON nested no deeper than
+``max_json_depth``, default 64): a bad one is a 400 naming the field in ``param``; no
+client input is ever a 5xx. Under a dollar cap (a budget with ``max_usd``) the call's
+reservation bounds one choice of text input, so ``n > 1`` and non-text content parts
+(``image_url``, ``input_audio``, ``file``), which it cannot bound, are a 400 saying why
+(without a dollar cap they pass through). A trailing slash is a 404 (no redirect), and
+every error the app answers, 404 and 405 included, is in OpenAI's format.
 
 Headers: ``x-routellm-route`` (the route key: ``strong``/``weak``, or among N models the
 chosen model's key), ``-model``, ``-provider``, ``-router``, ``-score`` (N models: the
@@ -28,9 +43,14 @@ The server speaks OpenAI's chat format only (Anthropic backends are translated t
 there is no Anthropic-format ``/v1/messages`` endpoint, so no escalation there either.
 
 Errors are OpenAI's (``{"error": {"message", "type", "param", "code"}}``): 401 for a
-missing or wrong key, 400 for a bad model name, threshold or request, 429 for an
-exhausted budget (naming the scope), 502 for a backend failure (with the provider's
-status). No provider key ever appears in a body, header, log line or metric.
+missing or wrong key, 400 for a bad model name, threshold or request, 413 for a body
+over the cap; 429 ``insufficient_quota`` for an exhausted budget (naming the scope; not
+retryable: ``x-should-retry: false``), 429 ``budget_busy`` with ``Retry-After`` when only
+calls in flight hold the money (it may fit once they settle). A provider's failure is
+answered as the provider would: its 429 a 429 ``rate_limit_exceeded`` with its
+``Retry-After``; its 400/413/422 (the client's own bad parameter) the same status with
+its (redacted) message; a timeout a 504; a 5xx, or anything else, a 502 (with the
+provider's status). No provider key ever appears in a body, header, log line or metric.
 """
 
 from __future__ import annotations
@@ -56,6 +76,7 @@ from .auth import AuthError, ClientKey, KeyRing
 from .config import ConfigError, ServerConfig
 from .errors import ApiError, error_body, error_for
 from .metrics import Metrics
+from .requests import NON_TEXT_PARTS, ChatCompletionRequest, validate_chat_request
 from .streaming import SSEResponse
 
 __all__ = ["build_client", "create_app", "create_app_from_env"]
@@ -162,6 +183,82 @@ def _error_response(err: ApiError) -> Any:
     return _json(err.body(), err.status, err.headers)
 
 
+async def _send_error(send: Any, err: ApiError) -> None:
+    body = dumps(err.body())
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
+    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"the request body is larger than {limit} bytes (the server's max_body_bytes)",
+                    code="request_too_large", headers={"connection": "close"})
+
+
+class _BodyLimit:
+    """Pure ASGI middleware: a body over ``limit`` bytes is a 413, from its
+    ``Content-Length`` before a byte is read, or (chunked, or a lying length) as soon as
+    the bytes received pass it (``receive`` raises the 413 to the endpoint reading it).
+    A request the app fails on before answering (an error, or a shutdown cancelling it)
+    still gets an answer in OpenAI's format."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    await _send_error(send, ApiError(400, "the Content-Length header is not a number",
+                                                     code="bad_content_length", headers={"connection": "close"}))
+                    return
+                if length > limit:
+                    await _send_error(send, _too_large(limit))
+                    return
+        seen = [0]
+        started = [False]
+
+        async def counted() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                seen[0] += len(message.get("body", b""))
+                if seen[0] > limit:
+                    raise _too_large(limit)
+            return message
+
+        async def watched(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                started[0] = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except asyncio.CancelledError:
+            if not started[0]:  # shutting down (the graceful timeout ran out) before an answer
+                try:
+                    await _send_error(send, ApiError(503, "the server is shutting down: retry the request",
+                                                     "server_error", code="server_shutting_down",
+                                                     headers={"retry-after": "1", "connection": "close"}))
+                except Exception:  # noqa: BLE001 - the connection may be gone already
+                    pass
+            raise
+        except Exception as exc:  # noqa: BLE001 - answered in OpenAI's format, then logged
+            if started[0]:
+                raise
+            err = error_for(exc) if isinstance(exc, ApiError) else ApiError(
+                500, f"internal error ({type(exc).__name__})", "server_error")
+            if err.status >= 500:
+                log.error("%s %s: %s", err.status, type(exc).__name__, redact(str(exc)))
+            await _send_error(send, err)
+
+
 class _RequestMetrics:
     """Pure ASGI middleware: counts and times requests (cheaper than BaseHTTPMiddleware)."""
 
@@ -253,15 +350,28 @@ def create_app(config: ServerConfig | None = None, *, client: AsyncRoutedClient 
             client.store.close()
             log.info("routellm server: stopped; every call in flight settled")
 
-    app = FastAPI(title="routellm", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="routellm", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
+                  redirect_slashes=False)  # no 307 to a URL built from the Host header
     app.state.client, app.state.keys, app.state.metrics, app.state.config = client, keys, metrics, config
+    app.add_middleware(_BodyLimit, limit=config.max_body_bytes)
     app.add_middleware(_RequestMetrics, metrics=metrics)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
-        message = f"no route {request.method} {request.url.path}" if exc.status_code == 404 else str(exc.detail)
-        return _json(error_body(message, kind, None, kind), exc.status_code)
+        path = request.url.path[:200]
+        if exc.status_code == 404:
+            message, code = f"Invalid URL ({request.method} {path})", "not_found"
+        elif exc.status_code == 405:
+            message, code = f"Method {request.method} is not allowed on {path}", "method_not_allowed"
+        else:
+            message, code = str(exc.detail), None
+        headers = dict(exc.headers or {}) if exc.status_code == 405 else None
+        return _json(error_body(message, "invalid_request_error", None, code), exc.status_code, headers)
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception) -> Response:
+        return _error_response(error_for(exc) if isinstance(exc, ApiError) else ApiError(
+            500, f"internal error ({type(exc).__name__})", "server_error"))
 
     def authenticate(request: Request) -> ClientKey | None:
         try:
@@ -273,23 +383,17 @@ def create_app(config: ServerConfig | None = None, *, client: AsyncRoutedClient 
     async def chat_completions(request: Request) -> Response:
         try:
             key = authenticate(request)
-            raw = await request.body()
+            raw = await request.body()  # the 413 past max_body_bytes is raised while reading
             try:
                 body = loads(raw) if raw else None
-            except ValueError:
-                raise ApiError(400, "the request body is not valid JSON") from None
-            if not isinstance(body, dict):
-                raise ApiError(400, "the request body must be a JSON object")
-            if not isinstance(body.get("model"), str) or not body["model"]:
-                raise ApiError(400, "you must provide a model parameter, e.g. 'router-mf-share0.3'", param="model",
-                               code="missing_model")
-            if not isinstance(body.get("messages"), list) or not body["messages"]:
-                raise ApiError(400, "'messages' must be a non-empty array", param="messages")
-            stream = body.get("stream") or False
-            if not isinstance(stream, bool):
-                raise ApiError(400, "'stream' must be a boolean", param="stream")
+            except (ValueError, RecursionError):
+                raise ApiError(400, "the request body is not valid JSON (or is nested too deeply)") from None
+            checked = validate_chat_request(body, config.max_json_depth)
+            stream = bool(checked.stream)
             scope = key.label if key is not None else None
             budget = key.budget if key is not None else config.budget
+            if budget is not None and budget.max_usd is not None:
+                _check_bounded(checked)
             if stream:
                 routed = await client.stream_raw(body, scope=scope, api_key_id=scope, budget=budget)
                 return SSEResponse(routed, decision_headers(routed.decision),
@@ -314,22 +418,28 @@ def create_app(config: ServerConfig | None = None, *, client: AsyncRoutedClient 
         try:
             key = authenticate(request)
             since, until = _time_param(request, "since"), _time_param(request, "until")
-        except ApiError as exc:
-            return _error_response(exc)
-        route = request.query_params.get("route") or None
-        model = request.query_params.get("model") or None
-        store = client.store
-        total = await asyncio.to_thread(store.usage, UsageQuery(since=since, until=until, route=route, model=model))
-        out: dict[str, Any] = {"object": "routing.usage", "store": redact(store.url), "since": since, "until": until,
-                               "route": route, "model": model, "total": total.as_dict(), "key": None}
-        if key is not None:
-            mine = await asyncio.to_thread(store.usage, UsageQuery(api_key=key.label, since=since, until=until,
-                                                                   route=route, model=model))
-            out["key"] = {"label": key.label, **mine.as_dict(), "budget": None}
-            if key.budget is not None:
-                state = await asyncio.to_thread(store.budget_state, key.budget, key.label)
-                out["key"]["budget"] = state.model_dump(mode="json")
-        return _json(out)
+            route = request.query_params.get("route") or None
+            model = request.query_params.get("model") or None
+            store = client.store
+            every = key is None or key.admin  # an open server has one tenant; an admin sees them all
+            out: dict[str, Any] = {"object": "routing.usage", "scope": "all" if every else "key", "since": since,
+                                   "until": until, "route": route, "model": model, "total": None, "key": None}
+            if key is not None:
+                mine = await asyncio.to_thread(store.usage, UsageQuery(api_key=key.label, since=since, until=until,
+                                                                       route=route, model=model))
+                out["key"] = {"label": key.label, **mine.as_dict(), "budget": None}
+                if key.budget is not None:
+                    state = await asyncio.to_thread(store.budget_state, key.budget, key.label)
+                    out["key"]["budget"] = state.model_dump(mode="json")
+            if every:
+                total = await asyncio.to_thread(store.usage, UsageQuery(since=since, until=until, route=route,
+                                                                        model=model))
+                out["total"] = total.as_dict()
+            else:  # a client key's total is its own: no other tenant's numbers
+                out["total"] = {k: v for k, v in out["key"].items() if k not in ("label", "budget")}
+            return _json(out)
+        except Exception as exc:  # noqa: BLE001 - every error answered in OpenAI's format
+            return _error_response(error_for(exc))
 
     @app.get("/health")
     async def health() -> Response:
@@ -337,11 +447,32 @@ def create_app(config: ServerConfig | None = None, *, client: AsyncRoutedClient 
                       "strong": client.strong, "weak": client.weak})
 
     @app.get("/metrics")
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        try:
+            keys.authenticate_metrics(request.headers)
+        except AuthError as exc:
+            return _error_response(error_for(exc))
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
     return app
+
+
+def _check_bounded(request: ChatCompletionRequest) -> None:
+    """Under a dollar cap a call reserves the bound of one choice of text input: refuse
+    what that bound cannot cover (``n > 1``; image, audio or file parts), before any
+    provider is called."""
+    if request.n is not None and request.n > 1:
+        raise ApiError(400, f"n={request.n}: under a dollar budget a call reserves the cost of one choice, so "
+                       "n > 1 is refused (send n separate requests)", param="n", code="unsupported_under_budget")
+    for i, message in enumerate(request.messages):
+        if isinstance(message.content, list):
+            for j, part in enumerate(message.content):
+                kind = getattr(part, "type", None)
+                if kind in NON_TEXT_PARTS:
+                    raise ApiError(400, f"a {kind} part: under a dollar budget a call's cost bound counts text "
+                                   "only, so image, audio and file parts are refused",
+                                   param=f"messages[{i}].content[{j}]", code="unsupported_under_budget")
 
 
 def _time_param(request: Any, name: str) -> float | None:

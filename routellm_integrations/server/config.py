@@ -17,6 +17,9 @@
     keys:
       - {label: alice, key_env: ALICE_KEY, budget: {max_usd: 20, on_exhausted: raise}}
       - {label: ci, key: sk-local-ci-key}
+      - {label: ops, key_env: OPS_KEY, admin: true}   # sees every key's usage
+    max_body_bytes: 4194304         # a larger request body is a 413 (the default: 4 MiB)
+    metrics_key: ...                # optional: /metrics then needs it (or an admin key)
     providers:
       openai: {base_url: http://localhost:8000/v1, api_key_env: VLLM_KEY}
 
@@ -110,6 +113,8 @@ class ClientKeySpec(BaseModel):
     key: SecretStr | None = Field(None, description="the key itself")
     key_env: str | None = Field(None, description="or: the environment variable holding it")
     budget: Budget | None = None
+    admin: bool = Field(False, description="an admin key: /v1/routing/usage shows every key's usage (a client key "
+                        "sees only its own) and /metrics answers it when metrics_key is set")
 
     @field_validator("label")
     @classmethod
@@ -177,6 +182,11 @@ class ServerConfig(BaseModel):
     transport: Literal["auto", "httpx", "aiohttp"] = Field(
         "auto", description="HTTP layer of the provider SDKs: aiohttp when httpx-aiohttp is installed (auto), or httpx")
     graceful_timeout_s: float = Field(30.0, gt=0, description="how long shutdown waits for requests in flight")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=1024 ** 3,
+                                description="the largest request body accepted (bytes); a larger one is a 413")
+    max_json_depth: int = Field(64, ge=8, le=512, description="the deepest nesting of a request body's JSON")
+    metrics_key: SecretStr | None = Field(None, description="when set, GET /metrics needs this key (or an admin "
+                                          "key) as 'Authorization: Bearer <key>'")
 
     @field_validator("strong", "weak")
     @classmethod
@@ -230,6 +240,8 @@ class ServerConfig(BaseModel):
         data = self.model_dump(mode="json")
         data["keys"] = [{**k.model_dump(mode="json", exclude_none=True),
                          **({"key": k.key.get_secret_value()} if k.key is not None else {})} for k in self.keys]
+        if self.metrics_key is not None:
+            data["metrics_key"] = self.metrics_key.get_secret_value()
         return json.dumps(data)
 
     @classmethod

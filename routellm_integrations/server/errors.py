@@ -3,6 +3,7 @@ message redacted."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..client.errors import BackendConfigError, BackendError, InvalidModelError, UnsupportedParameterError
@@ -10,7 +11,7 @@ from ..client.secrets import redact
 from ..errors import BudgetExceeded, InvalidPromptError, InvalidThresholdError, RouteLLMError
 from .auth import AuthError
 
-__all__ = ["ApiError", "error_body", "error_for"]
+__all__ = ["ApiError", "backend_error", "error_body", "error_for"]
 
 #: statuses an OpenAI SDK must not retry: a retry cannot succeed (budget) or was done (backend)
 NO_RETRY = {"x-should-retry": "false"}
@@ -33,6 +34,72 @@ def error_body(message: str, type_: str, param: str | None = None, code: str | N
     return {"error": {"message": redact(message), "type": type_, "param": param, "code": code}}
 
 
+def _provider_exception(exc: BaseException) -> Any:
+    """The SDK exception a :class:`BackendError` was made from (its ``__context__``: the
+    backends raise it ``from None``), or None."""
+    seen = exc.__cause__ or exc.__context__
+    for _ in range(4):
+        if seen is None:
+            return None
+        if getattr(seen, "response", None) is not None and isinstance(getattr(seen, "status_code", None), int):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _retry_headers(provider_exc: Any) -> dict[str, str]:
+    """The provider's ``retry-after`` (and ``retry-after-ms``), else one second."""
+    out: dict[str, str] = {}
+    headers = getattr(getattr(provider_exc, "response", None), "headers", None)
+    if headers is not None:
+        for name in ("retry-after", "retry-after-ms"):
+            value = headers.get(name)
+            if isinstance(value, str) and value.strip() and len(value) < 64 and value.isprintable():
+                out[name] = value.strip()
+    if "retry-after" not in out:
+        ms = out.get("retry-after-ms")
+        try:
+            out["retry-after"] = str(max(1, math.ceil(float(ms) / 1000.0))) if ms else "1"
+        except ValueError:
+            out["retry-after"] = "1"
+    return out
+
+
+def _provider_param(provider_exc: Any) -> str | None:
+    body = getattr(provider_exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and isinstance(err.get("param"), str) and len(err["param"]) <= 200:
+            return err["param"]
+    return None
+
+
+def backend_error(exc: BackendError) -> ApiError:
+    """A provider's failure as a provider would answer it: its 429 a 429 (with its
+    ``Retry-After``), its 400/413/422 (the client's own bad parameter) the same status
+    and message, a timeout a 504, anything else (5xx, the server's own key refused,
+    connection errors, a cut stream) a 502. Every message is redacted."""
+    where = f"the {exc.route} " if exc.route else "the "
+    message = f"{where}{exc}"
+    status = exc.status_code
+    if exc.kind == "timeout":
+        return ApiError(504, message, "api_error", code="backend_timeout", headers=NO_RETRY)
+    if status == 429:
+        return ApiError(429, message, "requests", code="rate_limit_exceeded",
+                        headers=_retry_headers(_provider_exception(exc)))
+    if status in CLIENT_STATUSES:
+        return ApiError(status, message, "invalid_request_error", param=_provider_param(_provider_exception(exc)),
+                        code="provider_rejected_request", headers=NO_RETRY)
+    return ApiError(502, message, "api_error", code=f"backend_{exc.kind}", headers=NO_RETRY)
+
+
+#: provider statuses that blame the request itself, answered as they came; 401/403/404
+#: (the server's own key or model) are the server's problem: a 502
+CLIENT_STATUSES = {400, 413, 422}
+#: how long a client waits before retrying a budget refusal caused by calls in flight
+BUSY_RETRY_AFTER_S = 1
+
+
 def error_for(exc: BaseException) -> ApiError:
     """The HTTP error an exception from a routed call becomes."""
     if isinstance(exc, ApiError):
@@ -48,12 +115,16 @@ def error_for(exc: BaseException) -> ApiError:
     if isinstance(exc, UnsupportedParameterError):
         return ApiError(400, str(exc), "invalid_request_error", param=exc.param, code="unsupported_parameter")
     if isinstance(exc, BudgetExceeded):
+        if exc.args and getattr(exc.args[0], "busy", False):  # budgets.Refusal: only calls in flight hold it
+            return ApiError(429, str(exc), "requests", code="budget_busy",
+                            headers={"retry-after": str(BUSY_RETRY_AFTER_S)})
         return ApiError(429, str(exc), "insufficient_quota", code="insufficient_quota", headers=NO_RETRY)
     if isinstance(exc, BackendError):
-        where = f"the {exc.route} " if exc.route else "the "
-        return ApiError(502, f"{where}{exc}", "api_error", code=f"backend_{exc.kind}", headers=NO_RETRY)
+        return backend_error(exc)
     if isinstance(exc, BackendConfigError):
         return ApiError(500, str(exc), "server_error", code="backend_config")
+    if isinstance(exc, RecursionError):
+        return ApiError(400, "the request is nested too deeply", "invalid_request_error", code="too_deep")
     if isinstance(exc, (RouteLLMError, ValueError)):
         return ApiError(400, str(exc), "invalid_request_error")
     return ApiError(500, f"internal error ({type(exc).__name__})", "server_error")
