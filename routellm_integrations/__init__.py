@@ -13,8 +13,8 @@ from .errors import (BudgetConfigError, BudgetExceeded, CheckpointError, DataErr
                      InvalidEmbedderError, InvalidPromptError, InvalidRouteError, InvalidScoreError, InvalidStateError,
                      InvalidStoreURL, InvalidThresholdError, InvalidUsageError, JudgeVerdictError, LedgerError,
                      MissingEmbedderExtraError, MissingExtraError, PriceTableError, RouteLLMError, RouterOptionError,
-                     TrainingOptionError, UnknownEmbedderError, UnknownModelError, UnknownRouterError,
-                     UnknownSourceError, UnpricedModelWarning)
+                     StoreResetError, StoreUnavailableError, TrainingOptionError, UnknownEmbedderError,
+                     UnknownModelError, UnknownRouterError, UnknownSourceError, UnpricedModelWarning)
 from .budgets import Budget
 from .policy import RoutingPolicy, routing_scope
 from .routers import BaseRouter, Router, RouterSpec, available_routers, load_router, register_router
@@ -42,7 +42,8 @@ _ERRORS = ["AuthError", "BackendConfigError", "BackendError", "BudgetConfigError
            "InvalidModelError", "InvalidPromptError", "InvalidRouteError", "InvalidScoreError", "InvalidStateError",
            "InvalidStoreURL", "InvalidThresholdError", "InvalidUsageError", "JudgeVerdictError", "LedgerError",
            "MissingCredentialsError", "MissingEmbedderExtraError", "MissingExtraError", "PriceTableError",
-           "RouteLLMError", "RouterOptionError", "TrainingOptionError", "UnknownCallError", "UnknownEmbedderError",
+           "RouteLLMError", "RouterOptionError", "StoreResetError", "StoreUnavailableError",
+           "TrainingOptionError", "UnknownCallError", "UnknownEmbedderError",
            "UnknownModelError", "UnknownRouterError", "UnknownSourceError", "UnpricedModelWarning",
            "UnscoredPairWarning", "UnsupportedParameterError"]
 

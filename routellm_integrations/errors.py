@@ -96,6 +96,28 @@ class InvalidStoreURL(RouteLLMError, ValueError):
     """A state store URL this package cannot open."""
 
 
+class StoreUnavailableError(RouteLLMError, RuntimeError):
+    """A state store (SQLite, Redis) that cannot be reached in time: it did not accept the
+    connection, did not answer within its timeout, or stayed locked past its busy timeout.
+    The message names the store by its URL with any password removed; ``store`` holds that
+    URL. Nothing was decided on stale numbers: the call that needed the store did not run
+    (a settlement that could not be written went to the write-ahead file instead, see
+    :mod:`routellm_integrations.state.wal`). An HTTP server answers it with 503."""
+
+    def __init__(self, message: str, store: str | None = None) -> None:
+        super().__init__(message)
+        self.store = store
+
+
+class StoreResetError(StoreUnavailableError):
+    """A state store that came back empty: the marker written when it was first set up is
+    gone (Redis restarted without persistence, a ``FLUSHALL``, a SQLite file replaced), so
+    its budgets would silently start from zero. Budget admission and settlement refuse
+    until an operator acknowledges with ``store.acknowledge_reset()`` (settlements are kept
+    in the write-ahead file meanwhile and replayed after). A :class:`StoreUnavailableError`,
+    so a server answers it with 503 too."""
+
+
 class RouterOptionError(RouteLLMError, TypeError):
     """``load_router(name, **options)`` got an option the router does not take (a typo such
     as ``strong_modle=`` would otherwise be a raw ``TypeError`` from deep inside)."""

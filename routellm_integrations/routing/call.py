@@ -23,6 +23,12 @@ output length, learnt from the calls it answered). **Escalation**: when an answe
 a check, ``call.escalate(reason, usage=...)`` settles it as ``escalated`` (billed, in
 the ledger and the budget) and returns a new handle on the next model up; a cascade's
 savings are counted once, on its last call.
+
+**A store that is down at settlement** (:class:`~routellm_integrations.errors.StoreUnavailableError`,
+a reset store included): the call already ran and is billed, so its settlement and ledger
+entry go to the store's write-ahead file (:mod:`routellm_integrations.state.wal`), logged and
+counted, and are replayed into the store exactly once when it answers again; the call's
+record is returned as usual (its ``budget`` is the state at admission).
 """
 
 from __future__ import annotations
@@ -46,9 +52,10 @@ from ..costs import LedgerStatus, PriceTable, Usage
 from ..state import CostLedger
 from ..decision import RoutingDecision
 from ..errors import (BudgetConfigError, BudgetExceeded, InvalidPromptError, InvalidRouteError, PriceTableError,
-                      RouteLLMError)
+                      RouteLLMError, StoreUnavailableError)
 from ..policy import RoutingPolicy, Ticket
 from ..state.base import LedgerEntry
+from ..state.wal import has_pending, replay, write_ahead
 from .turn import Turn, clean_text
 
 __all__ = ["Backend", "CallLifecycle", "CallRecord", "CallStatus", "RoutedCall", "estimate_tokens"]
@@ -720,11 +727,39 @@ class CallLifecycle:
         tracker = self.policy.budget
         # with a budget settling in this store, the entry is written in the same atomic step
         atomic = reservation is not None and tracker is not None and tracker.store is self.store
-        budget = self.policy.settle(call.ticket, cost if billed else None, succeeded=billed,
-                                    entry=entry if atomic else None)
+        # a store that cannot take the write: the call is billed, so it goes to the write-ahead file
+        budget_store = tracker.store if reservation is not None and tracker is not None else None
+        budget = None
+        try:
+            budget = self.policy.settle(call.ticket, cost if billed else None, succeeded=billed,
+                                        entry=entry if atomic else None)
+        except StoreUnavailableError as exc:
+            if budget_store is None:
+                raise
+            write_ahead(budget_store, reservation=reservation, cost_usd=cost if billed else None, succeeded=billed,
+                        entry=entry if atomic else None, error=exc)
+        else:
+            _recover(budget_store)
         if not atomic:
-            self.store.record(entry)
+            try:
+                self.store.record(entry)
+            except StoreUnavailableError as exc:
+                write_ahead(self.store, reservation=None, cost_usd=cost, succeeded=billed, entry=entry, error=exc)
+            else:
+                _recover(self.store)
         return record.model_copy(update={"budget": budget}) if budget is not None else record
+
+
+def _recover(store: Any) -> None:
+    """After a write that reached ``store``: replay its pending write-ahead lines (one
+    ``stat`` when there are none)."""
+    if store is None or not has_pending(store):
+        return
+    try:
+        replay(store)
+    except Exception as exc:  # noqa: BLE001 - the call itself settled; the lines wait for the next try
+        warnings.warn(f"routellm: replaying the write-ahead file of {getattr(store, 'url', '?')} failed: "
+                      f"{type(exc).__name__}", RuntimeWarning, stacklevel=2)
 
 
 def _notify(listener: Callable[[CallRecord], Any], record: CallRecord) -> None:

@@ -4,7 +4,10 @@ Scope state is bounded: at most ``max_scopes`` scopes (least recently used idle 
 forgotten first) and, with ``scope_ttl_s``, idle scopes unused for that long are forgotten.
 A scope with calls in flight and the global scope are never forgotten. The ledger keeps
 the last ``max_entries`` calls for queries; its unfiltered totals (``usage()``) count every
-call the store ever settled.
+call the store ever settled. At most ``max_online`` (default 1,000) ``save_online`` keys
+are kept, the least recently used dropped first. Memory cannot be unreachable or come back
+empty while the process runs: :meth:`MemoryStore.ping` does nothing and ``was_reset`` is
+always False.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ class MemoryStore:
     url = "memory://"
 
     def __init__(self, *, max_scopes: int = 100_000, scope_ttl_s: float | None = None,
-                 max_entries: int = 100_000) -> None:
+                 max_entries: int = 100_000, max_online: int = 1_000) -> None:
         if max_scopes < 1:
             raise ValueError("max_scopes must be at least 1")
         if scope_ttl_s is not None and not scope_ttl_s > 0:
@@ -51,7 +54,10 @@ class MemoryStore:
         self._scopes: OrderedDict[str, _Scope] = OrderedDict()
         self._entries: deque[LedgerEntry] = deque(maxlen=max(1, int(max_entries)))
         self._totals = UsageReport()  # every entry ever written (the deque forgets the oldest)
-        self._online: dict[str, dict[str, Any]] = {}
+        if int(max_online) < 1:
+            raise ValueError("max_online must be at least 1")
+        self.max_online = int(max_online)
+        self._online: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -157,11 +163,26 @@ class MemoryStore:
     def load_online(self, key: str) -> dict[str, Any] | None:
         with self._lock:
             state = self._online.get(key)
-            return copy.deepcopy(state) if state is not None else None
+            if state is None:
+                return None
+            self._online.move_to_end(key)
+            return copy.deepcopy(state)
 
     def save_online(self, key: str, state: Mapping[str, Any]) -> None:
         with self._lock:
             self._online[key] = copy.deepcopy(dict(state))
+            self._online.move_to_end(key)
+            while len(self._online) > self.max_online:
+                self._online.popitem(last=False)
+
+    #: memory never comes back empty under a running process
+    was_reset = False
+
+    def ping(self) -> None:
+        """Nothing to reach: always ready."""
+
+    def acknowledge_reset(self) -> None:
+        """Nothing to acknowledge (memory is never reset under a running process)."""
 
     def close(self) -> None:
         pass
