@@ -13,7 +13,9 @@
   its label and budget); an admin key (``admin: true`` in the config's ``keys``) sees
   every key's (``scope: "all"``), as does anyone on an open server (no keys at all).
   No response names the store's URL or a file path;
-- ``GET /health`` (open); ``GET /metrics`` (Prometheus; open, unless ``metrics_key`` is
+- ``GET /health`` (open: the process is alive); ``GET /ready`` (open: the state store
+  answers its ``ping()``, run off the event loop; else a 503 ``store_unavailable``);
+  ``GET /metrics`` (Prometheus; open, unless ``metrics_key`` is
   set: then it needs that key or an admin key).
 
 Hostile input: a request body larger than ``max_body_bytes`` (default 4 MiB; ``--max-body-bytes``)
@@ -50,7 +52,8 @@ calls in flight hold the money (it may fit once they settle). A provider's failu
 answered as the provider would: its 429 a 429 ``rate_limit_exceeded`` with its
 ``Retry-After``; its 400/413/422 (the client's own bad parameter) the same status with
 its (redacted) message; a timeout a 504; a 5xx, or anything else, a 502 (with the
-provider's status). No provider key ever appears in a body, header, log line or metric.
+provider's status); 503 ``store_unavailable`` with ``Retry-After`` when the state store
+cannot be reached (its URL or path is logged, never answered). No provider key ever appears in a body, header, log line or metric.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ from .streaming import SSEResponse
 __all__ = ["build_client", "create_app", "create_app_from_env"]
 
 log = logging.getLogger("routellm.server")
-_ENDPOINTS = {"/v1/chat/completions", "/v1/models", "/v1/routing/usage", "/health", "/metrics"}
+_ENDPOINTS = {"/v1/chat/completions", "/v1/models", "/v1/routing/usage", "/health", "/ready", "/metrics"}
 
 
 def _provider_key(config: ServerConfig, provider: str) -> str | None:
@@ -440,6 +443,21 @@ def create_app(config: ServerConfig | None = None, *, client: AsyncRoutedClient 
             return _json(out)
         except Exception as exc:  # noqa: BLE001 - every error answered in OpenAI's format
             return _error_response(error_for(exc))
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        ping = getattr(client.store, "ping", None)
+        if ping is not None:
+            try:
+                await asyncio.to_thread(ping)  # a store that hangs holds a thread, never the event loop
+            except Exception as exc:  # noqa: BLE001 - whatever the store raises, it is not ready
+                err = error_for(exc)
+                if err.status != 503:
+                    log.error("state store ping failed: %s: %s", type(exc).__name__, redact(str(exc)))
+                    err = ApiError(503, "the routing state store is unavailable: retry shortly", "server_error",
+                                   code="store_unavailable", headers={"retry-after": "2"})
+                return _error_response(err)
+        return _json({"status": "ready"})
 
     @app.get("/health")
     async def health() -> Response:

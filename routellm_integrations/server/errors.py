@@ -3,6 +3,7 @@ message redacted."""
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -12,6 +13,8 @@ from ..errors import BudgetExceeded, InvalidPromptError, InvalidThresholdError, 
 from .auth import AuthError
 
 __all__ = ["ApiError", "backend_error", "error_body", "error_for"]
+
+log = logging.getLogger("routellm.server")
 
 #: statuses an OpenAI SDK must not retry: a retry cannot succeed (budget) or was done (backend)
 NO_RETRY = {"x-should-retry": "false"}
@@ -98,6 +101,17 @@ def backend_error(exc: BackendError) -> ApiError:
 CLIENT_STATUSES = {400, 413, 422}
 #: how long a client waits before retrying a budget refusal caused by calls in flight
 BUSY_RETRY_AFTER_S = 1
+#: how long a client waits before retrying when the state store is unavailable
+STORE_RETRY_AFTER_S = 2
+
+
+def _store_unavailable(exc: BaseException) -> bool:
+    """A :class:`~routellm_integrations.errors.StoreUnavailableError` (looked up when
+    needed: the store layer defines it)."""
+    from .. import errors
+
+    kind = getattr(errors, "StoreUnavailableError", None)
+    return kind is not None and isinstance(exc, kind)
 
 
 def error_for(exc: BaseException) -> ApiError:
@@ -121,6 +135,14 @@ def error_for(exc: BaseException) -> ApiError:
         return ApiError(429, str(exc), "insufficient_quota", code="insufficient_quota", headers=NO_RETRY)
     if isinstance(exc, BackendError):
         return backend_error(exc)
+    if _store_unavailable(exc):
+        # the store's own message names it (a path, a host): logged, never answered
+        log.error("state store unavailable: %s: %s", type(exc).__name__, redact(str(exc)))
+        reset = type(exc).__name__ == "StoreResetError"
+        message = ("the routing state store came back empty and waits for an operator to acknowledge it" if reset
+                   else "the routing state store is unavailable: retry shortly")
+        return ApiError(503, message, "server_error", code="store_unavailable",
+                        headers={"retry-after": str(STORE_RETRY_AFTER_S)})
     if isinstance(exc, BackendConfigError):
         return ApiError(500, str(exc), "server_error", code="backend_config")
     if isinstance(exc, RecursionError):

@@ -344,3 +344,45 @@ def test_an_internal_failure_is_a_500_in_openai_format_without_paths(serve, tmp_
     resp = server.get("/v1/routing/usage")
     assert resp.status_code == 500 and _error(resp)["type"] == "server_error"
     assert str(tmp_path) not in resp.text
+
+
+def test_a_request_cut_by_the_graceful_timeout_is_answered_in_openai_format(serve_process, openai_server) -> None:
+    release = threading.Event()
+    inner = chat_completions_handler(openai_server.chat)
+
+    def hang(req):  # type: ignore[no-untyped-def]
+        release.wait(60)
+        return inner(req)
+
+    openai_server.routes[CHAT] = hang
+    try:
+        proc = serve_process("--strong", "openai:gpt-4o", "--weak", "openai:gpt-4o-mini", "--router", "random",
+                             "--graceful-timeout", "1")
+        got: list[httpx.Response] = []
+        thread = threading.Thread(target=lambda: got.append(httpx.post(
+            proc.url + "/v1/chat/completions", json={"model": "router-random-0.0", "messages": HI},
+            headers={"authorization": f"Bearer {CLIENT_KEY}"}, timeout=60)))
+        thread.start()
+        wait_until(lambda: openai_server.requests_to("/v1/chat/completions"), what="the call in flight")
+        proc.proc.terminate()  # the backend never answers: the graceful timeout cuts the request
+        thread.join(timeout=60)
+        proc.proc.wait(timeout=60)
+    finally:
+        release.set()
+        openai_server.routes[CHAT] = inner
+    assert got and got[0].status_code == 503 and _error(got[0])["code"] == "server_shutting_down"
+    assert got[0].headers["retry-after"] == "1"
+
+
+def test_ready_answers_503_when_the_store_does_not(serve, tmp_path) -> None:
+    server = serve(state=f"sqlite:///{tmp_path / 'routing.sqlite'}")
+    assert server.get("/ready", key=None).json() == {"status": "ready"}
+
+    def down() -> None:
+        raise OSError(f"unable to open database file {tmp_path}/routing.sqlite")
+
+    server.client.store.ping = down
+    resp = server.get("/ready", key=None)
+    assert resp.status_code == 503 and _error(resp)["code"] == "store_unavailable"
+    assert int(resp.headers["retry-after"]) >= 1 and str(tmp_path) not in resp.text
+    assert server.get("/health", key=None).status_code == 200  # alive, not ready
