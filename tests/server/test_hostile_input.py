@@ -386,3 +386,35 @@ def test_ready_answers_503_when_the_store_does_not(serve, tmp_path) -> None:
     assert resp.status_code == 503 and _error(resp)["code"] == "store_unavailable"
     assert int(resp.headers["retry-after"]) >= 1 and str(tmp_path) not in resp.text
     assert server.get("/health", key=None).status_code == 200  # alive, not ready
+
+
+def test_a_store_that_stops_answering_is_a_503_a_client_can_retry(serve, openai_server, tmp_path,
+                                                                 monkeypatch) -> None:
+    import os
+    import signal
+
+    from routellm_integrations.state import wal
+    from routellm_integrations.testing.redis_server import RedisServer
+
+    monkeypatch.setenv(wal.WAL_ENV, str(tmp_path / "wal"))
+    redis_server = RedisServer().start()
+    try:
+        server = serve(state=f"{redis_server.url}?prefix=hostile&socket_timeout=0.5&socket_connect_timeout=0.5",
+                       keys=[{"label": "alice", "key": CLIENT_KEY, "budget": {"max_usd": 5.0}}])
+        body = {"model": "router-random-0.0", "messages": HI}
+        assert server.post("/v1/chat/completions", body).status_code == 200
+        assert server.get("/ready", key=None).status_code == 200
+        os.kill(redis_server._proc.pid, signal.SIGSTOP)
+        try:
+            answers = [server.get("/ready", key=None), server.get("/v1/routing/usage"),
+                       server.post("/v1/chat/completions", body)]  # a budget needs the store to admit
+        finally:
+            os.kill(redis_server._proc.pid, signal.SIGCONT)
+        for resp in answers:
+            assert resp.status_code == 503 and _error(resp)["code"] == "store_unavailable", resp.text
+            assert int(resp.headers["retry-after"]) >= 1
+            assert "redis" not in resp.text and str(redis_server.url.split(":")[-1].split("/")[0]) not in resp.text
+        assert wait_until(lambda: server.get("/ready", key=None).status_code == 200, what="ready again")
+        assert server.post("/v1/chat/completions", body).status_code == 200
+    finally:
+        redis_server.stop()
