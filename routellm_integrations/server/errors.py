@@ -1,5 +1,15 @@
 """Errors in OpenAI's format: ``{"error": {"message", "type", "param", "code"}}``, every
-message redacted."""
+message redacted, each with the status a client can act on:
+
+- 400 the request (``param`` names the field), 401 the key, 413 the body's size;
+- 429 ``insufficient_quota`` (``x-should-retry: false``): the budget's scope is exhausted;
+  429 ``budget_busy`` (``Retry-After``): only calls in flight hold the money
+  (:class:`~routellm_integrations.budgets.Refusal`), it may fit once they settle;
+- a provider's failure as the provider answered it (:func:`backend_error`): 429
+  ``rate_limit_exceeded`` with its ``Retry-After``, its 400/413/422 as they came, a
+  timeout 504, anything else 502;
+- 503 ``store_unavailable`` (``Retry-After``): the state store cannot be reached (its
+  URL or path is logged, never answered)."""
 
 from __future__ import annotations
 

@@ -12,6 +12,8 @@ With ``--workers N`` the server runs prometheus-client's multiprocess mode
 (``PROMETHEUS_MULTIPROC_DIR``, set by ``routellm serve``): every worker writes its values
 to files there and ``/metrics`` sums them, whichever worker answers.
 Labels never hold a key or a client label: only routes, models, routers and statuses.
+``/metrics`` is open unless the server's ``metrics_key`` is set: then it answers only that
+key or an admin key (401 in OpenAI's format otherwise).
 """
 
 from __future__ import annotations
