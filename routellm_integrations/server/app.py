@@ -59,6 +59,7 @@ cannot be reached (its URL or path is logged, never answered). No provider key e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -245,18 +246,17 @@ class _BodyLimit:
             await self.app(scope, counted, watched)
         except asyncio.CancelledError:
             if not started[0]:  # shutting down (the graceful timeout ran out) before an answer
-                try:
+                with contextlib.suppress(Exception):  # the connection may be gone already
                     await _send_error(send, ApiError(503, "the server is shutting down: retry the request",
                                                      "server_error", code="server_shutting_down",
                                                      headers={"retry-after": "1", "connection": "close"}))
-                except Exception:  # noqa: BLE001 - the connection may be gone already
-                    pass
             raise
-        except Exception as exc:  # noqa: BLE001 - answered in OpenAI's format, then logged
+        except Exception as exc:
             if started[0]:
                 raise
-            err = error_for(exc) if isinstance(exc, ApiError) else ApiError(
-                500, f"internal error ({type(exc).__name__})", "server_error")
+            err = error_for(exc)  # an ApiError or the store's 503 as they are; anything else a bug: a 500
+            if not (isinstance(exc, ApiError) or err.status == 503):
+                err = ApiError(500, f"internal error ({type(exc).__name__})", "server_error")
             if err.status >= 500:
                 log.error("%s %s: %s", err.status, type(exc).__name__, redact(str(exc)))
             await _send_error(send, err)

@@ -22,7 +22,7 @@ not know one answers for it). The body sent on is the client's own, not a re-dum
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -72,7 +72,7 @@ class RefusalPart(_Part):
     refusal: str
 
 
-ContentPart = Annotated[Union[TextPart, ImagePart, AudioPart, FilePart, RefusalPart], Field(discriminator="type")]
+ContentPart = Annotated[TextPart | ImagePart | AudioPart | FilePart | RefusalPart, Field(discriminator="type")]
 #: parts that are not text: the budget's input bound counts text only
 NON_TEXT_PARTS = ("image_url", "input_audio", "file")
 
@@ -96,7 +96,7 @@ class Message(_Part):
     tool_call_id: str | None = None
 
     @model_validator(mode="after")
-    def _content(self) -> "Message":
+    def _content(self) -> Message:
         if self.content is None and self.role in ("system", "developer", "user", "tool"):
             raise ValueError(f"a {self.role} message needs content")
         if self.role == "tool" and not self.tool_call_id:
@@ -133,7 +133,7 @@ class ResponseFormat(_Part):
     json_schema: JSONSchema | None = None
 
     @model_validator(mode="after")
-    def _schema(self) -> "ResponseFormat":
+    def _schema(self) -> ResponseFormat:
         if self.type == "json_schema" and self.json_schema is None:
             raise ValueError("type json_schema needs a json_schema object")
         return self

@@ -12,9 +12,18 @@ import threading
 
 import httpx
 import pytest
-from srv_helpers import CLIENT_KEY, OPENAI_SECRET, OTHER_KEY, assert_no_secret, wait_until
+from srv_helpers import (
+    CLIENT_KEY,
+    OPENAI_SECRET,
+    OTHER_KEY,
+    assert_no_secret,
+    wait_until,
+)
 
-from routellm_integrations.testing.openai_compat import Response, chat_completions_handler
+from routellm_integrations.testing.openai_compat import (
+    Response,
+    chat_completions_handler,
+)
 
 HI = [{"role": "user", "content": "hello there"}]
 ADMIN_KEY = "rk-admin-ops-777888999"
@@ -104,7 +113,11 @@ def test_a_body_over_the_cap_is_a_413_refused_before_it_is_read(serve, openai_se
 def test_the_body_cap_is_a_flag_of_routellm_serve() -> None:
     import argparse
 
-    from routellm_integrations.cli.serve import SERVE_HELP, add_serve_parser, config_from_args
+    from routellm_integrations.cli.serve import (
+        SERVE_HELP,
+        add_serve_parser,
+        config_from_args,
+    )
     from routellm_integrations.server.config import ServerConfig
 
     parser = argparse.ArgumentParser()
