@@ -16,6 +16,15 @@ same money:
   never disagree.
 - **online share state**: the :class:`~routellm_integrations.online.OnlineShareController`
   checkpoint of each policy, so a restart resumes the threshold it had learnt.
+
+Faults (issue 25). A store that cannot answer in time raises
+:class:`~routellm_integrations.errors.StoreUnavailableError` (its URL, never a password),
+one that came back empty :class:`~routellm_integrations.errors.StoreResetError` (a
+subclass) from budget calls until ``acknowledge_reset()``; :meth:`StateStore.ping` checks
+both (a server's readiness probe). A settlement the store could not take is kept in a
+write-ahead file and replayed exactly once (:mod:`.wal`). Reservations of dead processes
+are reclaimed (SQLite: pid and host; Redis: owner heartbeats), and at most ``max_online``
+online checkpoints are kept.
 """
 
 from __future__ import annotations
@@ -222,5 +231,11 @@ class StateStore(Protocol):
     def load_online(self, key: str) -> dict[str, Any] | None: ...
 
     def save_online(self, key: str, state: Mapping[str, Any]) -> None: ...
+
+    def ping(self) -> None:
+        """Reach the store now: raise :class:`~routellm_integrations.errors.StoreUnavailableError`
+        when it does not answer within its timeouts, :class:`~routellm_integrations.errors.StoreResetError`
+        when it came back empty (memory: nothing to reach)."""
+        ...
 
     def close(self) -> None: ...

@@ -1,0 +1,102 @@
+"""The routing server as a process over a state store that stops answering, and clients that
+send slowly (issue 25): a real redis-server stopped with SIGSTOP while calls are answered,
+raw sockets that dribble headers or a body.
+
+- a call the backend answered while the store was stopped is billed: its ledger entry goes
+  to the write-ahead file and is replayed once the store answers; the ledger then equals
+  the backend's count;
+- a request whose headers (or body) do not arrive within the server's read limits has its
+  connection closed; oversized headers are refused; a normal request still works.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from pathlib import Path
+
+import httpx
+import openai
+from srv_helpers import CLIENT_KEY, assert_no_secret, wait_until
+
+from routellm_integrations.state import open_store, wal
+from routellm_integrations.testing.openai_compat import OpenAICompatServer
+from routellm_integrations.testing.redis_server import RedisServer
+
+HI = [{"role": "user", "content": "hello there"}]
+FLAGS = ("--strong", "openai:gpt-4o", "--weak", "openai:gpt-4o-mini", "--router", "random")
+
+
+def test_calls_answered_while_redis_is_stopped_reach_the_ledger_once_it_answers(serve_process,
+                                                                                 tmp_path: Path) -> None:
+    own = OpenAICompatServer().start()
+    redis_server = RedisServer().start()
+    try:
+        url = f"{redis_server.url}?prefix=srv&socket_timeout=0.5&socket_connect_timeout=0.5"
+        env = {"OPENAI_BASE_URL": own.base_url, wal.WAL_ENV: str(tmp_path / "wal")}
+        proc = serve_process(*FLAGS, "--db", url, env=env)
+        client = openai.OpenAI(base_url=proc.url + "/v1", api_key=CLIENT_KEY, max_retries=0, timeout=60)
+        for _ in range(3):
+            client.chat.completions.create(model="router-random-0.5", messages=HI)
+        os.kill(redis_server._proc.pid, signal.SIGSTOP)
+        try:
+            for _ in range(3):  # answered by the backend; the ledger write times out
+                client.chat.completions.create(model="router-random-0.5", messages=HI)
+        finally:
+            os.kill(redis_server._proc.pid, signal.SIGCONT)
+        wal_dir = tmp_path / "wal"
+
+        def pending() -> int:
+            return sum(len(p.read_bytes().splitlines()) for p in wal_dir.glob("routellm-pending-*.jsonl"))
+
+        assert pending() == 3  # the server wrote the three calls ahead
+        client.chat.completions.create(model="router-random-0.5", messages=HI)  # reaches the store: replays
+        assert pending() == 0
+        store = open_store(url)
+        backend = own.chat.usage_totals()
+        ledger = store.usage()
+        assert ledger.calls == sum(t["calls"] for t in backend.values()) == 7
+        assert ledger.input_tokens == sum(t["input_tokens"] for t in backend.values())
+        log = proc.log()
+        assert "write-ahead" in log and "hunter2" not in log
+        assert_no_secret(log)
+    finally:
+        redis_server.stop()
+        own.stop()
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    out = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
+def test_slow_headers_and_slow_bodies_are_cut_and_big_headers_refused(serve_process, tmp_path: Path) -> None:
+    env = {"ROUTELLM_HTTP_HEADER_TIMEOUT_S": "0.5", "ROUTELLM_HTTP_BODY_TIMEOUT_S": "0.5",
+           "ROUTELLM_HTTP_MAX_HEADER_BYTES": "8192"}
+    proc = serve_process(*FLAGS, env=env)
+    host, port = "127.0.0.1", proc.port
+    # headers that never finish: the server closes the connection (the client's timeout only guards a hang)
+    with socket.create_connection((host, port), timeout=60) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        assert _read_all(sock) == b""
+    # a body that never finishes
+    with socket.create_connection((host, port), timeout=60) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + CLIENT_KEY.encode() + b"\r\nContent-Length: 1000\r\n\r\n{\"mod")
+        reply = _read_all(sock)
+        assert not reply.startswith(b"HTTP/1.1 200")
+    # headers over the limit, still coming: refused before the server buffers more
+    with socket.create_connection((host, port), timeout=60) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000)
+        reply = _read_all(sock)
+        assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
+    # a normal request on a kept-alive connection, twice
+    with httpx.Client(base_url=proc.url, timeout=60) as http:
+        assert http.get("/health").status_code == 200
+        assert http.get("/health").status_code == 200
+    assert "did not arrive within" in proc.log()
