@@ -33,8 +33,9 @@ Faults (issue 25):
   :class:`~routellm_integrations.errors.StoreResetError` from ``reserve``, ``settle`` and
   ``budget_state`` (and ``ping``) until an operator calls ``acknowledge_reset()`` (any
   process: the others see the acknowledgement and resume). Settlements refused meanwhile go
-  to the write-ahead file and are replayed after. The epoch this host last saw is kept beside
-  the write-ahead file, so a process started after the wipe refuses too.
+  to the write-ahead file and are replayed after. With ``$ROUTELLM_WAL`` (or ``wal=``) the
+  epoch this host last saw is kept beside the write-ahead file, so a process started after
+  the wipe refuses too; without it only the processes that were running notice.
 - **dead processes**: each reservation names its owner's heartbeat key, renewed every
   ``heartbeat_s / 3`` by a daemon thread; a reservation whose owner's heartbeat expired (the
   process was killed) is not counted and is deleted by the next admission in its scope, long
@@ -51,6 +52,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -172,12 +174,17 @@ DEFAULT_MAX_ONLINE = 1_000
 _UNSET: Any = object()
 
 
-def _heartbeat(client: Any, key: str, ttl_ms: int, stop: threading.Event) -> None:
+def _heartbeat(ref: "weakref.ref[RedisStore]", key: str, ttl_ms: int, stop: threading.Event) -> None:
+    """Renew ``key`` every third of its TTL until the store is closed or collected."""
     while not stop.wait(ttl_ms / 3000.0):
+        store = ref()
+        if store is None:
+            return
         try:
-            client.set(key, "1", px=ttl_ms)
+            store._r.set(key, "1", px=ttl_ms)
         except Exception:  # noqa: BLE001 - a store that is down: the next beat tries again
             pass
+        del store
 
 _STATE = _LIVE + """
 local reserved, in_flight, strong_in_flight = live(KEYS[2], tonumber(ARGV[1]), false)
@@ -359,7 +366,7 @@ class RedisStore:
         with self._beat_lock:
             if self._beat is None or not self._beat.is_alive():
                 self._beat = threading.Thread(target=_heartbeat, name="routellm-redis-heartbeat", daemon=True,
-                                              args=(self._r, self._owner_key, int(self.heartbeat_s * 1000),
+                                              args=(weakref.ref(self), self._owner_key, int(self.heartbeat_s * 1000),
                                                     self._beat_stop))
                 self._beat.start()
 

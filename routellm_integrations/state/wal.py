@@ -23,6 +23,10 @@ Where the file is (one file per store):
 - a SQLite store: next to its database, ``<file>.pending.jsonl``; a Redis store:
   ``$ROUTELLM_CACHE_DIR`` (default ``~/.cache/routellm-integrations``)``/wal/routellm-pending-<hash>.jsonl``.
 
+Beside the file, ``<file>.epoch`` remembers the store's epoch marker this host last saw
+(see ``StoreResetError``) where the folder was placed (``wal=``, ``$ROUTELLM_WAL``) or for
+a SQLite store. A deployment sets ``$ROUTELLM_WAL`` to a local folder.
+
 Every process on a host that settles into the same store shares the file (appends and the
 replay hold an exclusive ``flock`` on ``<file>.lock``). Give each host a local disk path.
 """
@@ -145,9 +149,20 @@ def _epoch_file(store: Any) -> Path:
     return path.with_name(path.name + ".epoch")
 
 
+def _remembers(store: Any) -> bool:
+    """Epochs are remembered beside a write-ahead file a deployment placed (``wal=``,
+    ``$ROUTELLM_WAL``) or beside a SQLite file; not in the per-user cache folder, where a
+    later, unrelated server on a reused port would look like a store that lost its data."""
+    return bool(getattr(store, "wal", None) or os.environ.get(WAL_ENV) or getattr(store, "path", None) is not None)
+
+
 def remembered_epoch(store: Any) -> str | None:
     """The epoch marker this host last saw in ``store`` (kept beside its write-ahead file),
-    so a process started after the store came back empty notices."""
+    so a process started after the store came back empty notices. None where nothing is
+    remembered (a Redis store with neither ``wal=`` nor ``$ROUTELLM_WAL``: then only the
+    processes that were running notice)."""
+    if not _remembers(store):
+        return None
     try:
         return _epoch_file(store).read_text().strip() or None
     except OSError:
@@ -155,7 +170,7 @@ def remembered_epoch(store: Any) -> str | None:
 
 
 def remember_epoch(store: Any, epoch: str) -> None:
-    if remembered_epoch(store) == epoch:
+    if not _remembers(store) or remembered_epoch(store) == epoch:
         return
     path = _epoch_file(store)
     try:
