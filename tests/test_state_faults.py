@@ -344,3 +344,28 @@ def test_online_rows_are_capped_oldest_first(kind, tmp_path, request):
 
         raw = redis.Redis.from_url(url.split("?")[0], decode_responses=True)
         assert len(list(raw.scan_iter(f"{store.prefix}:online:*"))) == 5
+
+
+def test_the_operator_commands_ping_and_acknowledge_a_reset(redis_url):
+    store = open_store(redis_url)
+    budget = Budget(max_usd=1.0)
+    store.reserve(budget, "s", "weak", None)
+    import redis
+
+    raw = redis.Redis.from_url(redis_url.split("?")[0], decode_responses=True)
+    raw.delete(f"{store.prefix}:epoch")  # the marker gone: as after a restart without persistence
+
+    def command(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "routellm_integrations.state", *args], capture_output=True,
+                              text=True, timeout=120)
+
+    ping = command("ping", redis_url)
+    assert ping.returncode == 4 and "came back empty" in ping.stderr, ping.stderr
+    with pytest.raises(StoreResetError):
+        store.reserve(budget, "s", "weak", None)
+    ack = command("acknowledge-reset", redis_url)
+    assert ack.returncode == 0 and "acknowledged" in ack.stdout, ack.stderr
+    store.reserve(budget, "s", "weak", None)  # the running process sees the acknowledgement
+    assert command("ping", redis_url).returncode == 0
+    dead = command("ping", "redis://:hunter2@127.0.0.1:1/0")
+    assert dead.returncode == 3 and "hunter2" not in dead.stderr + dead.stdout
