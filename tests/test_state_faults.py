@@ -369,3 +369,24 @@ def test_the_operator_commands_ping_and_acknowledge_a_reset(redis_url):
     assert command("ping", redis_url).returncode == 0
     dead = command("ping", "redis://:hunter2@127.0.0.1:1/0")
     assert dead.returncode == 3 and "hunter2" not in dead.stderr + dead.stdout
+
+
+def test_a_write_ahead_file_that_cannot_be_written_leaves_the_call_in_the_log(tmp_path, monkeypatch, caplog):
+    """The last resort: the store and the local disk both refuse; the call's line is logged
+    at ERROR (never a secret) and counted, and the call still returns its record."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the folder should be")
+    monkeypatch.setenv(wal.WAL_ENV, str(blocked / "wal"))
+    store = open_store(f"sqlite:///{tmp_path / 'x.db'}", timeout_s=0.2)
+    lifecycle = _lifecycle(store)
+    call = lifecycle.begin(turn_of([("user", "hello")]))
+    holder = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    before = wal.stats()["unwritten"]
+    try:
+        record = call.finish(USAGE)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert record.status == "ok" and wal.stats()["unwritten"] == before + 1
+    assert record.call_id in caplog.text and "recorded only here" in caplog.text

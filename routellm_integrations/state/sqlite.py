@@ -279,7 +279,15 @@ class SQLiteStore:
             return self.db
 
         def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-            self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            if exc_type is not None:
+                self.db.execute("ROLLBACK")
+                return
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error:  # busy past the timeout: leave no transaction open on this connection
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
 
     def _tx(self) -> "SQLiteStore._Tx":
         return SQLiteStore._Tx(self._db())

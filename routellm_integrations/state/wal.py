@@ -53,7 +53,7 @@ WAL_ENV = "ROUTELLM_WAL"
 log = logging.getLogger("routellm_integrations.state")
 
 _lock = threading.Lock()
-_counts = {"lost_writes": 0, "replayed_writes": 0}
+_counts = {"lost_writes": 0, "replayed_writes": 0, "unwritten": 0}
 _replaying: set[str] = set()  # paths this process is replaying now (no re-entry from the store's own calls)
 
 
@@ -125,15 +125,22 @@ def write_ahead(store: Any, *, reservation: Reservation | None, cost_usd: float 
             "cost_usd": cost_usd, "succeeded": bool(succeeded),
             "entry": None if entry is None else json.loads(entry.model_dump_json())}
     text = json.dumps(line, allow_nan=False) + "\n"
-    with _locked(path):
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, text.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
     with _lock:
         _counts["lost_writes"] += 1
+    try:
+        with _locked(path):
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, text.encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except OSError as exc:  # the local disk too: the log line is the last record of the call
+        with _lock:
+            _counts["unwritten"] = _counts.get("unwritten", 0) + 1
+        log.error("routellm: state store %s unavailable and the write-ahead file %s cannot be written (%s): "
+                  "a billed call is recorded only here: %s", getattr(store, "url", "?"), path, exc, text.strip())
+        return path
     call_id = getattr(entry, "call_id", None)
     log.warning("routellm: state store %s unavailable (%s): call %s (route %s, scope %s, cost $%s) written to the "
                 "write-ahead file %s, to be replayed when the store answers", getattr(store, "url", "?"),
