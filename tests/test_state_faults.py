@@ -390,3 +390,20 @@ def test_a_write_ahead_file_that_cannot_be_written_leaves_the_call_in_the_log(tm
         holder.close()
     assert record.status == "ok" and wal.stats()["unwritten"] == before + 1
     assert record.call_id in caplog.text and "recorded only here" in caplog.text
+
+
+def test_a_sqlite_file_deleted_under_a_running_store_is_detected_not_written_into_the_void(tmp_path):
+    path = tmp_path / "gone.db"
+    store = open_store(f"sqlite:///{path}")
+    budget = Budget(max_usd=1.0)
+    r, _ = store.reserve(budget, "s", "weak", None)
+    store.settle(budget, r, 0.5, succeeded=True)
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"gone.db{suffix}").unlink(missing_ok=True)
+    with pytest.raises(StoreResetError):  # the old connection would write into the unlinked file
+        store.reserve(budget, "s", "weak", None)
+    store.acknowledge_reset()
+    r, state = store.reserve(budget, "s", "weak", None)
+    assert state.spent_usd == 0.0 and path.exists()
+    store.settle(budget, r, 0.25, succeeded=True)
+    assert open_store(f"sqlite:///{path}").budget_state(budget, "s").spent_usd == pytest.approx(0.25)

@@ -15,7 +15,7 @@ Faults (issue 25):
   raise :class:`~routellm_integrations.errors.StoreUnavailableError` naming the file.
 - **a file that comes back empty**: the first store to open a file writes an epoch marker
   (table ``meta``); a store that joined an epoch and finds the marker gone or replaced (the
-  file deleted and re-created) raises :class:`~routellm_integrations.errors.StoreResetError`
+  file deleted and re-created, seen by its inode, even under a running process) raises :class:`~routellm_integrations.errors.StoreResetError`
   from budget calls until ``acknowledge_reset()``; the epoch this host last saw is kept
   beside the write-ahead file, so a restarted process notices too.
 - **dead processes**: each reservation names its host, pid and the pid's start time; at
@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS budget_scopes (
     scope TEXT PRIMARY KEY, spent REAL NOT NULL DEFAULT 0, strong_calls INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS reservations (
     id TEXT PRIMARY KEY, scope TEXT NOT NULL, route TEXT NOT NULL, amount REAL NOT NULL,
-    expires_at REAL NOT NULL, pid INTEGER NOT NULL);
+    expires_at REAL NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL DEFAULT '',
+    started INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS settled (id TEXT PRIMARY KEY, ts REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS settled_ts ON settled (ts);
@@ -83,6 +84,14 @@ def _proc_start(pid: int) -> int:
             return int(f.read().rsplit(b")", 1)[1].split()[19])
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def _ino(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _alive(pid: int, started: int) -> bool:
@@ -142,6 +151,7 @@ class SQLiteStore:
                         if "duplicate column" not in str(exc):
                             raise
             self._join_epoch()
+        self._ready = True
         from .wal import replay
 
         try:
@@ -261,13 +271,25 @@ class SQLiteStore:
     # -- connections ---------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
+        if db is not None and getattr(self._local, "ino", None) != _ino(self.path):
+            # the file was deleted or replaced under this connection: writing on would go to
+            # a file nobody reads. Reconnect; the new file's epoch check then refuses.
+            with self._conns_lock:
+                self._conns = [c for c in self._conns if c is not db]
+            try:
+                db.close()
+            except sqlite3.Error:
+                pass
+            db = self._local.db = None
         if db is None:
             db = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.synchronous}")
-            self._local.db = db
+            self._local.db, self._local.ino = db, _ino(self.path)
             with self._conns_lock:
                 self._conns.append(db)
+            if getattr(self, "_ready", False):
+                db.executescript(_SCHEMA)  # a file re-created under us: its tables (without the marker)
         return db
 
     class _Tx:
