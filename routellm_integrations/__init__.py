@@ -14,7 +14,8 @@ from .errors import (BudgetConfigError, BudgetExceeded, CheckpointError, DataErr
                      InvalidStoreURL, InvalidThresholdError, InvalidUsageError, JudgeVerdictError, LedgerError,
                      MissingEmbedderExtraError, MissingExtraError, PriceTableError, RouteLLMError, RouterOptionError,
                      StoreResetError, StoreUnavailableError, TrainingOptionError, UnknownEmbedderError,
-                     UnknownModelError, UnknownRouterError, UnknownSourceError, UnpricedModelWarning)
+                     UnknownModelError, UnknownRouterError, UnknownSourceError, UnpricedModelWarning,
+                     UnsafeSchemaError)
 from .budgets import Budget
 from .policy import RoutingPolicy, routing_scope
 from .routers import BaseRouter, Router, RouterSpec, available_routers, load_router, register_router
@@ -45,7 +46,7 @@ _ERRORS = ["AuthError", "BackendConfigError", "BackendError", "BudgetConfigError
            "RouteLLMError", "RouterOptionError", "StoreResetError", "StoreUnavailableError",
            "TrainingOptionError", "UnknownCallError", "UnknownEmbedderError",
            "UnknownModelError", "UnknownRouterError", "UnknownSourceError", "UnpricedModelWarning",
-           "UnscoredPairWarning", "UnsupportedParameterError"]
+           "UnsafeSchemaError", "UnscoredPairWarning", "UnsupportedParameterError"]
 
 __all__ = _ERRORS + [
     "AdaptedRouter", "BaseRouter", "Budget", "LabelStore", "Router", "RouterSpec", "RoutingConfig", "RoutingDecision",

@@ -163,3 +163,12 @@ class JudgeVerdictError(RouteLLMError):
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class UnsafeSchemaError(RouteLLMError, ValueError):
+    """A JSON schema that an escalation check would validate answers against cannot be
+    validated in bounded time: a ``pattern`` open to catastrophic backtracking (nested
+    quantifiers, alternation inside a quantifier, a backreference), a pattern, depth or
+    size over the limits of :mod:`routellm_integrations.routing.escalation`. Raised before
+    any validation; the message names the problem and where it is. Client input: a
+    server answers it with 400."""

@@ -33,6 +33,9 @@ __all__ = ["DEFAULT_STRONG_FRACTION", "Bounds", "Route", "RoutingPolicy", "StepP
            "resolve_router", "routing_scope"]
 
 StepPolicy = Literal["per_turn", "every_step", "sticky"]
+#: the longest text :meth:`RoutingPolicy.scores_inline` lets a cheap router score on an
+#: event loop (~1.5 ms with the static WordLlama embedder); longer texts go to a thread
+INLINE_SCORING_CHARS = 2_000
 _SCOPE: ContextVar[str | None] = ContextVar("routellm_scope", default=None)
 
 
@@ -154,7 +157,8 @@ class RoutingPolicy:
         self._sticky: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
         # recent routed texts (memory only), so a hot-swapped router can be given the
-        # threshold that keeps the strong share on this traffic
+        # threshold that keeps the strong share on this traffic; each is bounded
+        # (routing.turn.MAX_ROUTING_CHARS), so this holds at most that many characters each
         self._recent: deque[str] = deque(maxlen=max(0, int(recent_prompts)))
         self._swap_lock = threading.Lock()
         explicit = "strong_model" in self._router_options or "weak_model" in self._router_options
@@ -237,9 +241,15 @@ class RoutingPolicy:
         """The controller holding ``spend_per_call`` (None otherwise)."""
         return self.chooser.spend
 
-    def scores_inline(self) -> bool:
+    def scores_inline(self, text: str | None = None) -> bool:
         """Whether to score on the caller's event loop: the router is loaded and says its
-        scoring is that cheap (:attr:`BaseRouter.inline_scoring`)."""
+        scoring is that cheap (:attr:`BaseRouter.inline_scoring`), and ``text`` (the text
+        to score, when given) is at most :data:`INLINE_SCORING_CHARS` long. A router's
+        "cheap" holds per prompt of ordinary length: the static embedder's cost grows with
+        the text (~0.75 ms per 1,000 characters; ~25 ms for a text at the routing bound,
+        :data:`~.routing.turn.MAX_ROUTING_CHARS`), so a long text scores off the loop."""
+        if text is not None and len(text) > INLINE_SCORING_CHARS:
+            return False
         router = self._router
         if router is None:  # not loaded yet: only the model-free routers load in no time
             return is_model_free(self.router_name)
@@ -276,9 +286,13 @@ class RoutingPolicy:
         route can cost (USD), reserved against the budget. ``dry_run`` previews: nothing is
         reserved, observed or remembered. N-way, ``costs`` is each model's expected cost
         (USD) for this call, and ``force`` may name any model key."""
+        from .routing.turn import bound_text  # lazily: the routing package imports this module
+
         self._check_route(force, allow_none=True)
         scope = _scope_of(scope)
         start = time.perf_counter()
+        if isinstance(text, str):
+            text = bound_text(text)  # scored and remembered bounded, whoever calls
         if force is None and followup and self.steps == "per_turn" and turn_key is not None:
             with self._lock:
                 previous = self._turns.get((scope, turn_key))

@@ -16,9 +16,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..routing.escalation import Answer, ToolCall, response_schema
+from ..routing.escalation import Answer, ToolCall, check_schema_bounds, response_schema
 
-__all__ = ["completion_answer", "request_tools", "response_schema", "stream_answer"]
+__all__ = ["check_request_schemas", "completion_answer", "request_tools", "response_schema", "stream_answer"]
+
+
+def check_request_schemas(request: Mapping[str, Any]) -> None:
+    """Refuse, before the call is made, a request whose schemas an escalation check could
+    not validate in bounded time (:func:`~..routing.escalation.check_schema_bounds`): the
+    ``response_format`` schema and each function tool's ``parameters``. Raises
+    :class:`~routellm_integrations.errors.UnsafeSchemaError` naming the schema and the
+    problem (a 400 from the server). The checks themselves refuse such a schema too, at
+    review time, so calling this early only saves the backend call."""
+    schema = response_schema(request)
+    if schema:
+        check_schema_bounds(schema, "response_format schema")
+    for name, params in (request_tools(request) or {}).items():
+        if params:
+            check_schema_bounds(params, f"parameters schema of tool {name!r}")
 
 
 def request_tools(request: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:

@@ -12,6 +12,22 @@ reason) or None. Built in:
 - :func:`low_confidence`: the mean token logprob (when the backend returns logprobs) is
   below a threshold.
 
+**Bounded validation.** A schema comes from the client (``response_format``, the tools'
+``parameters``) and Python's regex engine backtracks: ``pattern: "^(a+)+$"`` against
+30 ``a``s and a ``b`` runs for seconds. So a schema is checked before any answer is
+validated against it (:func:`check_schema_bounds`), and refused with
+:class:`~routellm_integrations.errors.UnsafeSchemaError` if it cannot be validated in
+bounded time: deeper than :data:`MAX_SCHEMA_DEPTH`, more than :data:`MAX_SCHEMA_NODES`
+values, a pattern longer than :data:`MAX_PATTERN_CHARS`, or a pattern (``pattern``, a
+``patternProperties`` key) open to catastrophic backtracking: a repeat over something
+of variable length (nested quantifiers, ``(a+)+``) or with alternatives (``(a|aa)*``)
+inside a repeat of more than :data:`MAX_INNER_REPEAT` rounds, or a backreference. The
+rule is conservative (``((ab)+c)+`` is refused though it is harmless; rewrite it without
+the nesting) and static: no thread, no timeout, nothing left running. Refused schemas
+are client input errors, raised as they are (not wrapped as a failing check).
+:func:`~routellm_integrations.client.answers.check_request_schemas` checks a request's
+schemas before its call is made.
+
 Any callable ``check(answer) -> str | None`` is a check too. The framework adapters build
 the :class:`Answer` from their message type and call
 :meth:`~routellm_integrations.routing.RoutedCall.review`; :data:`DEFAULT_CHECKS` are the
@@ -26,11 +42,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import RouteLLMError
+from ..errors import RouteLLMError, UnsafeSchemaError
 
-__all__ = ["Answer", "EscalationCheck", "EscalationCheckError", "DEFAULT_CHECKS", "ToolCall", "empty_or_refusal",
-           "escalation_checks", "first_failure", "invalid_structured_output", "invalid_tool_call", "low_confidence",
-           "response_schema"]
+__all__ = ["Answer", "EscalationCheck", "EscalationCheckError", "DEFAULT_CHECKS", "MAX_PATTERN_CHARS",
+           "MAX_SCHEMA_DEPTH", "MAX_SCHEMA_NODES", "ToolCall", "UnsafeSchemaError", "check_schema_bounds",
+           "empty_or_refusal", "escalation_checks", "first_failure", "invalid_structured_output", "invalid_tool_call",
+           "low_confidence", "response_schema"]
+
+#: the deepest a schema may nest (objects and arrays) to be validated by a check
+MAX_SCHEMA_DEPTH = 32
+#: the most values (objects, arrays, strings, numbers...) a schema may hold
+MAX_SCHEMA_NODES = 10_000
+#: the longest regex a schema's ``pattern`` (or ``patternProperties`` key) may be
+MAX_PATTERN_CHARS = 1_000
+#: a repeat of at most this many rounds may hold a variable-length part or alternatives
+#: (``(\d{1,3}\.){3}``): its backtracking is bounded by a small power of the rounds
+MAX_INNER_REPEAT = 10
+#: keywords whose values are data, not schemas (a ``pattern`` key there is no regex)
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples", "example"})
 
 
 class EscalationCheckError(RouteLLMError, TypeError):
@@ -70,9 +99,93 @@ class Answer:
 EscalationCheck = Callable[[Answer], "str | None"]
 
 
+def _pattern_risk(pattern: str) -> str | None:
+    """Why ``pattern`` may backtrack catastrophically (None: it may not, or it does not
+    compile, which jsonschema reports as an invalid schema)."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        return f"it is {len(pattern)} characters long (at most {MAX_PATTERN_CHARS})"
+    try:
+        from re import _constants as c, _parser as parser  # type: ignore[attr-defined]
+    except ImportError:  # Python < 3.11
+        import sre_constants as c  # type: ignore[no-redef]
+        import sre_parse as parser  # type: ignore[no-redef]
+    try:
+        parsed = parser.parse(pattern)
+    except Exception:  # noqa: BLE001 - a regex that does not compile: jsonschema names it
+        return None
+    repeats = {c.MAX_REPEAT, c.MIN_REPEAT} | ({c.POSSESSIVE_REPEAT} if hasattr(c, "POSSESSIVE_REPEAT") else set())
+
+    def walk(items: Any, looping: bool) -> str | None:
+        for op, av in items:
+            if op in repeats:
+                low, high, sub = av
+                if looping and low != high:
+                    return "it nests quantifiers (a repeat of variable length inside a repeat, as in (a+)+)"
+                found = walk(sub, looping or high == c.MAXREPEAT or high > MAX_INNER_REPEAT)
+            elif op is c.BRANCH:
+                if looping:
+                    return "it repeats alternatives (a|b...) of more than one character (as in (a|aa)*)"
+                found = next((r for alt in av[1] if (r := walk(alt, looping))), None)
+            elif op is c.SUBPATTERN:
+                found = walk(av[-1], looping)
+            elif op in (c.ASSERT, c.ASSERT_NOT):
+                found = walk(av[1], looping)
+            elif getattr(c, "ATOMIC_GROUP", None) is not None and op is c.ATOMIC_GROUP:
+                found = walk(av, looping)
+            elif op in (c.GROUPREF, c.GROUPREF_EXISTS):
+                return "it uses a backreference"
+            else:
+                found = None
+            if found:
+                return found
+        return None
+
+    return walk(parsed.data if hasattr(parsed, "data") else parsed, False)
+
+
+def check_schema_bounds(schema: Any, what: str = "schema") -> None:
+    """Raise :class:`~routellm_integrations.errors.UnsafeSchemaError` if ``schema`` (a JSON
+    schema from a client) cannot be validated in bounded time (see the module's
+    *Bounded validation*); the message names the problem and where it is in ``what``."""
+    nodes = 0
+    stack: list[tuple[Any, str, int, bool]] = [(schema, "", 0, True)]
+    while stack:
+        node, where, depth, is_schema = stack.pop()
+        nodes += 1
+        if nodes > MAX_SCHEMA_NODES:
+            raise UnsafeSchemaError(f"the {what} is too large to validate answers against: more than "
+                                    f"{MAX_SCHEMA_NODES} values")
+        if depth > MAX_SCHEMA_DEPTH:
+            raise UnsafeSchemaError(f"the {what} is too deep to validate answers against: more than "
+                                    f"{MAX_SCHEMA_DEPTH} levels (at {where or '/'})")
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                path = f"{where}/{key}"
+                if is_schema and key == "pattern" and isinstance(value, str):
+                    _refuse_pattern(value, path, what)
+                if is_schema and key == "patternProperties" and isinstance(value, Mapping):
+                    for regex in value:
+                        if isinstance(regex, str):
+                            _refuse_pattern(regex, f"{path}/{regex}", what)
+                data = is_schema and key in _DATA_KEYWORDS
+                # a property *named* "pattern" is a schema, not a regex: "properties" maps names to schemas
+                stack.append((value, path, depth + 1, is_schema and not data))
+        elif isinstance(node, (list, tuple)):
+            stack.extend((item, f"{where}/{i}", depth + 1, is_schema) for i, item in enumerate(node))
+
+
+def _refuse_pattern(pattern: str, where: str, what: str) -> None:
+    risk = _pattern_risk(pattern)
+    if risk:
+        raise UnsafeSchemaError(f"the {what} cannot be validated in bounded time: the pattern at {where} "
+                                f"{pattern[:80]!r}{'...' if len(pattern) > 80 else ''}: {risk}; rewrite it "
+                                "without nesting, or drop the pattern")
+
+
 def _schema_error(value: Any, schema: Mapping[str, Any]) -> str | None:
     if not schema:
         return None
+    check_schema_bounds(schema)  # before any validation: a ReDoS pattern never runs
     import jsonschema
 
     try:
@@ -218,6 +331,8 @@ def first_failure(checks: Sequence[EscalationCheck], answer: Answer) -> str | No
         name = getattr(check, "__name__", type(check).__name__)
         try:
             reason = check(answer)
+        except UnsafeSchemaError:  # the client's schema, not the check, is at fault: say so as is
+            raise
         except Exception as exc:  # noqa: BLE001 - a user's check; named in the error
             raise EscalationCheckError(f"escalation check {name!r} raised {type(exc).__name__}: {exc}") from exc
         if reason is None or reason is False:

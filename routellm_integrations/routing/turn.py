@@ -11,6 +11,10 @@ LangChain, LlamaIndex and the framework-free client:
   earlier message, which would route the wrong question.
 - ``route_on="conversation"`` scores the system, user and assistant texts joined by a
   blank line (tool results are data, not the question).
+- The routing text is bounded (:data:`MAX_ROUTING_CHARS`): a longer text keeps its head
+  and its tail, joined, so scoring a prompt costs at most a fixed amount of CPU whatever
+  a client sends; the size fields (``input_chars``/``input_bytes``) still count the whole
+  input, for the budget's bound on what the call may cost.
 - The turn key is a digest of the conversation up to the last user message; a call after
   which a tool result or the assistant's own message follows continues that turn
   (``followup``), so the steps of one agent turn share a backend.
@@ -45,19 +49,49 @@ def normalise_role(role: str) -> Role:
     return _ROLES.get(str(role).lower(), "user")
 
 
-#: text a router can embed: lone surrogates become U+FFFD by the same function every
-#: embedder and ``router.score`` use, so a prompt scores the same through an integration
-clean_text = scrub_surrogates
+#: The most characters of a call's text a router scores. Why: scoring embeds the text
+#: (the default ``mf`` router's WordLlama tokenizer costs ~1.7 s per MB of prompt), so an
+#: unbounded text lets one request hold a CPU (or the server's event loop) for seconds and
+#: the policy's recent-prompts memory grow with what clients send. 32,000 characters score
+#: in ~25 ms and are 6x the longest prompt of the benchmark sets (MMLU, 4,868 characters):
+#: no benchmark decision changes (``benchmarks/long_prompts.py``). A longer text keeps its
+#: first :data:`ROUTING_HEAD_CHARS` and its last characters, joined by a blank line: the
+#: instructions usually open a prompt and the question closes it.
+MAX_ROUTING_CHARS = 32_000
+#: of :data:`MAX_ROUTING_CHARS`, how many come from the head of a longer text
+ROUTING_HEAD_CHARS = 24_000
+_JOIN = "\n\n"
+
+
+def bound_text(text: str) -> str:
+    """``text`` as a router scores it: whole when it is at most :data:`MAX_ROUTING_CHARS`
+    long, else its head and its tail joined by a blank line (exactly that many characters)."""
+    if len(text) <= MAX_ROUTING_CHARS:
+        return text
+    tail = MAX_ROUTING_CHARS - ROUTING_HEAD_CHARS - len(_JOIN)
+    return text[:ROUTING_HEAD_CHARS] + _JOIN + text[-tail:]
+
+
+def clean_text(text: str) -> str:
+    """Text a router can embed: lone surrogates become U+FFFD by the same function every
+    embedder and ``router.score`` use, so a prompt scores the same through an integration."""
+    return scrub_surrogates(text)
+
+
+def routing_text(text: str) -> str:
+    """The routing text of ``text``: bounded (:func:`bound_text`), then cleaned."""
+    return clean_text(bound_text(text))
 
 
 @dataclass(frozen=True)
 class Turn:
     """What one call routes on.
 
-    ``text`` is the routing text (``""`` when the message to route on holds no text);
+    ``text`` is the routing text (``""`` when the message to route on holds no text), at
+    most :data:`MAX_ROUTING_CHARS` characters (:func:`bound_text`);
     ``key`` identifies the user turn and ``followup`` says the call continues it;
     ``input_chars`` / ``input_bytes`` / ``messages`` size the whole input (for cost
-    bounds before the call)."""
+    bounds before the call), however long the routing text was before its bound."""
 
     text: str
     key: str | None = None
@@ -78,11 +112,11 @@ def _sized(texts: Sequence[str]) -> tuple[int, int]:
 
 
 def turn_of_prompt(prompt: str) -> Turn:
-    """A completion prompt: the whole prompt is the routing text (no turn)."""
+    """A completion prompt: the prompt (bounded) is the routing text (no turn)."""
     if not isinstance(prompt, str) or not prompt.strip():
         raise InvalidPromptError("the prompt is empty: nothing to route or complete")
     chars, nbytes = _sized([prompt])
-    return Turn(clean_text(prompt), None, False, chars, nbytes, 1)
+    return Turn(routing_text(prompt), None, False, chars, nbytes, 1)
 
 
 def turn_of(messages: Sequence[tuple[str, str]], route_on: RouteOn = "last_user",
@@ -115,4 +149,4 @@ def turn_of(messages: Sequence[tuple[str, str]], route_on: RouteOn = "last_user"
     for r, t in pairs[: last_user + 1]:
         digest.update(f"{r}\x00{clean_text(t)}\x01".encode())
     chars, nbytes = _sized([t for _, t in pairs] + ([extra_input] if extra_input else []))
-    return Turn(clean_text(text), digest.hexdigest(), 0 <= last_user < len(pairs) - 1, chars, nbytes, len(pairs))
+    return Turn(routing_text(text), digest.hexdigest(), 0 <= last_user < len(pairs) - 1, chars, nbytes, len(pairs))
