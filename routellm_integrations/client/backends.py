@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from .anthropic_format import StreamTranslator, from_message, to_messages_request
 from .errors import BackendConfigError, BackendError
-from .names import BackendSpec, parse_backend
+from .names import BackendSpec, parse_backend, safe_model_name
 from .secrets import redact, register_secret
 from .sse import aiter_sse, loads
 
@@ -43,6 +43,17 @@ class BackendReply:
     completion: dict[str, Any]
     usage: dict[str, Any] | None
     model: str
+
+
+def _answered_by(answer: dict[str, Any]) -> str | None:
+    """The model a provider's completion or chunk names, made safe for headers, the ledger
+    and metric labels (:func:`~.names.safe_model_name`), written back into it so that
+    what the caller forwards says the same; None when it names none."""
+    raw = answer.get("model")
+    model = safe_model_name(raw)
+    if model != raw and "model" in answer:
+        answer["model"] = model if model is not None else raw if isinstance(raw, str) else None
+    return model
 
 
 class BackendStream:
@@ -278,8 +289,7 @@ class OpenAIBackend(ChatBackend):
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise BackendError(f"backend {self.spec} answered something that is not a chat completion",
                                status_code=resp.status_code, provider=self.provider, model=self.model)
-        model = data.get("model") or self.model
-        return BackendReply(data, data.get("usage"), model)
+        return BackendReply(data, data.get("usage"), _answered_by(data) or self.model)
 
     async def astream(self, body: dict[str, Any], *, include_usage: bool) -> BackendStream:
         import httpx
@@ -330,8 +340,9 @@ class _OpenAIStream(BackendStream):
                 raise BackendError(f"backend {self._backend.spec} reported an error mid-stream: "
                                    f"{redact(err.get('message', ''))}", provider="openai", model=self._backend.model,
                                    kind="api_error")
-            if self.model is None and chunk.get("model"):
-                self.model = chunk["model"]
+            model = _answered_by(chunk)
+            if self.model is None and model:
+                self.model = model
             if chunk.get("usage"):
                 self.usage = chunk["usage"]
             for choice in chunk.get("choices") or ():
@@ -373,7 +384,7 @@ class AnthropicBackend(ChatBackend):
             raise BackendError(f"backend {self.spec} answered something that is not a message",
                                status_code=resp.status_code, provider=self.provider, model=self.model)
         completion = from_message(data, meta)
-        return BackendReply(completion, data.get("usage"), data.get("model") or self.model)
+        return BackendReply(completion, data.get("usage"), _answered_by(completion) or self.model)
 
     async def astream(self, body: dict[str, Any], *, include_usage: bool) -> BackendStream:
         import anthropic
@@ -408,7 +419,7 @@ class _AnthropicStream(BackendStream):
 
     @property  # type: ignore[override]
     def model(self) -> str | None:
-        return self._tr.model
+        return safe_model_name(self._tr.model)
 
     async def __anext__(self) -> dict[str, Any]:
         while not self._pending:
@@ -428,7 +439,10 @@ class _AnthropicStream(BackendStream):
                 raise self._backend.error(exc) from None
             if self._tr.done:
                 self._done = True
-        return self._pending.pop(0)
+        chunk = self._pending.pop(0)
+        if isinstance(chunk, dict):
+            _answered_by(chunk)
+        return chunk
 
 
 def make_backend(spec: "str | BackendSpec", *, openai_api_key: str | None = None,

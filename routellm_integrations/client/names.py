@@ -10,7 +10,14 @@ from dataclasses import dataclass
 
 from .errors import BackendConfigError, InvalidModelError
 
-__all__ = ["PROVIDERS", "BackendSpec", "ModelRequest", "parse_backend", "parse_model", "route_models"]
+__all__ = ["MAX_MODEL_NAME_CHARS", "PROVIDERS", "BackendSpec", "ModelRequest", "parse_backend", "parse_model",
+           "route_models", "safe_model_name"]
+
+#: the longest model name a provider's answer may put in headers, the ledger and metric labels
+MAX_MODEL_NAME_CHARS = 128
+#: characters a provider's model name keeps as they are: printable ASCII but for the space,
+#: ``,`` (headers join values with it), ``"`` and ``\`` (quoted in labels) and ``%`` (the escape)
+_NAME_SAFE = "".join(ch for ch in map(chr, range(0x21, 0x7F)) if ch not in ',"\\%')
 
 #: providers a backend spec may name; ``openai`` covers any OpenAI-compatible server
 PROVIDERS = ("openai", "anthropic")
@@ -141,3 +148,27 @@ def parse_model(model: object, *, routes: "dict[str, object] | None" = None,
     if rest.startswith("share"):
         return ModelRequest(model, router=router, strong_fraction=_unit(rest[len("share"):], "strong share", model))
     return ModelRequest(model, router=router, threshold=_unit(rest, "threshold", model))
+
+
+def safe_model_name(name: object) -> str | None:
+    """A model name read from a provider's answer, safe to put in a response header, the
+    ledger and a metric label: every character but printable ASCII (no space, comma,
+    quote, backslash; so no CR/LF or other control character, nothing a header's latin-1
+    cannot encode) is percent-escaped as its UTF-8 bytes (``modèle`` -> ``mod%C3%A8le``,
+    ``a\r\nb`` -> ``a%0D%0Ab``), and the result is cut to :data:`MAX_MODEL_NAME_CHARS`
+    (never inside an escape). None for no name (not a string, or empty): the caller falls
+    back to the model it asked for."""
+    if not isinstance(name, str) or not name.strip():
+        return None
+    if len(name) <= MAX_MODEL_NAME_CHARS and all(ch in _NAME_SAFE for ch in name):
+        return name
+    from urllib.parse import quote
+
+    head = name[: MAX_MODEL_NAME_CHARS]  # at most that many characters can survive the escape
+    out = quote(head.encode("utf-8", "surrogatepass"), safe=_NAME_SAFE)
+    if len(out) > MAX_MODEL_NAME_CHARS:
+        out = out[:MAX_MODEL_NAME_CHARS]
+        cut = out.rfind("%", MAX_MODEL_NAME_CHARS - 2)
+        if cut != -1:  # a cut escape (%C or %) would not decode
+            out = out[:cut]
+    return out

@@ -5,6 +5,12 @@ registered with :func:`register_secret` and replaced by ``***`` wherever text is
 redacted; and anything shaped like a provider key (``sk-...``, ``sk-ant-...``, a provider's
 own partly-masked echo of a key) is masked too, since a provider's error message may
 quote the key it was sent.
+
+A provider may also echo a *registered* key masked (``abcd1234...wxyz``,
+``sk-...wxyz``, ``gsk_ABCD********wxyz``), whatever its prefix: any token that opens
+with the key's first 8 characters, or that holds a run of mask characters (``*``,
+``.``, ``…``, ``•``, ``x``/``X`` runs of 3+) and ends with the key's last 4, is masked
+whole. No fragment of a key (neither its head nor its tail) is passed on.
 """
 
 from __future__ import annotations
@@ -18,6 +24,12 @@ __all__ = ["RedactingFilter", "fingerprint", "redact", "register_secret"]
 
 _SECRETS: set[str] = set()
 _LOCK = threading.Lock()
+#: (first 8, last 4) of every registered key of 12+ characters, for their masked echoes
+_FRAGMENTS: list[tuple[str, str]] = []
+#: a token: what a masked echo can be part of (up to a space, a quote or a bracket)
+_TOKEN_RX = re.compile(r"""[^\s"'<>()\[\]{},;]+""")
+#: characters providers mask a key with (a run of 2+, or one ellipsis); x/X runs of 3+
+_MASK_CHARS = "*.\u2026\u2022"
 #: key-like tokens: OpenAI/Anthropic style keys, also as providers echo them partly masked
 _KEY_RX = re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_\-*.]{6,}|\bsk-ant-[A-Za-z0-9_\-*.]{4,}")
 #: Authorization header values that might be quoted in an error body
@@ -29,7 +41,37 @@ def register_secret(secret: str | None) -> None:
     ignored: masking them would mangle ordinary text)."""
     if secret and len(secret) >= 6:
         with _LOCK:
+            if secret in _SECRETS:
+                return
             _SECRETS.add(secret)
+            if len(secret) >= 12:  # a shorter key has no masked form that keeps anything back
+                _FRAGMENTS.append((secret[:8], secret[-4:]))
+
+
+def _masked(token: str, tail: str) -> bool:
+    """``token`` ends with ``tail`` right after a run of mask characters."""
+    rest = token[: -len(tail)]
+    run = len(rest) - len(rest.rstrip(_MASK_CHARS))
+    return run >= 2 or rest.endswith("\u2026") or len(rest) - len(rest.rstrip("xX")) >= 3
+
+
+def _mask_echoes(text: str, fragments: list[tuple[str, str]]) -> str:
+    """``text`` with every token holding a registered key's head, or ending in a mask run
+    and its tail, replaced by ``***``. Linear in ``text``: plain substring tests first, a
+    token pass only when a fragment occurs."""
+    hits = [(h, t) for h, t in fragments if h in text or t in text]
+    if not hits:
+        return text
+
+    def mask(m: "re.Match[str]") -> str:
+        token = m.group(0)
+        end = token.rstrip(".:!?")  # a sentence's end after the echo
+        for head, tail in hits:
+            if head in token or (end.endswith(tail) and _masked(end, tail)):
+                return "***"
+        return token
+
+    return _TOKEN_RX.sub(mask, text)
 
 
 def redact(text: Any) -> str:
@@ -37,9 +79,11 @@ def redact(text: Any) -> str:
     s = text if isinstance(text, str) else str(text)
     with _LOCK:
         secrets = sorted(_SECRETS, key=len, reverse=True)
+        fragments = list(_FRAGMENTS)
     for secret in secrets:
         if secret in s:
             s = s.replace(secret, "***")
+    s = _mask_echoes(s, fragments)
     s = _KEY_RX.sub("***", s)
     return _BEARER_RX.sub(r"\1***", s)
 
