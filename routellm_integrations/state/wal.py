@@ -91,9 +91,10 @@ def wal_path(store: Any) -> Path:
     path = getattr(store, "path", None)
     if path is not None:
         return Path(f"{path}.pending.jsonl")
-    from ..paths import cache_dir
+    from ..paths import CACHE_ENV
 
-    return cache_dir("wal") / f"routellm-pending-{digest}.jsonl"
+    base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "routellm-integrations")
+    return base / "wal" / f"routellm-pending-{digest}.jsonl"  # the folder is made on the first write
 
 
 @contextmanager
@@ -200,7 +201,10 @@ def pending(store: Any) -> int:
 
 
 def has_pending(store: Any) -> bool:
-    """Cheap (one ``stat``): whether the write-ahead file holds anything."""
+    """Cheap (one ``stat``): whether the write-ahead file holds anything (a memory store
+    never has one: it cannot be unavailable)."""
+    if getattr(store, "url", None) == "memory://":
+        return False
     try:
         return os.stat(wal_path(store)).st_size > 0
     except OSError:
