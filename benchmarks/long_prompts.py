@@ -74,8 +74,8 @@ def main() -> None:
     print(f"{'prompt':>8s} {'before (raw) s':>15s} {'after (bounded) s':>18s} {'speed-up':>9s}")
     for size in sizes:
         prompt = (filler * (size // len(filler) + 1))[:size]
-        before = _timed(lambda: router.score([prompt]), 1 if size > MB else 2)
-        after = _timed(lambda: router.score([turn_of_prompt(prompt).text]), 5)
+        before = _timed(lambda p=prompt: router.score([p]), 1 if size > MB else 2)
+        after = _timed(lambda p=prompt: router.score([turn_of_prompt(p).text]), 5)
         print(f"{size // MB:6d}MB {before:15.3f} {after:18.4f} {before / after:8.0f}x")
 
     policy = RoutingPolicy("random", threshold=0.5)
