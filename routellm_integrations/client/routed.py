@@ -67,7 +67,7 @@ from ..routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn
 from ..routing import engine
 from ..routing.engine import Hooks, Tally
 from ..routing.config import RoutingConfig, pair_or_models, renamed
-from .answers import completion_answer, stream_answer
+from .answers import check_request_schemas, completion_answer, stream_answer
 from .backends import BackendStream, ChatBackend, Transport, make_backend
 from .errors import BackendError, InvalidModelError
 from .names import BackendSpec, ModelRequest, parse_backend, parse_model, route_models
@@ -630,12 +630,15 @@ class AsyncRoutedClient:
     # -- calls ------------------------------------------------------------------------------
     async def begin(self, model: str, messages: Any, *, tools: Any = None, max_tokens: Any = None,
                     scope: str | None = None, api_key_id: str | None = None, budget: Budget | None = _UNSET,
-                    route: str | None = None, **deprecated: Any) -> tuple[Routed, RoutedCall]:
+                    route: str | None = None, request: Mapping[str, Any] | None = None,
+                    **deprecated: Any) -> tuple[Routed, RoutedCall]:
         """Resolve ``model``, decide and reserve: the call in flight (settle it). ``route``
         forces one: ``"strong"``/``"weak"``, or a model key of an N-way route (``force=``,
         its old name, still works with a ``DeprecationWarning``)."""
         route = _route_arg(route, deprecated)
         routed = await self.arouted(model, budget=budget)
+        if routed.checks and request is not None:
+            check_request_schemas(request)  # a schema no check could validate in bounded time: refused now
         turn = request_turn(messages, tools, self.route_on)
         call = await routed.lifecycle.abegin(turn, force=route, scope=scope,
                                              max_output_tokens=max_tokens if isinstance(max_tokens, int) else None,
@@ -653,7 +656,8 @@ class AsyncRoutedClient:
         params.pop("stream", None)
         routed, call = await self.begin(model, params.get("messages"), tools=params.get("tools"),  # type: ignore[arg-type]
                                         max_tokens=params.get("max_completion_tokens") or params.get("max_tokens"),
-                                        scope=scope, api_key_id=api_key_id, budget=budget, route=route, **deprecated)
+                                        scope=scope, api_key_id=api_key_id, budget=budget, route=route, request=params,
+                                        **deprecated)
         hooks = _ClientHooks(routed, params)
         completion = await engine.arun(call, hooks)
         record = hooks.record
@@ -670,7 +674,8 @@ class AsyncRoutedClient:
         include_usage = bool((params.get("stream_options") or {}).get("include_usage"))
         routed, call = await self.begin(model, params.get("messages"), tools=params.get("tools"),  # type: ignore[arg-type]
                                         max_tokens=params.get("max_completion_tokens") or params.get("max_tokens"),
-                                        scope=scope, api_key_id=api_key_id, budget=budget, route=route, **deprecated)
+                                        scope=scope, api_key_id=api_key_id, budget=budget, route=route, request=params,
+                                        **deprecated)
 
         hooks = _ClientHooks(routed, params, include_usage)
         source = await engine.aopen_stream(call, hooks)

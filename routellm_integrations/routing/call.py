@@ -655,7 +655,7 @@ class CallLifecycle:
                      max_output_tokens: int | None = None, api_key: str | None = None) -> RoutedCall:
         """:meth:`begin` with the router's scoring off the event loop. Cancelled while the
         router scores, the reservation the scoring thread then takes is released."""
-        if force is not None or not turn.has_text or self.policy.scores_inline():
+        if force is not None or not turn.has_text or self.policy.scores_inline(turn.text):
             return self.begin(turn, force=force, scope=scope, max_output_tokens=max_output_tokens, api_key=api_key)
         # the scope contextvar is copied into the thread by to_thread
         task = asyncio.ensure_future(asyncio.to_thread(self.begin, turn, force=force, scope=scope,

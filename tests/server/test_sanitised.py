@@ -100,6 +100,9 @@ def test_a_redos_schema_on_an_escalation_route_is_refused_without_running_it(ser
     server = serve(routes={"careful": {"router": "random", "threshold": 1.0, "escalate_if": True}})
     anthropic_server.chat.push(Reply(text=json.dumps("a" * 40 + "!")))
     fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "string", "pattern": "^(a+)+$"}}}
+    before = len(anthropic_server.chat.usage) + len(openai_server.chat.usage)
     resp = _post(server, {"model": "careful", "messages": HI, "response_format": fmt})
     assert server.get("/health", key=None).status_code == 200
     assert resp.status_code == 400 and "^(a+)+$" in resp.json()["error"]["message"]
+    # refused before the call: no backend was asked (and billed) for an answer no check could read
+    assert len(anthropic_server.chat.usage) + len(openai_server.chat.usage) == before
