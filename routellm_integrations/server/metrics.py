@@ -6,7 +6,11 @@
 - ``routellm_cost_usd_total{route, model}``, ``routellm_tokens_total{route, model, kind}``;
 - ``routellm_decision_latency_seconds{router}``: time to score and admit a call;
 - ``routellm_requests_total{endpoint, status}``, ``routellm_request_duration_seconds{endpoint}``;
-- ``routellm_calls_in_flight``.
+- ``routellm_calls_in_flight``;
+- ``routellm_store_writes_ahead_total{kind}``: settlements the state store could not take
+  and the write-ahead file kept (``lost_writes``: billed calls written ahead, to reconcile;
+  ``replayed_writes``: lines replayed into the store once it answered; ``unwritten``: the
+  local file failed too, the call only logged). See :mod:`routellm_integrations.state.wal`.
 
 With ``--workers N`` the server runs prometheus-client's multiprocess mode
 (``PROMETHEUS_MULTIPROC_DIR``, set by ``routellm serve``): every worker writes its values
@@ -47,12 +51,27 @@ class Metrics:
                                   ["endpoint"], buckets=_REQUEST_BUCKETS, registry=r)
         self.in_flight = Gauge("routellm_calls_in_flight", "Routed calls in flight", registry=r,
                                multiprocess_mode="livesum")
+        self.writes_ahead = Counter("routellm_store_writes_ahead", "Settlements the state store could not take, "
+                                    "kept by the write-ahead file", ["kind"], registry=r)
+        self._wal_seen: dict[str, int] = {}
 
     def decided(self, router: str, latency_ms: float | None) -> None:
         if latency_ms is not None:
             self.decision.labels(router).observe(latency_ms / 1000.0)
 
+    def _sync_writes_ahead(self) -> None:
+        """Publish what this process's write-ahead file counted since the last look (its
+        counts live in :mod:`~routellm_integrations.state.wal`, which knows no metrics)."""
+        from ..state import wal
+
+        now = wal.stats()
+        for kind, n in now.items():
+            if n > self._wal_seen.get(kind, 0):
+                self.writes_ahead.labels(kind).inc(n - self._wal_seen.get(kind, 0))
+        self._wal_seen = now
+
     def settled(self, record: CallRecord) -> None:
+        self._sync_writes_ahead()  # a settlement is when the store was (or was not) written
         self.calls.labels(record.route, record.model, record.status).inc()
         if record.cost_usd:
             self.cost.labels(record.route, record.model).inc(record.cost_usd)
@@ -68,6 +87,7 @@ class Metrics:
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+        self._sync_writes_ahead()
         if self.multiprocess:
             from prometheus_client import multiprocess
 

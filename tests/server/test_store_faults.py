@@ -53,6 +53,9 @@ def test_calls_answered_while_redis_is_stopped_reach_the_ledger_once_it_answers(
         assert pending() == 3  # the server wrote the three calls ahead
         client.chat.completions.create(model="router-random-0.5", messages=HI)  # reaches the store: replays
         assert pending() == 0
+        metrics = httpx.get(proc.url + "/metrics", timeout=30).text  # counted, for an operator to see
+        assert 'routellm_store_writes_ahead_total{kind="lost_writes"} 3.0' in metrics, metrics[-2000:]
+        assert 'routellm_store_writes_ahead_total{kind="replayed_writes"} 3.0' in metrics
         store = open_store(url)
         backend = own.chat.usage_totals()
         ledger = store.usage()
