@@ -231,6 +231,11 @@ class RoutedCall:
         return self._settlement.record is not None
 
     @property
+    def store_io(self) -> bool:
+        """Settling this call waits on the state store's I/O (see ``CallLifecycle.store_io``)."""
+        return self._lifecycle.store_io
+
+    @property
     def next_up(self) -> str | None:
         """The model an escalation of this call would go to (None at the top)."""
         return self._lifecycle.next_up(self)
@@ -463,6 +468,9 @@ class CallLifecycle:
         found = [s for s in (store, policy.store, ledger.store if ledger is not None else None) if s is not None]
         # (``found[0] if found``, not ``or``: an empty MemoryStore is falsy, it has __len__)
         self.store = found[0] if found else MemoryStore(max_entries=IN_PROCESS_MAX_ENTRIES)
+        #: whether deciding and settling wait on I/O (SQLite, Redis): the async paths then do
+        #: them in a worker thread, so a store that hangs never holds an event loop
+        self.store_io = any(not isinstance(s, MemoryStore) for s in (self.store, policy.store) if s is not None)
         if ledger is not None:
             ledger.attach(self.store)
         else:
@@ -655,7 +663,7 @@ class CallLifecycle:
                      max_output_tokens: int | None = None, api_key: str | None = None) -> RoutedCall:
         """:meth:`begin` with the router's scoring off the event loop. Cancelled while the
         router scores, the reservation the scoring thread then takes is released."""
-        if force is not None or not turn.has_text or self.policy.scores_inline(turn.text):
+        if not self.store_io and (force is not None or not turn.has_text or self.policy.scores_inline(turn.text)):
             return self.begin(turn, force=force, scope=scope, max_output_tokens=max_output_tokens, api_key=api_key)
         # the scope contextvar is copied into the thread by to_thread
         task = asyncio.ensure_future(asyncio.to_thread(self.begin, turn, force=force, scope=scope,

@@ -28,11 +28,14 @@ Framework-free: this module imports neither LangChain nor LlamaIndex.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Any
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from ..errors import RouteLLMError
 from .call import CallRecord, RoutedCall
+
+T = TypeVar("T")
 
 __all__ = ["Hooks", "Tally", "aopen_stream", "arun", "astream", "describe", "holds", "open_stream", "run", "stream",
            "tag"]
@@ -211,6 +214,34 @@ class _settling:
         return False
 
 
+class _asettling:
+    """:class:`_settling` for the async drivers: over a store that does I/O (SQLite,
+    Redis) the settlement runs in a worker thread, so a store that stalls holds no event
+    loop (it still settles, bounded by the store's timeouts; a cancelled caller does not
+    stop it)."""
+
+    __slots__ = ("sync",)
+
+    def __init__(self, call: RoutedCall, hooks: Hooks, on_success: bool = True) -> None:
+        self.sync = _settling(call, hooks, on_success)
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if not self.sync.call.store_io or (exc is None and self.sync.call.settled):
+            return self.sync.__exit__(exc_type, exc, tb)
+        return await asyncio.to_thread(self.sync.__exit__, exc_type, exc, tb)
+
+
+async def _off_loop(call: RoutedCall, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, in a worker thread when it may wait on the store (it settles or
+    begins a call over SQLite/Redis), else right here."""
+    if call.store_io:
+        return await asyncio.to_thread(fn, *args)
+    return fn(*args)
+
+
 def _finish(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> CallRecord:
     """Settle an answered call. A call the review already finished (its answer failed a
     check with no model up) keeps that record."""
@@ -243,17 +274,17 @@ def run(call: RoutedCall, hooks: Hooks) -> Any:
 async def arun(call: RoutedCall, hooks: Hooks) -> Any:
     escalated: list[CallRecord] = []
     while True:
-        with _settling(call, hooks):
+        async with _asettling(call, hooks):
             try:
                 answer = await hooks.asend(call)
             except Exception as exc:
-                up = hooks.rescue(call, exc)
+                up = await _off_loop(call, hooks.rescue, call, exc)
                 if up is None:
                     raise
             else:
-                up = hooks.review(call, answer, False)
+                up = await _off_loop(call, hooks.review, call, answer, False)
                 if up is None:
-                    return hooks.stamp(answer, _finish(call, hooks, answer, False), escalated)
+                    return hooks.stamp(answer, await _off_loop(call, _finish, call, hooks, answer, False), escalated)
         escalated.append(call.record)  # type: ignore[arg-type]
         hooks.escalating(call, up)
         call = up
@@ -267,7 +298,7 @@ def open_stream(call: RoutedCall, hooks: Hooks) -> Any:
 
 
 async def aopen_stream(call: RoutedCall, hooks: Hooks) -> Any:
-    with _settling(call, hooks, on_success=False):
+    async with _asettling(call, hooks, on_success=False):
         return await hooks.aopen(call)
 
 
@@ -312,7 +343,7 @@ async def astream(call: RoutedCall, hooks: Hooks, source: Any = None) -> AsyncIt
     while True:
         hold = hooks.held(call)
         tally, kept, up = hooks.tally(call, hold), [], None  # type: ignore[var-annotated]
-        with _settling(call, hooks):
+        async with _asettling(call, hooks):
             if source is None:
                 source = await hooks.aopen(call)
             try:
@@ -326,9 +357,9 @@ async def astream(call: RoutedCall, hooks: Hooks, source: Any = None) -> AsyncIt
             finally:
                 await hooks.aclose(source)
             answer = tally.end(source)
-            up = hooks.review(call, answer, True) if hold else None
+            up = await _off_loop(call, hooks.review, call, answer, True) if hold else None
             if up is None:
-                trailing = list(tally.tail(_finish(call, hooks, answer, True), escalated))
+                trailing = list(tally.tail(await _off_loop(call, _finish, call, hooks, answer, True), escalated))
         if up is not None:
             escalated.append(call.record)  # type: ignore[arg-type]
             hooks.escalating(call, up)

@@ -103,3 +103,43 @@ def test_slow_headers_and_slow_bodies_are_cut_and_big_headers_refused(serve_proc
         assert http.get("/health").status_code == 200
         assert http.get("/health").status_code == 200
     assert "did not arrive within" in proc.log()
+
+
+def test_a_stalled_store_holds_no_event_loop(serve_process, tmp_path: Path) -> None:
+    """A call waiting on a stopped redis-server waits in a worker thread: the server
+    answers /health meanwhile, while that call is still waiting (it then settles ahead)."""
+    import threading
+
+    own = OpenAICompatServer().start()
+    redis_server = RedisServer().start()
+    try:
+        url = f"{redis_server.url}?prefix=loop&socket_timeout=4&socket_connect_timeout=4"
+        proc = serve_process(*FLAGS, "--db", url, env={"OPENAI_BASE_URL": own.base_url,
+                                                        wal.WAL_ENV: str(tmp_path / "wal")})
+        client = openai.OpenAI(base_url=proc.url + "/v1", api_key=CLIENT_KEY, max_retries=0, timeout=60)
+        client.chat.completions.create(model="router-random-0.5", messages=HI)  # warm: routes built, store seen
+        done = threading.Event()
+        outcome: list[object] = []
+
+        def call() -> None:
+            try:
+                outcome.append(client.chat.completions.create(model="router-random-0.5", messages=HI))
+            except Exception as exc:  # noqa: BLE001 - the outcome is asserted below
+                outcome.append(exc)
+            done.set()
+
+        os.kill(redis_server._proc.pid, signal.SIGSTOP)
+        try:
+            worker = threading.Thread(target=call)
+            worker.start()
+            wait_until(lambda: own.chat.usage_totals() and sum(t["calls"] for t in own.chat.usage_totals().values())
+                       == 2, timeout=30)  # the backend answered: the call now waits on the store
+            assert httpx.get(proc.url + "/health", timeout=30).status_code == 200
+            assert not done.is_set()  # /health was answered while the call still waited on the store
+        finally:
+            os.kill(redis_server._proc.pid, signal.SIGCONT)
+        worker.join(60)
+        assert done.is_set() and outcome and not isinstance(outcome[0], Exception), outcome
+    finally:
+        redis_server.stop()
+        own.stop()
