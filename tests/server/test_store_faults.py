@@ -143,3 +143,42 @@ def test_a_stalled_store_holds_no_event_loop(serve_process, tmp_path: Path) -> N
     finally:
         redis_server.stop()
         own.stop()
+
+
+def test_a_server_killed_with_calls_in_flight_leaves_its_key_working_after_restart(serve_process,
+                                                                                   tmp_path: Path) -> None:
+    """kill -9 of a server whose budgeted call is in flight: the restarted server (same
+    SQLite store) reclaims the dead process's reservation at the key's next call instead
+    of refusing the key until the 15-minute lease ends."""
+    import json
+    import threading
+
+    own = OpenAICompatServer().start()
+    try:
+        config = tmp_path / "server.json"
+        # one strong call in flight (max_tokens 10,000 of gpt-4o: ~$0.10 reserved) fills the key's cap:
+        # a call is admitted while spent + reserved < cap, and nothing is left
+        config.write_text(json.dumps({"keys": [{"label": "alice", "key": CLIENT_KEY,
+                                                "budget": {"max_usd": 0.1, "on_exhausted": "raise"}}]}))
+        flags = ("--strong", "openai:gpt-4o", "--weak", "openai:gpt-4o-mini", "--router", "random",
+                 "--threshold", "0.0", "--config", str(config), "--db", f"sqlite:///{tmp_path / 'routing.db'}")
+        env = {"OPENAI_BASE_URL": own.base_url, "ROUTELLM_SERVER_API_KEYS": "", wal.WAL_ENV: str(tmp_path / "wal")}
+        first = serve_process(*flags, env=env)
+        ask = {"model": "router-random-0.0", "messages": HI, "max_tokens": 10_000}
+        own.chat.delay_s = 60.0  # the call hangs at the provider: its reservation is held
+        threading.Thread(target=lambda: httpx.post(first.url + "/v1/chat/completions", json=ask, timeout=90,
+                                                   headers={"authorization": f"Bearer {CLIENT_KEY}"}),
+                         daemon=True).start()
+        wait_until(lambda: own.requests_to("/v1/chat/completions"), timeout=30)
+        busy = httpx.post(first.url + "/v1/chat/completions", json=ask, timeout=30,
+                          headers={"authorization": f"Bearer {CLIENT_KEY}"})
+        assert busy.status_code == 429  # the cap is held by the call in flight
+        first.proc.kill()  # kill -9: nothing settles, the reservation stays in the store
+        first.proc.wait(timeout=30)
+        own.chat.delay_s = 0.0
+        second = serve_process(*flags, env=env)
+        again = httpx.post(second.url + "/v1/chat/completions", json=ask, timeout=30,
+                           headers={"authorization": f"Bearer {CLIENT_KEY}"})
+        assert again.status_code == 200, again.text  # the dead process's reservation was reclaimed
+    finally:
+        own.stop()
