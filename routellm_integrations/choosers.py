@@ -217,9 +217,34 @@ class Chooser(ABC):
         return base / r + ((1.0 / r - 1.0) / typical if typical > 0 else 0.0)
 
     # -- the controller in the store ------------------------------------------------------
+    @property
+    def _controller(self) -> OnlineShareController | OnlineSpendController | None:
+        """The online controller this chooser holds now (None: none, or not built yet)."""
+        return None
+
+    @property
+    def _store_key(self) -> str:
+        """The controller's name in the store (the policy's ``online_key`` when given)."""
+        raise NotImplementedError
+
+    def _stored(self, kind: Any, target: float | None) -> Any:
+        """The controller of type ``kind`` as the store last saw it (e.g. before a
+        restart), when it holds the same ``target``; a checkpoint that fails validation
+        raises, naming the field."""
+        store = self.host.store
+        state = store.load_online(self._store_key) if store is not None else None
+        if state is None:
+            return None
+        restored = kind.from_state_dict(state)
+        return restored if restored.target == target else None
+
     def checkpoint(self) -> bool:
         """Write the controller's state to the store; whether there was one to write."""
-        return False
+        store, controller = self.host.store, self._controller
+        if store is None or controller is None:
+            return False
+        store.save_online(self._store_key, controller.state_dict())
+        return True
 
     # -- hot swap -------------------------------------------------------------------------
     @abstractmethod
@@ -345,21 +370,11 @@ class ThresholdChooser(Chooser):
         return self.host.online_key or f"{self.host.router_name}:share{self.strong_fraction}"
 
     def _restore(self) -> OnlineShareController | None:
-        """The controller as the store last saw it (e.g. before a restart), when it holds
-        the same target; a checkpoint that fails validation raises, naming the field."""
-        store = self.host.store
-        state = store.load_online(self._store_key) if store is not None else None
-        if state is None:
-            return None
-        restored = OnlineShareController.from_state_dict(state)
-        return restored if restored.target == self.strong_fraction else None
+        return self._stored(OnlineShareController, self.strong_fraction)
 
-    def checkpoint(self) -> bool:
-        store = self.host.store
-        if store is None or self._online is None:
-            return False
-        store.save_online(self._store_key, self._online.state_dict())
-        return True
+    @property
+    def _controller(self) -> OnlineShareController | None:
+        return self._online
 
     # -- hot swap -------------------------------------------------------------------------
     def swap(self, old: BaseRouter, new: BaseRouter, sample: Sequence[str],
@@ -508,19 +523,11 @@ class CostWeightChooser(Chooser):
         return self.host.online_key or f"{self.host.router_name}:spend{self.spend_per_call}:{','.join(self.keys)}"
 
     def _restore(self) -> OnlineSpendController | None:
-        store = self.host.store
-        state = store.load_online(self._store_key) if store is not None else None
-        if state is None:
-            return None
-        restored = OnlineSpendController.from_state_dict(state)
-        return restored if restored.target == self.spend_per_call else None
+        return self._stored(OnlineSpendController, self.spend_per_call)
 
-    def checkpoint(self) -> bool:
-        store = self.host.store
-        if store is None or self._spend is None:
-            return False
-        store.save_online(self._store_key, self._spend.state_dict())
-        return True
+    @property
+    def _controller(self) -> OnlineSpendController | None:
+        return self._spend
 
     # -- hot swap -------------------------------------------------------------------------------
     def swap(self, old: BaseRouter, new: BaseRouter, sample: Sequence[str],
