@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -50,8 +50,10 @@ PROMPTS = [
 
 # -- the backend process ---------------------------------------------------------------------
 
-def run_backend(delay_s: float) -> None:
-    """``--role backend``: serve until stdin closes; print the base URL first."""
+def start_backend(delay_s: float) -> Any:
+    """The local OpenAI-format backend answering after ``delay_s``, with ``GET /_usage``
+    (calls and tokens it answered) and ``POST /_reset``, keeping no request log (a long
+    run would hold every body)."""
     from routellm_integrations.testing.openai_compat import OpenAICompatServer, Response
 
     server = OpenAICompatServer().start()
@@ -60,9 +62,7 @@ def run_backend(delay_s: float) -> None:
 
     def usage(_req):  # type: ignore[no-untyped-def]
         totals = server.chat.usage_totals()
-        return Response(200, {"calls": sum(t["calls"] for t in totals.values()),
-                              "input_tokens": sum(t["input_tokens"] for t in totals.values()),
-                              "output_tokens": sum(t["output_tokens"] for t in totals.values())})
+        return Response(200, {k: sum(t[k] for t in totals.values()) for k in ("calls", "input_tokens", "output_tokens")})
 
     def reset(_req):  # type: ignore[no-untyped-def]
         server.chat.reset()
@@ -73,7 +73,6 @@ def run_backend(delay_s: float) -> None:
 
     server.routes[("GET", "/_usage")] = usage
     server.routes[("POST", "/_reset")] = reset
-    # keep no request log: a long run would hold every body
     original = server._dispatch
 
     def dispatch(req):  # type: ignore[no-untyped-def]
@@ -83,6 +82,12 @@ def run_backend(delay_s: float) -> None:
         return resp
 
     server._dispatch = dispatch  # type: ignore[method-assign]
+    return server
+
+
+def run_backend(delay_s: float) -> None:
+    """``--role backend``: serve until stdin closes; print the base URL first."""
+    server = start_backend(delay_s)
     print(server.base_url, flush=True)
     sys.stdin.read()
     server.stop()

@@ -43,7 +43,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from server_load import pct, wait_health  # noqa: E402  (the same harness helpers)
+from server_load import pct, start_backend, wait_health  # noqa: E402  (the same harness helpers)
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "rk-soak-client-key-0001"
@@ -59,12 +59,11 @@ WEIGHTS = {"ok": 60, **{c: 3 for c in CLIENT_FAULTS}, **{b: 5 for b in BACKEND_F
 # -- the backend process, with fault scripting -------------------------------------------------
 
 def run_backend(delay_s: float) -> None:
-    """``--role backend``: the local OpenAI-format server plus ``/_fault``, ``/_usage``."""
-    from routellm_integrations.testing.openai_compat import OpenAICompatServer, Reply, Response
+    """``--role backend``: ``server_load``'s backend (``/_usage``, no request log) plus
+    ``POST /_fault`` scripting the next fault."""
+    from routellm_integrations.testing.openai_compat import Reply, Response
 
-    server = OpenAICompatServer().start()
-    server.chat.delay_s = delay_s
-    server._httpd.handle_error = lambda *a: None  # type: ignore[union-attr]
+    server = start_backend(delay_s)
 
     def fault(req):  # type: ignore[no-untyped-def]
         kind = json.loads(req.body or b"{}").get("kind")
@@ -78,22 +77,7 @@ def run_backend(delay_s: float) -> None:
                 server.chat.push(Reply(delay_s=2.0), model=model)
         return Response(200, {})
 
-    def usage(_req):  # type: ignore[no-untyped-def]
-        totals = server.chat.usage_totals()
-        return Response(200, {k: sum(t[k] for t in totals.values())
-                              for k in ("calls", "input_tokens", "output_tokens")})
-
     server.routes[("POST", "/_fault")] = fault
-    server.routes[("GET", "/_usage")] = usage
-    original = server._dispatch
-
-    def dispatch(req):  # type: ignore[no-untyped-def]
-        resp = original(req)
-        with server._lock:
-            server.requests.clear()  # a long run keeps no request log
-        return resp
-
-    server._dispatch = dispatch  # type: ignore[method-assign]
     print(server.base_url, flush=True)
     sys.stdin.read()
     server.stop()
