@@ -12,7 +12,7 @@ Prints:
   plus scoring the bounded text), with the ``mf`` router (static WordLlama embedder);
 - the characters the policy's recent-prompts memory keeps after 60 prompts of 1 MB.
 
-    ROUTELLM_DATA_DIR=../shared/data python benchmarks/long_prompts.py [--skip-5mb]
+    ROUTELLM_DATA_DIR=/path/to/data python benchmarks/long_prompts.py [--skip-5mb]
 """
 
 from __future__ import annotations
