@@ -54,6 +54,8 @@ def answer_of(message: BaseMessage, *, tools: Any = None, response_schema: Mappi
     if isinstance(lp, Mapping) and isinstance(lp.get("content"), list):
         logprobs = [float(t["logprob"]) for t in lp["content"] if isinstance(t, Mapping) and "logprob" in t]
     required = bool(tools) and tool_choice not in (None, "auto", "none", False)
+    meta = message.response_metadata or {}
+    finish = meta.get("finish_reason") or meta.get("stop_reason")  # OpenAI's / Anthropic's name for it
     return Answer(text=message_text(message), tool_calls=tool_calls, invalid_tool_calls=invalid,
                   tools=offered_tools(tools), response_schema=response_schema, logprobs=logprobs or None,
-                  tool_required=required, route=route)
+                  tool_required=required, route=route, finish_reason=finish if isinstance(finish, str) else None)

@@ -734,6 +734,9 @@ class _ChatHooks(Hooks):
         self.params: dict[str, Any] = {}
 
     def _prepared(self, call: RoutedCall) -> tuple[BaseChatModel, dict[str, Any]]:
+        if call.sample_of is not None:  # a second sample (an agreement check): its own parameters
+            backend, stop, params = self.chat._prepare(call, self.stop, {**self.kwargs, **call.sample_params})
+            return backend, {"stop": stop, "run_manager": None, **params}
         backend, stop, self.params = self.chat._prepare(call, self.stop, self.kwargs)
         return backend, {"stop": stop, "run_manager": None, **self.params}
 

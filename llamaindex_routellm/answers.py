@@ -90,6 +90,20 @@ def _logprobs(response: Any) -> Optional[List[float]]:
     return None
 
 
+def _finish_reason(response: Any) -> Optional[str]:
+    """Why the backend stopped, from its raw response (OpenAI's ``choices[0].finish_reason``,
+    Anthropic's ``stop_reason``); None when it does not say."""
+    raw = getattr(response, "raw", None)
+    get = raw.get if isinstance(raw, Mapping) else (lambda name, default=None: getattr(raw, name, default))
+    choices = get("choices", None)
+    if choices:
+        first = choices[0]
+        value = first.get("finish_reason") if isinstance(first, Mapping) else getattr(first, "finish_reason", None)
+    else:
+        value = get("stop_reason", None)
+    return value if isinstance(value, str) else None
+
+
 def text_only(response: Any) -> str:
     """The text of a chat or completion response (no tool calls)."""
     message = getattr(response, "message", None)
@@ -107,4 +121,5 @@ def answer_of(response: Any, backend: Any, *, tools: Optional[Sequence[Any]] = N
     offered = offered_tools(tools)
     calls, invalid = _tool_calls(backend, response, offered is not None)
     return Answer(text=text_only(response), tool_calls=calls, invalid_tool_calls=invalid, tools=offered,
-                  logprobs=_logprobs(response), tool_required=bool(tool_required and offered), route=route)
+                  logprobs=_logprobs(response), tool_required=bool(tool_required and offered), route=route,
+                  finish_reason=_finish_reason(response))

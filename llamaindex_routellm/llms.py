@@ -308,6 +308,8 @@ class RoutedLLM(FunctionCallingLLM, RoutedModelConfig):
     def _hooks(self, invoke: Invoke, kwargs: Dict[str, Any], plain: Optional[Invoke],
                tools: Optional[Sequence[Any]], tool_required: bool) -> dispatch.LlamaIndexHooks:
         def send(c: RoutedCall, stream: bool) -> Any:
+            if c.sample_of is not None:  # a second sample (an agreement check): its own parameters
+                return invoke(self._backend(c), {**kwargs, **c.sample_params})
             return invoke(self._backend(c), _stream_kwargs(c, kwargs) if stream else kwargs)
         return dispatch.LlamaIndexHooks(send, self._reviewer(plain, kwargs, tools, tool_required), self._buffers)
 

@@ -52,10 +52,19 @@ def object_or_name(value: Any) -> Any:
 
 
 def escalation_setting(value: Any) -> Any:
-    """``escalate_if`` as written: ``True``/``False``/``None`` stay; checks of your own
-    (functions) are written as their kind, to be passed again to ``from_dict``."""
-    return value if value is None or isinstance(value, bool) else {
-        OBJECT_KEY: True, "type": getattr(value, "__qualname__", type(value).__qualname__)}
+    """``escalate_if`` as written: ``True``/``False``/``None``, check names and verifier
+    folders (a list of them too) stay; checks of your own (functions, verifier objects)
+    are written as their kind, to be passed again to ``from_dict``."""
+    from pathlib import Path
+
+    def plain(v: Any) -> bool:
+        return v is None or isinstance(v, (bool, str, Path))
+
+    if plain(value):
+        return str(value) if isinstance(value, Path) else value
+    if isinstance(value, (list, tuple)) and all(plain(v) for v in value):
+        return [str(v) if isinstance(v, Path) else v for v in value]
+    return {OBJECT_KEY: True, "type": getattr(value, "__qualname__", type(value).__qualname__)}
 
 
 def _is_placeholder(value: Any) -> bool:

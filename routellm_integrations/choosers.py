@@ -9,7 +9,10 @@ reports, and how a hot-swapped router is brought in.
 
 - :class:`ThresholdChooser`: two routes, ``("strong", "weak")``; strong when the score
   reaches a threshold, fixed or held at a share of strong calls online
-  (:class:`~.online.OnlineShareController`). A router that reads model names is re-paired
+  (:class:`CascadeShareController`: the share counts escalations, so a pair with
+  escalation checks routes, then verifies: the prompts the router is surest of go
+  straight to the strong model, the rest to the weak one, whose failed answers fill the
+  share). A router that reads model names is re-paired
   to score the backends' pair (:func:`~.routers.pair.score_pair`).
 - :class:`CostWeightChooser`: N routes, one per model; the one maximising ``quality -
   cost_weight * expected_cost`` (:func:`~.choice.choose`), the weight fixed or held at a
@@ -99,6 +102,82 @@ class SwapReport(BaseModel):
     share_kept: bool
 
 
+class CascadeShareController(OnlineShareController):
+    """A held strong share that counts a cascade's escalations: *route, then verify*.
+
+    With escalation checks, a call the router sent to the weak model may still end on the
+    strong one. The target share (``strong_fraction``, the one knob) is then the share
+    of calls answered strong, direct or escalated: the router sends its top ``d`` of
+    prompts straight to the strong model, ``d = (target - e) / (1 - e)``, ``e`` the
+    recent escalation rate of weak calls (a moving estimate over ``window`` decisions;
+    0 until ``min_samples`` weak calls were seen), and each escalation counts as a strong
+    call in the realised share and the controller's integral term. Without escalations
+    it is the plain :class:`~.online.OnlineShareController`. A checkpoint keeps the
+    counts and the integral term; the escalation rate is re-learnt after a restart."""
+
+    def __init__(self, target: float, **kwargs: Any) -> None:
+        super().__init__(target, **kwargs)
+        self._weak_n = 0.0
+        self._escalated_n = 0.0
+        self._escalations = 0
+
+    @property
+    def escalation_rate(self) -> float | None:
+        """The recent share of weak calls that were escalated (None: too few seen)."""
+        with self._lock:
+            return self._rate()
+
+    def _rate(self) -> float | None:
+        return min(1.0, self._escalated_n / self._weak_n) if self._weak_n >= self.min_samples else None
+
+    @property
+    def direct_target(self) -> float:
+        """The share of calls sent straight to the strong model now."""
+        with self._lock:
+            return self._direct()
+
+    def _direct(self) -> float:
+        e = self._rate() or 0.0
+        return 0.0 if e >= 1.0 else float(np.clip((self.target - e) / (1.0 - e), 0.0, self.target))
+
+    @property
+    def escalations(self) -> int:
+        """Escalations counted since this controller was built (or restored)."""
+        with self._lock:
+            return self._escalations
+
+    def threshold(self) -> float:
+        with self._lock:
+            if len(self._scores) < self.min_samples:
+                if self.warm_threshold is not None and not self._escalations:
+                    return self.warm_threshold
+                if not self._scores:
+                    return 1.0 - self._direct()
+            direct = self._direct()
+            if direct <= 0.0:
+                return 1.0
+            base = float(np.quantile(np.fromiter(self._scores, dtype=np.float64), 1.0 - direct))
+            return float(np.clip(base + self._offset, 0.0, 1.0))
+
+    def observe(self, score: float, strong: bool) -> None:
+        super().observe(score, strong)
+        with self._lock:
+            decay = 1.0 - 1.0 / self.window
+            self._weak_n *= decay
+            self._escalated_n *= decay
+            self._weak_n += 0.0 if strong else 1.0
+
+    def escalated(self) -> None:
+        """A call this controller saw go weak was escalated to the strong model: it counts
+        as a strong call (the realised share, the integral term, the escalation rate)."""
+        with self._lock:
+            self._escalations += 1
+            self._escalated_n += 1.0
+            self._strong = min(self._seen, self._strong + 1)
+            if len(self._scores) >= self.min_samples:
+                self._offset += self.gain
+
+
 class Chooser(ABC):
     """One interface for a pair and for N models: the policy never asks which it has.
 
@@ -176,6 +255,12 @@ class Chooser(ABC):
 
     def observe(self, choice: Choice, route: str) -> bool:
         """Feed the decided ``route`` to the controller; whether one learnt from it."""
+        return False
+
+    def escalated(self, from_route: str, to_route: str) -> bool:
+        """A call the controller observed on ``from_route`` was escalated to ``to_route``
+        (its answer failed a check); whether the controller counted it. A spend target
+        counts the escalated call when it settles, so only a held share needs this."""
         return False
 
     @abstractmethod
@@ -342,6 +427,13 @@ class ThresholdChooser(Chooser):
         self._online.observe(choice.observation, route == "strong")
         return True
 
+    def escalated(self, from_route: str, to_route: str) -> bool:
+        online = self._online
+        if not isinstance(online, CascadeShareController) or from_route != "weak" or to_route != "strong":
+            return False
+        online.escalated()
+        return True
+
     def unscored_fields(self, costs: Bounds | None) -> dict[str, Any]:
         return {"threshold": self.threshold, **self._pair_fields()}
 
@@ -361,7 +453,7 @@ class ThresholdChooser(Chooser):
             restored = self._restore()
             with self._lock:
                 if self._online is None:
-                    self._online = restored or OnlineShareController(self.strong_fraction, warm_threshold=warm)
+                    self._online = restored or CascadeShareController(self.strong_fraction, warm_threshold=warm)
         return self._online
 
     # -- the controller in the store ----------------------------------------------------------
@@ -370,7 +462,7 @@ class ThresholdChooser(Chooser):
         return self.host.online_key or f"{self.host.router_name}:share{self.strong_fraction}"
 
     def _restore(self) -> OnlineShareController | None:
-        return self._stored(OnlineShareController, self.strong_fraction)
+        return self._stored(CascadeShareController, self.strong_fraction)
 
     @property
     def _controller(self) -> OnlineShareController | None:
@@ -399,7 +491,7 @@ class ThresholdChooser(Chooser):
             install(new)
             self._scored_pair, self._scored_pair_source = scored.pair, scored.source
             if self.strong_fraction is not None:
-                self._online = OnlineShareController(self.strong_fraction, warm_threshold=new_threshold)
+                self._online = CascadeShareController(self.strong_fraction, warm_threshold=new_threshold)
                 self._online.seed(new_scores)
             else:
                 self._fixed = new_threshold

@@ -389,6 +389,16 @@ class RoutingPolicy:
                                    **self.chooser.unscored_fields(costs))
         return Ticket(decision, admitted.reservation)
 
+    def escalated(self, from_route: str, to_route: str) -> None:
+        """A call decided here on ``from_route`` (scored, so the online controller saw it)
+        was escalated to ``to_route``: a held strong share counts it as a strong call, so
+        ``strong_fraction`` holds the share of calls answered strong, escalations
+        included (route, then verify; see :class:`~.choosers.CascadeShareController`)."""
+        if self.chooser.escalated(from_route, to_route) and self.store is not None:
+            self._since_checkpoint += 1
+            if self._since_checkpoint >= self.checkpoint_every:
+                self.checkpoint()
+
     def _admit(self, route: str, scope: str, bounds: Bounds | None = None, dry_run: bool = False,
                costs: Bounds | None = None) -> "_Admitted":
         """The budget sees two kinds of call: one on the route's fallback (the chooser's

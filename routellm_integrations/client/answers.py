@@ -76,7 +76,7 @@ def _logprobs(logprobs: Any) -> list[float]:
 
 
 def _answer(text: str, calls: Iterable[tuple[Any, Any]], request: Mapping[str, Any], logprobs: list[float],
-            route: str | None) -> Answer:
+            route: str | None, finish_reason: Any = None) -> Answer:
     tool_calls, invalid = [], []
     for name, arguments in calls:
         if not isinstance(name, str) or not name:
@@ -84,7 +84,8 @@ def _answer(text: str, calls: Iterable[tuple[Any, Any]], request: Mapping[str, A
         else:
             tool_calls.append(ToolCall(name, arguments if arguments is not None else ""))
     return Answer(text=text, tool_calls=tool_calls, invalid_tool_calls=invalid, tools=request_tools(request),
-                  response_schema=response_schema(request), logprobs=logprobs or None, route=route)
+                  response_schema=response_schema(request), logprobs=logprobs or None, route=route,
+                  finish_reason=finish_reason if isinstance(finish_reason, str) else None)
 
 
 def _first_choice(choices: Any) -> Mapping[str, Any]:
@@ -107,7 +108,7 @@ def completion_answer(completion: Mapping[str, Any], request: Mapping[str, Any],
         fn = call.get("function") if isinstance(call, Mapping) else None
         fn = fn if isinstance(fn, Mapping) else {}
         calls.append((fn.get("name"), fn.get("arguments")))
-    return _answer(text, calls, request, _logprobs(choice.get("logprobs")), route)
+    return _answer(text, calls, request, _logprobs(choice.get("logprobs")), route, choice.get("finish_reason"))
 
 
 def stream_answer(chunks: Iterable[Mapping[str, Any]], request: Mapping[str, Any],
@@ -118,8 +119,10 @@ def stream_answer(chunks: Iterable[Mapping[str, Any]], request: Mapping[str, Any
     refusal: list[str] = []
     calls: dict[int, dict[str, Any]] = {}
     logprobs: list[float] = []
+    finish = None
     for chunk in chunks:
         choice = _first_choice(chunk.get("choices"))
+        finish = choice.get("finish_reason") or finish
         delta = choice.get("delta") if isinstance(choice.get("delta"), Mapping) else {}
         if isinstance(delta.get("content"), str):
             text.append(delta["content"])
@@ -140,4 +143,4 @@ def stream_answer(chunks: Iterable[Mapping[str, Any]], request: Mapping[str, Any
         logprobs.extend(_logprobs(choice.get("logprobs")))
     answer_text = "".join(text) or "".join(refusal)
     joined = [(slot["name"], "".join(slot["args"])) for _, slot in sorted(calls.items())]
-    return _answer(answer_text, joined, request, logprobs, route)
+    return _answer(answer_text, joined, request, logprobs, route, finish)

@@ -315,9 +315,17 @@ class _ClientHooks(Hooks):
         self.reopen = reopen  # a stream's own opener for the model up (default: the route's backend)
         self.record: CallRecord | None = None
 
+    def params_for(self, call: RoutedCall) -> dict[str, Any]:
+        """The request a call sends: a second sample's (an agreement check) is a whole
+        call with the check's parameters (e.g. its temperature), even inside a stream."""
+        if call.sample_of is None:
+            return self.params
+        params = {k: v for k, v in self.params.items() if k not in ("stream_options", "n")}
+        return {**params, **call.sample_params}
+
     async def asend(self, call: RoutedCall) -> _Answer:
         assert self.routed is not None
-        reply = await self.routed.backends[call.route].acomplete(self.params)
+        reply = await self.routed.backends[call.route].acomplete(self.params_for(call))
         return _Answer(reply.completion, [], reply.usage, reply.model)
 
     async def aopen(self, call: RoutedCall) -> BackendStream:

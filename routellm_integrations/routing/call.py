@@ -61,7 +61,7 @@ from .turn import Turn, clean_text
 __all__ = ["Backend", "CallLifecycle", "CallRecord", "CallStatus", "RoutedCall", "estimate_tokens"]
 
 CallStatus = LedgerStatus
-Reason = Literal["scored", "forced", "no_text", "escalated"]
+Reason = Literal["scored", "forced", "no_text", "escalated", "second_sample"]
 #: output tokens a model is expected to write before any call of it has been seen
 DEFAULT_EXPECTED_OUTPUT_TOKENS = 400
 #: weight of the newest call in a model's running mean of output tokens
@@ -125,6 +125,8 @@ class CallRecord(BaseModel):
     escalated_from: str | None = None
     #: why this call's answer was escalated (status ``escalated``)
     escalation_reason: str | None = None
+    #: a second cheap answer (reason ``second_sample``, for an agreement check): the call it checked
+    sample_of: str | None = None
     #: the strong-call share the threshold is held at (the default when none is given)
     strong_fraction: float | None = None
     #: [strong, weak] as the router scored them, and where that pair came from
@@ -212,6 +214,11 @@ class RoutedCall:
         self._listeners: list[Callable[[CallRecord], Any]] = []
         self._escalation_reason: str | None = None
         self.max_output_tokens: int | None = None  # the call's output bound (an escalation reserves it too)
+        #: second cheap answers made for this call's checks, by key (None: that call failed or did not fit)
+        self.samples: dict[str, str | None] = {}
+        #: a second-sample call: the call it checks, and the request parameters it is sent with
+        self.sample_of: str | None = None
+        self.sample_params: dict[str, Any] = {}
 
     # -- what was decided --------------------------------------------------------------
     @property
@@ -350,19 +357,49 @@ class RoutedCall:
     def review(self, checks: Any, answer: Any, usage: Usage | Mapping[str, Any] | None = None, *,
                model: str | None = None, text: str | None = None) -> "RoutedCall | None":
         """Run the escalation ``checks`` on ``answer``
-        (:class:`~routellm_integrations.routing.escalation.Answer`). It passes: None, and
-        this call is still open (finish it as usual). It fails: :meth:`escalate` (None
-        when there is no model up: this call is then finished with the answer). A check
-        that raises finishes this call (its answer was billed), then raises
-        :class:`~routellm_integrations.routing.escalation.EscalationCheckError`."""
-        from .escalation import first_failure
+        (:class:`~routellm_integrations.routing.escalation.Answer`; its ``prompt`` is this
+        call's routing text when the adapter left it empty, its ``samples`` the second
+        answers made for it). It passes: None, and this call is still open (finish it as
+        usual). It fails: :meth:`escalate` (None when there is no model up: this call is
+        then finished with the answer). A check that raises finishes this call (its
+        answer was billed), then raises
+        :class:`~routellm_integrations.routing.escalation.EscalationCheckError`. A check
+        that needs a second cheap answer raises
+        :class:`~routellm_integrations.routing.escalation.SampleNeeded` with this call
+        still open: the cascade engine makes it (:meth:`sample`) and reviews again."""
+        from dataclasses import replace
 
+        from .escalation import Answer, SampleNeeded, first_failure
+
+        if isinstance(answer, Answer):
+            answer = replace(answer, prompt=answer.prompt or self.turn.text,
+                             samples={**self.samples, **dict(answer.samples)})
         try:
             reason = first_failure(checks, answer)
+        except SampleNeeded:
+            raise
         except Exception:
             self.finish(usage, model=model, text=text)
             raise
         return None if reason is None else self.escalate(reason, usage, model=model, text=text)
+
+    def sample(self, route: str | None = None, params: Mapping[str, Any] | None = None) -> "RoutedCall | None":
+        """A second call for this one's checks (an agreement check: the same cheap model
+        sampled again, or a second cheap model ``route``): a handle of its own, admitted
+        by the budget (None when it does not fit: the check then has no second answer),
+        settled and written to the ledger like any call (reason ``second_sample``, its
+        record's ``sample_of`` naming this call). Send it as this call is sent, with
+        ``sample_params`` merged into the request."""
+        route = route or self.route
+        try:
+            ticket = self._lifecycle.sample_ticket(self, route)
+        except BudgetExceeded:
+            return None
+        other = RoutedCall(self._lifecycle, ticket, self.turn, "second_sample", self.scope, self.api_key)
+        other.max_output_tokens, other.sample_of = self.max_output_tokens, self.call_id
+        other.sample_params = dict(params or {})
+        other._listeners = list(self._listeners)  # whoever hears of this call's cost hears of its sample's
+        return other
 
     def __enter__(self) -> "RoutedCall":
         return self
@@ -419,7 +456,7 @@ class RoutedCall:
             strong_model=lc.strong.model, strong_provider=lc.strong.provider, weak_model=lc.weak.model,
             weak_provider=lc.weak.provider, models=lc.candidates, qualities=d.qualities,
             expected_costs_usd=d.expected_costs_usd, cost_weight=d.cost_weight, escalated_from=d.escalated_from,
-            escalation_reason=self._escalation_reason if status == "escalated" else None,
+            escalation_reason=self._escalation_reason if status == "escalated" else None, sample_of=self.sample_of,
             strong_fraction=d.strong_fraction, scored_pair=d.scored_pair, scored_pair_source=d.scored_pair_source)
 
 
@@ -611,7 +648,19 @@ class CallLifecycle:
             "score": q if q is not None else ticket.decision.score})
         # the turn's later steps (steps="per_turn") keep the model that answered, not the one that failed
         self.policy.remember_turn(call.scope, call.turn.key, ticket.decision)
+        if call.reason == "scored" and not (d.step_policy or "").startswith("per_turn:kept"):
+            self.policy.escalated(call.route, route)  # the online share saw this call: it counts the escalation
         return ticket
+
+    def sample_ticket(self, call: "RoutedCall", route: str) -> Ticket:
+        """Admit a second-sample call for ``call``'s checks on ``route`` (refused, never
+        moved to another route, when it does not fit the budget: :class:`BudgetExceeded`).
+        It is not a routing decision: the online share does not count it; its cost goes to
+        the budget, the spend target and the ledger."""
+        costs = self._costs(call.turn)
+        bounds = self.bounds(call.turn, call.max_output_tokens)
+        return self.policy.admit(route, scope=call.scope, reason="second_sample", bounds=bounds, costs=costs,
+                                 degrade=False)
 
     # -- before the call -------------------------------------------------------------------
     def bounds(self, turn: Turn, max_output_tokens: int | None = None) -> dict[str, float] | None:

@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from ..budgets import Budget
 from ..choosers import check_choice_options
@@ -99,7 +99,16 @@ class RoutingConfig(BaseModel):
     call goes to the model maximising predicted quality minus ``cost_weight`` x its
     expected cost (``spend_per_call``: a target held online; ``max_cost_per_call``: a
     cap). ``escalate_if``: ``True`` (the built-in checks), a check ``answer -> reason |
-    None`` or a list of checks; an answer that fails goes to the next model up.
+    None``, a check's name (``"final_answer"``, ``"answer_flags"``, ``"agreement"``...),
+    a verifier or its folder, or a list of them; an answer that fails goes to the next
+    model up (:mod:`~routellm_integrations.routing.answer_checks`).
+
+    **Route, then verify**: a pair with escalation checks and a held share
+    (``strong_fraction``, or the default) holds the share of *all* strong calls, the
+    escalations included: the prompts the router is most sure of go straight to the
+    strong model (no cheap call wasted on them) and the rest go to the cheap one, whose
+    failed answers fill the share (:class:`~routellm_integrations.choosers.CascadeShareController`).
+    ``threshold=1.0`` sends every call to the cheap model first (a plain cascade).
     """
 
     # extra="forbid": a misspelt option (``thresold=0.3``) is an error, not a silent default
@@ -131,7 +140,10 @@ class RoutingConfig(BaseModel):
     steps: StepPolicy = Field(default="per_turn", description="per_turn: one route per user turn, kept for its "
                               "tool-calling steps; every_step; sticky: once strong in a scope, stay strong")
     escalate_if: Any = Field(default=None, description="True (the built-in checks), a check answer -> reason "
-                             "or None, or a list: a failed answer goes to the next model up")
+                             "or None, a check's name ('final_answer', 'answer_flags', 'agreement', 'zero_label', "
+                             "...), a verifier or its folder, or a list: a failed answer goes to the next model up")
+    #: the checks ``escalate_if`` resolved to (a verifier folder is loaded once, here)
+    _checks: tuple[Any, ...] = PrivateAttr(default=())
 
     def __init__(self, **data: Any) -> None:
         """Built, or the typed error of the one problem (not pydantic's wrapper)."""
@@ -171,14 +183,15 @@ class RoutingConfig(BaseModel):
         elif self.router is not None and not hasattr(self.router, "score"):
             raise InvalidRouteError(f"router must be a router name, a folder or an object with score(), "
                                     f"got {type(self.router).__name__}")
-        escalation_checks(self.escalate_if)  # a bad check fails here (EscalationCheckError)
+        # a bad check fails here (EscalationCheckError; a folder without a verifier: its own typed error)
+        self._checks = escalation_checks(self.escalate_if)
         return self
 
     # -- against the backends ----------------------------------------------------------
     @property
     def checks(self) -> tuple[Any, ...]:
         """The escalation checks ``escalate_if`` asks for (none: answers are not reviewed)."""
-        return escalation_checks(self.escalate_if)
+        return self._checks
 
     def check_keys(self, keys: list[str], nway: bool) -> None:
         """The options against the backends' route keys: the choice options by the

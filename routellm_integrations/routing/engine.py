@@ -23,6 +23,18 @@ could still take over (``held``): its chunks are buffered, the whole answer revi
 and only an answer that stays is released (after its call settled), so no chunk of an
 escalated answer ever reaches the consumer. The top model streams live.
 
+**A second cheap answer** (an agreement check,
+:func:`~routellm_integrations.routing.answer_checks.agreement`): a check that needs one
+raises :class:`~.escalation.SampleNeeded` from the review; the engine then makes that
+one more call (:meth:`RoutedCall.sample`: admitted by the budget, sent through the same
+``send``/``asend`` hook with the check's parameters, settled and recorded with reason
+``second_sample``) and reviews again, the second answer in ``Answer.samples``. It is
+made only when the checks before it passed, and only while the answer is reviewed (a
+model above could take over); a stream is held meanwhile (the second call is a whole
+one, made after the first stream ended). A second call that fails or does not fit the
+budget settles as such and gives the check no answer (``None``): the check does not
+escalate on it.
+
 Framework-free: this module imports neither LangChain nor LlamaIndex.
 """
 
@@ -34,11 +46,12 @@ from typing import Any, TypeVar
 
 from ..errors import RouteLLMError
 from .call import CallRecord, RoutedCall
+from .escalation import SampleNeeded
 
 T = TypeVar("T")
 
-__all__ = ["Hooks", "Tally", "aopen_stream", "arun", "astream", "describe", "holds", "open_stream", "run", "stream",
-           "tag"]
+__all__ = ["Hooks", "Tally", "aopen_stream", "areview", "arun", "astream", "describe", "holds", "open_stream",
+           "review", "run", "stream", "tag"]
 
 
 class Tally:
@@ -251,6 +264,96 @@ def _finish(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> Call
     return record  # type: ignore[return-value]
 
 
+def _sample_call(call: RoutedCall, need: SampleNeeded) -> RoutedCall | None:
+    """The handle of the second call ``need`` asks for (None: it does not fit the budget,
+    or the review asked again for one it already has: the check must then decide)."""
+    if need.key in call.samples:
+        raise RouteLLMError(f"an escalation check asked twice for the second answer {need.key!r}: a check must "
+                            "read Answer.samples[key] once it is there (None: the second call failed)")
+    other = call.sample(need.route, need.params)
+    if other is None:
+        call.samples[need.key] = None
+    return other
+
+
+def _whole(hooks: Hooks, other: RoutedCall, answer: Any) -> Any:
+    """A backend whose plain call streams (a LlamaIndex ``stream_chat``): the answer its
+    chunks make (the :class:`Tally`'s), counted as delivered."""
+    if not hasattr(answer, "__next__"):
+        return answer
+    tally = hooks.tally(other, True)
+    try:
+        for chunk in answer:
+            other.delivered(hooks.delta_of(chunk))
+            tally.add(chunk)
+    finally:
+        hooks.close(answer)
+    return tally.end(answer)
+
+
+async def _awhole(hooks: Hooks, other: RoutedCall, answer: Any) -> Any:
+    if not hasattr(answer, "__anext__"):
+        return _whole(hooks, other, answer)
+    tally = hooks.tally(other, True)
+    try:
+        async for chunk in answer:
+            other.delivered(hooks.delta_of(chunk))
+            tally.add(chunk)
+    finally:
+        await hooks.aclose(answer)
+    return tally.end(answer)
+
+
+def _second(call: RoutedCall, hooks: Hooks, need: SampleNeeded) -> None:
+    other = _sample_call(call, need)
+    if other is None:
+        return
+    try:
+        with _settling(other, hooks):
+            raw = hooks.send(other)
+            answer = _whole(hooks, other, raw)
+            text = hooks.text_of(answer) if answer is raw else other.answer
+            record = other.finish(hooks.usage_of(answer), model=hooks.model_of(answer),
+                                  text=text if answer is raw else None)
+            call.samples[need.key] = (text or "") if record.status == "ok" else None
+    except Exception:  # noqa: BLE001 - settled (failed) and tagged; the check gets no second answer
+        call.samples[need.key] = None
+
+
+async def _asecond(call: RoutedCall, hooks: Hooks, need: SampleNeeded) -> None:
+    other = await _off_loop(call, _sample_call, call, need)
+    if other is None:
+        return
+    try:
+        async with _asettling(other, hooks):
+            raw = await hooks.asend(other)
+            answer = await _awhole(hooks, other, raw)
+            usage, model = hooks.usage_of(answer), hooks.model_of(answer)
+            text = hooks.text_of(answer) if answer is raw else other.answer
+            record = await _off_loop(other, lambda: other.finish(usage, model=model,
+                                                                 text=text if answer is raw else None))
+            call.samples[need.key] = (text or "") if record.status == "ok" else None
+    except Exception:  # noqa: BLE001 - settled (failed) and tagged; the check gets no second answer
+        call.samples[need.key] = None
+
+
+def review(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> RoutedCall | None:
+    """``hooks.review``, making the second calls its checks ask for (:class:`SampleNeeded`)."""
+    while True:
+        try:
+            return hooks.review(call, answer, streamed)
+        except SampleNeeded as need:
+            _second(call, hooks, need)
+
+
+async def areview(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> RoutedCall | None:
+    while True:
+        try:
+            return await _off_loop(call, hooks.review, call, answer, streamed)
+        except SampleNeeded as need:
+            await _asecond(call, hooks, need)
+
+
 def run(call: RoutedCall, hooks: Hooks) -> Any:
     """The backend of ``call`` answers; reviewed, maybe escalated, until an answer stays."""
     escalated: list[CallRecord] = []
@@ -263,7 +366,7 @@ def run(call: RoutedCall, hooks: Hooks) -> Any:
                 if up is None:
                     raise
             else:
-                up = hooks.review(call, answer, False)
+                up = review(call, hooks, answer, False)
                 if up is None:
                     return hooks.stamp(answer, _finish(call, hooks, answer, False), escalated)
         escalated.append(call.record)  # type: ignore[arg-type]
@@ -282,7 +385,7 @@ async def arun(call: RoutedCall, hooks: Hooks) -> Any:
                 if up is None:
                     raise
             else:
-                up = await _off_loop(call, hooks.review, call, answer, False)
+                up = await areview(call, hooks, answer, False)
                 if up is None:
                     return hooks.stamp(answer, await _off_loop(call, _finish, call, hooks, answer, False), escalated)
         escalated.append(call.record)  # type: ignore[arg-type]
@@ -323,7 +426,7 @@ def stream(call: RoutedCall, hooks: Hooks, source: Any = None) -> Iterator[Any]:
             finally:  # a stream the caller stopped reading: let the backend drop its connection
                 hooks.close(source)
             answer = tally.end(source)
-            up = hooks.review(call, answer, True) if hold else None
+            up = review(call, hooks, answer, True) if hold else None
             if up is None:
                 trailing = list(tally.tail(_finish(call, hooks, answer, True), escalated))
         if up is not None:
@@ -357,7 +460,7 @@ async def astream(call: RoutedCall, hooks: Hooks, source: Any = None) -> AsyncIt
             finally:
                 await hooks.aclose(source)
             answer = tally.end(source)
-            up = await _off_loop(call, hooks.review, call, answer, True) if hold else None
+            up = await areview(call, hooks, answer, True) if hold else None
             if up is None:
                 trailing = list(tally.tail(await _off_loop(call, _finish, call, hooks, answer, True), escalated))
         if up is not None:

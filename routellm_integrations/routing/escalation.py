@@ -44,7 +44,7 @@ from typing import Any
 
 from ..errors import RouteLLMError, UnsafeSchemaError
 
-__all__ = ["Answer", "EscalationCheck", "EscalationCheckError", "DEFAULT_CHECKS", "MAX_PATTERN_CHARS",
+__all__ = ["Answer", "EscalationCheck", "EscalationCheckError", "DEFAULT_CHECKS", "SampleNeeded", "MAX_PATTERN_CHARS",
            "MAX_SCHEMA_DEPTH", "MAX_SCHEMA_NODES", "ToolCall", "UnsafeSchemaError", "check_schema_bounds",
            "empty_or_refusal", "escalation_checks", "first_failure", "invalid_structured_output", "invalid_tool_call",
            "low_confidence", "response_schema"]
@@ -94,6 +94,40 @@ class Answer:
     tool_required: bool = False
     route: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: the text the call was routed on (the scored turn: the last user message by default);
+    #: filled by :meth:`~routellm_integrations.routing.RoutedCall.review` when the adapter left it empty
+    prompt: str = ""
+    #: why the backend stopped, as it said (``"stop"``, ``"length"``, ``"max_tokens"``...; None: not said)
+    finish_reason: str | None = None
+    #: second cheap answers to the same call, by the name of the check that asked for them
+    #: (:func:`~routellm_integrations.routing.answer_checks.agreement`); None: that call failed
+    samples: Mapping[str, "str | None"] = field(default_factory=dict)
+
+    @property
+    def truncated(self) -> bool:
+        """The backend stopped at the output bound (``length``/``max_tokens``), not at its end."""
+        return (self.finish_reason or "").lower() in _TRUNCATED
+
+
+#: the finish reasons providers give for an answer cut at the output bound
+_TRUNCATED = frozenset({"length", "max_tokens", "max_output_tokens"})
+
+
+class SampleNeeded(Exception):
+    """Raised by a check that needs a second cheap answer it does not have yet
+    (:func:`~routellm_integrations.routing.answer_checks.agreement`): the cascade engine
+    catches it, makes that one more call through the call lifecycle (admitted by the
+    budget, settled and recorded; its answer in ``Answer.samples[key]``) and runs the
+    review again. Not an error: code outside the engine never sees it."""
+
+    def __init__(self, key: str, route: str | None = None, params: Mapping[str, Any] | None = None) -> None:
+        super().__init__(key)
+        #: where the answer goes in ``Answer.samples``
+        self.key = key
+        #: the route that answers (None: the call's own route, i.e. the same cheap model)
+        self.route = route
+        #: request parameters the sample call is made with (e.g. ``{"temperature": 0.7}``)
+        self.params = dict(params or {})
 
 
 EscalationCheck = Callable[[Answer], "str | None"]
@@ -310,17 +344,29 @@ def response_schema(request: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def escalation_checks(value: Any) -> tuple[EscalationCheck, ...]:
-    """``escalate_if=`` as a tuple of checks: True (the defaults), one callable, or a list."""
+    """``escalate_if=`` as a tuple of checks: True (the defaults), one check, or a list;
+    a check is a callable ``answer -> reason | None``, a check's name (``"final_answer"``,
+    ``"agreement"``... :data:`~.answer_checks.CHECK_NAMES`), a verifier (an object with
+    ``score(prompts, answers)``, e.g. ``load_verifier(folder)``) or the folder of one
+    (``str``/``Path``). An unknown name or a folder without a verifier is a typed error
+    here, when the object is built, not at the first call."""
     if value is None or value is False:
         return ()
     if value is True:
         return DEFAULT_CHECKS
+    from .answer_checks import as_check  # the answer checks import this module
+
     items = list(value) if isinstance(value, (list, tuple)) else [value]
+    out = []
     for item in items:
-        if not callable(item):
-            raise EscalationCheckError(f"escalate_if takes True, a check (answer -> reason or None) or a list of "
-                                       f"them; got {type(item).__name__}")
-    return tuple(items)
+        if item is True:
+            out.extend(DEFAULT_CHECKS)
+        elif item is None or item is False:
+            continue
+        else:
+            check = as_check(item)
+            out.extend(check if isinstance(check, tuple) else (check,))
+    return tuple(out)
 
 
 def first_failure(checks: Sequence[EscalationCheck], answer: Answer) -> str | None:
@@ -331,7 +377,7 @@ def first_failure(checks: Sequence[EscalationCheck], answer: Answer) -> str | No
         name = getattr(check, "__name__", type(check).__name__)
         try:
             reason = check(answer)
-        except UnsafeSchemaError:  # the client's schema, not the check, is at fault: say so as is
+        except (UnsafeSchemaError, SampleNeeded):  # the client's schema is at fault / the engine samples
             raise
         except Exception as exc:  # noqa: BLE001 - a user's check; named in the error
             raise EscalationCheckError(f"escalation check {name!r} raised {type(exc).__name__}: {exc}") from exc

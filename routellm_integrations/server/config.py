@@ -84,15 +84,32 @@ class RouteSpec(RouteConfig):
       ``max_cost_per_call``, ``router_models`` (``{key: the router's name}``, default the
       model name), ``reference_model`` (the key savings count against),
       ``expected_output_tokens``; ``router`` default ``quality``.
-    - both: ``escalate_if: true`` (the built-in checks: invalid structured output or tool
-      calls, an empty answer or a refusal, re-sent to the next model up; a file holds no
-      functions, so only true/false), ``steps``, ``router_options``.
+    - both: ``escalate_if``: ``true`` (the built-in checks: invalid structured output or
+      tool calls, an empty answer or a refusal, re-sent to the next model up), a check's
+      name or a list of them (``[final_answer, answer_flags, agreement]``), a verifier's
+      folder, or ``{check: verifier, path: DIR, share: 0.2}`` /
+      ``{check: agreement, temperature: 1.0}`` for options (a file holds no functions);
+      ``steps``, ``router_options``. A pair with checks and a held share routes, then
+      verifies: the share counts the escalations.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    escalate_if: bool = Field(False, description="re-send an answer that fails the built-in checks to the next "
-                              "model up")
+    escalate_if: bool | str | list[Any] | dict[str, Any] = Field(
+        False, description="true (the built-in checks), a check's name, a verifier's folder, {check: name, ...} "
+        "or a list of them: re-send an answer that fails to the next model up")
+
+    @field_validator("escalate_if")
+    @classmethod
+    def _checks_resolve(cls, value: Any) -> Any:
+        """An unknown check name or a folder without a verifier fails here, naming the field."""
+        from ..routing.escalation import escalation_checks
+
+        try:
+            escalation_checks(value)
+        except RouteLLMError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @property
     def nway(self) -> bool:
