@@ -174,6 +174,13 @@ def agreement(route: str | None = None, *, temperature: float | None = 0.7,
         s = _signals()
         agree = s.answers_agree(answer.text, second)
         mine, theirs = s.final_answer(answer.text), s.final_answer(second)
+        if agree is False and s.is_maths_like(answer.prompt):
+            # a maths answer stated in words ("Tom has 84 pens") against a marked one ("the
+            # answer is 84"): compare their numbers
+            a, b = _last_number(mine), _last_number(theirs)
+            if a is not None and b is not None:
+                agree = s.answers_agree(f"The answer is {a}.", f"The answer is {b}.")
+                mine, theirs = a, b
         who = f"the {route} model" if route else "a second sample"
         if agree is False:
             return f"agreement: the answer ({_short(mine)}) disagrees with {who} ({_short(theirs)})"
@@ -182,6 +189,14 @@ def agreement(route: str | None = None, *, temperature: float | None = 0.7,
         return None
 
     return _named(check, "agreement")
+
+
+def _last_number(final: str | None) -> str | None:
+    """The last number in an extracted final answer (None: it holds none)."""
+    import re
+
+    found = re.findall(r"-?\d+(?:[.,/]\d+)*", final or "")
+    return found[-1] if found else None
 
 
 def verifier(v: Any, *, share: float | None = None, threshold: float | None = None) -> EscalationCheck:
