@@ -265,12 +265,13 @@ def _finish(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> Call
 
 
 def _sample_call(call: RoutedCall, need: SampleNeeded) -> RoutedCall | None:
-    """The handle of the second call ``need`` asks for (None: it does not fit the budget,
-    or the review asked again for one it already has: the check must then decide)."""
+    """The handle of the second call ``need`` asks for (None: no model is up, so nothing
+    could be escalated, or it does not fit the budget: the check gets no second answer)."""
     if need.key in call.samples:
         raise RouteLLMError(f"an escalation check asked twice for the second answer {need.key!r}: a check must "
                             "read Answer.samples[key] once it is there (None: the second call failed)")
-    other = call.sample(need.route, need.params)
+    # at the top no answer can be escalated: a second call could change nothing
+    other = call.sample(need.route, need.params) if call.next_up is not None else None
     if other is None:
         call.samples[need.key] = None
     return other
