@@ -29,7 +29,11 @@ _LAZY = {"adapt_router": ".adaptation", "AdaptedRouter": ".adaptation", "LabelSt
          "InvalidModelError": ".client.errors", "UnsupportedParameterError": ".client.errors",
          "EscalationCheckError": ".routing.escalation", "UnknownCallError": ".labels.store",
          "MissingCredentialsError": ".labels.clients", "ConfigError": ".server.config",
-         "AuthError": ".server.auth", "UnscoredPairWarning": ".routers.pair"}
+         "AuthError": ".server.auth", "UnscoredPairWarning": ".routers.pair",
+         # the answer verifier (numpy + safetensors; its embedder loads when it first scores)
+         "load_verifier": ".verification.verifier", "fit_verifier": ".verification.verifier",
+         "Verifier": ".verification.verifier", "NoVerifierError": ".verification.verifier",
+         "UnservedVerifierError": ".verification.verifier"}
 
 
 def __getattr__(name: str):  # adaptation, the label store and their errors load on first use
@@ -42,15 +46,17 @@ _ERRORS = ["AuthError", "BackendConfigError", "BackendError", "BudgetConfigError
            "ConfigError", "DataError", "EmbedderError", "EscalationCheckError", "InvalidEmbedderError",
            "InvalidModelError", "InvalidPromptError", "InvalidRouteError", "InvalidScoreError", "InvalidStateError",
            "InvalidStoreURL", "InvalidThresholdError", "InvalidUsageError", "JudgeVerdictError", "LedgerError",
-           "MissingCredentialsError", "MissingEmbedderExtraError", "MissingExtraError", "PriceTableError",
+           "MissingCredentialsError", "MissingEmbedderExtraError", "MissingExtraError", "NoVerifierError",
+           "PriceTableError",
            "RouteLLMError", "RouterOptionError", "StoreResetError", "StoreUnavailableError",
            "TrainingOptionError", "UnknownCallError", "UnknownEmbedderError",
            "UnknownModelError", "UnknownRouterError", "UnknownSourceError", "UnpricedModelWarning",
-           "UnsafeSchemaError", "UnscoredPairWarning", "UnsupportedParameterError"]
+           "UnsafeSchemaError", "UnscoredPairWarning", "UnservedVerifierError", "UnsupportedParameterError"]
 
 __all__ = _ERRORS + [
     "AdaptedRouter", "BaseRouter", "Budget", "LabelStore", "Router", "RouterSpec", "RoutingConfig", "RoutingDecision",
-    "RoutingPolicy",
-    "adapt_router", "available_routers", "calibrate_threshold", "load_router", "register_router", "routing_scope",
+    "RoutingPolicy", "Verifier",
+    "adapt_router", "available_routers", "calibrate_threshold", "fit_verifier", "load_router", "load_verifier",
+    "register_router", "routing_scope",
     "threshold_for_strong_fraction", "__version__",
 ]
