@@ -1,0 +1,271 @@
+"""Our routers inside LiteLLM: a classifier plug-in for LiteLLM's complexity router.
+
+Which hook, and why (litellm 1.110): a ``Router`` sends a request for a model group
+whose deployment is ``auto_router/complexity_router`` through that strategy before it
+picks a deployment, and the strategy, with ``classifier_type: "custom"``, asks a
+``ClassifierPlugin`` (``async classify(context) -> tier name``) which tier the request
+is; ``tiers`` maps each tier to a model group. That is LiteLLM's documented way to pick a
+model group per request, the same in the SDK (``Router(model_list=[...])``) and the proxy
+(``config.yaml``, ``classifier_plugin: module.instance``). A ``CustomLogger``'s
+``async_pre_routing_hook`` is not called for callbacks in this version, and
+``Router(plugins=[...])`` only narrows the deployments inside one group. So our tiers
+are the route keys (``strong``/``weak``, or N model keys) and :meth:`RouteLLMPlugin.classify`
+returns the key :class:`~routellm_integrations.policy.RoutingPolicy` decided.
+
+The decision (route, score, threshold, scored pair, router) goes into the call's
+metadata as ``metadata["routellm"]``, so LiteLLM's logging payload
+(``kwargs["litellm_params"]["metadata"]``) and every ``CustomLogger`` success/failure
+callback show it: the plug-in is also a ``CustomLogger`` whose
+``async_pre_call_deployment_hook`` (called with the request's kwargs once the model group
+is chosen) writes the decision the classifier made for these messages. LiteLLM's own
+``routing_decision`` (tier, routed model group) and its ``x-litellm-complexity-router-tier``
+response header name the route too.
+
+Budgets, spend and keys stay LiteLLM's: nothing is settled in our ledger. The policy's
+online share controller observes every decision (so a held ``strong_fraction`` holds
+over the requests LiteLLM routes), checkpointed in ``store`` when one is given; a hot
+swap (:meth:`RouteLLMPlugin.swap_router`) keeps the share.
+
+LiteLLM runs pre-routing strategies on its async path only (``Router.acompletion``, the
+proxy); ``Router.completion`` on the alias is refused by LiteLLM itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..costs import PriceTable, Usage
+from ..decision import RoutingDecision
+from ..errors import InvalidPromptError, RouteLLMError
+from ..extras import require
+from ..policy import RoutingPolicy, SwapReport
+from .config import (AUTO_ROUTER_MODEL, DEFAULT_MODEL_NAME, Group, LiteLLMConfigError, LiteLLMRouting,
+                     model_groups, proxy_marker, read_proxy_config)
+
+_litellm = require("litellm", "litellm.integrations.custom_logger", feature="the LiteLLM routing plug-in",
+                   extra="litellm")
+CustomLogger = _litellm[1].CustomLogger
+
+__all__ = ["METADATA_KEY", "RouteLLMPlugin"]
+
+log = logging.getLogger(__name__)
+
+#: the key of the call's metadata the decision is written under
+METADATA_KEY = "routellm"
+#: decisions waiting for their call's deployment hook (a request LiteLLM drops after
+#: classifying it never collects its decision; the oldest are let go past this)
+_MAX_PENDING = 10_000
+#: N-way expected costs: the output a call is expected to write, and the tokens a chat
+#: format adds per message (as the routed client's lifecycle estimates them)
+_EXPECTED_OUTPUT_TOKENS = 400
+_PER_MESSAGE_TOKENS = 8
+
+
+def _fingerprint(messages: Any) -> str:
+    """The key a decision waits under until its call's deployment hook takes it: the
+    request's messages, as sent (LiteLLM hands the classifier and the hook copies)."""
+    try:
+        text = json.dumps(messages, sort_keys=True, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(messages)
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class RouteLLMPlugin(CustomLogger):
+    """Route a LiteLLM model alias with one of our routers.
+
+    Build it with the model groups to route between and the routing options
+    (:class:`~.config.LiteLLMRouting`: ``router``, ``threshold``/``strong_fraction`` or
+    ``models`` with ``cost_weight``..., ``route_on``, ``store``), and the ``model_list`` it
+    routes in, which is checked here: a typed error names any problem before LiteLLM
+    starts. Then put :meth:`deployment` in the ``Router``'s ``model_list`` (the SDK) or
+    write the same marker in ``config.yaml`` and build the plug-in with
+    :meth:`from_proxy_config` (the proxy); users call the alias (``routellm-router``).
+    """
+
+    def __init__(self, *, model_list: Sequence[Mapping[str, Any]], prices: PriceTable | None = None,
+                 **options: Any) -> None:
+        super().__init__()
+        self.config = options.pop("config", None) or LiteLLMRouting(**options)
+        self.groups, self.nway = self.config.resolve(model_list)
+        #: route key -> model group (the complexity router's tiers)
+        self.tiers = {key: group.name for key, group in self.groups.items()}
+        names = {key: group.model for key, group in self.groups.items()}
+        self.policy: RoutingPolicy = self.config.make_policy(
+            list(self.groups), self.nway, default_names=names, store=self.config.store,
+            online_key=self.config.online_key, checkpoint_every=self.config.checkpoint_every)
+        if not self.nway:
+            self.policy.score_pair(names["strong"], names["weak"])
+        self.prices = prices
+        self._pending: OrderedDict[str, deque[dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "RouteLLMPlugin":
+        """Itself: LiteLLM deep-copies ``model_list``, and the plug-in in its marker is a live
+        object (one policy, one online controller) that every copy must share."""
+        return self
+
+    def __copy__(self) -> "RouteLLMPlugin":
+        return self
+
+    # -- building ------------------------------------------------------------------------
+    @classmethod
+    def from_proxy_config(cls, path: str | Path, *, model_name: str | None = None, **options: Any) -> "RouteLLMPlugin":
+        """The plug-in a LiteLLM proxy ``config.yaml`` names: its routes are the tiers of
+        the ``auto_router/complexity_router`` deployment with ``classifier_type: custom``
+        (``strong``/``weak`` -> a pair, else N models), checked against the file's
+        ``model_list``; ``options`` are the routing options (``router``, ``strong_fraction``...)."""
+        config = read_proxy_config(path)
+        name, tiers = proxy_marker(config, model_name)
+        if set(tiers) == {"strong", "weak"}:
+            routes: dict[str, Any] = {"strong": tiers["strong"], "weak": tiers["weak"]}
+        else:
+            routes = {"models": tiers}
+        return cls(model_list=config["model_list"], model_name=name, **routes, **options)
+
+    @property
+    def model_name(self) -> str:
+        return self.config.model_name
+
+    @property
+    def fallback(self) -> str:
+        """The route a request takes when there is nothing to score: a pair's weak model,
+        N models' cheapest (by the price table; the first key when no price is known)."""
+        if not self.nway:
+            return "weak"
+        costs = self._expected_costs(1000, 1)
+        return min(self.groups, key=lambda k: (costs.get(k, math.inf), list(self.groups).index(k)))
+
+    def complexity_router_config(self) -> dict[str, Any]:
+        """The ``complexity_router_config`` of the marker deployment: this plug-in as the
+        custom classifier, one tier per route key, each tier's model group."""
+        keys = list(self.groups)
+        return {"classifier_type": "custom", "classifier_plugin": self,
+                "tier_definitions": [{"name": key, "description": f"routellm route {key!r}: model group "
+                                      f"{self.tiers[key]!r}"} for key in keys],
+                "fallback_tier": self.fallback, "tiers": dict(self.tiers)}
+
+    def deployment(self) -> dict[str, Any]:
+        """The ``model_list`` entry that makes :attr:`model_name` routed by this plug-in
+        (an ``auto_router/complexity_router`` marker, not a model). Also registers the
+        plug-in in ``litellm.callbacks`` so its decisions reach the call's metadata."""
+        self.install()
+        return {"model_name": self.model_name,
+                "litellm_params": {"model": AUTO_ROUTER_MODEL,
+                                   "complexity_router_config": self.complexity_router_config(),
+                                   "complexity_router_default_model": self.tiers[self.fallback]}}
+
+    def install(self) -> None:
+        """Register in ``litellm.callbacks`` (once): the deployment hook that writes each
+        decision into its call's metadata runs from there."""
+        import litellm
+
+        if not any(cb is self for cb in litellm.callbacks):
+            litellm.callbacks.append(self)
+
+    def swap_router(self, router: Any, *, prompts: Sequence[str] | None = None) -> SwapReport:
+        """Serve another router from the next request on, keeping the strong share
+        (:meth:`~routellm_integrations.policy.RoutingPolicy.swap_router`)."""
+        return self.policy.swap_router(router, prompts=prompts)
+
+    # -- the classifier: LiteLLM's complexity router asks it for a tier ---------------------
+    async def classify(self, context: Any) -> str:
+        """The route key (the tier) our policy decides for this request. Scoring that is
+        not cheap runs off the event loop. A request with no text to route on goes to the
+        fallback route, recorded as such; a failure of the router is logged and recorded
+        in the call's metadata, and the request goes to the fallback route (LiteLLM would
+        fall back to it anyway, silently)."""
+        self.install()
+        messages = list(getattr(context, "structured_messages", None) or ())
+        raw = getattr(context, "raw_messages", None) or messages
+        try:
+            decision = await self._decide(messages)
+            record = self._record(decision)
+        except InvalidPromptError as exc:
+            ticket = self.policy.admit(self.fallback, reason="no_text", costs=None)
+            record = self._record(ticket.decision, note=str(exc))
+        except RouteLLMError as exc:
+            log.warning("routellm: routing failed (%s: %s); the request goes to %r", type(exc).__name__, exc,
+                        self.fallback)
+            record = {"route": self.fallback, "model_group": self.tiers[self.fallback], "router": self.policy.router_name,
+                      "error": f"{type(exc).__name__}: {exc}"}
+        self._hold(_fingerprint(raw), record)
+        return record["route"]
+
+    async def _decide(self, messages: list[Any]) -> RoutingDecision:
+        from ..client.routed import request_turn
+
+        turn = request_turn(messages, route_on=self.config.route_on)
+        costs = self._expected_costs(turn.input_chars, turn.messages) if self.policy.chooser.needs_costs else None
+        if not turn.has_text:
+            return self.policy.admit(self.fallback, reason="no_text", costs=costs).decision
+        if self.policy.scores_inline(turn.text):
+            ticket = self.policy.decide(turn.text, costs=costs)
+        else:
+            ticket = await asyncio.to_thread(self.policy.decide, turn.text, costs=costs)
+        return ticket.decision
+
+    def _expected_costs(self, input_chars: int, messages: int) -> dict[str, float]:
+        """Each model's expected cost (USD) for a call this size, from the price table
+        (a model it has no price for costs 0: it is never avoided for its price)."""
+        from ..routing.call import estimate_tokens
+
+        if self.prices is None:
+            self.prices = PriceTable.default()
+        usage = Usage(input_tokens=estimate_tokens(input_chars) + _PER_MESSAGE_TOKENS * messages,
+                      output_tokens=_EXPECTED_OUTPUT_TOKENS)
+        out = {}
+        for key, group in self.groups.items():
+            cost = self.prices.cost(group.model, usage, group.provider, warn=False)
+            out[key] = float(cost) if cost is not None and math.isfinite(cost) else 0.0
+        return out
+
+    def _record(self, decision: RoutingDecision, note: str | None = None) -> dict[str, Any]:
+        record = decision.model_dump(mode="json", exclude_none=True)
+        record["model_group"] = self.tiers[decision.route]
+        if note:
+            record["note"] = note
+        return record
+
+    def _hold(self, key: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._pending.setdefault(key, deque()).append(record)
+            self._pending.move_to_end(key)
+            while len(self._pending) > _MAX_PENDING:
+                self._pending.popitem(last=False)
+
+    def _take(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            waiting = self._pending.get(key)
+            if not waiting:
+                return None
+            record = waiting.popleft()
+            if not waiting:
+                del self._pending[key]
+            return record
+
+    # -- the logger side: the decision into the call's metadata -----------------------------
+    async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
+        """Write the decision made for this request's messages into its metadata (the
+        model group is chosen by now); other requests pass untouched."""
+        record = self._take(_fingerprint(kwargs.get("messages")))
+        if record is None:
+            return None
+        key = "litellm_metadata" if isinstance(kwargs.get("litellm_metadata"), dict) else "metadata"
+        metadata = kwargs.get(key)
+        if not isinstance(metadata, dict):
+            metadata = kwargs[key] = {}
+        metadata[METADATA_KEY] = record
+        return kwargs
+
+
+__all__ += ["DEFAULT_MODEL_NAME", "Group", "LiteLLMConfigError", "model_groups"]
