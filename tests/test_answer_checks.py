@@ -250,3 +250,65 @@ def test_hard_prompts_skip_the_cheap_call(openai_server):
                                               messages=[{"role": "user", "content": LONG}]).routellm
     assert meta["route"] == "strong" and [b["model"] for b in _chat_bodies(openai_server)] == ["gpt-4o"]
     assert json.dumps(meta)  # the record stays plain JSON
+
+
+# -- a real verifier's folder as escalate_if ---------------------------------------------------
+
+def _slips(n: int, seed: int = 0):
+    """GSM8K-like pairs: a fifth of the weak answers carry an arithmetic slip (then the strong
+    model's answer is the better one)."""
+    rng = np.random.default_rng(seed)
+    prompts, answers, strong_better = [], [], []
+    for _ in range(n):
+        a, b = int(rng.integers(3, 20)), int(rng.integers(3, 20))
+        wrong = rng.uniform() < 0.4
+        c = a * b + (int(rng.integers(1, 9)) if wrong else 0)
+        prompts.append(f"Tom has {a} boxes with {b} pens in each box. How many pens does Tom have?")
+        answers.append(f"{a} * {b} = {c}. So the answer is {c}.")
+        strong_better.append(float(wrong))
+    return prompts, answers, np.array(strong_better)
+
+
+@pytest.fixture(scope="module")
+def verifier_folder(tmp_path_factory):
+    """A real :class:`~routellm_integrations.verification.Verifier` (the static WordLlama
+    embedder, a ridge head on its (prompt, answer) features) saved to a folder. Fitted in
+    closed form here rather than by ``fit_verifier``, whose nested cross-validation and
+    bootstrap guard take a minute on a shared 2-core machine (they have their own tests)."""
+    from routellm_integrations.adaptation.head import Penalty, fit_head
+    from routellm_integrations.embedders import get_embedder
+    from routellm_integrations.verification import Verifier
+    from routellm_integrations.verification.features import verifier_blocks
+
+    embedder = get_embedder("wordllama")
+    prompts, answers, y = _slips(80)
+    head = fit_head(verifier_blocks(prompts, answers, embedder), y, Penalty(float("inf"), 1.0))
+    pred = head.predict(verifier_blocks(prompts, answers, embedder))
+    v = Verifier(head=head, embedder=embedder, calibration=(float(pred.mean()), float(pred.std()) or 1.0, 4.0, 0.0),
+                 oof_quantiles=np.sort(pred), threshold=0.5)
+    v.oof_quantiles = np.sort(v.score(prompts, answers))
+    folder = tmp_path_factory.mktemp("adapted")
+    v.save(folder)
+    return folder
+
+
+def test_a_verifier_folder_as_escalate_if_on_the_client(openai_server, verifier_folder):
+    from routellm_integrations.verification import load_verifier
+
+    v = load_verifier(verifier_folder)
+    prompts, answers, y = _slips(40, seed=1)
+    scores = v.score(prompts, answers)
+    assert scores[y == 1].mean() > scores[y == 0].mean() + 0.3  # it separates slips from right answers
+    slip, right = "12 * 7 = 89. So the answer is 89.", "12 * 7 = 84. So the answer is 84."
+    prompt = "Tom has 12 boxes with 7 pens in each box. How many pens does Tom have?"
+    assert v.score([prompt], [slip])[0] >= v.threshold > v.score([prompt], [right])[0]
+    with _client(openai_server, escalate_if=str(verifier_folder)) as client:
+        openai_server.chat.push(Reply(text=slip), Reply(text=right), model="gpt-4o-mini")
+        meta = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": prompt}]).routellm
+        assert meta["route"] == "strong" and meta["escalations"][0]["escalation_reason"].startswith(
+            "verifier: P(strong better) ")
+        meta = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": prompt}]).routellm
+        assert meta["route"] == "weak" and "escalations" not in meta
+    # a share of the labelled traffic instead of the fit's threshold, as a config file writes it
+    check = as_check({"check": "verifier", "path": str(verifier_folder), "share": 0.1})
+    assert check.threshold == pytest.approx(v.threshold_for_share(0.1))
