@@ -15,9 +15,9 @@ from routellm_integrations.budgets import Budget
 from routellm_integrations.client import AsyncRoutedClient, RouteConfig, RoutedClient
 from routellm_integrations.costs import PriceTable
 from routellm_integrations.routing.answer_checks import (CHECK_NAMES, agreement, answer_flags, as_check,
-                                                         final_answer_missing, verifier, zero_label)
-from routellm_integrations.routing.escalation import (Answer, EscalationCheckError, SampleNeeded,
-                                                      escalation_checks, first_failure)
+                                                         escalation_checks, final_answer_missing, verifier,
+                                                         zero_label)
+from routellm_integrations.routing.escalation import Answer, EscalationCheckError, SampleNeeded, first_failure
 from routellm_integrations.testing.openai_compat import Reply
 
 PRICES = PriceTable.default().with_prices({"openai": {"gpt-4o": (2.5, 10.0), "gpt-4o-mini": (0.15, 0.6)}})

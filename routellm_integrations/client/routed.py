@@ -90,8 +90,9 @@ class RouteConfig(RoutingConfig):
       ``max_cost_per_call``, ``router_models`` (``{key: the router's name for it}``,
       default the backend's model name), ``reference_model``,
       ``expected_output_tokens``; ``router`` default ``"quality"``.
-    - both: ``escalate_if`` (True: the built-in checks; a check or a list of them),
-      ``steps``, ``router_options``.
+    - both: ``escalate_if`` (True: the built-in checks; a check, a check's name such as
+      ``"final_answer"``/``"agreement"``, a verifier or its folder, or a list of them:
+      :mod:`~routellm_integrations.routing.answer_checks`), ``steps``, ``router_options``.
     """
 
     strong: str | None = Field(default=None, description="provider:model (default: the client's strong)")

@@ -39,8 +39,8 @@ from typing import Any
 from .escalation import (DEFAULT_CHECKS, Answer, EscalationCheck, EscalationCheckError, SampleNeeded,
                          empty_or_refusal, invalid_structured_output, invalid_tool_call, low_confidence)
 
-__all__ = ["CHECK_NAMES", "agreement", "answer_flags", "as_check", "final_answer_missing", "verifier",
-           "zero_label"]
+__all__ = ["CHECK_NAMES", "agreement", "answer_flags", "as_check", "escalation_checks", "final_answer_missing",
+           "verifier", "zero_label"]
 
 
 def _signals() -> Any:
@@ -307,3 +307,27 @@ def as_check(item: Any) -> Any:
     raise EscalationCheckError(f"escalate_if takes True, a check (answer -> reason or None), a check's name "
                                f"({', '.join(CHECK_NAMES)}), a verifier or its folder, or a list of them; got "
                                f"{type(item).__name__}")
+
+
+def escalation_checks(value: Any) -> tuple[EscalationCheck, ...]:
+    """``escalate_if=`` as a tuple of checks: True (the defaults), one check, or a list;
+    a check is a callable ``answer -> reason | None``, a check's name (``"final_answer"``,
+    ``"agreement"``... :data:`~.answer_checks.CHECK_NAMES`), a verifier (an object with
+    ``score(prompts, answers)``, e.g. ``load_verifier(folder)``) or the folder of one
+    (``str``/``Path``). An unknown name or a folder without a verifier is a typed error
+    here, when the object is built, not at the first call."""
+    if value is None or value is False:
+        return ()
+    if value is True:
+        return DEFAULT_CHECKS
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    out = []
+    for item in items:
+        if item is True:
+            out.extend(DEFAULT_CHECKS)
+        elif item is None or item is False:
+            continue
+        else:
+            check = as_check(item)
+            out.extend(check if isinstance(check, tuple) else (check,))
+    return tuple(out)

@@ -38,7 +38,7 @@ from ..errors import InvalidRouteError, InvalidThresholdError, RouteLLMError
 from ..policy import RoutingPolicy, StepPolicy
 from ..routers.base import validate_threshold
 from ..routers.registry import check_router_name
-from .escalation import escalation_checks
+from .answer_checks import escalation_checks
 
 __all__ = ["RENAMED", "RoutedModelConfig", "RoutingConfig", "pair_or_models", "renamed", "typed_error"]
 

@@ -31,7 +31,10 @@ schemas before its call is made.
 Any callable ``check(answer) -> str | None`` is a check too. The framework adapters build
 the :class:`Answer` from their message type and call
 :meth:`~routellm_integrations.routing.RoutedCall.review`; :data:`DEFAULT_CHECKS` are the
-first three (``escalate_if=True``).
+first three (``escalate_if=True``). Checks that read the answer's content (a stated final
+answer, arithmetic slips, a second cheap answer's agreement, a learned verifier) are in
+:mod:`.answer_checks`, whose :func:`~.answer_checks.escalation_checks` reads ``escalate_if``
+(checks, their names, a verifier or its folder).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from ..errors import RouteLLMError, UnsafeSchemaError
 
 __all__ = ["Answer", "EscalationCheck", "EscalationCheckError", "DEFAULT_CHECKS", "SampleNeeded", "MAX_PATTERN_CHARS",
            "MAX_SCHEMA_DEPTH", "MAX_SCHEMA_NODES", "ToolCall", "UnsafeSchemaError", "check_schema_bounds",
-           "empty_or_refusal", "escalation_checks", "first_failure", "invalid_structured_output", "invalid_tool_call",
+           "empty_or_refusal", "first_failure", "invalid_structured_output", "invalid_tool_call",
            "low_confidence", "response_schema"]
 
 #: the deepest a schema may nest (objects and arrays) to be validated by a check
@@ -341,32 +344,6 @@ def response_schema(request: Mapping[str, Any]) -> dict[str, Any] | None:
         schema = spec.get("schema") if isinstance(spec, Mapping) else None
         return dict(schema) if isinstance(schema, Mapping) else {}
     return None
-
-
-def escalation_checks(value: Any) -> tuple[EscalationCheck, ...]:
-    """``escalate_if=`` as a tuple of checks: True (the defaults), one check, or a list;
-    a check is a callable ``answer -> reason | None``, a check's name (``"final_answer"``,
-    ``"agreement"``... :data:`~.answer_checks.CHECK_NAMES`), a verifier (an object with
-    ``score(prompts, answers)``, e.g. ``load_verifier(folder)``) or the folder of one
-    (``str``/``Path``). An unknown name or a folder without a verifier is a typed error
-    here, when the object is built, not at the first call."""
-    if value is None or value is False:
-        return ()
-    if value is True:
-        return DEFAULT_CHECKS
-    from .answer_checks import as_check  # the answer checks import this module
-
-    items = list(value) if isinstance(value, (list, tuple)) else [value]
-    out = []
-    for item in items:
-        if item is True:
-            out.extend(DEFAULT_CHECKS)
-        elif item is None or item is False:
-            continue
-        else:
-            check = as_check(item)
-            out.extend(check if isinstance(check, tuple) else (check,))
-    return tuple(out)
 
 
 def first_failure(checks: Sequence[EscalationCheck], answer: Answer) -> str | None:

@@ -103,7 +103,7 @@ class RouteSpec(RouteConfig):
     @classmethod
     def _checks_resolve(cls, value: Any) -> Any:
         """An unknown check name or a folder without a verifier fails here, naming the field."""
-        from ..routing.escalation import escalation_checks
+        from ..routing.answer_checks import escalation_checks
 
         try:
             escalation_checks(value)
