@@ -312,3 +312,27 @@ def test_a_verifier_folder_as_escalate_if_on_the_client(openai_server, verifier_
     # a share of the labelled traffic instead of the fit's threshold, as a config file writes it
     check = as_check({"check": "verifier", "path": str(verifier_folder), "share": 0.1})
     assert check.threshold == pytest.approx(v.threshold_for_share(0.1))
+
+
+def test_agreement_with_a_second_cheap_model_among_n(openai_server, anthropic_server):
+    from routellm_integrations.errors import InvalidRouteError
+
+    models = ["openai:gpt-4o", "openai:gpt-4o-mini", "anthropic:claude-3-haiku-20240307"]
+    prices = PriceTable.default().with_prices({"openai": {"gpt-4o": (2.5, 10.0), "gpt-4o-mini": (0.15, 0.6)},
+                                               "anthropic": {"claude-3-haiku-20240307": (0.25, 1.25)}})
+    second = {"check": "agreement", "route": "claude-3-haiku-20240307", "temperature": None}
+    with pytest.raises(InvalidRouteError, match="agreement check's route \\['claude-haiku'\\]"):
+        RouteConfig(models=models, cost_weight=1e7, escalate_if={**second, "route": "claude-haiku"})
+    openai_server.chat.push(Reply(text="So Tom has 84 pens."), model="gpt-4o-mini")
+    anthropic_server.chat.push(Reply(text="The answer is 82."))
+    with RoutedClient(openai_base_url=openai_server.base_url, openai_api_key="sk-test-0123456789",
+                      anthropic_base_url=anthropic_server.base_url, anthropic_api_key="sk-ant-test-0123456789",
+                      prices=prices, max_retries=0,
+                      routes={"auto": RouteConfig(models=models, cost_weight=1e7, escalate_if=second)}) as client:
+        meta = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": MATHS}]).routellm
+    # the cheapest model answered, the second cheap model disagreed: escalated to the next model up
+    assert meta["escalated_from"] == "gpt-4o-mini"
+    assert meta["escalations"][0]["escalation_reason"] == \
+        "agreement: the answer (84) disagrees with the claude-3-haiku-20240307 model (82)"
+    assert len(anthropic_server.requests_to("/v1/messages")) >= 1
+    assert "temperature" not in anthropic_server.requests_to("/v1/messages")[0].json

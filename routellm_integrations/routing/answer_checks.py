@@ -188,7 +188,9 @@ def agreement(route: str | None = None, *, temperature: float | None = 0.7,
             return f"agreement: no comparable final answer (answer: {_short(mine)}, {who}: {_short(theirs)})"
         return None
 
-    return _named(check, "agreement")
+    check = _named(check, "agreement")
+    check.sample_route = route  # type: ignore[attr-defined]  # checked against the backends' keys (RoutingConfig)
+    return check
 
 
 def _last_number(final: str | None) -> str | None:

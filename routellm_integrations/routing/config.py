@@ -207,6 +207,10 @@ class RoutingConfig(BaseModel):
                  if isinstance(self.expected_output_tokens, dict) else []}
         if not nway and isinstance(self.expected_output_tokens, int):
             named["expected_output_tokens"] = [str(self.expected_output_tokens)]
+        seconds = {getattr(c, "sample_route", None) for c in self._checks} - {None}
+        if seconds - set(keys):
+            raise InvalidRouteError(f"escalate_if: an agreement check's route {sorted(seconds - set(keys))} is not a "
+                                    f"route key {keys}")
         for option, unknown in named.items():
             if unknown:
                 raise InvalidRouteError(f"{option} names {unknown}, which are not model keys {keys if nway else []}"
