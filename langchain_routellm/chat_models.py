@@ -58,6 +58,7 @@ from routellm_integrations.errors import InvalidPromptError, InvalidRouteError
 from routellm_integrations.policy import RoutingPolicy, SwapReport
 from routellm_integrations.routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
 from routellm_integrations.routing import engine
+from routellm_integrations.routing.answer_checks import blocking
 from routellm_integrations.routing.engine import Hooks, Tally
 from routellm_integrations.routing.config import (RENAMED, RoutedModelConfig, checked, forced_route, pair_or_models,
                                                   renamed)
@@ -786,6 +787,9 @@ class _ChatHooks(Hooks):
 
     def held(self, call: RoutedCall) -> bool:
         return self.chat._buffers(call)
+
+    def review_blocks(self, call: RoutedCall) -> bool:
+        return blocking(self.chat._checks)
 
     def review(self, call: RoutedCall, answer: Any, streamed: bool) -> RoutedCall | None:
         return self.chat._review(call, self._first(answer), self.kwargs, self.usage_of(answer), self.model_of(answer))

@@ -51,8 +51,8 @@ class LlamaIndexHooks(Hooks):
     ``held`` whether a stream waits for them."""
 
     def __init__(self, invoke: Callable[[RoutedCall, bool], Any], review: Optional[Review] = None,
-                 held: Optional[Held] = None) -> None:
-        self.invoke, self._review, self._held = invoke, review, held
+                 held: Optional[Held] = None, blocks: bool = False) -> None:
+        self.invoke, self._review, self._held, self._blocks = invoke, review, held, blocks
 
     def send(self, call: RoutedCall) -> Any:
         return self.invoke(call, False)
@@ -80,6 +80,10 @@ class LlamaIndexHooks(Hooks):
 
     def held(self, call: RoutedCall) -> bool:
         return self._review is not None and self._held is not None and self._held(call)
+
+    def review_blocks(self, call: RoutedCall) -> bool:
+        """A verifier among the checks: the async entry points review in a worker thread."""
+        return self._review is not None and self._blocks
 
     def stamp(self, response: Any, record: CallRecord, escalated: List[CallRecord]) -> Any:
         return stamp(response, record.metadata())

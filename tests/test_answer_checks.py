@@ -336,3 +336,25 @@ def test_agreement_with_a_second_cheap_model_among_n(openai_server, anthropic_se
         "agreement: the answer (84) disagrees with the claude-3-haiku-20240307 model (82)"
     assert len(anthropic_server.requests_to("/v1/messages")) >= 1
     assert "temperature" not in anthropic_server.requests_to("/v1/messages")[0].json
+
+
+async def test_a_verifier_reviews_off_the_event_loop(openai_server):
+    import threading
+
+    seen = []
+
+    class Watched(Scripted):
+        def score(self, prompts, answers):
+            seen.append(threading.current_thread())
+            return super().score(prompts, answers)
+
+    client = AsyncRoutedClient("openai:gpt-4o", "openai:gpt-4o-mini", openai_base_url=openai_server.base_url,
+                               openai_api_key="sk-test-0123456789", prices=PRICES, max_retries=0,
+                               routes={"auto": RouteConfig(router="length", threshold=0.3, escalate_if=Watched())})
+    try:
+        openai_server.chat.push(Reply(text="So the answer is 82."), model="gpt-4o-mini")
+        reply = await client.create(model="auto", messages=[{"role": "user", "content": MATHS}])
+        assert reply.routellm["escalations"][0]["escalation_reason"] == "verifier: P(strong better) 0.900 >= 0.600"
+        assert seen and seen[0] is not threading.current_thread()  # the loop's thread never embedded
+    finally:
+        await client.aclose()

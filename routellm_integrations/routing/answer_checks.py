@@ -39,8 +39,8 @@ from typing import Any
 from .escalation import (DEFAULT_CHECKS, Answer, EscalationCheck, EscalationCheckError, SampleNeeded,
                          empty_or_refusal, invalid_structured_output, invalid_tool_call, low_confidence)
 
-__all__ = ["CHECK_NAMES", "agreement", "answer_flags", "as_check", "escalation_checks", "final_answer_missing",
-           "verifier", "zero_label"]
+__all__ = ["CHECK_NAMES", "agreement", "answer_flags", "as_check", "blocking", "escalation_checks",
+           "final_answer_missing", "verifier", "zero_label"]
 
 
 def _signals() -> Any:
@@ -234,9 +234,16 @@ def verifier(v: Any, *, share: float | None = None, threshold: float | None = No
         return f"verifier: P(strong better) {score:.3f} >= {cut:.3f}" if score >= cut else None
 
     check = _named(check, "verifier")
+    check.blocking = True  # type: ignore[attr-defined]  # async surfaces review in a worker thread
     check.verifier = model  # type: ignore[attr-defined]
     check.threshold = cut  # type: ignore[attr-defined]
     return check
+
+
+def blocking(checks: Iterable[Any]) -> bool:
+    """Whether any of ``checks`` does CPU work an event loop should not wait on (a
+    verifier: ``check.blocking``); the async surfaces then review in a worker thread."""
+    return any(getattr(c, "blocking", False) for c in checks)
 
 
 def _load(folder: str | Path) -> Any:

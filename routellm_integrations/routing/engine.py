@@ -144,6 +144,11 @@ class Hooks:
         """Hold ``call``'s stream back until its answer passed the review."""
         return False
 
+    def review_blocks(self, call: RoutedCall) -> bool:
+        """The review does CPU work worth a worker thread on an event loop (a verifier
+        embeds the prompt and the answer): the async drivers then review off the loop."""
+        return False
+
     def escalating(self, call: RoutedCall, up: RoutedCall) -> None:
         """``call``'s answer failed; ``up`` answers next."""
 
@@ -350,6 +355,8 @@ def review(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> Route
 async def areview(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> RoutedCall | None:
     while True:
         try:
+            if hooks.review_blocks(call):
+                return await asyncio.to_thread(hooks.review, call, answer, streamed)
             return await _off_loop(call, hooks.review, call, answer, streamed)
         except SampleNeeded as need:
             await _asecond(call, hooks, need)
