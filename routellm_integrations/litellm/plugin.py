@@ -257,15 +257,30 @@ class RouteLLMPlugin(CustomLogger):
     async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
         """Write the decision made for this request's messages into its metadata (the
         model group is chosen by now); other requests pass untouched."""
-        record = self._take(_fingerprint(kwargs.get("messages")))
-        if record is None:
-            return None
         key = "litellm_metadata" if isinstance(kwargs.get("litellm_metadata"), dict) else "metadata"
         metadata = kwargs.get(key)
+        record = self._take(_fingerprint(kwargs.get("messages")))
+        if record is None:
+            record = self._unasked(metadata)
+            if record is None:
+                return None
         if not isinstance(metadata, dict):
             metadata = kwargs[key] = {}
         metadata[METADATA_KEY] = record
         return kwargs
+
+    def _unasked(self, metadata: Any) -> dict[str, Any] | None:
+        """The record of a call to our alias that LiteLLM routed without asking the
+        classifier (it sends a request with no text straight to the default model group):
+        which group it went to and why, so no call of the alias goes unrecorded."""
+        routing = metadata.get("routing_decision") if isinstance(metadata, dict) else None
+        if not isinstance(routing, Mapping) or routing.get("router_model_name") != self.model_name:
+            return None
+        group = routing.get("routed_model")
+        route = next((k for k, g in self.tiers.items() if g == group), None)
+        return {"route": route, "model_group": group, "score": None, "router": self.policy.router_name,
+                "step_policy": "not_scored", "note": f"LiteLLM routed this request without the classifier "
+                f"(cause: {routing.get('cause')!r})"}
 
 
 __all__ += ["DEFAULT_MODEL_NAME", "Group", "LiteLLMConfigError", "model_groups"]
