@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import replace
 from operator import itemgetter
 from typing import Any, Literal
 
@@ -553,13 +554,15 @@ class RoutedChat(BaseChatModel, RoutedModelConfig):
 
     # -- escalation ---------------------------------------------------------------------
     def _review(self, call: RoutedCall, message: BaseMessage | None, kwargs: dict[str, Any], usage: Any,
-                model: str | None) -> RoutedCall | None:
+                model: str | None, finish_reason: str | None = None) -> RoutedCall | None:
         """Run the escalation checks on a finished answer: the call one model up when it
         failed (this one then settled as escalated), else None."""
         if not self._checks or message is None:
             return None
         answer = answer_of(message, tools=kwargs.get("tools"), response_schema=_response_schema(kwargs),
                            route=call.route, tool_choice=kwargs.get("tool_choice"))
+        if finish_reason and answer.finish_reason is None:
+            answer = replace(answer, finish_reason=finish_reason)
         return call.review(self._checks, answer, usage, model=model, text=chunk_text(message))
 
     def _buffers(self, call: RoutedCall) -> bool:
@@ -791,8 +794,20 @@ class _ChatHooks(Hooks):
     def review_blocks(self, call: RoutedCall) -> bool:
         return blocking(self.chat._checks)
 
+    @staticmethod
+    def _finish_reason(answer: Any) -> str | None:
+        """Why the backend stopped: LangChain moves ``generation_info`` into the message's
+        metadata only after ``_generate`` returns, so it is read from there (a stream: its
+        chunks')."""
+        infos = [c.generation_info for c in answer.chunks] if isinstance(answer, _Seen) else \
+            [g.generation_info for g in answer.generations[:1]]
+        found = [i.get("finish_reason") or i.get("stop_reason") for i in infos if i]
+        found = [f for f in found if isinstance(f, str)]
+        return found[-1] if found else None
+
     def review(self, call: RoutedCall, answer: Any, streamed: bool) -> RoutedCall | None:
-        return self.chat._review(call, self._first(answer), self.kwargs, self.usage_of(answer), self.model_of(answer))
+        return self.chat._review(call, self._first(answer), self.kwargs, self.usage_of(answer), self.model_of(answer),
+                                 self._finish_reason(answer))
 
     def finished(self, call: RoutedCall, record: CallRecord) -> None:
         self.chat._offer_shadow(call, record, self.messages, self.params)

@@ -115,3 +115,12 @@ def test_a_verifier_object_and_typed_errors(openai_server):
     assert llm.invoke(MATHS).response_metadata["routellm"]["route"] == "weak"
     with pytest.raises(EscalationCheckError, match="neither a check name"):
         _chat(openai_server, escalate_if="final-answer")
+
+
+def test_a_truncated_answer_escalates_from_the_providers_finish_reason(openai_server):
+    llm = _chat(openai_server, escalate_if="answer_flags", max_tokens=4)
+    openai_server.chat.push(Reply(text="Tom has twelve boxes of seven pens each so he has 84"), model="gpt-4o-mini")
+    heard = Records()
+    meta = llm.invoke(MATHS, config={"callbacks": [heard]}).response_metadata["routellm"]
+    assert meta["escalated_from"] == "weak"
+    assert "truncated" in next(r for r in heard.records if r.status == "escalated").escalation_reason

@@ -117,3 +117,10 @@ def test_a_verifier_object_as_escalate_if_and_typed_errors(openai_server, events
     # names survive serialisation as written
     assert _llm(openai_server, escalate_if=["final_answer", "agreement"]).to_dict()["escalate_if"] == \
         ["final_answer", "agreement"]
+
+
+def test_a_truncated_answer_escalates_from_the_providers_finish_reason(openai_server, events):
+    llm = _llm(openai_server, escalate_if="answer_flags")
+    openai_server.chat.push(Reply(text="Tom has twelve boxes of seven pens each so he has 84"), model="gpt-4o-mini")
+    meta = llm.chat(_user(), max_tokens=4).additional_kwargs["routellm"]
+    assert meta["escalated_from"] == "weak" and "truncated" in events[0].escalation_reason
