@@ -68,6 +68,9 @@ _MAX_PENDING = 10_000
 #: format adds per message (as the routed client's lifecycle estimates them)
 _EXPECTED_OUTPUT_TOKENS = 400
 _PER_MESSAGE_TOKENS = 8
+#: per alias, the decisions waiting for their call's deployment hook, by messages
+_PENDING: dict[str, OrderedDict[str, deque[dict[str, Any]]]] = {}
+_PENDING_LOCK = threading.Lock()
 
 
 def _fingerprint(messages: Any) -> str:
@@ -106,8 +109,9 @@ class RouteLLMPlugin(CustomLogger):
         if not self.nway:
             self.policy.score_pair(names["strong"], names["weak"])
         self.prices = prices
-        self._pending: OrderedDict[str, deque[dict[str, Any]]] = OrderedDict()
-        self._lock = threading.Lock()
+        # shared by the plug-ins of one alias: the proxy may import the module that builds
+        # the plug-in once for the classifier and once more for ``callbacks:``
+        self._pending = _PENDING.setdefault(self.model_name, OrderedDict())
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "RouteLLMPlugin":
         """Itself: LiteLLM deep-copies ``model_list``, and the plug-in in its marker is a live
@@ -237,14 +241,14 @@ class RouteLLMPlugin(CustomLogger):
         return record
 
     def _hold(self, key: str, record: dict[str, Any]) -> None:
-        with self._lock:
+        with _PENDING_LOCK:
             self._pending.setdefault(key, deque()).append(record)
             self._pending.move_to_end(key)
             while len(self._pending) > _MAX_PENDING:
                 self._pending.popitem(last=False)
 
     def _take(self, key: str) -> dict[str, Any] | None:
-        with self._lock:
+        with _PENDING_LOCK:
             waiting = self._pending.get(key)
             if not waiting:
                 return None
@@ -259,6 +263,8 @@ class RouteLLMPlugin(CustomLogger):
         model group is chosen by now); other requests pass untouched."""
         key = "litellm_metadata" if isinstance(kwargs.get("litellm_metadata"), dict) else "metadata"
         metadata = kwargs.get(key)
+        if isinstance(metadata, dict) and METADATA_KEY in metadata:
+            return None  # another plug-in object of this alias wrote it
         record = self._take(_fingerprint(kwargs.get("messages")))
         if record is None:
             record = self._unasked(metadata)

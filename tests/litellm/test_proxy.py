@@ -1,0 +1,212 @@
+"""The plug-in in a real ``litellm`` proxy process on 127.0.0.1, over the local
+OpenAI-format server, called with the openai SDK: requests to the alias route by our
+router's scores (plain, streamed sync and async), LiteLLM's callbacks see each decision,
+and a bad plug-in config makes the proxy exit non-zero with our message."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import openai
+import pytest
+from llm_helpers import STRONG_MODEL, WEAK_MODEL, models_called
+
+from routellm_integrations.testing.openai_compat import OpenAICompatServer
+
+MASTER_KEY = "sk-proxy-test-0123456789abcdef"
+ALIAS = "routellm-router"
+START_TIMEOUT_S = 180
+
+PLUGIN = '''
+import json, os
+from pathlib import Path
+
+from litellm.integrations.custom_logger import CustomLogger
+from routellm_integrations.litellm import RouteLLMPlugin
+
+routing = RouteLLMPlugin.from_proxy_config(Path(__file__).with_name("config.yaml"), router={router!r}, threshold=0.5)
+
+
+class Recorder(CustomLogger):
+    """Writes what LiteLLM's success callback was given, one JSON line per call."""
+
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        metadata = (kwargs.get("litellm_params") or {{}}).get("metadata") or {{}}
+        line = {{"model": kwargs.get("model"), "routellm": metadata.get("routellm"),
+                "text": kwargs["messages"][-1]["content"], "stream": bool(kwargs.get("stream"))}}
+        with open(os.environ["ROUTELLM_TEST_RECORD"], "a") as f:
+            f.write(json.dumps(line) + "\\n")
+
+
+recorder = Recorder()
+'''
+
+CONFIG = '''
+model_list:
+  - model_name: big
+    litellm_params: {{model: openai/{strong}, api_base: "{url}", api_key: sk-test-local}}
+  - model_name: small
+    litellm_params: {{model: openai/{weak}, api_base: "{url}", api_key: sk-test-local}}
+  - model_name: {alias}
+    litellm_params:
+      model: auto_router/complexity_router
+      complexity_router_default_model: small
+      complexity_router_config:
+        classifier_type: custom
+        classifier_plugin: routellm_plugin.routing
+        tier_definitions:
+          - {{name: strong, description: "routellm: the strong model group"}}
+          - {{name: weak, description: "routellm: the weak model group"}}
+        fallback_tier: weak
+        tiers: {{strong: {strong_group}, weak: small}}
+litellm_settings:
+  callbacks: routellm_plugin.recorder
+general_settings:
+  master_key: {key}
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proxy_command(folder: Path, port: int) -> list[str]:
+    exe = shutil.which("litellm", path=str(Path(sys.executable).parent)) or "litellm"
+    return [exe, "--config", str(folder / "config.yaml"), "--port", str(port), "--host", "127.0.0.1"]
+
+
+def proxy_env(folder: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "HF_HUB_OFFLINE": "1",
+                "ROUTELLM_TEST_RECORD": str(folder / "record.jsonl"), "NO_PROXY": "127.0.0.1,localhost",
+                "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])})
+    return env
+
+
+def write(folder: Path, url: str, *, router: str = "length", strong_group: str = "big") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(textwrap.dedent(CONFIG).format(
+        strong=STRONG_MODEL, weak=WEAK_MODEL, url=url, alias=ALIAS, key=MASTER_KEY, strong_group=strong_group))
+    (folder / "routellm_plugin.py").write_text(PLUGIN.format(router=router))
+
+
+@pytest.fixture(scope="module")
+def backend():
+    with OpenAICompatServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory, backend):
+    """One proxy process for the module (it takes seconds to start)."""
+    folder = tmp_path_factory.mktemp("proxy")
+    write(folder, backend.base_url)
+    port = free_port()
+    log = open(folder / "proxy.log", "wb")
+    process = subprocess.Popen(proxy_command(folder, port), cwd=folder, env=proxy_env(folder), stdout=log,
+                               stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    import httpx
+
+    while True:
+        if process.poll() is not None:
+            log.close()
+            pytest.fail(f"the proxy exited ({process.returncode}):\n{(folder / 'proxy.log').read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{base}/health/liveliness", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the proxy did not start:\n{(folder / 'proxy.log').read_text()[-4000:]}")
+        time.sleep(0.5)
+    yield base, folder
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def records(folder: Path, texts: list[str], timeout_s: float = 15.0) -> dict[str, dict]:
+    """The recorder's lines of the calls with these last messages, once all are written."""
+    path = folder / "record.jsonl"
+    found: dict[str, dict] = {}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists():
+            for line in path.read_text().splitlines():
+                row = json.loads(line)
+                if row["text"] in texts:
+                    found[row["text"]] = row
+        if len(found) == len(texts):
+            break
+        time.sleep(0.1)
+    return found
+
+
+def test_the_proxy_routes_by_score_and_logs_the_decision(proxy, backend):
+    base, folder = proxy
+    backend.reset()
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key=MASTER_KEY, max_retries=0)
+    prompts = ["short one", "L" * 700]
+    for p in prompts:
+        reply = client.chat.completions.create(model=ALIAS, messages=[{"role": "user", "content": p}])
+        assert reply.choices[0].message.content
+    assert models_called(backend) == [WEAK_MODEL, STRONG_MODEL]
+    rows = records(folder, prompts)
+    assert rows[prompts[0]]["routellm"]["route"] == "weak" and rows[prompts[0]]["routellm"]["model_group"] == "small"
+    assert rows[prompts[1]]["routellm"]["route"] == "strong" and rows[prompts[1]]["routellm"]["router"] == "length"
+    assert rows[prompts[1]]["routellm"]["threshold"] == 0.5
+
+
+def test_the_proxy_streams_sync_and_async(proxy, backend):
+    import asyncio
+
+    base, folder = proxy
+    backend.reset()
+    sync_client = openai.OpenAI(base_url=f"{base}/v1", api_key=MASTER_KEY, max_retries=0)
+    text = "".join(c.choices[0].delta.content or "" for c in sync_client.chat.completions.create(
+        model=ALIAS, messages=[{"role": "user", "content": "S" * 800}], stream=True) if c.choices)
+    assert text
+
+    async def astream() -> str:
+        client = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key=MASTER_KEY, max_retries=0)
+        out = []
+        async for c in await client.chat.completions.create(
+                model=ALIAS, messages=[{"role": "user", "content": "tiny"}], stream=True):
+            if c.choices:
+                out.append(c.choices[0].delta.content or "")
+        await client.close()
+        return "".join(out)
+
+    assert asyncio.run(astream())
+    assert models_called(backend) == [STRONG_MODEL, WEAK_MODEL]
+    rows = records(folder, ["S" * 800, "tiny"])
+    assert rows["S" * 800]["routellm"]["route"] == "strong" and rows["tiny"]["routellm"]["route"] == "weak"
+
+
+@pytest.mark.parametrize("router, strong_group, words", [
+    ("no-such-router", "big", "no-such-router"),
+    ("length", "huge", "huge"),
+])
+def test_a_bad_plugin_config_stops_the_proxy(tmp_path, backend, router, strong_group, words):
+    write(tmp_path, backend.base_url, router=router, strong_group=strong_group)
+    done = subprocess.run(proxy_command(tmp_path, free_port()), cwd=tmp_path, env=proxy_env(tmp_path),
+                          capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    assert done.returncode != 0
+    assert words in done.stderr + done.stdout
+    assert "UnknownRouterError" in done.stderr + done.stdout or "LiteLLMConfigError" in done.stderr + done.stdout
