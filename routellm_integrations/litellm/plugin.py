@@ -12,6 +12,10 @@ model group per request, the same in the SDK (``Router(model_list=[...])``) and 
 are the route keys (``strong``/``weak``, or N model keys) and :meth:`RouteLLMPlugin.classify`
 returns the key :class:`~routellm_integrations.policy.RoutingPolicy` decided.
 
+The plug-in's marker sets ``max_tokens_from_tier_model: false``: the complexity
+router's default replaces each request's ``max_tokens`` with the routed model's output
+ceiling, and a routed request should reach its model as the caller sent it.
+
 The decision (route, score, threshold, scored pair, router) goes into the call's
 metadata as ``metadata["routellm"]``, so LiteLLM's logging payload
 (``kwargs["litellm_params"]["metadata"]``) and every ``CustomLogger`` success/failure
@@ -19,7 +23,9 @@ callback show it: the plug-in is also a ``CustomLogger`` whose
 ``async_pre_call_deployment_hook`` (called with the request's kwargs once the model group
 is chosen) writes the decision the classifier made for these messages. LiteLLM's own
 ``routing_decision`` (tier, routed model group) and its ``x-litellm-complexity-router-tier``
-response header name the route too.
+response header name the route too, and a whole (not streamed) response carries ours:
+``x-routellm-route``, ``x-routellm-model-group``, ``x-routellm-score`` (the proxy sends
+them prefixed ``llm_provider-``, as it does every deployment hook's headers).
 
 Budgets, spend and keys stay LiteLLM's: nothing is settled in our ledger. The policy's
 online share controller observes every decision (so a held ``strong_fraction`` holds
@@ -153,7 +159,9 @@ class RouteLLMPlugin(CustomLogger):
         """The ``complexity_router_config`` of the marker deployment: this plug-in as the
         custom classifier, one tier per route key, each tier's model group."""
         keys = list(self.groups)
-        return {"classifier_type": "custom", "classifier_plugin": self,
+        # max_tokens_from_tier_model: False leaves the caller's request as sent (LiteLLM's
+        # default replaces max_tokens with the routed model's output ceiling)
+        return {"classifier_type": "custom", "classifier_plugin": self, "max_tokens_from_tier_model": False,
                 "tier_definitions": [{"name": key, "description": f"routellm route {key!r}: model group "
                                       f"{self.tiers[key]!r}"} for key in keys],
                 "fallback_tier": self.fallback, "tiers": dict(self.tiers)}
@@ -274,6 +282,26 @@ class RouteLLMPlugin(CustomLogger):
             metadata = kwargs[key] = {}
         metadata[METADATA_KEY] = record
         return kwargs
+
+    async def async_post_call_success_deployment_hook(self, request_data: dict[str, Any], response: Any,
+                                                      call_type: Any) -> Any:
+        """Name the route in the response's headers (``x-routellm-route``,
+        ``x-routellm-model-group``, ``x-routellm-score``), through LiteLLM's
+        ``_hidden_params["additional_headers"]``, which the proxy sends as HTTP headers
+        (LiteLLM 1.110 prefixes them: ``llm_provider-x-routellm-route``...). Whole
+        responses only: a stream's headers are sent before this hook runs."""
+        metadata = request_data.get("litellm_metadata") or request_data.get("metadata")
+        record = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+        hidden = getattr(response, "_hidden_params", None)
+        if not isinstance(record, Mapping) or not isinstance(hidden, dict):
+            return None
+        headers = hidden.setdefault("additional_headers", {})
+        if isinstance(headers, dict):
+            headers["x-routellm-route"] = str(record.get("route"))
+            headers["x-routellm-model-group"] = str(record.get("model_group"))
+            if record.get("score") is not None:
+                headers["x-routellm-score"] = f"{record['score']:.6f}"
+        return None
 
     def _unasked(self, metadata: Any) -> dict[str, Any] | None:
         """The record of a call to our alias that LiteLLM routed without asking the

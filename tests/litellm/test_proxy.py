@@ -62,6 +62,7 @@ model_list:
       complexity_router_config:
         classifier_type: custom
         classifier_plugin: routellm_plugin.routing
+        max_tokens_from_tier_model: false
         tier_definitions:
           - {{name: strong, description: "routellm: the strong model group"}}
           - {{name: weak, description: "routellm: the weak model group"}}
@@ -171,6 +172,12 @@ def test_the_proxy_routes_by_score_and_logs_the_decision(proxy, backend):
     assert rows[prompts[0]]["routellm"]["route"] == "weak" and rows[prompts[0]]["routellm"]["model_group"] == "small"
     assert rows[prompts[1]]["routellm"]["route"] == "strong" and rows[prompts[1]]["routellm"]["router"] == "length"
     assert rows[prompts[1]]["routellm"]["threshold"] == 0.5
+    raw = client.chat.completions.with_raw_response.create(model=ALIAS, messages=[{"role": "user", "content": "H" * 900}])
+    # LiteLLM's tier header, and ours (LiteLLM prefixes a deployment hook's headers with llm_provider-)
+    assert raw.headers["x-litellm-complexity-router-tier"] == "strong"
+    assert raw.headers["llm_provider-x-routellm-route"] == "strong"
+    assert raw.headers["llm_provider-x-routellm-model-group"] == "big"
+    assert float(raw.headers["llm_provider-x-routellm-score"]) == pytest.approx(900 / 1300, abs=1e-5)
 
 
 def test_the_proxy_streams_sync_and_async(proxy, backend):

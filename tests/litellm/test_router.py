@@ -47,6 +47,16 @@ async def test_routes_follow_the_router_scores(model_list, openai_server, record
         assert d["score"] == pytest.approx(float(s)) and d["threshold"] == 0.5 and d["router"] == "length"
 
 
+async def test_the_request_reaches_the_model_as_sent(model_list, openai_server):
+    plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
+    await router.acompletion(model=ALIAS, messages=ask("q" * 600), temperature=0.25, max_tokens=33)
+    [request] = openai_server.requests_to("/v1/chat/completions")
+    assert request.json["model"] == STRONG_MODEL and request.json["max_tokens"] == 33
+    assert request.json["temperature"] == 0.25 and request.json["messages"] == ask("q" * 600)
+    await router.acompletion(model=ALIAS, messages=ask("short"))
+    assert "max_tokens" not in openai_server.requests_to("/v1/chat/completions")[-1].json
+
+
 async def test_the_scored_turn_is_the_last_user_message(model_list, openai_server):
     plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
     long_history = [{"role": "user", "content": "q" * 2000}, {"role": "assistant", "content": "a" * 2000},
