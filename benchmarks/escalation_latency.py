@@ -15,6 +15,8 @@ to the weak model first (``threshold=1.0``), on a GSM8K-like prompt. Cases:
 - ``escalated``: the same checks, an answer with no final answer: weak, then strong;
 - ``agreement, agrees``: ``escalate_if="agreement"``: one more cheap call, answers agree;
 - ``agreement, disagrees``: then the strong call too (three calls);
+- ``agreement parallel, ...``: ``agreement(parallel=True)``: the second cheap call is
+  sent with the first (the routed client runs on the async path);
 - ``verifier, passes``: a verifier on WordLlama features (the review embeds the prompt
   and the answer in process).
 
@@ -92,6 +94,7 @@ def _case(server: Any, escalate_if: Any, replies: list[str], calls: int) -> list
 def main() -> None:
     import tempfile
 
+    from routellm_integrations.routing.answer_checks import agreement
     from routellm_integrations.testing.openai_compat import OpenAICompatServer
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,18 +108,20 @@ def main() -> None:
                  ("escalated", ["final_answer", "answer_flags"], [NONE]),
                  ("agreement, agrees", "agreement", [RIGHT, RIGHT]),
                  ("agreement, disagrees", "agreement", [RIGHT, WRONG]),
+                 ("agreement parallel, agrees", [agreement(parallel=True)], [RIGHT, RIGHT]),
+                 ("agreement parallel, disagrees", [agreement(parallel=True)], [RIGHT, WRONG]),
                  ("verifier, passes", folder, [RIGHT])]
         for delay in args.provider_ms:
             server.chat.delay_s = delay / 1000.0
             print(f"\nprovider latency {delay:.0f} ms, {args.calls} calls per case (ms per call)")
-            print(f"{'case':24s} {'median':>8s} {'p90':>8s} {'added':>8s}")
+            print(f"{'case':30s} {'median':>8s} {'p90':>8s} {'added':>8s}")
             base = None
             for name, checks, replies in cases:
                 times = _case(server, checks, replies, args.calls)
                 med = statistics.median(times)
                 p90 = float(np.percentile(times, 90))
                 base = med if base is None else base
-                print(f"{name:24s} {med:8.1f} {p90:8.1f} {med - base:+8.1f}")
+                print(f"{name:30s} {med:8.1f} {p90:8.1f} {med - base:+8.1f}")
             server.chat.reset()
 
 

@@ -59,7 +59,7 @@ from routellm_integrations.errors import InvalidPromptError, InvalidRouteError
 from routellm_integrations.policy import RoutingPolicy, SwapReport
 from routellm_integrations.routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
 from routellm_integrations.routing import engine
-from routellm_integrations.routing.answer_checks import blocking
+from routellm_integrations.routing.answer_checks import ahead, blocking
 from routellm_integrations.routing.engine import Hooks, Tally
 from routellm_integrations.routing.config import (RENAMED, RoutedModelConfig, checked, forced_route, pair_or_models,
                                                   renamed)
@@ -793,6 +793,9 @@ class _ChatHooks(Hooks):
 
     def review_blocks(self, call: RoutedCall) -> bool:
         return blocking(self.chat._checks)
+
+    def samples_ahead(self, call: RoutedCall) -> list[Any]:
+        return ahead(self.chat._checks)
 
     @staticmethod
     def _finish_reason(answer: Any) -> str | None:

@@ -51,8 +51,9 @@ class LlamaIndexHooks(Hooks):
     ``held`` whether a stream waits for them."""
 
     def __init__(self, invoke: Callable[[RoutedCall, bool], Any], review: Optional[Review] = None,
-                 held: Optional[Held] = None, blocks: bool = False) -> None:
+                 held: Optional[Held] = None, blocks: bool = False, ahead: Optional[List[Any]] = None) -> None:
         self.invoke, self._review, self._held, self._blocks = invoke, review, held, blocks
+        self._ahead = list(ahead or [])
 
     def send(self, call: RoutedCall) -> Any:
         return self.invoke(call, False)
@@ -84,6 +85,10 @@ class LlamaIndexHooks(Hooks):
     def review_blocks(self, call: RoutedCall) -> bool:
         """A verifier among the checks: the async entry points review in a worker thread."""
         return self._review is not None and self._blocks
+
+    def samples_ahead(self, call: RoutedCall) -> List[Any]:
+        """Second calls sent with the first (``agreement(parallel=True)``)."""
+        return self._ahead if self._review is not None else []
 
     def stamp(self, response: Any, record: CallRecord, escalated: List[CallRecord]) -> Any:
         return stamp(response, record.metadata())

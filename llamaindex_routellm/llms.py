@@ -38,7 +38,7 @@ from routellm_integrations.policy import RoutingPolicy, SwapReport
 from routellm_integrations.errors import InvalidRouteError
 from routellm_integrations.routing import Backend, CallLifecycle, RoutedCall, Turn
 from routellm_integrations.routing import engine
-from routellm_integrations.routing.answer_checks import blocking
+from routellm_integrations.routing.answer_checks import ahead, blocking
 from routellm_integrations.routing.config import RoutedModelConfig, checked, forced_route, pair_or_models, renamed
 
 from . import dispatch
@@ -313,7 +313,7 @@ class RoutedLLM(FunctionCallingLLM, RoutedModelConfig):
                 return invoke(self._backend(c), {**kwargs, **c.sample_params})
             return invoke(self._backend(c), _stream_kwargs(c, kwargs) if stream else kwargs)
         return dispatch.LlamaIndexHooks(send, self._reviewer(plain, kwargs, tools, tool_required), self._buffers,
-                                        blocking(self._checks))
+                                        blocking(self._checks), ahead(self._checks))
 
     def _run(self, turn: Turn, invoke: Invoke, kwargs: Dict[str, Any], *, stream: bool = False,
              plain: Optional[Invoke] = None, tools: Optional[Sequence[Any]] = None,

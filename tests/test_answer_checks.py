@@ -358,3 +358,35 @@ async def test_a_verifier_reviews_off_the_event_loop(openai_server):
         assert seen and seen[0] is not threading.current_thread()  # the loop's thread never embedded
     finally:
         await client.aclose()
+
+
+async def test_a_parallel_agreement_sends_both_cheap_calls_at_once(openai_server):
+    import threading
+
+    lock, both_in = threading.Lock(), threading.Event()
+    arrivals, overlapped = [], []
+
+    def answer(turn):  # the first cheap request waits until the second one has arrived
+        if turn.model != "gpt-4o-mini":
+            return None
+        with lock:
+            arrivals.append(turn)
+            n = len(arrivals)
+        if n == 1:
+            overlapped.append(both_in.wait(timeout=10))
+            return Reply(text="So Tom has 84 pens.")
+        both_in.set()
+        return Reply(text="The answer is 82.")
+
+    openai_server.chat.responder = answer
+    check = agreement(parallel=True)
+    client = AsyncRoutedClient("openai:gpt-4o", "openai:gpt-4o-mini", openai_base_url=openai_server.base_url,
+                               openai_api_key="sk-test-0123456789", prices=PRICES, max_retries=0,
+                               routes={"auto": RouteConfig(router="length", threshold=0.3, escalate_if=[check])})
+    try:
+        reply = await client.create(model="auto", messages=[{"role": "user", "content": MATHS}])
+    finally:
+        await client.aclose()
+    assert overlapped == [True]  # the second cheap call was in flight before the first answered
+    assert reply.routellm["route"] == "strong" and "disagrees" in reply.routellm["escalations"][0]["escalation_reason"]
+    assert sorted(e.status for e in client.store.entries()) == ["escalated", "ok", "ok"]

@@ -65,7 +65,7 @@ from ..policy import RoutingPolicy, StepPolicy
 from ..routers.registry import is_model_free
 from ..routing import Backend, CallLifecycle, CallRecord, RoutedCall, Turn, turn_of
 from ..routing import engine
-from ..routing.answer_checks import blocking
+from ..routing.answer_checks import ahead, blocking
 from ..routing.engine import Hooks, Tally
 from ..routing.config import RoutingConfig, pair_or_models, renamed
 from .answers import check_request_schemas, completion_answer, stream_answer
@@ -356,6 +356,9 @@ class _ClientHooks(Hooks):
 
     def review_blocks(self, call: RoutedCall) -> bool:
         return self.routed is not None and blocking(self.routed.checks)
+
+    def samples_ahead(self, call: RoutedCall) -> list[Any]:
+        return ahead(self.routed.checks) if self.routed is not None and self.routed.reviews(call) else []
 
     def review(self, call: RoutedCall, answer: _Answer, streamed: bool) -> RoutedCall | None:
         if self.routed is None or not self.routed.reviews(call):

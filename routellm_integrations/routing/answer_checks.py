@@ -39,7 +39,7 @@ from typing import Any
 from .escalation import (DEFAULT_CHECKS, Answer, EscalationCheck, EscalationCheckError, SampleNeeded,
                          empty_or_refusal, invalid_structured_output, invalid_tool_call, low_confidence)
 
-__all__ = ["CHECK_NAMES", "agreement", "answer_flags", "as_check", "blocking", "escalation_checks",
+__all__ = ["CHECK_NAMES", "agreement", "ahead", "answer_flags", "as_check", "blocking", "escalation_checks",
            "final_answer_missing", "verifier", "zero_label"]
 
 
@@ -136,7 +136,8 @@ def zero_label(threshold: float = 0.5) -> EscalationCheck:
 
 
 def agreement(route: str | None = None, *, temperature: float | None = 0.7,
-              params: Mapping[str, Any] | None = None, on_no_answer: str = "keep") -> EscalationCheck:
+              params: Mapping[str, Any] | None = None, on_no_answer: str = "keep",
+              parallel: bool = False) -> EscalationCheck:
     """A second cheap answer to the same call, compared with the first on its extracted
     final answer (:func:`~..verification.signals.answers_agree`: a number, a choice
     letter, code output, short normalised text); they disagree: escalate.
@@ -150,7 +151,14 @@ def agreement(route: str | None = None, *, temperature: float | None = 0.7,
     record's ``sample_of`` is the checked call's id), counted by the budget and a spend
     target, not by the online strong share. ``on_no_answer``: ``"keep"`` (default) keeps
     an answer when either answer states nothing comparable, ``"escalate"`` escalates it.
-    Answers with tool calls are not checked."""
+    Answers with tool calls are not checked.
+
+    ``parallel=True`` (whole answers on the async path: ``ainvoke``/``achat``, the routed
+    client, sync or async, and the server): the second call is sent at the same time as
+    the first, so the check adds no
+    round trip to the call's latency; it is then paid even when the first call fails or
+    an earlier check already escalates. Elsewhere (sync calls, streams) it is made after
+    the first answer, as without it."""
     if on_no_answer not in ("keep", "escalate"):
         raise EscalationCheckError(f"agreement: on_no_answer must be 'keep' or 'escalate', got {on_no_answer!r}")
     if route is not None and (not isinstance(route, str) or not route.strip()):
@@ -190,6 +198,7 @@ def agreement(route: str | None = None, *, temperature: float | None = 0.7,
 
     check = _named(check, "agreement")
     check.sample_route = route  # type: ignore[attr-defined]  # checked against the backends' keys (RoutingConfig)
+    check.ahead = SampleNeeded(key, route, extra) if parallel else None  # type: ignore[attr-defined]
     return check
 
 
@@ -238,6 +247,12 @@ def verifier(v: Any, *, share: float | None = None, threshold: float | None = No
     check.verifier = model  # type: ignore[attr-defined]
     check.threshold = cut  # type: ignore[attr-defined]
     return check
+
+
+def ahead(checks: Iterable[Any]) -> list[SampleNeeded]:
+    """The second calls ``checks`` want sent at the same time as the first
+    (``agreement(parallel=True)``)."""
+    return [c.ahead for c in checks if getattr(c, "ahead", None) is not None]
 
 
 def blocking(checks: Iterable[Any]) -> bool:

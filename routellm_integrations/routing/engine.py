@@ -144,6 +144,11 @@ class Hooks:
         """Hold ``call``'s stream back until its answer passed the review."""
         return False
 
+    def samples_ahead(self, call: RoutedCall) -> list[SampleNeeded]:
+        """Second calls to send at the same time as ``call`` (an agreement check with
+        ``parallel=True``); the async whole-answer driver sends them."""
+        return []
+
     def review_blocks(self, call: RoutedCall) -> bool:
         """The review does CPU work worth a worker thread on an event loop (a verifier
         embeds the prompt and the answer): the async drivers then review off the loop."""
@@ -382,17 +387,37 @@ def run(call: RoutedCall, hooks: Hooks) -> Any:
         call = up
 
 
+async def _ahead(call: RoutedCall, hooks: Hooks) -> list["asyncio.Task[None]"]:
+    """Start the second calls the checks want at the same time as ``call`` (none at the top)."""
+    wanted = [n for n in hooks.samples_ahead(call) if n.key not in call.samples] if call.next_up is not None else []
+    return [asyncio.ensure_future(_asecond(call, hooks, need)) for need in wanted]
+
+
+async def _drop(tasks: list["asyncio.Task[None]"]) -> None:
+    """The call failed or was cancelled: stop its second calls (each settles as cancelled)."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def arun(call: RoutedCall, hooks: Hooks) -> Any:
     escalated: list[CallRecord] = []
     while True:
         async with _asettling(call, hooks):
+            seconds = await _ahead(call, hooks)
             try:
                 answer = await hooks.asend(call)
-            except Exception as exc:
+            except BaseException as exc:
+                await _drop(seconds)
+                if not isinstance(exc, Exception):
+                    raise
                 up = await _off_loop(call, hooks.rescue, call, exc)
                 if up is None:
                     raise
             else:
+                if seconds:
+                    await asyncio.gather(*seconds)
                 up = await areview(call, hooks, answer, False)
                 if up is None:
                     return hooks.stamp(answer, await _off_loop(call, _finish, call, hooks, answer, False), escalated)
