@@ -148,3 +148,18 @@ def test_sync_completion_on_the_alias_is_refused_by_litellm(model_list, openai_s
     with pytest.raises(litellm.BadRequestError):
         router.completion(model=ALIAS, messages=ask("hello"))
     assert models_called(openai_server) == []
+
+
+async def test_the_held_share_lives_in_the_store(model_list, openai_server, tmp_path):
+    store = f"sqlite:///{tmp_path / 'routing.db'}"
+    options = dict(strong="big", weak="small", router="length", strong_fraction=0.3, store=store,
+                   online_key="litellm-test", checkpoint_every=5)
+    first, router = routed_router(model_list, **options)
+    for i in range(20):
+        await router.acompletion(model=ALIAS, messages=ask(f"{i} " + "v" * (37 * i % 1500)))
+    seen = first.policy.online.state_dict()
+    assert seen["seen"] == 20
+    again = RouteLLMPlugin(model_list=model_list, **options)  # a restart over the same store
+    restored = again.policy.online.state_dict()
+    assert restored["seen"] == 20 and restored["strong"] == seen["strong"]
+    assert again.policy.threshold == pytest.approx(first.policy.threshold)
