@@ -33,16 +33,34 @@ class Penalty:
 def fit_heads(blocks: Blocks, y: np.ndarray, penalties: Sequence[Penalty]) -> list[RidgeHead]:
     """Closed-form ridge for each penalty; the intercept is not penalised (inputs and
     target are centred). The Gram matrix is built once and shared by every penalty, so a
-    grid costs one pass over the data plus a small solve per penalty."""
+    grid costs one pass over the data plus a small solve per penalty.
+
+    With fewer labels than inputs (a few hundred labels against a 384- or 512-wide
+    embedding, the usual case inside cross-validation) the same solution is computed in
+    its dual form, ``w = D^-1 X^T (X D^-1 X^T + I)^-1 y`` with ``D`` the penalties: an
+    n x n solve per penalty instead of a d x d one."""
     feats = Standardiser.fit(blocks.features)
     prior = Standardiser.fit(blocks.prior) if blocks.prior is not None else None
     x = design_matrix(blocks, feats, prior)
     d_emb = blocks.embedding.shape[1]
     x_mean, y_mean = x.mean(axis=0), float(np.mean(y))
     xc, yc = x - x_mean, np.asarray(y, dtype=np.float64) - y_mean
-    gram, xty = xc.T @ xc, xc.T @ yc
     n_feat = blocks.features.shape[1]
+    if xc.shape[0] < xc.shape[1] and all(p.dense > 0 and (p.embedding > 0) for p in penalties):
+        coefs = _dual_coefs(xc, yc, d_emb, penalties)
+    else:
+        coefs = _primal_coefs(xc, yc, d_emb, penalties)
     heads = []
+    for coef in coefs:
+        bias = y_mean - float(x_mean @ coef)
+        w_prior = float(coef[-1]) if prior is not None else None
+        heads.append(RidgeHead(coef[:d_emb], coef[d_emb:d_emb + n_feat], w_prior, bias, feats, prior))
+    return heads
+
+
+def _primal_coefs(xc: np.ndarray, yc: np.ndarray, d_emb: int, penalties: Sequence[Penalty]) -> list[np.ndarray]:
+    gram, xty = xc.T @ xc, xc.T @ yc
+    out = []
     for penalty in penalties:
         if np.isfinite(penalty.embedding):
             g = gram.copy()
@@ -54,10 +72,29 @@ def fit_heads(blocks: Blocks, y: np.ndarray, penalties: Sequence[Penalty]) -> li
             g = gram[d_emb:, d_emb:].copy()
             g[np.diag_indices_from(g)] += float(penalty.dense)
             coef = np.concatenate([np.zeros(d_emb), np.linalg.solve(g, xty[d_emb:])])
-        bias = y_mean - float(x_mean @ coef)
-        w_prior = float(coef[-1]) if prior is not None else None
-        heads.append(RidgeHead(coef[:d_emb], coef[d_emb:d_emb + n_feat], w_prior, bias, feats, prior))
-    return heads
+        out.append(coef)
+    return out
+
+
+def _dual_coefs(xc: np.ndarray, yc: np.ndarray, d_emb: int, penalties: Sequence[Penalty]) -> list[np.ndarray]:
+    xe, xd = xc[:, :d_emb], xc[:, d_emb:]
+    k_emb, k_dense = xe @ xe.T, xd @ xd.T
+    eye = np.eye(xc.shape[0])
+    out = []
+    for penalty in penalties:
+        if np.isfinite(penalty.embedding):
+            a = np.linalg.solve(k_emb / penalty.embedding + k_dense / penalty.dense + eye, yc)
+            coef = np.concatenate([xe.T @ a / penalty.embedding, xd.T @ a / penalty.dense])
+        else:
+            if xd.shape[1] <= xd.shape[0]:  # the dense block is narrow: its primal solve is the small one
+                g = xd.T @ xd
+                g[np.diag_indices_from(g)] += float(penalty.dense)
+                coef = np.concatenate([np.zeros(d_emb), np.linalg.solve(g, xd.T @ yc)])
+            else:
+                a = np.linalg.solve(k_dense / penalty.dense + eye, yc)
+                coef = np.concatenate([np.zeros(d_emb), xd.T @ a / penalty.dense])
+        out.append(coef)
+    return out
 
 
 def fit_head(blocks: Blocks, y: np.ndarray, penalty: Penalty) -> RidgeHead:
