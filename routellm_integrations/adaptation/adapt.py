@@ -9,6 +9,12 @@ on them, and the guard compares the adapted head's cross-validated APGR with the
 router's and prompt length's on them, serving whichever it can trust (see
 :mod:`.guard`). Embeddings are cached on disk, so re-adapting after more labels arrive
 costs only the fits.
+
+Labels that carry the weak model's answers (an outcome file's ``weak_answer`` column,
+the label store's judge and shadow labels) also fit an answer verifier
+(:mod:`..verification.verifier`), guarded against the prompt router the step above
+chose; the folder then holds both: ``load_router(folder)`` serves the prompt router,
+``load_verifier(folder)`` the verifier (or says why it is not served).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from .guard import CandidateReport, cv_select, default_grid, guard, interval, ne
 from .head import fit_head
 from ..routers.ridge_head import FEATURE_NAMES, Blocks, compute_blocks
 from ..routers.adapted import AdaptedRouter
+from ..verification.verifier import Verifier, VerifierReport
 
 #: below this many labels on which the two models differ, APGR cannot be estimated at all
 MIN_INFORMATIVE = 4
@@ -58,6 +65,10 @@ class AdaptationReport(BaseModel):
     confidence: float
     base_confidence: float
     seconds: float
+    #: the answer verifier's report, when the labels carried the weak model's answers
+    verifier: VerifierReport | None = None
+    #: why no verifier was fitted although answers were given (too few usable labels)
+    verifier_note: str | None = None
 
     def summary(self) -> str:
         lines = [f"{self.n_labels} labels ({self.n_informative} where the models differ), "
@@ -65,6 +76,10 @@ class AdaptationReport(BaseModel):
         for c in self.candidates:
             lines.append(f"  {c.name:8} {c.apgr:.3f}  [{c.lo:.3f}, {c.hi:.3f}]  {c.detail}")
         lines.append(f"serves: {self.serves} ({self.reason})")
+        if self.verifier is not None:
+            lines.append(self.verifier.summary())
+        elif self.verifier_note:
+            lines.append(f"verifier: {self.verifier_note}")
         return "\n".join(lines)
 
 
@@ -72,13 +87,18 @@ class AdaptationReport(BaseModel):
 class Adaptation:
     router: AdaptedRouter
     report: AdaptationReport
+    verifier: Verifier | None = None
 
     def save(self, path: str | os.PathLike[str], command: str | None = None) -> Path:
+        """The router folder; with a verifier, its files beside the router's (written
+        after the router, whose save replaces the folder)."""
         from .card import render_adapted_card
 
         out = Path(path)
         self.router.config_data.update({"card": self.report.model_dump(), "reason": self.report.reason})
         self.router.save_pretrained(out)
+        if self.verifier is not None:
+            self.verifier.save(out)
         (out / "README.md").write_text(render_adapted_card(self.router.config_data, command))
         return out
 
@@ -111,7 +131,7 @@ def load_labels(*, outcomes: str | os.PathLike[str] | Sequence[str | os.PathLike
         raise DataError("nothing to adapt on: give outcomes=, battles= or store= (labels of your own prompts)")
     if len(parts) > 1:  # outcome files name the pair generically: join them under the pair adapted
         parts = [LabelSet(p.prompts, p.strong, p.weak, strong_model, weak_model, p.kind, p.embedder, p.embeddings,
-                          p.features, p.sources) for p in parts]
+                          p.features, p.sources, p.weak_answers, p.strong_answers) for p in parts]
     return LabelSet.concat(parts)
 
 
@@ -153,7 +173,8 @@ def adapt_router(base: BaseRouter | str | os.PathLike[str] = "mf_minilm", *, out
                  store: Any = None, labels: LabelSet | None = None, strong_model: str | None = None,
                  weak_model: str | None = None, embedder: Embedder | None = None, folds: int = 5,
                  repeats: int = 2, confidence: float = 0.75, base_confidence: float = 0.9, n_boot: int = 200,
-                 seed: int = 0,
+                 seed: int = 0, verify: bool | None = None, verifier_confidence: float = 0.95,
+                 verifier_embedder: Embedder | None = None,
                  progress: bool = True) -> Adaptation:
     """Adapt ``base`` (any router, by name, folder or object) to labelled prompts.
 
@@ -163,6 +184,11 @@ def adapt_router(base: BaseRouter | str | os.PathLike[str] = "mf_minilm", *, out
     share of bootstrap resamples in which the adapted head must beat the fallback before
     it is served, ``base_confidence`` the share in which the base must beat prompt length
     to be that fallback (see :func:`.guard.guard`).
+
+    ``verify``: fit the answer verifier too (default: when the labels carry the weak
+    model's answers; ``True`` without answers is a :class:`DataError`). It is served
+    only when it beats the prompt router chosen above in ``verifier_confidence`` of the
+    paired bootstrap resamples (see :func:`..verification.verifier.fit_verifier`).
     """
     from tqdm.auto import tqdm
 
@@ -184,10 +210,15 @@ def adapt_router(base: BaseRouter | str | os.PathLike[str] = "mf_minilm", *, out
     if bench.strong_quality == bench.weak_quality:
         raise DataError("on these labels the strong and the weak model score the same on average, so no routing "
                         "can gain anything (APGR is undefined)")
+    answered = data.answered
+    if verify and not len(answered):
+        raise DataError("verify=True needs labels with the weak model's answers (a weak_answer column in the outcome "
+                        "file, or a label store that recorded them)")
+    verify = bool(len(answered)) if verify is None else bool(verify)
     emb = embedder or _default_embedder(base_router)
     y = data.target
     grid = default_grid()
-    with tqdm(total=repeats + NESTED_REPEATS + 2, desc="adapting", unit="step", disable=not progress, leave=False) as bar:
+    with tqdm(total=repeats + NESTED_REPEATS + 2 + int(verify), desc="adapting", unit="step", disable=not progress, leave=False) as bar:
         blocks = _label_blocks(data, emb, base_router)
         bar.update(1)
         selection = cv_select(blocks, y, bench, grid=grid, k=folds, repeats=repeats, seed=seed,
@@ -206,6 +237,15 @@ def adapt_router(base: BaseRouter | str | os.PathLike[str] = "mf_minilm", *, out
                                    f"ridge head ({selection.penalty.label()}), nested {folds}-fold", n_boot, seed))
         head = fit_head(blocks, y, selection.penalty)
         bar.update(1)
+        served_scores = {"adapted": honest, "base": base_scores, "length": length_scores}[decision.serves]
+        served_name = next(c.detail for c in candidates if c.name == decision.serves)
+        verifier, verifier_report, verifier_note = None, None, None
+        if verify:
+            verifier, verifier_report, verifier_note = _fit_verifier(
+                data, answered, served_scores, f"{decision.serves}: {served_name}", folds=folds,
+                confidence=verifier_confidence, n_boot=n_boot, seed=seed, embedder=verifier_embedder,
+                strong_model=strong, weak_model=weak)
+            bar.update(1)
     fitted = head.predict(blocks)
     scale = float(np.std(fitted)) or 1.0
     midpoint = int(np.median([len(p) for p in data.prompts if p is not None] or [400]))
@@ -221,8 +261,32 @@ def adapt_router(base: BaseRouter | str | os.PathLike[str] = "mf_minilm", *, out
         embedder=emb.name, candidates=candidates, serves=serves, reason=decision.reason,
         penalty=selection.penalty.label(), folds=folds, repeats=repeats, confidence=confidence,
         base_confidence=base_confidence,
-        seconds=time.perf_counter() - start)
-    return Adaptation(router, report)
+        seconds=time.perf_counter() - start, verifier=verifier_report, verifier_note=verifier_note)
+    return Adaptation(router, report, verifier)
+
+
+def _fit_verifier(data: LabelSet, answered: np.ndarray, served_scores: Any, served_name: str, *, folds: int,
+                  confidence: float, n_boot: int, seed: int, embedder: Embedder | None, strong_model: str,
+                  weak_model: str) -> tuple[Verifier | None, VerifierReport | None, str | None]:
+    """The verifier on the labels that carry an answer, compared with the served prompt
+    router's scores on the same labels (out of fold when it is the adapted head)."""
+    from ..verification.verifier import fit_verifier
+
+    part = data.subset(answered)
+    if not part.has_all_text:  # answered rows have text by construction; kept as a guard
+        raise DataError("labels with answers must carry the prompt's text")
+    bench = part.as_benchmark()
+    if part.informative < MIN_INFORMATIVE or bench.strong_quality == bench.weak_quality:
+        return None, None, (f"not fitted: only {part.informative} of the {len(part)} labels with answers have "
+                            f"different outcomes for the two models (at least {MIN_INFORMATIVE} needed, more than "
+                            "100 to fit usefully)")
+    assert part.weak_answers is not None
+    fit = fit_verifier([p for p in part.prompts if p is not None], [a or "" for a in part.weak_answers], part,
+                       embedder=embedder, prompt_scores=np.asarray(served_scores, dtype=np.float64)[answered],
+                       prompt_router=served_name, folds=folds, confidence=confidence, n_boot=n_boot, seed=seed,
+                       strong_model=strong_model, weak_model=weak_model)
+    note = None if len(part) == len(data) else f"fitted on the {len(part)} of {len(data)} labels that carry answers"
+    return fit.verifier, fit.report, note
 
 
 __all__ = ["Adaptation", "AdaptationReport", "FEATURE_NAMES", "adapt_router", "load_labels"]

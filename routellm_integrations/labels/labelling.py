@@ -278,7 +278,8 @@ class _Run:
                     return
                 self.store.add_verdict(prompt, result.verdict, strong_model=self.strong.model,  # label and mark:
                                        weak_model=self.weak.model, source=self.report.source,  # one transaction
-                                       done=(self.done_key(prompt), {"verdict": result.verdict}))
+                                       done=(self.done_key(prompt), {"verdict": result.verdict}),
+                                       strong_answer=sa, weak_answer=wa)  # the verifier learns from both
                 self.report.n_labelled += 1
                 self.report.verdicts[result.verdict] += 1
                 self.report.position_disagreements += result.position_disagreement

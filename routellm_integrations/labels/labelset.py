@@ -9,7 +9,11 @@ need to know where a label came from:
   tie, 0 for a loss, and weak the complement;
 - feedback on calls that were made (one side observed, see :mod:`.store`).
 
-Several labels of one prompt are averaged, so a prompt judged twice counts once.
+Several labels of one prompt are averaged, so a prompt judged twice counts once. A label
+may also carry the models' *answers* (an outcome file's ``weak_answer`` and
+``strong_answer`` columns; judge labelling and shadow sampling record both): the weak
+answer is what the answer verifier (:mod:`..verification`) learns to read, so labels
+with answers are merged only when prompt and weak answer are the same.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ class LabelSet:
     embeddings: np.ndarray | None = None
     features: np.ndarray | None = None
     sources: tuple[str, ...] = ()
+    #: the weak (strong) model's answer per row, None where it was not recorded
+    weak_answers: tuple[str | None, ...] | None = None
+    strong_answers: tuple[str | None, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.prompts)
@@ -58,6 +65,15 @@ class LabelSet:
         if missing and (self.embeddings is None or self.features is None):
             raise DataError(f"labels: {len(missing)} prompt(s) have neither text nor a recorded embedding "
                             f"(first at row {missing[0]})")
+        for name in ("weak_answers", "strong_answers"):
+            answers = getattr(self, name)
+            if answers is not None:
+                if len(answers) != n:
+                    raise DataError(f"labels: {len(answers)} {name.replace('_', ' ')} for {n} prompts")
+                bad = [i for i, a in enumerate(answers) if a is not None and not isinstance(a, str)]
+                if bad:
+                    raise DataError(f"labels: {name.replace('_', ' ')} at row(s) {bad[:10]} are not text")
+                object.__setattr__(self, name, tuple(answers))
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -76,6 +92,15 @@ class LabelSet:
     def has_all_text(self) -> bool:
         return all(p is not None for p in self.prompts)
 
+    @property
+    def answered(self) -> np.ndarray:
+        """Rows with both the prompt's text and the weak model's answer: what a verifier
+        can learn from."""
+        if self.weak_answers is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.array([i for i, (p, a) in enumerate(zip(self.prompts, self.weak_answers))
+                         if p is not None and a is not None], dtype=np.int64)
+
     def subset(self, idx: Sequence[int] | np.ndarray) -> "LabelSet":
         idx = np.asarray(idx, dtype=np.int64)
         return LabelSet(
@@ -83,7 +108,8 @@ class LabelSet:
             strong_model=self.strong_model, weak_model=self.weak_model, kind=self.kind, embedder=self.embedder,
             embeddings=None if self.embeddings is None else self.embeddings[idx],
             features=None if self.features is None else self.features[idx],
-            sources=self.sources)
+            sources=self.sources, weak_answers=_pick(self.weak_answers, idx),
+            strong_answers=_pick(self.strong_answers, idx))
 
     def as_benchmark(self, name: str = "your labels") -> Benchmark:
         """The labels as a benchmark, so APGR is computed by the paper's exact code."""
@@ -132,7 +158,20 @@ class LabelSet:
         first = parts[0]
         return aggregate(LabelSet(tuple(prompts), strong, weak, first.strong_model, first.weak_model, "score",
                                   next(iter(embedders), None), emb, feats,
-                                  tuple(s for p in parts for s in p.sources)))
+                                  tuple(s for p in parts for s in p.sources),
+                                  _joined([p.weak_answers for p in parts], [len(p) for p in parts]),
+                                  _joined([p.strong_answers for p in parts], [len(p) for p in parts])))
+
+
+def _pick(answers: tuple[str | None, ...] | None, idx: np.ndarray) -> tuple[str | None, ...] | None:
+    return None if answers is None else tuple(answers[i] for i in idx)
+
+
+def _joined(columns: Sequence[tuple[str | None, ...] | None], sizes: Sequence[int]) -> tuple[str | None, ...] | None:
+    """Answer columns of several label sets, None-padded where a part recorded none."""
+    if all(c is None for c in columns):
+        return None
+    return tuple(a for c, n in zip(columns, sizes) for a in (c if c is not None else (None,) * n))
 
 
 def _span(labels: LabelSet) -> float:
@@ -141,16 +180,19 @@ def _span(labels: LabelSet) -> float:
 
 
 def aggregate(labels: LabelSet) -> LabelSet:
-    """One row per distinct prompt text, outcomes averaged (text-less rows kept as they are)."""
-    first: dict[str, int] = {}
+    """One row per distinct prompt text (per prompt and weak answer, when answers were
+    recorded), outcomes averaged (text-less rows kept as they are)."""
+    first: dict[object, int] = {}
     groups: list[list[int]] = []
+    answers = labels.weak_answers
     for i, p in enumerate(labels.prompts):
+        key = p if answers is None else (p, answers[i])
         if p is None:
             groups.append([i])
-        elif p in first:
-            groups[first[p]].append(i)
+        elif key in first:
+            groups[first[key]].append(i)
         else:
-            first[p] = len(groups)
+            first[key] = len(groups)
             groups.append([i])
     if len(groups) == len(labels):
         return labels
@@ -159,14 +201,67 @@ def aggregate(labels: LabelSet) -> LabelSet:
     weak = np.array([labels.weak[g].mean() for g in groups])
     out = labels.subset(keep)
     return LabelSet(out.prompts, strong, weak, out.strong_model, out.weak_model, labels.kind, out.embedder,
-                    out.embeddings, out.features, labels.sources)
+                    out.embeddings, out.features, labels.sources, out.weak_answers, out.strong_answers)
+
+
+#: optional answer columns of an outcome file
+ANSWER_COLUMNS: tuple[str, ...] = ("weak_answer", "strong_answer")
 
 
 def load_outcome_labels(path: str | os.PathLike[str], *, strong_model: str = "strong",
                         weak_model: str = "weak") -> LabelSet:
-    """``prompt,strong,weak`` rows (CSV or JSONL), the format ``routellm evaluate --outcomes`` reads."""
+    """``prompt,strong,weak`` rows (CSV or JSONL), the format ``routellm evaluate --outcomes`` reads.
+
+    Optional ``weak_answer`` (and ``strong_answer``) columns hold the models' answers;
+    with ``weak_answer`` present ``routellm adapt`` also fits an answer verifier. A column
+    that is present must be filled in every row: a row without its answer is refused,
+    naming the rows, rather than silently left out of the verifier's labels."""
     bench = load_pair_outcomes(path, strong_model=strong_model, weak_model=weak_model)
-    return aggregate(LabelSet.from_benchmark(bench))
+    columns = _answer_columns(Path(path).expanduser(), len(bench))
+    labels = LabelSet.from_benchmark(bench)
+    if columns:
+        labels = LabelSet(labels.prompts, labels.strong, labels.weak, labels.strong_model, labels.weak_model,
+                          labels.kind, sources=labels.sources, weak_answers=columns.get("weak_answer"),
+                          strong_answers=columns.get("strong_answer"))
+    return aggregate(labels)
+
+
+def _answer_columns(path: Path, n: int) -> dict[str, tuple[str | None, ...]]:
+    """The answer columns present in the file (rows numbered from 1, data rows only, as
+    :func:`load_pair_outcomes` numbers them)."""
+    import csv
+
+    from ..files import read_jsonl
+
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        records = read_jsonl(path)
+        present = [c for c in ANSWER_COLUMNS if any(isinstance(r, dict) and c in r for r in records)]
+    else:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            present = [c for c in ANSWER_COLUMNS if c in (reader.fieldnames or [])]
+            records = list(reader) if present else []
+    out: dict[str, tuple[str | None, ...]] = {}
+    for column in present:
+        if len(records) != n:
+            raise DataError(f"{path}: read {len(records)} rows for the {column!r} column but {n} outcome rows")
+        values = [r.get(column) for r in records]
+        wrong = [i for i, v in enumerate(values, start=1) if v is not None and not isinstance(v, str)]
+        if wrong:
+            raise DataError(f"{path}: column {column!r} must hold text; row(s) {_rows(wrong)} hold "
+                            f"{type(values[wrong[0] - 1]).__name__}")
+        empty = [i for i, v in enumerate(values, start=1) if v is None or not v.strip()]
+        if empty:
+            what = "every row" if len(empty) == n else f"row(s) {_rows(empty)} of {n}"
+            raise DataError(f"{path}: column {column!r} is empty in {what}; give every row the {column.split('_')[0]} "
+                            f"model's answer, or drop the column (the verifier learns only from rows with answers)")
+        out[column] = tuple(values)  # type: ignore[arg-type]
+    return out
+
+
+def _rows(rows: Sequence[int]) -> str:
+    shown = ", ".join(map(str, rows[:10]))
+    return shown + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
 
 
 def battles_to_labels(rows: Sequence[tuple[str, str, str, str]], *, strong_model: str, weak_model: str,

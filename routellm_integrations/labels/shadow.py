@@ -243,7 +243,8 @@ class ShadowSampler:
             spent += float(result.cost_usd or 0.0)
             await asyncio.to_thread(self.store.add_verdict, job.prompt, result.verdict, strong_model=job.strong_model,
                                     weak_model=job.weak_model, source=f"shadow:{getattr(job.judge, 'model', 'judge')}",
-                                    call_id=job.call_id, record=self.record, embedding=vector, embedder=space)
+                                    call_id=job.call_id, record=self.record, embedding=vector, embedder=space,
+                                    strong_answer=strong_text, weak_answer=weak_text)
             ok = True
             self._count(labelled=1)
         finally:

@@ -10,7 +10,10 @@ Tables:
 - ``prompts``: one row per prompt (sha256 key). The text, or in privacy mode only its
   embedding and structural features (``record="embedding"``), never both missing.
 - ``labels``: outcomes or battle verdicts of a strong/weak pair on a prompt, with their
-  source (``judge:<model>``, ``shadow:<model>``, ``file:<name>``).
+  source (``judge:<model>``, ``shadow:<model>``, ``file:<name>``) and, where the label
+  came from comparing answers (judge labelling, shadow sampling), both answers: the
+  weak one is what ``routellm adapt`` fits the answer verifier on. In privacy mode
+  (``record="embedding"``) no answer text is kept either.
 - ``calls`` and ``feedback``: calls that were made (``call_id`` from the routing
   metadata) and scores users attached to them.
 - ``work``: results already paid for (backend answers, judge verdicts), so a labelling
@@ -59,6 +62,7 @@ CREATE TABLE IF NOT EXISTS labels (
     created      REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS labels_pair ON labels(strong_model, weak_model);
+-- answer columns: added by _migrate to stores written before they existed
 CREATE TABLE IF NOT EXISTS calls (
     call_id      TEXT PRIMARY KEY,
     key          BLOB NOT NULL REFERENCES prompts(key),
@@ -79,6 +83,9 @@ CREATE TABLE IF NOT EXISTS work (
     created REAL NOT NULL
 );
 """
+
+#: the labels table's answer columns (kept only with record="text")
+ANSWER_COLUMNS: tuple[str, ...] = ("strong_answer", "weak_answer")
 
 _VERDICT_OUTCOMES: dict[str, tuple[float, float]] = {"strong": (1.0, 0.0), "weak": (0.0, 1.0), "tie": (0.5, 0.5)}
 
@@ -127,8 +134,18 @@ class LabelStore:
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise DataError(f"{self.path} is not a label store (sqlite): {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Add the answer columns to a store written before they existed (its labels keep
+        NULL answers: the verifier learns from the labels that have them)."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(labels)")}
+        with self._db:
+            for column in ANSWER_COLUMNS:
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE labels ADD COLUMN {column} TEXT")
 
     def __repr__(self) -> str:
         return f"LabelStore({str(self.path)!r})"
@@ -177,18 +194,27 @@ class LabelStore:
     def add_outcome(self, prompt: str, strong: float, weak: float, *, strong_model: str, weak_model: str,
                     source: str, call_id: str | None = None, record: RecordMode = "text",
                     embedding: np.ndarray | None = None, embedder: str | None = None,
-                    done: tuple[str, dict[str, Any]] | None = None) -> None:
+                    done: tuple[str, dict[str, Any]] | None = None, strong_answer: str | None = None,
+                    weak_answer: str | None = None) -> None:
         """What each model scored on ``prompt`` (any numeric scale, one scale per pair).
         ``done=(work_key, value)`` marks the paid work finished in the same transaction, so
-        a crash can neither keep the label without the mark nor the mark without it."""
+        a crash can neither keep the label without the mark nor the mark without it.
+        ``strong_answer``/``weak_answer``: the answers the label compared, kept with the
+        label when the prompt's text is (``record="text"``), dropped in privacy mode."""
         s, w = _finite(strong, "strong outcome"), _finite(weak, "weak outcome")
         if not source:
             raise DataError("a label needs a source (e.g. 'judge:gpt-4o')")
+        for name, value in (("strong_answer", strong_answer), ("weak_answer", weak_answer)):
+            if value is not None and not isinstance(value, str):
+                raise DataError(f"{name} must be text or None, got {type(value).__name__}")
+        if record != "text":
+            strong_answer = weak_answer = None
+        answers = tuple(None if a is None else scrub_surrogates(a) for a in (strong_answer, weak_answer))
         with self._lock, self._db:
             key = self._put_prompt(prompt, record, embedding, embedder)
             self._db.execute("INSERT INTO labels(key, strong_model, weak_model, strong, weak, source, call_id, "
-                             "created) VALUES (?,?,?,?,?,?,?,?)",
-                             (key, strong_model, weak_model, s, w, source, call_id, time.time()))
+                             "created, strong_answer, weak_answer) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                             (key, strong_model, weak_model, s, w, source, call_id, time.time(), *answers))
             if done is not None:
                 self._db.execute("INSERT OR REPLACE INTO work(key, value, created) VALUES (?,?,?)",
                                  (done[0], json.dumps(done[1]), time.time()))
@@ -196,8 +222,10 @@ class LabelStore:
     def add_verdict(self, prompt: str, verdict: Verdict, *, strong_model: str, weak_model: str, source: str,
                     call_id: str | None = None, record: RecordMode = "text",
                     embedding: np.ndarray | None = None, embedder: str | None = None,
-                    done: tuple[str, dict[str, Any]] | None = None) -> None:
-        """A judge's pairwise verdict: the strong answer was better, the weak one, or a tie."""
+                    done: tuple[str, dict[str, Any]] | None = None, strong_answer: str | None = None,
+                    weak_answer: str | None = None) -> None:
+        """A judge's pairwise verdict: the strong answer was better, the weak one, or a tie
+        (with the two answers it compared, see :meth:`add_outcome`)."""
         if verdict is None:
             raise DataError("no verdict to store: the judge's answer held none (an unreadable judgment is not a "
                             "tie, and not a label)")
@@ -205,7 +233,8 @@ class LabelStore:
             raise DataError(f"verdict must be 'strong', 'weak' or 'tie', got {verdict!r}")
         s, w = _VERDICT_OUTCOMES[verdict]
         self.add_outcome(prompt, s, w, strong_model=strong_model, weak_model=weak_model, source=source,
-                         call_id=call_id, record=record, embedding=embedding, embedder=embedder, done=done)
+                         call_id=call_id, record=record, embedding=embedding, embedder=embedder, done=done,
+                         strong_answer=strong_answer, weak_answer=weak_answer)
 
     def pairs(self) -> list[tuple[str, str, int]]:
         """``(strong_model, weak_model, n_labels)`` for every pair with labels or feedback."""
@@ -285,7 +314,8 @@ class LabelStore:
                                 f"{[(s, w) for s, w, _ in pairs]}")
             strong_model, weak_model = match[0][0], match[0][1]
         rows = list(self._rows(
-            "SELECT p.text, p.embedder, p.embedding, p.features, l.strong, l.weak, l.source FROM labels l "
+            "SELECT p.text, p.embedder, p.embedding, p.features, l.strong, l.weak, l.source, l.strong_answer, "
+            "l.weak_answer FROM labels l "
             "JOIN prompts p USING(key) WHERE l.strong_model=? AND l.weak_model=? ORDER BY l.id",
             (strong_model, weak_model)))
         if feedback:
@@ -306,7 +336,7 @@ class LabelStore:
         out = []
         for text, embedder, emb, feats, route, score in fb:
             s, w = (score, mean["weak"]) if route == "strong" else (mean["strong"], score)
-            out.append((text, embedder, emb, feats, s, w, "feedback"))
+            out.append((text, embedder, emb, feats, s, w, "feedback", None, None))
         return out
 
 
@@ -330,7 +360,10 @@ def _label_set_from_rows(rows: list[tuple[Any, ...]], strong_model: str, weak_mo
                 feats[i] = [stored[name] for name in FEATURES]
             elif r[0] is None:
                 raise DataError("a stored prompt has neither text nor embedding")
+    answered = any(r[8] is not None for r in rows)
     labels = LabelSet(tuple(prompts), np.array([r[4] for r in rows], dtype=np.float64),
                       np.array([r[5] for r in rows], dtype=np.float64), strong_model, weak_model, "score",
-                      next(iter(embedders), None), emb, feats, tuple(sorted({r[6] for r in rows})))
+                      next(iter(embedders), None), emb, feats, tuple(sorted({r[6] for r in rows})),
+                      tuple(r[8] for r in rows) if answered else None,
+                      tuple(r[7] for r in rows) if answered else None)
     return aggregate(labels)
