@@ -103,8 +103,11 @@ class RoutedChat(BaseChatModel, RoutedModelConfig):
     (the same names and checks as RoutedLLM, the client and the server).
     ``escalate_if=True`` (the built-in checks: structured output that does not parse or
     validate, a tool call to an unknown tool or with invalid arguments, an empty answer
-    or a refusal), a check ``answer -> reason | None`` or a list of checks re-sends a
-    failed answer to the next model up. ``bind_tools`` keeps the
+    or a refusal), a check ``answer -> reason | None``, a check's name (``"final_answer"``,
+    ``"answer_flags"``, ``"agreement"``...), a verifier or its folder, or a list of them
+    re-sends a failed answer to the next model up
+    (:mod:`~routellm_integrations.routing.answer_checks`; with ``strong_fraction`` the
+    share counts the escalations: route, then verify). ``bind_tools`` keeps the
     tools provider-neutral and each backend formats them for its own API at call time.
     ``with_structured_output(method="function_calling")`` (the default) uses tool calling,
     the one mechanism both backends share; ``"json_schema"``/``"json_mode"`` route

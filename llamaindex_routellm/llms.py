@@ -83,9 +83,13 @@ class RoutedLLM(FunctionCallingLLM, RoutedModelConfig):
     ``reference_model`` is the key savings count against (default: the dearest).
 
     ``escalate_if=True`` (the built-in checks: a tool call to a tool not offered or with
-    invalid arguments, an empty answer or a refusal), a check ``answer -> reason | None``
-    or a list of them: an answer that fails is sent to the next model up (a pair: weak
-    to strong), until one passes or the top model answered.
+    invalid arguments, an empty answer or a refusal), a check ``answer -> reason | None``,
+    a check's name (``"final_answer"``, ``"answer_flags"``, ``"agreement"``...), a
+    verifier or its folder, or a list of them
+    (:mod:`~routellm_integrations.routing.answer_checks`): an answer that fails is sent to
+    the next model up (a pair: weak to strong), until one passes or the top model
+    answered. With ``strong_fraction`` the share counts the escalations (route, then
+    verify).
     """
 
     strong: Optional[SerializeAsAny[LLM]] = Field(default=None, description="the capable, expensive LLM")
