@@ -320,3 +320,43 @@ def test_a_store_written_before_the_answer_columns_opens_and_migrates(tmp_path):
                           weak_answer="#### 3")
         labels = store.label_set()
     assert dict(zip(labels.prompts, labels.weak_answers)) == {"old prompt": None, "new prompt": "#### 3"}
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+@pytest.mark.slow  # the prompt head embeds with the bundled MiniLM (offline)
+def test_cli_adapt_with_answers_writes_a_folder_serving_both(tmp_path, capsys):
+    from routellm_integrations.cli import main
+
+    write_outcomes(tmp_path / "o.csv", maths(120, seed=13))
+    assert main(["adapt", "--router", "length", "--outcomes", str(tmp_path / "o.csv"), "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out.strip().splitlines()[-1])
+    assert out["verifier"]["served"] is True and out["verifier"]["n_labels"] == 120
+    assert [c["name"] for c in out["verifier"]["candidates"]][:2] == ["verifier", "prompt router"]
+    assert "verifier served: yes" in captured.err
+    fresh_p, fresh_a, fresh_y = split(maths(30, seed=14))
+    assert load_router(tmp_path / "r").score(fresh_p).shape == (30,)
+    scores = load_verifier(tmp_path / "r").score(fresh_p, fresh_a)
+    assert scores[fresh_y[:, 1] == 0].mean() > scores[fresh_y[:, 1] == 1].mean()
+    # --no-verify: the same file adapts the prompt router alone
+    assert main(["adapt", "--router", "length", "--outcomes", str(tmp_path / "o.csv"), "--out", str(tmp_path / "p"),
+                 "--quiet", "--no-verify"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["verifier"] is None
+    with pytest.raises(NoVerifierError):
+        load_verifier(tmp_path / "p")
+
+
+def test_cli_adapt_refuses_a_partly_empty_weak_answer_column(tmp_path, capsys):
+    from routellm_integrations.cli import main
+
+    rows = maths(20)
+    rows[5] = rows[5][:3] + ("",)
+    write_outcomes(tmp_path / "o.csv", rows)
+    assert main(["adapt", "--router", "length", "--outcomes", str(tmp_path / "o.csv"), "--out",
+                 str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert "'weak_answer' is empty in row(s) 6 of 20" in err
+    assert not (tmp_path / "r").exists()
