@@ -26,8 +26,16 @@ from typing import Any
 from ..errors import InvalidRouteError
 from ..routing.config import RoutingConfig, checked
 
-__all__ = ["AUTO_ROUTER_MODEL", "DEFAULT_MODEL_NAME", "LiteLLMConfigError", "LiteLLMRouting", "Group",
-           "model_groups", "proxy_marker", "read_proxy_config"]
+__all__ = [
+    "AUTO_ROUTER_MODEL",
+    "DEFAULT_MODEL_NAME",
+    "Group",
+    "LiteLLMConfigError",
+    "LiteLLMRouting",
+    "model_groups",
+    "proxy_marker",
+    "read_proxy_config",
+]
 
 #: the model name users call to be routed (the alias the plug-in's marker deployment takes)
 DEFAULT_MODEL_NAME = "routellm-router"
@@ -160,9 +168,9 @@ def proxy_marker(config: Mapping[str, Any], model_name: str | None) -> tuple[str
         if not isinstance(params, Mapping) or params.get("model") != AUTO_ROUTER_MODEL:
             continue
         options = params.get("complexity_router_config")
-        if isinstance(options, Mapping) and options.get("classifier_type") == "custom":
-            if model_name is None or entry.get("model_name") == model_name:
-                found.append((str(entry.get("model_name")), options))
+        if isinstance(options, Mapping) and options.get("classifier_type") == "custom" and (
+                model_name is None or entry.get("model_name") == model_name):
+            found.append((str(entry.get("model_name")), options))
     if len(found) != 1:
         which = f"named {model_name!r}" if model_name else "with classifier_type: custom"
         raise LiteLLMConfigError(

@@ -54,8 +54,16 @@ from ..decision import RoutingDecision
 from ..errors import InvalidPromptError, RouteLLMError
 from ..extras import require
 from ..policy import RoutingPolicy, SwapReport
-from .config import (AUTO_ROUTER_MODEL, DEFAULT_MODEL_NAME, Group, LiteLLMConfigError, LiteLLMRouting,
-                     model_groups, proxy_marker, read_proxy_config)
+from .config import (
+    AUTO_ROUTER_MODEL,
+    DEFAULT_MODEL_NAME,
+    Group,
+    LiteLLMConfigError,
+    LiteLLMRouting,
+    model_groups,
+    proxy_marker,
+    read_proxy_config,
+)
 
 _litellm = require("litellm", "litellm.integrations.custom_logger", feature="the LiteLLM routing plug-in",
                    extra="litellm")
@@ -119,17 +127,17 @@ class RouteLLMPlugin(CustomLogger):
         # the plug-in once for the classifier and once more for ``callbacks:``
         self._pending = _PENDING.setdefault(self.model_name, OrderedDict())
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> "RouteLLMPlugin":
+    def __deepcopy__(self, memo: dict[int, Any]) -> RouteLLMPlugin:
         """Itself: LiteLLM deep-copies ``model_list``, and the plug-in in its marker is a live
         object (one policy, one online controller) that every copy must share."""
         return self
 
-    def __copy__(self) -> "RouteLLMPlugin":
+    def __copy__(self) -> RouteLLMPlugin:
         return self
 
     # -- building ------------------------------------------------------------------------
     @classmethod
-    def from_proxy_config(cls, path: str | Path, *, model_name: str | None = None, **options: Any) -> "RouteLLMPlugin":
+    def from_proxy_config(cls, path: str | Path, *, model_name: str | None = None, **options: Any) -> RouteLLMPlugin:
         """The plug-in a LiteLLM proxy ``config.yaml`` names: its routes are the tiers of
         the ``auto_router/complexity_router`` deployment with ``classifier_type: custom``
         (``strong``/``weak`` -> a pair, else N models), checked against the file's

@@ -14,9 +14,8 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_TELEMETRY", "False")
 
-import litellm  # noqa: E402  (CI installs the litellm extra)
-from llm_helpers import STRONG_MODEL, WEAK_MODEL, Recorder, group  # noqa: E402
-
+import litellm
+from llm_helpers import STRONG_MODEL, WEAK_MODEL, Recorder, group
 
 _RECORDER = Recorder()
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import sys
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline: the bundled cost map
 
-from litellm.integrations.custom_logger import CustomLogger  # noqa: E402
+from litellm.integrations.custom_logger import CustomLogger
 
+#: how long a litellm proxy process may take to start on a loaded machine
+START_TIMEOUT_S = 180
 STRONG_MODEL = "gpt-4o"
 WEAK_MODEL = "gpt-4o-mini"
 
@@ -33,10 +39,10 @@ class Recorder(CustomLogger):
         self.events.append({"kind": kind, "model": kwargs.get("model"), "routellm": metadata.get("routellm"),
                             "stream": bool(kwargs.get("stream")), "text": _last_text(kwargs.get("messages"))})
 
-    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):  # noqa: D102
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
         self._keep("success", kwargs)
 
-    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):  # noqa: D102
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
         self._keep("failure", kwargs)
 
 
@@ -64,3 +70,22 @@ async def logged(recorder: Recorder, texts: list[str], timeout_s: float = 10.0) 
             break
         await asyncio.sleep(0.02)
     return mine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proxy_command(folder: Path, port: int) -> list[str]:
+    exe = shutil.which("litellm", path=str(Path(sys.executable).parent)) or "litellm"
+    return [exe, "--config", str(folder / "config.yaml"), "--port", str(port), "--host", "127.0.0.1"]
+
+
+def proxy_env(folder: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "HF_HUB_OFFLINE": "1",
+                "ROUTELLM_TEST_RECORD": str(folder / "record.jsonl"), "NO_PROXY": "127.0.0.1,localhost",
+                "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])})
+    return env

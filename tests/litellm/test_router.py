@@ -5,7 +5,6 @@ configuration fails when the plug-in is built."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 
 import litellm
@@ -32,7 +31,7 @@ def routed_router(model_list, **options):
 
 
 async def test_routes_follow_the_router_scores(model_list, openai_server, recorder):
-    plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
+    _plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
     prompts = ["hi", "x" * 450, "what is 2+2?", "y" * 1200, "z" * 399, "w" * 401]
     scores = LengthRouter().score(prompts)  # the order the router gives them, computed first
     expected = [STRONG_MODEL if s >= 0.5 else WEAK_MODEL for s in scores]
@@ -48,7 +47,7 @@ async def test_routes_follow_the_router_scores(model_list, openai_server, record
 
 
 async def test_the_request_reaches_the_model_as_sent(model_list, openai_server):
-    plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
+    _plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
     await router.acompletion(model=ALIAS, messages=ask("q" * 600), temperature=0.25, max_tokens=33)
     [request] = openai_server.requests_to("/v1/chat/completions")
     assert request.json["model"] == STRONG_MODEL and request.json["max_tokens"] == 33
@@ -58,7 +57,7 @@ async def test_the_request_reaches_the_model_as_sent(model_list, openai_server):
 
 
 async def test_the_scored_turn_is_the_last_user_message(model_list, openai_server):
-    plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
+    _plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
     long_history = [{"role": "user", "content": "q" * 2000}, {"role": "assistant", "content": "a" * 2000},
                     {"role": "user", "content": "ok"}]
     await router.acompletion(model=ALIAS, messages=long_history)
@@ -99,7 +98,7 @@ async def test_n_models_weigh_cost(openai_server):
 
 
 async def test_async_stream_routes_and_reports(model_list, openai_server, recorder):
-    plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
+    _plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
     chunks = []
     stream = await router.acompletion(model=ALIAS, messages=ask("s" * 900), stream=True)
     async for chunk in stream:
@@ -111,7 +110,7 @@ async def test_async_stream_routes_and_reports(model_list, openai_server, record
 
 
 async def test_a_call_litellm_routes_without_asking_is_recorded(model_list, openai_server, recorder):
-    plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.0)
+    _plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.0)
     await router.acompletion(model=ALIAS, messages=[{"role": "user", "content": "    "}])
     assert models_called(openai_server) == [WEAK_MODEL]  # threshold 0 would send any scored text strong
     [event] = await logged(recorder, ["    "])
@@ -144,7 +143,7 @@ def test_a_bad_config_fails_at_start_up(model_list, options, error, words):
 def test_sync_completion_on_the_alias_is_refused_by_litellm(model_list, openai_server):
     """LiteLLM runs pre-routing strategies on its async path only: the sync call fails
     loudly (it is not silently sent to some group)."""
-    plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
+    _plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
     with pytest.raises(litellm.BadRequestError):
         router.completion(model=ALIAS, messages=ask("hello"))
     assert models_called(openai_server) == []
@@ -152,8 +151,8 @@ def test_sync_completion_on_the_alias_is_refused_by_litellm(model_list, openai_s
 
 async def test_the_held_share_lives_in_the_store(model_list, openai_server, tmp_path):
     store = f"sqlite:///{tmp_path / 'routing.db'}"
-    options = dict(strong="big", weak="small", router="length", strong_fraction=0.3, store=store,
-                   online_key="litellm-test", checkpoint_every=5)
+    options = {"strong": "big", "weak": "small", "router": "length", "strong_fraction": 0.3, "store": store,
+                   "online_key": "litellm-test", "checkpoint_every": 5}
     first, router = routed_router(model_list, **options)
     for i in range(20):
         await router.acompletion(model=ALIAS, messages=ask(f"{i} " + "v" * (37 * i % 1500)))
