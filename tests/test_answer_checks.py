@@ -390,3 +390,22 @@ async def test_a_parallel_agreement_sends_both_cheap_calls_at_once(openai_server
     assert overlapped == [True]  # the second cheap call was in flight before the first answered
     assert reply.routellm["route"] == "strong" and "disagrees" in reply.routellm["escalations"][0]["escalation_reason"]
     assert sorted(e.status for e in client.store.entries()) == ["escalated", "ok", "ok"]
+
+
+def test_a_verifier_the_guard_did_not_serve_is_not_used(verifier_folder, tmp_path):
+    """``routellm adapt`` saves a verifier that lost to the prompt router as unserved: as
+    ``escalate_if`` its folder adds no check (the prompt router alone decides), with a
+    warning saying why; ``allow_unserved`` in the mapping form uses it anyway."""
+    from routellm_integrations.verification import UnservedVerifierError, load_verifier
+
+    v = load_verifier(verifier_folder)
+    v.served, v.reason = False, "it did not beat the prompt router on your labels"
+    v.save(tmp_path)
+    with pytest.warns(RuntimeWarning, match="no verifier check: .*did not beat the prompt router"):
+        assert RouteConfig(escalate_if=str(tmp_path)).checks == ()
+    with pytest.warns(RuntimeWarning):
+        assert [c.__name__ for c in escalation_checks(["final_answer", tmp_path])] == ["final_answer_missing"]
+    forced = escalation_checks({"check": "verifier", "path": str(tmp_path), "allow_unserved": True})
+    assert [c.__name__ for c in forced] == ["verifier"]
+    with pytest.raises(UnservedVerifierError):  # asked for by name in code: the typed error
+        verifier(str(tmp_path))

@@ -261,7 +261,7 @@ def blocking(checks: Iterable[Any]) -> bool:
     return any(getattr(c, "blocking", False) for c in checks)
 
 
-def _load(folder: str | Path) -> Any:
+def _load(folder: str | Path, allow_unserved: bool = False) -> Any:
     """The verifier saved in ``folder`` (``load_verifier``'s typed error when it holds none)."""
     path = Path(folder).expanduser()
     if not path.is_dir():
@@ -269,7 +269,24 @@ def _load(folder: str | Path) -> Any:
                                    "nor a folder holding a verifier")
     from ..verification import load_verifier
 
-    return load_verifier(path)
+    return load_verifier(path, allow_unserved=allow_unserved)
+
+
+def _served_or_none(folder: str | Path, **options: Any) -> Any:
+    """The verifier check of ``folder``, or ``()`` when its guard did not serve it (it did
+    not beat the prompt router on your labels): the answers are then not checked by it,
+    as ``routellm adapt`` decided, and a warning says why (``allow_unserved=True`` in a
+    ``{check: verifier, ...}`` mapping uses it anyway)."""
+    import warnings
+
+    from ..verification import UnservedVerifierError
+
+    try:
+        return verifier(_load(folder), **options)
+    except UnservedVerifierError as exc:
+        warnings.warn(f"routellm: escalate_if={str(folder)!r}: no verifier check: {exc}", RuntimeWarning,
+                      stacklevel=4)
+        return ()
 
 
 #: the checks ``escalate_if=`` takes by name, each built with its defaults
@@ -296,7 +313,10 @@ def _from_mapping(item: Mapping[str, Any]) -> Any:
         path = options.pop("path", None)
         if not isinstance(path, (str, Path)):
             raise EscalationCheckError("escalate_if: {check: verifier} needs path: the verifier's folder")
-        build: Callable[..., Any] = lambda **kw: verifier(path, **kw)  # noqa: E731
+        if options.pop("allow_unserved", False) is True:
+            build: Callable[..., Any] = lambda **kw: verifier(_load(path, allow_unserved=True), **kw)  # noqa: E731
+        else:
+            build = lambda **kw: _served_or_none(path, **kw)  # noqa: E731
     elif name in ("final_answer", "answer_flags", "agreement", "zero_label", "low_confidence", "empty_or_refusal"):
         build = CHECK_NAMES[name]
     else:
@@ -317,13 +337,14 @@ def as_check(item: Any) -> Any:
     (``str``/``Path``), a verifier object (wrapped by
     :func:`verifier`), or a callable ``answer -> reason | None`` (as it is). Anything
     else: :class:`EscalationCheckError` naming it; a folder without a verifier:
-    ``load_verifier``'s typed error. ``"defaults"`` gives a tuple (the built-in three)."""
+    ``load_verifier``'s typed error; a folder whose verifier the guard did not serve: no
+    check (``()``), with a warning. ``"defaults"`` gives a tuple (the built-in three)."""
     if isinstance(item, str) and item in CHECK_NAMES:
         return CHECK_NAMES[item]()
     if isinstance(item, Mapping):  # a file's form: {"check": "agreement", "temperature": 0.5}
         return _from_mapping(item)
     if isinstance(item, (str, Path)):
-        return verifier(_load(item))
+        return _served_or_none(item)
     if callable(getattr(item, "score", None)) and not hasattr(item, "__name__"):
         return verifier(item)
     if callable(item):
