@@ -45,29 +45,26 @@ WRONG = "12 * 7 = 84 pens, minus none. The answer is 82."
 
 
 def _verifier_folder(tmp: str) -> str:
-    """A verifier on WordLlama (prompt, answer) features, fitted in closed form on
-    synthetic slips (what the review costs does not depend on the fit)."""
-    from routellm_integrations.adaptation.head import Penalty, fit_head
+    """A verifier on WordLlama (prompt, answer) features, fitted by ``fit_verifier`` on
+    synthetic slips (what the review costs does not depend on the fit); its threshold is
+    set so the benchmark's right answer passes."""
     from routellm_integrations.embedders import get_embedder
-    from routellm_integrations.verification import Verifier
-    from routellm_integrations.verification.features import verifier_blocks
+    from routellm_integrations.verification import fit_verifier
 
     rng = np.random.default_rng(0)
-    prompts, answers, y = [], [], []
+    prompts, answers, weak_right = [], [], []
     for _ in range(80):
         a, b = int(rng.integers(3, 20)), int(rng.integers(3, 20))
         wrong = rng.uniform() < 0.4
         c = a * b + (int(rng.integers(1, 9)) if wrong else 0)
         prompts.append(f"Tom has {a} boxes with {b} pens in each box. How many pens does Tom have?")
         answers.append(f"{a} * {b} = {c}. So the answer is {c}.")
-        y.append(float(wrong))
-    embedder = get_embedder("wordllama")
-    blocks = verifier_blocks(prompts, answers, embedder)
-    head = fit_head(blocks, np.array(y), Penalty(float("inf"), 1.0))
-    pred = head.predict(blocks)
-    v = Verifier(head=head, embedder=embedder, calibration=(float(pred.mean()), float(pred.std()) or 1.0, 4.0, 0.0),
-                 oof_quantiles=np.sort(pred), threshold=0.99)
-    v.save(tmp)
+        weak_right.append(0.0 if wrong else 1.0)
+    fit = fit_verifier(prompts, answers, np.column_stack([np.ones(80), weak_right]),
+                       embedder=get_embedder("wordllama"), prompt_scores=rng.normal(0.5, 0.01, 80), folds=3,
+                       n_boot=50)
+    fit.verifier.threshold = 0.999
+    fit.verifier.save(tmp)
     return tmp
 
 

@@ -271,24 +271,20 @@ def _slips(n: int, seed: int = 0):
 
 @pytest.fixture(scope="module")
 def verifier_folder(tmp_path_factory):
-    """A real :class:`~routellm_integrations.verification.Verifier` (the static WordLlama
-    embedder, a ridge head on its (prompt, answer) features) saved to a folder. Fitted in
-    closed form here rather than by ``fit_verifier``, whose nested cross-validation and
-    bootstrap guard take a minute on a shared 2-core machine (they have their own tests)."""
-    from routellm_integrations.adaptation.head import Penalty, fit_head
+    """A verifier fitted by ``fit_verifier`` (the static WordLlama embedder; nested
+    cross-validation, calibration and the guard against a prompt router that knows
+    nothing here) on 80 labelled GSM8K-like answers, saved to a folder."""
     from routellm_integrations.embedders import get_embedder
-    from routellm_integrations.verification import Verifier
-    from routellm_integrations.verification.features import verifier_blocks
+    from routellm_integrations.verification import fit_verifier
 
-    embedder = get_embedder("wordllama")
-    prompts, answers, y = _slips(80)
-    head = fit_head(verifier_blocks(prompts, answers, embedder), y, Penalty(float("inf"), 1.0))
-    pred = head.predict(verifier_blocks(prompts, answers, embedder))
-    v = Verifier(head=head, embedder=embedder, calibration=(float(pred.mean()), float(pred.std()) or 1.0, 4.0, 0.0),
-                 oof_quantiles=np.sort(pred), threshold=0.5)
-    v.oof_quantiles = np.sort(v.score(prompts, answers))
+    prompts, answers, strong_better = _slips(80)
+    labels = np.column_stack([np.ones(80), 1.0 - strong_better])  # (strong, weak) correct
+    flat = np.random.default_rng(1).normal(0.5, 0.01, 80)  # a prompt router with nothing to say
+    fit = fit_verifier(prompts, answers, labels, embedder=get_embedder("wordllama"), prompt_scores=flat, folds=3,
+                       n_boot=50)
+    assert fit.served, fit.report.summary()
     folder = tmp_path_factory.mktemp("adapted")
-    v.save(folder)
+    fit.verifier.save(folder)
     return folder
 
 
