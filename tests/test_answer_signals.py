@@ -180,3 +180,9 @@ def test_zero_label_score_rejects_unpaired_input() -> None:
 
 def test_zero_label_score_of_nothing_is_empty() -> None:
     assert zero_label_score([], []).shape == (0,)
+
+
+def test_ordinary_prose_is_not_self_correction() -> None:
+    essay = "Paris is large. However, the city is also old, and however, it is charming."
+    assert "self-correction" not in answer_flags("Tell me about Paris.", essay)
+    assert "self-correction" in answer_flags(WORD_PROBLEM, "16 - 3 = 13. However, since she also gives 2 away...")

@@ -359,7 +359,7 @@ _HEDGES = re.compile(
     r"difficult to (?:say|determine)|i'?m sorry|i apologi[sz]e|as an ai\b|i (?:can ?not|can't) (?:help|provide)|"
     r"it depends|ambiguous|i (?:would )?(?:guess|assume)|my best guess|probably|perhaps)", re.IGNORECASE)
 _SELF_CORRECTION = re.compile(
-    r"\b(wait[,.!]|actually,?|however, (?:since|this|that|we|it|the)|correction|i made (?:a|an) (?:mistake|error)|"
+    r"\b(wait[,.!]|actually,?|however, since|however, (?:this|that) (?:is|was) (?:not|wrong|incorrect)|correction|i made (?:a|an) (?:mistake|error)|"
     r"(?:my|the) (?:previous|earlier) (?:answer|calculation)|let me re|let's re|let us re|re-?calculate|"
     r"re-?evaluate|recheck|re-?examine|my mistake|on second thought|that'?s (?:not right|incorrect|wrong)|"
     r"this is (?:not right|incorrect|wrong)|mistake in|error in (?:my|the))", re.IGNORECASE)
