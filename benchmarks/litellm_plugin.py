@@ -1,0 +1,223 @@
+"""What the LiteLLM routing plug-in adds per request, in one run over one local backend.
+
+    python benchmarks/litellm_plugin.py                    # mf, 200 requests per arm, 50 ms backend
+    python benchmarks/litellm_plugin.py --router length --requests 500 --delay 0.02
+
+The backend is the local OpenAI-format server (``OpenAICompatServer``, answering after
+``--delay`` seconds) in its own process. Requests go one at a time, the arms interleaved
+request by request (so drift on a shared machine hits every arm alike), same prompts:
+
+(a) in process, a LiteLLM ``Router``: a plain model group (``simple-shuffle``, one
+    deployment) against the plug-in's alias over the same groups: the plug-in's cost
+    (the complexity router, our scoring, the metadata hooks);
+(b) over HTTP: the ``litellm`` proxy with the plug-in (its alias) against our own
+    routing server (``routellm serve``, same router and threshold) and against the plain
+    group on the same proxy, each also against calling the backend directly.
+
+Printed: p50 / p99 / mean latency of each arm and the added p50 / p99 / mean of each
+comparison. The strong model group and the weak one are the same backend, so the route
+taken does not change the backend's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from server_load import (  # the shared prompts, backend and percentiles
+    PROMPTS,
+    pct,
+    wait_health,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+PROXY_KEY = "sk-bench-litellm-master-0123456789"
+SERVER_KEY = "rk-bench-client-key-0001"
+ALIAS = "routellm-router"
+
+PLUGIN = """
+from pathlib import Path
+from routellm_integrations.litellm import RouteLLMPlugin
+routing = RouteLLMPlugin.from_proxy_config(Path(__file__).with_name("config.yaml"), router={router!r}, threshold=0.5)
+"""
+
+CONFIG = """
+model_list:
+  - model_name: big
+    litellm_params: {{model: openai/gpt-4o, api_base: "{base}", api_key: sk-bench-provider-key}}
+  - model_name: small
+    litellm_params: {{model: openai/gpt-4o-mini, api_base: "{base}", api_key: sk-bench-provider-key}}
+  - model_name: {alias}
+    litellm_params:
+      model: auto_router/complexity_router
+      complexity_router_default_model: small
+      complexity_router_config:
+        classifier_type: custom
+        classifier_plugin: routellm_plugin.routing
+        max_tokens_from_tier_model: false
+        tier_definitions:
+          - {{name: strong, description: strong}}
+          - {{name: weak, description: weak}}
+        fallback_tier: weak
+        tiers: {{strong: big, weak: small}}
+router_settings:
+  routing_strategy: simple-shuffle
+general_settings:
+  master_key: {key}
+"""
+
+
+def summary(latencies: list[float]) -> dict[str, float]:
+    return {"p50": pct(latencies, 50) * 1000, "p99": pct(latencies, 99) * 1000,
+            "mean": statistics.mean(latencies) * 1000}
+
+
+def added(arm: list[float], base: list[float]) -> dict[str, float]:
+    a, b = summary(arm), summary(base)
+    return {k: a[k] - b[k] for k in a}
+
+
+def messages(i: int) -> list[dict[str, str]]:
+    return [{"role": "user", "content": f"{PROMPTS[i % len(PROMPTS)]} (#{i})"}]
+
+
+async def in_process(base: str, router_name: str, n: int) -> dict[str, list[float]]:
+    """(a): the same litellm Router process, a plain group against the plug-in's alias."""
+    import litellm
+
+    from routellm_integrations.litellm import RouteLLMPlugin
+
+    model_list = [{"model_name": name, "litellm_params": {"model": f"openai/{model}", "api_base": base,
+                                                          "api_key": "sk-bench-provider-key"}}
+                  for name, model in (("big", "gpt-4o"), ("small", "gpt-4o-mini"))]
+    plugin = RouteLLMPlugin(model_list=model_list, strong="big", weak="small", router=router_name, threshold=0.5)
+    router = litellm.Router(model_list=[*model_list, plugin.deployment()], routing_strategy="simple-shuffle")
+    arms: dict[str, list[float]] = {"plain": [], "plugin": []}
+    for i in range(-10, n):  # 10 warm-up rounds, not timed
+        for arm, model in (("plain", "small"), ("plugin", ALIAS)):
+            start = time.perf_counter()
+            await router.acompletion(model=model, messages=messages(i), max_tokens=64)
+            if i >= 0:
+                arms[arm].append(time.perf_counter() - start)
+    return arms
+
+
+async def over_http(base: str, proxy: str, server: str, server_model: str, n: int) -> dict[str, list[float]]:
+    """(b): one HTTP client, the backend directly, the proxy's plain group, the proxy's
+    alias (the plug-in) and our routing server."""
+    targets = {
+        "direct": (base + "/chat/completions", "gpt-4o-mini", "sk-bench-provider-key"),
+        "proxy_plain": (proxy + "/v1/chat/completions", "small", PROXY_KEY),
+        "proxy_plugin": (proxy + "/v1/chat/completions", ALIAS, PROXY_KEY),
+        "our_server": (server + "/v1/chat/completions", server_model, SERVER_KEY),
+    }
+    arms: dict[str, list[float]] = {k: [] for k in targets}
+    async with httpx.AsyncClient(timeout=60, trust_env=False) as http:
+        for i in range(-10, n):
+            for arm, (url, model, key) in targets.items():
+                start = time.perf_counter()
+                resp = await http.post(url, json={"model": model, "messages": messages(i), "max_tokens": 64},
+                                       headers={"authorization": f"Bearer {key}"})
+                if resp.status_code != 200:
+                    raise SystemExit(f"{arm}: HTTP {resp.status_code}: {resp.text[:300]}")
+                if i >= 0:
+                    arms[arm].append(time.perf_counter() - start)
+    return arms
+
+
+def wait_live(url: str, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the litellm proxy exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/health/liveliness", timeout=2, trust_env=False).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("the litellm proxy did not start")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--router", choices=["mf", "length"], default="mf")
+    ap.add_argument("--requests", type=int, default=200, help="timed requests per arm")
+    ap.add_argument("--delay", type=float, default=0.05, help="backend latency in seconds")
+    ap.add_argument("--proxy-port", type=int, default=6071)
+    ap.add_argument("--server-port", type=int, default=6072)
+    args = ap.parse_args()
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "NO_PROXY": "127.0.0.1,localhost"}
+    os.environ.update({k: env[k] for k in ("LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_TELEMETRY", "NO_PROXY")})
+    backend = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "server_load.py"), "--role", "backend",
+                                "--delay", str(args.delay)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True, cwd=REPO, env=env)
+    base = backend.stdout.readline().strip()  # type: ignore[union-attr]
+    folder = Path(tempfile.mkdtemp(prefix="litellm-plugin-bench-"))
+    (folder / "config.yaml").write_text(textwrap.dedent(CONFIG).format(base=base, alias=ALIAS, key=PROXY_KEY))
+    (folder / "routellm_plugin.py").write_text(PLUGIN.format(router=args.router))
+    procs: list[subprocess.Popen[Any]] = []
+    try:
+        arms_a = asyncio.run(in_process(base, args.router, args.requests))
+        exe = str(Path(sys.executable).parent / "litellm")
+        log = open(folder / "proxy.log", "wb")  # noqa: SIM115 - the proxy writes to it until it ends
+        procs.append(subprocess.Popen([exe, "--config", str(folder / "config.yaml"), "--host", "127.0.0.1",
+                                       "--port", str(args.proxy_port)], cwd=folder, env=env, stdout=log,
+                                      stderr=subprocess.STDOUT))
+        server_env = {**env, "OPENAI_BASE_URL": base, "OPENAI_API_KEY": "sk-bench-provider-key",
+                      "ROUTELLM_SERVER_API_KEYS": f"bench={SERVER_KEY}"}
+        procs.append(subprocess.Popen([sys.executable, "-m", "routellm_integrations", "serve",
+                                       "--strong", "openai:gpt-4o", "--weak", "openai:gpt-4o-mini",
+                                       "--router", args.router, "--threshold", "0.5", "--port", str(args.server_port),
+                                       "--no-access-log", "--log-level", "warning"], cwd=REPO, env=server_env))
+        proxy, server = f"http://127.0.0.1:{args.proxy_port}", f"http://127.0.0.1:{args.server_port}"
+        wait_live(proxy, procs[0])
+        wait_health(server, procs[1])
+        arms_b = asyncio.run(over_http(base, proxy, server, f"router-{args.router}-0.5", args.requests))
+    finally:
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        backend.stdin.close()  # type: ignore[union-attr]
+        backend.wait(timeout=30)
+
+    def line(name: str, s: dict[str, float], sign: str = "+") -> str:
+        return (f"  {name:<38} p50 {s['p50']:{sign}8.2f} ms   p99 {s['p99']:{sign}8.2f} ms   "
+                f"mean {s['mean']:{sign}8.2f} ms")
+
+    print(f"{args.requests} requests per arm, one at a time, arms interleaved; router {args.router} "
+          f"(threshold 0.5); backend {args.delay * 1000:.0f} ms; {os.cpu_count()} cores")
+    print("(a) in process, litellm.Router")
+    for arm, values in arms_a.items():
+        print(line(f"{arm} latency", summary(values), sign=""))
+    print(line("added by the plug-in", added(arms_a["plugin"], arms_a["plain"])))
+    print("(b) over HTTP")
+    for arm, values in arms_b.items():
+        print(line(f"{arm} latency", summary(values), sign=""))
+    print(line("proxy+plug-in over proxy plain group", added(arms_b["proxy_plugin"], arms_b["proxy_plain"])))
+    print(line("proxy+plug-in over our server", added(arms_b["proxy_plugin"], arms_b["our_server"])))
+    print(line("our server over direct", added(arms_b["our_server"], arms_b["direct"])))
+    print(line("proxy+plug-in over direct", added(arms_b["proxy_plugin"], arms_b["direct"])))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
