@@ -13,6 +13,7 @@ from llm_helpers import STRONG_MODEL, WEAK_MODEL, group, logged, models_called
 
 from routellm_integrations.errors import InvalidThresholdError, UnknownRouterError
 from routellm_integrations.litellm import LiteLLMConfigError, RouteLLMPlugin
+from routellm_integrations.litellm.plugin import _fingerprint as fingerprint
 from routellm_integrations.routers.length import LengthRouter
 
 ALIAS = "routellm-router"
@@ -162,3 +163,28 @@ async def test_the_held_share_lives_in_the_store(model_list, openai_server, tmp_
     restored = again.policy.online.state_dict()
     assert restored["seen"] == 20 and restored["strong"] == seen["strong"]
     assert again.policy.threshold == pytest.approx(first.policy.threshold)
+
+
+async def test_a_failed_call_carries_its_decision_to_the_failure_callback(model_list, openai_server, recorder):
+    plugin = RouteLLMPlugin(model_list=model_list, strong="big", weak="small", router="length", threshold=0.5)
+    router = litellm.Router(model_list=[*model_list, plugin.deployment()], num_retries=0)
+    openai_server.fail_next(400, times=1, message="the backend refuses this one")
+    with pytest.raises(litellm.BadRequestError):
+        await router.acompletion(model=ALIAS, messages=ask("f" * 700))
+    [event] = await logged(recorder, ["f" * 700])
+    assert event["kind"] == "failure" and event["routellm"]["route"] == "strong"
+    assert event["routellm"]["model_group"] == "big" and event["routellm"]["score"] == pytest.approx(0.7 / 1.1)
+
+
+async def test_no_user_message_goes_to_the_fallback_and_says_why(model_list):
+    """LiteLLM does not ask the classifier for such a request (see the test above); asked
+    anyway, the plug-in sends it to the fallback and records why, rather than failing."""
+    from litellm.types.router import RoutingContext
+
+    plugin = RouteLLMPlugin(model_list=model_list, strong="big", weak="small", router="length", threshold=0.0)
+    only_system = [{"role": "system", "content": "a system prompt " * 50}]
+    context = RoutingContext(raw_messages=only_system, structured_messages=only_system, candidate_models=[])
+    assert await plugin.classify(context) == "weak"  # threshold 0 would send any scored text strong
+    record = plugin._take(fingerprint(only_system))
+    assert record["step_policy"] == "no_text" and "no user message" in record["note"]
+    assert record["model_group"] == "small"
