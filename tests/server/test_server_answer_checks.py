@@ -6,6 +6,7 @@ folders refused when the config loads, naming the field."""
 
 from __future__ import annotations
 
+import numpy as np
 import openai
 import pytest
 from srv_helpers import CLIENT_KEY
@@ -66,10 +67,32 @@ def test_agreement_over_http_is_one_more_cheap_call_in_usage_budget_and_metrics(
 
 
 def test_route_then_verify_on_the_server_holds_the_share_with_escalations(serve, openai_server) -> None:
-    server = _serve(serve, hybrid={"router": "random", "strong_fraction": 0.3, "escalate_if": "final_answer"})
-    sdk(server).chat.completions.create(model="hybrid", messages=ASK)
+    """strong_fraction 0.3 with a final-answer check: the share of calls answered strong,
+    escalations included, holds; long prompts (the length router's surest) skip the cheap
+    call."""
+    def answers(turn):  # the weak model states no final answer on every third prompt
+        if turn.model == "gpt-4o-mini" and int(turn.last_user_text.split(":")[0][1:]) % 3 == 0:
+            return Reply(text="Let me think about the boxes.")
+        return Reply(text="Each box holds 7 pens, so the answer is 42.")
+
+    openai_server.chat.responder = answers
+    server = _serve(serve, hybrid={"router": "length", "strong_fraction": 0.3, "escalate_if": "final_answer"})
+    client, rng = sdk(server), np.random.default_rng(3)
+    strong, direct = [], []
+    for i in range(150):
+        filler = " Please show your working." * int(rng.integers(0, 12))
+        meta = client.chat.completions.create(model="hybrid", messages=[
+            {"role": "user", "content": f"Q{i}: Tom has {i % 9 + 2} boxes with 7 pens each. How many pens?{filler}"}
+        ]).routellm
+        strong.append(meta["route"] == "strong")
+        direct.append(meta["route"] == "strong" and meta["escalated_from"] is None)
+    assert np.mean(strong[50:]) == pytest.approx(0.3, abs=0.08)
+    assert np.mean(direct[50:]) < np.mean(strong[50:]) - 0.1  # escalations fill part of the share
+    usage = server.get("/v1/routing/usage").json()["total"]
+    weak_requests = sum(r.json["model"] == "gpt-4o-mini" for r in openai_server.requests_to("/v1/chat/completions"))
+    assert weak_requests == 150 - sum(direct) and usage["escalated_calls"] == sum(strong) - sum(direct)
     routed = [r for r in server.client._routed.values() if r.key == "hybrid"]
-    assert routed and all(isinstance(r.policy.online, CascadeShareController) and r.checks for r in routed)
+    assert routed and all(isinstance(r.policy.online, CascadeShareController) for r in routed)
 
 
 def test_bad_check_names_and_folders_fail_when_the_config_loads(provider_env, tmp_path) -> None:
