@@ -405,3 +405,18 @@ def test_a_verifier_the_guard_did_not_serve_is_not_used(verifier_folder, tmp_pat
     assert [c.__name__ for c in forced] == ["verifier"]
     with pytest.raises(UnservedVerifierError):  # asked for by name in code: the typed error
         verifier(str(tmp_path))
+
+
+def test_a_second_call_that_cannot_be_admitted_leaves_the_answer_reviewable(openai_server):
+    def wants_an_unknown_route(answer):  # a check of one's own asking for a route the policy refuses
+        if "k" not in answer.samples:
+            raise SampleNeeded("k", "nope")
+        return None if answer.samples["k"] is None else "unexpected"
+
+    openai_server.chat.push(Reply(text="So Tom has 84 pens."), model="gpt-4o-mini")
+    with _client(openai_server, escalate_if=[wants_an_unknown_route]) as client:
+        with pytest.warns(RuntimeWarning, match="second call .* was not made \\(InvalidRouteError"):
+            meta = client.chat.completions.create(model="auto",
+                                                  messages=[{"role": "user", "content": MATHS}]).routellm
+        assert meta["route"] == "weak" and meta["status"] == "ok"
+        assert [e.status for e in client.aclient.store.entries()] == ["ok"]

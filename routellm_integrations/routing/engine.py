@@ -41,6 +41,7 @@ Framework-free: this module imports neither LangChain nor LlamaIndex.
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -281,7 +282,14 @@ def _sample_call(call: RoutedCall, need: SampleNeeded) -> RoutedCall | None:
         raise RouteLLMError(f"an escalation check asked twice for the second answer {need.key!r}: a check must "
                             "read Answer.samples[key] once it is there (None: the second call failed)")
     # at the top no answer can be escalated: a second call could change nothing
-    other = call.sample(need.route, need.params) if call.next_up is not None else None
+    other = None
+    if call.next_up is not None:
+        try:
+            other = call.sample(need.route, need.params)
+        except RouteLLMError as exc:  # e.g. a store that cannot admit it now: the answer in hand stays reviewable
+            warnings.warn(f"routellm: the second call an escalation check asked for was not made "
+                          f"({type(exc).__name__}: {exc}); the check gets no second answer", RuntimeWarning,
+                          stacklevel=2)
     if other is None:
         call.samples[need.key] = None
     return other
