@@ -97,6 +97,16 @@ def _fingerprint(messages: Any) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _served(record: dict[str, Any], metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` naming the group this attempt goes to when LiteLLM sent the call
+    elsewhere after the decision (a fallback group, a tier rule of its own): the record
+    says both, never only a group the call did not go to."""
+    served = metadata.get("deployment_model_name")
+    if not isinstance(served, str) or served == record.get("model_group"):
+        return {k: v for k, v in record.items() if k != "served_by_model_group"}
+    return {**record, "served_by_model_group": served}
+
+
 class RouteLLMPlugin(CustomLogger):
     """Route a LiteLLM model alias with one of our routers.
 
@@ -279,8 +289,10 @@ class RouteLLMPlugin(CustomLogger):
         model group is chosen by now); other requests pass untouched."""
         key = "litellm_metadata" if isinstance(kwargs.get("litellm_metadata"), dict) else "metadata"
         metadata = kwargs.get(key)
-        if isinstance(metadata, dict) and METADATA_KEY in metadata:
-            return None  # another plug-in object of this alias wrote it
+        written = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+        if isinstance(written, dict):  # a retry or fallback attempt of a call already recorded
+            metadata[METADATA_KEY] = _served(written, metadata)  # type: ignore[index]
+            return kwargs
         record = self._take(_fingerprint(kwargs.get("messages")))
         if record is None:
             record = self._unasked(metadata)
@@ -288,7 +300,7 @@ class RouteLLMPlugin(CustomLogger):
                 return None
         if not isinstance(metadata, dict):
             metadata = kwargs[key] = {}
-        metadata[METADATA_KEY] = record
+        metadata[METADATA_KEY] = _served(record, metadata)
         return kwargs
 
     async def async_post_call_success_deployment_hook(self, request_data: dict[str, Any], response: Any,

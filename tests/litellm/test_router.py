@@ -5,6 +5,7 @@ configuration fails when the plug-in is built."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import litellm
@@ -188,3 +189,32 @@ async def test_no_user_message_goes_to_the_fallback_and_says_why(model_list):
     record = plugin._take(fingerprint(only_system))
     assert record["step_policy"] == "no_text" and "no user message" in record["note"]
     assert record["model_group"] == "small"
+
+
+async def test_concurrent_calls_each_carry_their_own_decision(model_list, openai_server, recorder):
+    _plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
+    prompts = [f"c{i} " + "k" * (60 * i) for i in range(24)]
+    await asyncio.gather(*(router.acompletion(model=ALIAS, messages=ask(p)) for p in prompts))
+    events = {e["text"]: e for e in await logged(recorder, prompts)}
+    assert len(events) == len(prompts)
+    for p, s in zip(prompts, LengthRouter().score(prompts)):
+        e = events[p]
+        assert e["routellm"]["score"] == pytest.approx(float(s))
+        assert e["model"] == (STRONG_MODEL if s >= 0.5 else WEAK_MODEL)
+        assert e["routellm"]["model_group"] == ("big" if s >= 0.5 else "small")
+        assert "served_by_model_group" not in e["routellm"]
+
+
+async def test_a_litellm_fallback_group_is_recorded_beside_the_decision(model_list, openai_server, recorder):
+    plugin = RouteLLMPlugin(model_list=model_list, strong="big", weak="small", router="length", threshold=0.5)
+    router = litellm.Router(model_list=[*model_list, plugin.deployment()], num_retries=0,
+                            fallbacks=[{"big": ["small"]}])
+    openai_server.fail_next(500, times=1)
+    await router.acompletion(model=ALIAS, messages=ask("b" * 800))
+    assert models_called(openai_server) == [STRONG_MODEL, WEAK_MODEL]
+    events = await logged(recorder, ["b" * 800] * 2)  # the failed attempt, then the fallback's success
+    assert [e["kind"] for e in events] == ["failure", "success"]
+    assert "served_by_model_group" not in events[0]["routellm"]
+    successes = events[1:]
+    assert successes and successes[-1]["routellm"]["route"] == "strong"
+    assert successes[-1]["routellm"]["served_by_model_group"] == "small"
