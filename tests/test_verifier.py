@@ -360,3 +360,41 @@ def test_cli_adapt_refuses_a_partly_empty_weak_answer_column(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "'weak_answer' is empty in row(s) 6 of 20" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_judge_labelling_over_http_keeps_both_answers_for_the_verifier(tmp_path, openai_server):
+    """routellm label's path, over the local OpenAI-format server: the strong model gets
+    the sum right, the weak one slips on odd cases; the judge prefers the right answer.
+    The store keeps both answers beside each verdict, which is what adapt's verifier reads."""
+    import re as _re
+
+    from routellm_integrations.labels import JUDGE_SYSTEM_PROMPT, OpenAIChatClient, label_prompts
+    from routellm_integrations.testing import Reply
+
+    def script(turn):
+        if any(JUDGE_SYSTEM_PROMPT in t for t in turn.texts):
+            shown = dict(_re.findall(r"\[The Start of Assistant (A|B)'s Answer\]\n(.*?)\n\[The End", turn.last_user_text,
+                                     _re.S))
+            right = {k: "#### 84" in v for k, v in shown.items()}
+            verdict = "[[A]]" if right["A"] > right["B"] else "[[B]]" if right["B"] > right["A"] else "[[C]]"
+            return Reply(text=f"Checked the arithmetic. {verdict}")
+        case = int(_re.search(r"case (\d+)", turn.last_user_text).group(1))
+        if turn.model == "gpt-4o-mini" and case % 2:
+            return Reply(text="12 * 7 = 82, so 82 pens.\n#### 82")
+        return Reply(text="12 * 7 = 84, so 84 pens.\n#### 84")
+
+    openai_server.chat.responder = script
+    kw = dict(base_url=openai_server.base_url, api_key="sk-test-0123456789abcdef", max_retries=0)
+    prompts = [f"Tom has 12 boxes of 7 pens. How many pens? (case {i})" for i in range(6)]
+    with LabelStore(tmp_path / "labels.sqlite") as store:
+        report = label_prompts(prompts, strong=OpenAIChatClient("gpt-4o", **kw), weak=OpenAIChatClient("gpt-4o-mini", **kw),
+                               judge=OpenAIChatClient("gpt-4.1", **kw), store=store, progress=False)
+        assert report.n_labelled == 6
+        labels = store.label_set()
+    got = {p: (s, w, sa, wa) for p, s, w, sa, wa in zip(labels.prompts, labels.strong, labels.weak,
+                                                        labels.strong_answers, labels.weak_answers)}
+    for i, p in enumerate(prompts):
+        strong, weak, strong_answer, weak_answer = got[p]
+        assert strong_answer.endswith("#### 84")
+        assert weak_answer.endswith("#### 82" if i % 2 else "#### 84")
+        assert (strong, weak) == ((1.0, 0.0) if i % 2 else (0.5, 0.5))
