@@ -398,3 +398,34 @@ def test_judge_labelling_over_http_keeps_both_answers_for_the_verifier(tmp_path,
         assert strong_answer.endswith("#### 84")
         assert weak_answer.endswith("#### 82" if i % 2 else "#### 84")
         assert (strong, weak) == ((1.0, 0.0) if i % 2 else (0.5, 0.5))
+
+
+def test_shadow_sampling_keeps_both_answers(openai_server, tmp_path):
+    """A routed call answered weak, shadowed: the strong backend answers too, the judge
+    compares, and the store keeps the weak answer the user got and the strong one."""
+    from langchain_openai import ChatOpenAI
+
+    from langchain_routellm import RoutedChat
+    from routellm_integrations import Budget
+    from routellm_integrations.labels.shadow import ShadowSampler
+    from routellm_integrations.testing import Reply
+
+    def respond(turn):
+        if any("impartial judge" in t for t in turn.texts):
+            answer_a = turn.last_user_text.split("[The Start of Assistant A's Answer]")[1].split("[The End")[0]
+            return Reply(text="[[A]]" if "#### 84" in answer_a else "[[B]]")
+        return Reply(text="#### 84" if turn.model == "gpt-4o" else "12 * 7 = 82\n#### 82")
+
+    openai_server.chat.responder = respond
+    sampler = ShadowSampler(tmp_path / "labels.sqlite", rate=1.0, budget=Budget(max_usd=1.0), seed=0)
+    kw = dict(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
+    llm = RoutedChat(strong=ChatOpenAI(model="gpt-4o", **kw), weak=ChatOpenAI(model="gpt-4o-mini", **kw),
+                     router="length", router_options={"midpoint": 200}, threshold=0.5, shadow=sampler)
+    prompts = [f"What is 12 * 7? ({i})" for i in range(3)]
+    for p in prompts:
+        assert llm.invoke(p).response_metadata["routellm"]["route"] == "weak"
+    assert sampler.drain(timeout=20)
+    labels = sampler.store.label_set()
+    sampler.close()
+    assert sorted(labels.prompts) == prompts and (labels.strong == 1.0).all()
+    assert labels.weak_answers == ("12 * 7 = 82\n#### 82",) * 3 and labels.strong_answers == ("#### 84",) * 3
