@@ -113,7 +113,8 @@ class CascadeShareController(OnlineShareController):
     0 until ``min_samples`` weak calls were seen), and each escalation counts as a strong
     call in the realised share and the controller's integral term. Without escalations
     it is the plain :class:`~.online.OnlineShareController`. A checkpoint keeps the
-    counts and the integral term; the escalation rate is re-learnt after a restart."""
+    counts, the integral term and the escalation rate's moving counts, so a restarted
+    process sends the same share straight to the strong model."""
 
     def __init__(self, target: float, **kwargs: Any) -> None:
         super().__init__(target, **kwargs)
@@ -166,6 +167,20 @@ class CascadeShareController(OnlineShareController):
             self._weak_n *= decay
             self._escalated_n *= decay
             self._weak_n += 0.0 if strong else 1.0
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        with self._lock:
+            state.update(weak_n=self._weak_n, escalated_n=self._escalated_n)
+        return state
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "CascadeShareController":
+        restored = super().from_state_dict(state)  # validates the checkpoint
+        assert isinstance(restored, CascadeShareController)
+        restored._weak_n = float(state.get("weak_n", 0.0))
+        restored._escalated_n = float(state.get("escalated_n", 0.0))
+        return restored
 
     def escalated(self) -> None:
         """A call this controller saw go weak was escalated to the strong model: it counts

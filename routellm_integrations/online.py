@@ -111,6 +111,9 @@ class OnlineState(BaseModel):
     scores: list[Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]]
     seen: int = Field(ge=0)
     strong: int = Field(ge=0)
+    #: a cascade's moving counts of weak calls and of those escalated (route, then verify)
+    weak_n: float = Field(0.0, ge=0.0, allow_inf_nan=False)
+    escalated_n: float = Field(0.0, ge=0.0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _counts(self) -> "OnlineState":

@@ -130,3 +130,25 @@ def test_the_controller_on_its_own():
     # a checkpoint restores into the cascade controller (the escalation rate is re-learnt)
     restored = CascadeShareController.from_state_dict(cascade.state_dict())
     assert isinstance(restored, CascadeShareController) and restored.realised_share == cascade.realised_share
+
+
+def test_a_restored_cascade_controller_keeps_its_escalation_rate():
+    """A restart must not forget how often weak answers escalate: the restored controller
+    sends the same share straight to the strong model (without the counts in the
+    checkpoint it would send the whole target straight again, 0.3 instead of ~0.125)."""
+    c = CascadeShareController(0.3, window=200, min_samples=20)
+    rng = np.random.default_rng(0)
+    for i in range(200):
+        s = float(rng.random())
+        strong = s > 0.9
+        c.observe(s, strong)
+        if not strong and i % 5 == 0:
+            c.escalated()
+    assert c.escalation_rate is not None and c.direct_target < 0.2
+    restored = CascadeShareController.from_state_dict(c.state_dict())
+    assert restored.escalation_rate == pytest.approx(c.escalation_rate)
+    assert restored.direct_target == pytest.approx(c.direct_target)
+    assert restored.threshold() == pytest.approx(c.threshold())
+    # an older checkpoint (no counts) still loads, and learns the rate again
+    old = {k: v for k, v in c.state_dict().items() if k not in ("weak_n", "escalated_n")}
+    assert CascadeShareController.from_state_dict(old).escalation_rate is None
