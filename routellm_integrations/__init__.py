@@ -30,6 +30,7 @@ _LAZY = {"adapt_router": ".adaptation", "AdaptedRouter": ".adaptation", "LabelSt
          "EscalationCheckError": ".routing.escalation", "UnknownCallError": ".labels.store",
          "MissingCredentialsError": ".labels.clients", "ConfigError": ".server.config",
          "AuthError": ".server.auth", "UnscoredPairWarning": ".routers.pair",
+         "LiteLLMConfigError": ".litellm.config",
          # the answer verifier (numpy + safetensors; its embedder loads when it first scores)
          "load_verifier": ".verification.verifier", "fit_verifier": ".verification.verifier",
          "Verifier": ".verification.verifier", "NoVerifierError": ".verification.verifier",
@@ -46,6 +47,7 @@ _ERRORS = ["AuthError", "BackendConfigError", "BackendError", "BudgetConfigError
            "ConfigError", "DataError", "EmbedderError", "EscalationCheckError", "InvalidEmbedderError",
            "InvalidModelError", "InvalidPromptError", "InvalidRouteError", "InvalidScoreError", "InvalidStateError",
            "InvalidStoreURL", "InvalidThresholdError", "InvalidUsageError", "JudgeVerdictError", "LedgerError",
+           "LiteLLMConfigError",
            "MissingCredentialsError", "MissingEmbedderExtraError", "MissingExtraError", "NoVerifierError",
            "PriceTableError",
            "RouteLLMError", "RouterOptionError", "StoreResetError", "StoreUnavailableError",
