@@ -186,3 +186,12 @@ def test_ordinary_prose_is_not_self_correction() -> None:
     essay = "Paris is large. However, the city is also old, and however, it is charming."
     assert "self-correction" not in answer_flags("Tell me about Paris.", essay)
     assert "self-correction" in answer_flags(WORD_PROBLEM, "16 - 3 = 13. However, since she also gives 2 away...")
+
+
+def test_arithmetic_checking_is_bounded_per_answer() -> None:
+    """A pathological answer (thousands of equations) is checked for its first 500 links
+    only, so its cost stays bounded; a slip among them is still found."""
+    steps = "12 * 7 = 84.\n" * 600
+    assert arithmetic_slips(steps + "2 + 2 = 5.") == []
+    assert arithmetic_slips("2 + 2 = 5.\n" + steps) == ["2 + 2 = 5"]
+    assert arithmetic_slips("1" * 100_000 + " + 1 = 3") == []  # operands are read next to "=" only

@@ -206,6 +206,11 @@ _FIRST_TERM = re.compile(r"[-−]?\$?\s?\d[\d,]*(?:\.\d+)?%?")
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
         ast.Pow: operator.pow}
 _MAX_MAGNITUDE = 1e15
+#: characters either side of an "=" read as its operands (no written step is longer)
+_SIDE_CHARS = 300
+#: equations checked per answer at most (a worked answer has tens; this bounds the work
+#: a pathological megabyte of "a = b" can cause)
+_MAX_LINKS = 500
 
 
 def _eval(node: ast.AST) -> float:
@@ -326,10 +331,15 @@ def arithmetic_slips(answer: str) -> list[str]:
     """Each ``expression = value`` in the answer that does not hold, as "12 * 7 = 82".
 
     Both GSM8K-style calculator notes (``<<12*7=84>>``) and running text ("so 9 * $2 =
-    $18") are re-evaluated; a chain ``a = b = c`` is checked link by link."""
+    $18") are re-evaluated; a chain ``a = b = c`` is checked link by link (the first
+    500 links of an answer)."""
     slips: list[str] = []
     text = _ESCAPED.sub("*", str(answer or ""))
+    checked = 0
     for m in _CALC.finditer(text):
+        checked += 1
+        if checked > _MAX_LINKS:
+            return slips
         if _consistent(m.group(1), m.group(2)) is False:
             slips.append(f"{m.group(1).strip()} = {m.group(2).strip()}")
     text = _CALC.sub("", text)
@@ -338,8 +348,13 @@ def arithmetic_slips(answer: str) -> list[str]:
             continue
         parts = re.split(r"(?<![<>=!])=(?!=)", line)
         for left, right in zip(parts, parts[1:]):
-            tail = _TAIL.search(left)
-            head = _HEAD.match(right)
+            checked += 1
+            if checked > _MAX_LINKS:
+                return slips
+            # only the text next to "=" can be its operands: bounded, so a megabyte-long
+            # line of digits costs linear time, not quadratic
+            tail = _TAIL.search(left[-_SIDE_CHARS:])
+            head = _HEAD.match(right[:_SIDE_CHARS])
             lhs = _trim(tail.group(0) if tail else "", side="left")
             rhs = _trim(head.group(0) if head else "", side="right")
             if not lhs or not rhs:
