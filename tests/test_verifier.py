@@ -247,10 +247,15 @@ def test_adapt_with_answers_serves_the_prompt_router_and_the_verifier(tmp_path, 
 
 
 def test_adapt_without_answers_fits_no_verifier(tmp_path, wordllama):
-    write_outcomes(tmp_path / "o.csv", [r[:3] for r in maths(80)], header=("prompt", "strong", "weak"))
+    rows = maths(80)
+    write_outcomes(tmp_path / "answered.csv", rows)
+    first = adapt_router("length", outcomes=tmp_path / "answered.csv", embedder=wordllama,
+                         verifier_embedder=wordllama, n_boot=20, progress=False).save(tmp_path / "r")
+    assert load_verifier(first).served
+    write_outcomes(tmp_path / "o.csv", [r[:3] for r in rows], header=("prompt", "strong", "weak"))
     result = adapt_router("length", outcomes=tmp_path / "o.csv", embedder=wordllama, n_boot=20, progress=False)
     assert result.report.verifier is None and result.verifier is None
-    out = result.save(tmp_path / "r")
+    out = result.save(tmp_path / "r")  # over the folder that held a verifier: none is left behind
     with pytest.raises(NoVerifierError):
         load_verifier(out)
     with pytest.raises(DataError, match="verify=True needs labels with the weak model's answers"):
