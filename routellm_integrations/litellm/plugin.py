@@ -133,6 +133,12 @@ class RouteLLMPlugin(CustomLogger):
         if not self.nway:
             self.policy.score_pair(names["strong"], names["weak"])
         self.prices = prices
+        # load and warm the router now, when the Router or the proxy starts: a router that
+        # cannot load fails start-up, and the first request's scoring stays well inside
+        # LiteLLM's classifier timeout (past it LiteLLM routes to the fallback tier itself).
+        # A dry run: nothing is observed or remembered.
+        costs = self._expected_costs(100, 1) if self.policy.chooser.needs_costs else None
+        self.policy.decide("warm-up", dry_run=True, costs=costs)
         # shared by the plug-ins of one alias: the proxy may import the module that builds
         # the plug-in once for the classifier and once more for ``callbacks:``
         self._pending = _PENDING.setdefault(self.model_name, OrderedDict())
