@@ -8,8 +8,9 @@ The backend is the local OpenAI-format server (``OpenAICompatServer``, answering
 request by request (so drift on a shared machine hits every arm alike), same prompts:
 
 (a) in process, a LiteLLM ``Router``: a plain model group (``simple-shuffle``, one
-    deployment) against the plug-in's alias over the same groups: the plug-in's cost
-    (the complexity router, our scoring, the metadata hooks);
+    deployment) against the plug-in's alias over the same groups: the plug-in's cost,
+    split by a third arm, the same complexity-router marker with a classifier that answers
+    at once, into LiteLLM's strategy and ours (scoring, the metadata hooks);
 (b) over HTTP: the ``litellm`` proxy with the plug-in (its alias) against our own
     routing server (``routellm serve``, same router and threshold) and against the plain
     group on the same proxy, each also against calling the backend directly.
@@ -94,6 +95,13 @@ def messages(i: int) -> list[dict[str, str]]:
     return [{"role": "user", "content": f"{PROMPTS[i % len(PROMPTS)]} (#{i})"}]
 
 
+class _Constant:
+    """A classifier plug-in that always answers ``weak``, without scoring."""
+
+    async def classify(self, context: Any) -> str:
+        return "weak"
+
+
 async def in_process(base: str, router_name: str, n: int) -> dict[str, list[float]]:
     """(a): the same litellm Router process, a plain group against the plug-in's alias."""
     import litellm
@@ -104,10 +112,15 @@ async def in_process(base: str, router_name: str, n: int) -> dict[str, list[floa
                                                           "api_key": "sk-bench-provider-key"}}
                   for name, model in (("big", "gpt-4o"), ("small", "gpt-4o-mini"))]
     plugin = RouteLLMPlugin(model_list=model_list, strong="big", weak="small", router=router_name, threshold=0.5)
-    router = litellm.Router(model_list=[*model_list, plugin.deployment()], routing_strategy="simple-shuffle")
-    arms: dict[str, list[float]] = {"plain": [], "plugin": []}
+    # LiteLLM's own part of the cost: the same complexity-router marker, whose classifier
+    # answers at once without scoring
+    constant = {"model_name": "constant-router", "litellm_params": {
+        "model": "auto_router/complexity_router", "complexity_router_default_model": "small",
+        "complexity_router_config": {**plugin.complexity_router_config(), "classifier_plugin": _Constant()}}}
+    router = litellm.Router(model_list=[*model_list, plugin.deployment(), constant], routing_strategy="simple-shuffle")
+    arms: dict[str, list[float]] = {"plain": [], "constant": [], "plugin": []}
     for i in range(-10, n):  # 10 warm-up rounds, not timed
-        for arm, model in (("plain", "small"), ("plugin", ALIAS)):
+        for arm, model in (("plain", "small"), ("constant", "constant-router"), ("plugin", ALIAS)):
             start = time.perf_counter()
             await router.acompletion(model=model, messages=messages(i), max_tokens=64)
             if i >= 0:
@@ -209,6 +222,8 @@ def main() -> int:
     for arm, values in arms_a.items():
         print(line(f"{arm} latency", summary(values), sign=""))
     print(line("added by the plug-in", added(arms_a["plugin"], arms_a["plain"])))
+    print(line("  of which LiteLLM's complexity router", added(arms_a["constant"], arms_a["plain"])))
+    print(line("  of which ours (scoring, hooks)", added(arms_a["plugin"], arms_a["constant"])))
     print("(b) over HTTP")
     for arm, values in arms_b.items():
         print(line(f"{arm} latency", summary(values), sign=""))
