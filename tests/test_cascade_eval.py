@@ -239,3 +239,25 @@ def test_evaluate_cascade_refusals(tmp_path: Path) -> None:
                           "--cascade", str(tmp_path / "nosuch")])
     assert nodir.exit_code == 2 and "neither" in nodir.output
     assert issubclass(DataError, RouteLLMError)
+
+
+@pytest.mark.slow
+def test_evaluate_cascade_with_a_verifier_folder(tmp_path: Path) -> None:
+    from routellm_integrations.embedders import get_embedder
+    from routellm_integrations.verification import fit_verifier
+
+    data = load_answer_outcomes(_answers_file(tmp_path))
+    fit = fit_verifier(list(data.prompts), list(data.weak_answers), data.bench, embedder=get_embedder("wordllama"),
+                       n_boot=50, folds=3)
+    folder = fit.verifier.save(tmp_path / "adapted")
+    out = CliRunner().invoke(cli.app, ["evaluate", "--routers", "length", "--outcomes", str(_answers_file(tmp_path)),
+                                       "--cascade", str(folder), "--quiet"])
+    assert out.exit_code == 0, out.output
+    row = next(line for line in out.stdout.splitlines() if line.startswith("verifier (adapted"))
+    assert ("not served" in row) == (not fit.served)
+    assert float(row.split("cascade")[1].split()[1]) > 0.6  # the slips are in its features too
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = CliRunner().invoke(cli.app, ["evaluate", "--routers", "length", "--outcomes", str(_answers_file(tmp_path)),
+                                        "--cascade", str(empty)])
+    assert none.exit_code == 1 and "holds no verifier" in none.output

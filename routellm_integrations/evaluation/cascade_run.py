@@ -50,8 +50,10 @@ def check_scores(check: Any, prompts: Sequence[str], answers: Sequence[str]) -> 
     if isinstance(check, (str, os.PathLike)):
         from ..verification import load_verifier
 
-        verifier = load_verifier(check)
-        return f"verifier ({Path(check).name})", np.asarray(verifier.score(list(prompts), list(answers)), dtype=float)
+        # evaluated even where its guard did not serve it: this is where one looks at why
+        verifier = load_verifier(check, allow_unserved=True)
+        name = f"verifier ({Path(check).name})" + ("" if verifier.served else ", not served by its guard")
+        return name, np.asarray(verifier.score(list(prompts), list(answers)), dtype=float)
     if hasattr(check, "score"):
         return "verifier", np.asarray(check.score(list(prompts), list(answers)), dtype=float)
     raise DataError(f"a cascade check is 'checks' or a verifier folder, not {check!r}")
