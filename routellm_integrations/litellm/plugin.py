@@ -227,13 +227,14 @@ class RouteLLMPlugin(CustomLogger):
             decision = await self._decide(messages)
             record = self._record(decision)
         except InvalidPromptError as exc:
-            ticket = self.policy.admit(self.fallback, reason="no_text", costs=None)
+            costs = self._expected_costs(0, 1) if self.policy.chooser.needs_costs else None
+            ticket = self.policy.admit(self.fallback, reason="no_text", costs=costs)
             record = self._record(ticket.decision, note=str(exc))
         except RouteLLMError as exc:
             log.warning("routellm: routing failed (%s: %s); the request goes to %r", type(exc).__name__, exc,
                         self.fallback)
-            record = {"route": self.fallback, "model_group": self.tiers[self.fallback], "router": self.policy.router_name,
-                      "error": f"{type(exc).__name__}: {exc}"}
+            record = {"route": self.fallback, "model_group": self.tiers[self.fallback],
+                      "router": self.policy.router_name, "error": f"{type(exc).__name__}: {exc}"}
         self._hold(_fingerprint(raw), record)
         return record["route"]
 
@@ -244,10 +245,13 @@ class RouteLLMPlugin(CustomLogger):
         costs = self._expected_costs(turn.input_chars, turn.messages) if self.policy.chooser.needs_costs else None
         if not turn.has_text:
             return self.policy.admit(self.fallback, reason="no_text", costs=costs).decision
+        # the turn's key: a tool-calling step that continues a user turn keeps the turn's
+        # route (steps="per_turn"), as in every integration
+        options = {"turn_key": turn.key, "followup": turn.followup, "costs": costs}
         if self.policy.scores_inline(turn.text):
-            ticket = self.policy.decide(turn.text, costs=costs)
+            ticket = self.policy.decide(turn.text, **options)
         else:
-            ticket = await asyncio.to_thread(self.policy.decide, turn.text, costs=costs)
+            ticket = await asyncio.to_thread(self.policy.decide, turn.text, **options)
         return ticket.decision
 
     def _expected_costs(self, input_chars: int, messages: int) -> dict[str, float]:

@@ -218,3 +218,17 @@ async def test_a_litellm_fallback_group_is_recorded_beside_the_decision(model_li
     successes = events[1:]
     assert successes and successes[-1]["routellm"]["route"] == "strong"
     assert successes[-1]["routellm"]["served_by_model_group"] == "small"
+
+
+async def test_a_tool_step_keeps_its_turns_route(model_list, openai_server, recorder):
+    plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
+    ask_long = [{"role": "user", "content": "t" * 900}]
+    await router.acompletion(model=ALIAS, messages=ask_long)
+    # the tool-calling step of the same turn: its last message is short, the turn is the long ask
+    step = [*ask_long, {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]
+    await router.acompletion(model=ALIAS, messages=step)
+    assert models_called(openai_server) == [STRONG_MODEL, STRONG_MODEL]
+    [kept] = [e for e in await logged(recorder, ["t" * 900, "ok"]) if e["text"] == "ok"]
+    assert kept["routellm"]["step_policy"] == "per_turn:kept" and kept["routellm"]["route"] == "strong"
