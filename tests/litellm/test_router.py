@@ -221,7 +221,7 @@ async def test_a_litellm_fallback_group_is_recorded_beside_the_decision(model_li
 
 
 async def test_a_tool_step_keeps_its_turns_route(model_list, openai_server, recorder):
-    plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
+    _plugin, router = routed_router(model_list, strong="big", weak="small", router="length", threshold=0.5)
     ask_long = [{"role": "user", "content": "t" * 900}]
     await router.acompletion(model=ALIAS, messages=ask_long)
     # the tool-calling step of the same turn: its last message is short, the turn is the long ask
