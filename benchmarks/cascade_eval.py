@@ -25,8 +25,8 @@ differences):
 * latency a check adds to an escalated call: its compute per answer (the escalated call
   also waits for the whole cheap answer, which no recorded data times).
 
-    python benchmarks/cascade_eval.py                       # every set (~? min on 2 cores)
-    python benchmarks/cascade_eval.py --sets gsm8k --json out.json
+    python benchmarks/cascade_eval.py --both-directions --json out.json   # every set (~10 min on 2 busy cores)
+    python benchmarks/cascade_eval.py --sets gsm8k                        # one set, one direction (~2 min)
 """
 
 from __future__ import annotations
