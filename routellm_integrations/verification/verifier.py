@@ -15,8 +15,8 @@ labels only, its APGR is measured by nested cross-validation on them, and it is
 chose (the adapted head, the base router or length) in ``confidence`` of the resamples.
 A folder whose verifier was not served still holds it, for the record, but
 :func:`load_verifier` refuses it with :class:`UnservedVerifierError` saying why (pass
-``allow_unserved=True`` to inspect it): ``escalate_if=`` with a verifier the labels did
-not support must fail loudly, never escalate silently at random.
+``allow_unserved=True`` to inspect it), and ``escalate_if=<folder>`` adds no check and
+warns why: a verifier the labels did not support must never escalate without a word.
 """
 
 from __future__ import annotations
