@@ -100,8 +100,8 @@ def _row(boot, name: str, ratios) -> dict:
             "cost_interval": {str(r): boot.interval(name, r) for r in ratios}}
 
 
-def run_half(data: AnswerSet, fit_idx: np.ndarray, test_idx: np.ndarray, *, ns: list[str], base, base_name: str, generic,
-             embedder, ratios, n_boot: int, seed: int, direction: str) -> dict:
+def run_half(data: AnswerSet, fit_idx: np.ndarray, test_idx: np.ndarray, *, ns: list[str], base, base_name: str,
+             generic, embedder, ratios, n_boot: int, seed: int, direction: str) -> dict:
     from routellm_integrations.verification.signals import zero_label_score
 
     fit, test = data.subset(fit_idx), data.subset(test_idx)

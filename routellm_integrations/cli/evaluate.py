@@ -46,11 +46,12 @@ def evaluate(routers: Annotated[list[str], typer.Option(help="Routers (names or 
              weak_model: Annotated[Optional[str], typer.Option(
                  help="With --outcomes: the model of the 'weak' column.", show_default=False)] = None,
              cascade: Annotated[Optional[str], typer.Option(
-                 help="Also evaluate a cascade that checks the cheap model's answer: 'checks' (the zero-label "
-                      "checks) or a folder `routellm adapt` wrote with a verifier. Needs answers: --outcomes with a "
+                 help="Evaluate, beside the routers, a cascade that checks the cheap model's answer: 'checks' "
+                      "(the zero-label checks) or a folder `routellm adapt` wrote with a verifier. Needs answers: --outcomes with a "
                       "weak_answer column, or --benchmark gsm8k, mt-bench or routerbench/<arc_challenge|mbpp|"
-                      "winogrande>. Prints, per set, the routers and the cascade against the strong share and "
-                      "against total cost (the cheap call always paid).", metavar="checks|DIR",
+                      "winogrande>. Prints, per set, one table of the routers, the cascade and the hybrids against "
+                      "the strong share and against total cost (the cheap call always paid), instead of the "
+                      "router table and plots.", metavar="checks|DIR",
                  show_default=False)] = None,
              price_ratio: Annotated[list[float], typer.Option(
                  help="With --cascade: strong/weak price ratios to report cost-normalised APGR at.",
