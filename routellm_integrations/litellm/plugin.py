@@ -21,7 +21,9 @@ metadata as ``metadata["routellm"]``, so LiteLLM's logging payload
 (``kwargs["litellm_params"]["metadata"]``) and every ``CustomLogger`` success/failure
 callback show it: the plug-in is also a ``CustomLogger`` whose
 ``async_pre_call_deployment_hook`` (called with the request's kwargs once the model group
-is chosen) writes the decision the classifier made for these messages. LiteLLM's own
+is chosen) writes the decision the classifier made for these messages (LiteLLM runs the
+classifier in a task of its own, over a copy of the metadata, so a decision waits, keyed
+by the request's messages, for its call's hook). LiteLLM's own
 ``routing_decision`` (tier, routed model group) and its ``x-litellm-complexity-router-tier``
 response header name the route too, and a whole (not streamed) response carries ours:
 ``x-routellm-route``, ``x-routellm-model-group``, ``x-routellm-score`` (the proxy sends
@@ -69,7 +71,7 @@ _litellm = require("litellm", "litellm.integrations.custom_logger", feature="the
                    extra="litellm")
 CustomLogger = _litellm[1].CustomLogger
 
-__all__ = ["METADATA_KEY", "RouteLLMPlugin"]
+__all__ = ["DEFAULT_MODEL_NAME", "METADATA_KEY", "Group", "LiteLLMConfigError", "RouteLLMPlugin", "model_groups"]
 
 log = logging.getLogger(__name__)
 
@@ -346,5 +348,3 @@ class RouteLLMPlugin(CustomLogger):
                 "step_policy": "not_scored", "note": f"LiteLLM routed this request without the classifier "
                 f"(cause: {routing.get('cause')!r})"}
 
-
-__all__ += ["DEFAULT_MODEL_NAME", "Group", "LiteLLMConfigError", "model_groups"]
