@@ -14,28 +14,15 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from ..evaluation.benchmarks import Benchmark
-from ..evaluation.metrics import evaluate_scores, paired_bootstrap_apgr
+from ..evaluation.metrics import CandidateReport, evaluate_scores, paired_bootstrap_apgr
 from .head import Penalty, fit_head, folds, out_of_fold
 from ..routers.ridge_head import Blocks
 
 #: embedding penalties tried (inf: no embedding, only length/structure/base score)
 EMBEDDING_ALPHAS: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, float("inf"))
 DENSE_ALPHAS: tuple[float, ...] = (1.0, 30.0)
-
-
-class CandidateReport(BaseModel):
-    """One candidate's cross-validated APGR on the user's labels, with a 95% interval."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    apgr: float
-    lo: float
-    hi: float
-    detail: str = ""
 
 
 @dataclass

@@ -56,6 +56,20 @@ class EvaluationResult(BaseModel):
     outcome_kind: str = "accuracy"
 
 
+class CandidateReport(BaseModel):
+    """One scorer's APGR on a user's labels (cross-validated where it was fitted on them),
+    with a 95% bootstrap interval: what the adaptation guard and the verifier's guard
+    compare and report."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    apgr: float
+    lo: float
+    hi: float
+    detail: str = ""
+
+
 def _check_scores(scores: Sequence[float] | np.ndarray, n: int, name: str) -> np.ndarray:
     arr = np.asarray(scores, dtype=float)
     if arr.ndim != 1:

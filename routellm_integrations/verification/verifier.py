@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict
 from ..embedders.base import Embedder
 from ..errors import CheckpointError, DataError, InvalidThresholdError, RouteLLMError
 from ..evaluation.benchmarks import Benchmark
+from ..evaluation.metrics import CandidateReport
 from ..routers.ridge_head import Blocks, RidgeHead, Standardiser
 from .features import DENSE_FEATURES, verifier_blocks
 
@@ -65,16 +66,9 @@ class UnservedVerifierError(RouteLLMError, ValueError):
         self.verifier = verifier
 
 
-class VerifierCandidate(BaseModel):
-    """One scorer's cross-validated APGR on the labels, with a 95% bootstrap interval."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    apgr: float
-    lo: float
-    hi: float
-    detail: str = ""
+#: one scorer's cross-validated APGR on the labels, with a 95% bootstrap interval (the
+#: record the adaptation guard reports its candidates in)
+VerifierCandidate = CandidateReport
 
 
 class VerifierReport(BaseModel):
@@ -367,8 +361,7 @@ def _candidate(scores: np.ndarray, bench: Benchmark, name: str, detail: str, n_b
                seed: int) -> VerifierCandidate:
     from ..adaptation.guard import interval
 
-    c = interval(np.asarray(scores, dtype=np.float64), bench, name, detail, n_boot, seed)
-    return VerifierCandidate(name=c.name, apgr=c.apgr, lo=c.lo, hi=c.hi, detail=c.detail)
+    return interval(np.asarray(scores, dtype=np.float64), bench, name, detail, n_boot, seed)
 
 
 def _prompt_router_scores(prompts: list[str], bench: Benchmark, y: np.ndarray, embedder: Embedder, *, folds: int,
