@@ -24,6 +24,7 @@ import hashlib
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -442,6 +443,14 @@ def chat_completions_handler(script: ChatScript) -> Handler:
 class _HTTPServer(ThreadingHTTPServer):
     #: a provider takes hundreds of concurrent connections; the stdlib default (5) resets them
     request_queue_size = 1024
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a pool closing an idle keep-alive connection, a cancelled
+        call, a consumer that stopped reading) is what a provider sees every day, not a
+        server fault: it is not printed. Anything else is, as the stdlib prints it."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class OpenAICompatServer:
