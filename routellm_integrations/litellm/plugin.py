@@ -46,14 +46,16 @@ import json
 import logging
 import math
 import threading
+import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..costs import PriceTable, Usage
 from ..decision import RoutingDecision
-from ..errors import InvalidPromptError, RouteLLMError
+from ..errors import InvalidPromptError
 from ..extras import require
 from ..policy import RoutingPolicy, SwapReport
 from .config import (
@@ -77,15 +79,20 @@ log = logging.getLogger(__name__)
 
 #: the key of the call's metadata the decision is written under
 METADATA_KEY = "routellm"
-#: decisions waiting for their call's deployment hook (a request LiteLLM drops after
-#: classifying it never collects its decision; the oldest are let go past this)
+#: decisions waiting for their call's deployment hook: a request LiteLLM drops after
+#: classifying it (cancelled, a guardrail rewrote its messages, it failed before a
+#: deployment was picked) never collects its decision, so the store is bounded in count
+#: (the oldest decisions are let go past this many, over all messages) and in age (a
+#: decision whose call has not reached its deployment hook this long after classifying
+#: never will: LiteLLM goes from the classifier to the hook in milliseconds)
 _MAX_PENDING = 10_000
+_MAX_PENDING_AGE_S = 300.0
 #: N-way expected costs: the output a call is expected to write, and the tokens a chat
 #: format adds per message (as the routed client's lifecycle estimates them)
 _EXPECTED_OUTPUT_TOKENS = 400
 _PER_MESSAGE_TOKENS = 8
 #: per alias, the decisions waiting for their call's deployment hook, by messages
-_PENDING: dict[str, OrderedDict[str, deque[dict[str, Any]]]] = {}
+_PENDING: dict[str, _Pending] = {}
 _PENDING_LOCK = threading.Lock()
 
 
@@ -97,6 +104,74 @@ def _fingerprint(messages: Any) -> str:
     except (TypeError, ValueError):
         text = repr(messages)
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class _Pending:
+    """Decisions waiting for their call's deployment hook, keyed by the request's messages,
+    bounded in count (``max_entries`` over all keys: 20,000 identical requests are 20,000
+    entries, not one key) and in age (``max_age_s``, by ``clock``). Oldest first: a
+    decision is let go by age or count in the order it was made.
+
+    Identical concurrent requests wait under one key; :meth:`take` hands each call the
+    oldest decision *for the route LiteLLM sent it on*, so a call's record always names
+    the route it took. Two waiting decisions of one route for the same messages differ
+    at most in the threshold then in force (the score of the same text is the same), so
+    which of them a call takes, even one left by a cancelled request, says the same."""
+
+    def __init__(self, max_entries: int = _MAX_PENDING, max_age_s: float = _MAX_PENDING_AGE_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_entries = max_entries
+        self.max_age_s = max_age_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._seq = 0
+        #: seq -> (key, made at, record), in the order made
+        self._entries: OrderedDict[int, tuple[str, float, dict[str, Any]]] = OrderedDict()
+        #: key -> the seqs waiting under it, in the order made
+        self._by_key: dict[str, deque[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def keys(self) -> int:
+        """How many distinct messages have a decision waiting."""
+        return len(self._by_key)
+
+    def hold(self, key: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            now = self.clock()
+            self._seq += 1
+            self._entries[self._seq] = (key, now, record)
+            self._by_key.setdefault(key, deque()).append(self._seq)
+            self._expire(now)
+
+    def take(self, key: str, route: str | None = None) -> dict[str, Any] | None:
+        """The oldest waiting decision for ``key`` (of ``route``, when given), removed."""
+        with self._lock:
+            self._expire(self.clock())
+            waiting = self._by_key.get(key)
+            if not waiting:
+                return None
+            for seq in waiting:
+                record = self._entries[seq][2]
+                if route is None or record.get("route") == route:
+                    waiting.remove(seq)
+                    if not waiting:
+                        del self._by_key[key]
+                    del self._entries[seq]
+                    return record
+            return None
+
+    def _expire(self, now: float) -> None:
+        while self._entries:
+            seq, (key, made, _record) = next(iter(self._entries.items()))
+            if len(self._entries) <= self.max_entries and now - made <= self.max_age_s:
+                return
+            del self._entries[seq]
+            waiting = self._by_key[key]
+            waiting.remove(seq)  # the oldest of its key: at the left, found at once
+            if not waiting:
+                del self._by_key[key]
 
 
 def _served(record: dict[str, Any], metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,7 +218,13 @@ class RouteLLMPlugin(CustomLogger):
         self.policy.decide("warm-up", dry_run=True, costs=costs)
         # shared by the plug-ins of one alias: the proxy may import the module that builds
         # the plug-in once for the classifier and once more for ``callbacks:``
-        self._pending = _PENDING.setdefault(self.model_name, OrderedDict())
+        with _PENDING_LOCK:
+            self._pending = _PENDING.setdefault(self.model_name, _Pending())
+        # a store that fails while the online controller is checkpointed loses that
+        # checkpoint (the next one writes the state again), never the request's decision
+        self.checkpoint_error: str | None = None
+        self._checkpoint = self.policy.checkpoint
+        self.policy.checkpoint = self._guarded_checkpoint  # type: ignore[method-assign]
 
     def __deepcopy__(self, memo: dict[int, Any]) -> RouteLLMPlugin:
         """Itself: LiteLLM deep-copies ``model_list``, and the plug-in in its marker is a live
@@ -219,9 +300,10 @@ class RouteLLMPlugin(CustomLogger):
     async def classify(self, context: Any) -> str:
         """The route key (the tier) our policy decides for this request. Scoring that is
         not cheap runs off the event loop. A request with no text to route on goes to the
-        fallback route, recorded as such; a failure of the router is logged and recorded
-        in the call's metadata, and the request goes to the fallback route (LiteLLM would
-        fall back to it anyway, silently)."""
+        fallback route, recorded as such. Any other failure (the router raises, whatever
+        the exception) is logged and the request goes to the fallback route, recorded as
+        ``step_policy: not_scored`` with the error as ``note``: LiteLLM would send it to
+        its ``fallback_tier`` anyway on an exception, but without our record."""
         self.install()
         messages = list(getattr(context, "structured_messages", None) or ())
         raw = getattr(context, "raw_messages", None) or messages
@@ -229,16 +311,42 @@ class RouteLLMPlugin(CustomLogger):
             decision = await self._decide(messages)
             record = self._record(decision)
         except InvalidPromptError as exc:
-            costs = self._expected_costs(0, 1) if self.policy.chooser.needs_costs else None
-            ticket = self.policy.admit(self.fallback, reason="no_text", costs=costs)
-            record = self._record(ticket.decision, note=str(exc))
-        except RouteLLMError as exc:
-            log.warning("routellm: routing failed (%s: %s); the request goes to %r", type(exc).__name__, exc,
-                        self.fallback)
-            record = {"route": self.fallback, "model_group": self.tiers[self.fallback],
-                      "router": self.policy.router_name, "error": f"{type(exc).__name__}: {exc}"}
+            record = self._unscored("no_text", str(exc))
+        except Exception as exc:  # noqa: BLE001 - a router can fail in any way; the call must still go
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("routellm: routing failed (%s); the request goes to %r", error, self.fallback)
+            record = self._unscored("not_scored", f"routing failed: {error}")
+            record["error"] = error
+        if self.checkpoint_error is not None:
+            record["checkpoint_error"] = self.checkpoint_error
         self._hold(_fingerprint(raw), record)
         return record["route"]
+
+    def _unscored(self, reason: str, note: str) -> dict[str, Any]:
+        """The fallback route's record when nothing was scored (``reason``: ``no_text``,
+        ``not_scored``), admitted by the policy like any decision when it can be."""
+        try:
+            costs = self._expected_costs(0, 1) if self.policy.chooser.needs_costs else None
+            return self._record(self.policy.admit(self.fallback, reason=reason, costs=costs).decision, note=note)
+        except Exception as exc:  # noqa: BLE001 - the record of a failure must not fail in turn
+            return {"route": self.fallback, "model_group": self.tiers[self.fallback], "score": None,
+                    "router": self.policy.router_name, "step_policy": reason,
+                    "note": f"{note}; admitting it failed too ({type(exc).__name__})"}
+
+    def _guarded_checkpoint(self) -> None:
+        """The policy's checkpoint, a failing store logged instead of raised: the decision
+        it was called for stands, and the next checkpoint writes the state again.
+        ``checkpoint_error`` names the last failure (cleared by a good checkpoint) and goes
+        into the records meanwhile. The store's message is not logged: a store URL may
+        hold a password."""
+        try:
+            self._checkpoint()
+        except Exception as exc:  # noqa: BLE001 - a store can fail in any way; the call must still go
+            self.checkpoint_error = f"{type(exc).__name__} while checkpointing the online controller"
+            log.warning("routellm: %s (key %r); its decisions stand, the next checkpoint retries",
+                        self.checkpoint_error, self.config.online_key)
+        else:
+            self.checkpoint_error = None
 
     async def _decide(self, messages: list[Any]) -> RoutingDecision:
         from ..client.routed import request_turn
@@ -279,21 +387,10 @@ class RouteLLMPlugin(CustomLogger):
         return record
 
     def _hold(self, key: str, record: dict[str, Any]) -> None:
-        with _PENDING_LOCK:
-            self._pending.setdefault(key, deque()).append(record)
-            self._pending.move_to_end(key)
-            while len(self._pending) > _MAX_PENDING:
-                self._pending.popitem(last=False)
+        self._pending.hold(key, record)
 
-    def _take(self, key: str) -> dict[str, Any] | None:
-        with _PENDING_LOCK:
-            waiting = self._pending.get(key)
-            if not waiting:
-                return None
-            record = waiting.popleft()
-            if not waiting:
-                del self._pending[key]
-            return record
+    def _take(self, key: str, route: str | None = None) -> dict[str, Any] | None:
+        return self._pending.take(key, route)
 
     # -- the logger side: the decision into the call's metadata -----------------------------
     async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
@@ -305,7 +402,13 @@ class RouteLLMPlugin(CustomLogger):
         if isinstance(written, dict):  # a retry or fallback attempt of a call already recorded
             metadata[METADATA_KEY] = _served(written, metadata)  # type: ignore[index]
             return kwargs
-        record = self._take(_fingerprint(kwargs.get("messages")))
+        routing = metadata.get("routing_decision") if isinstance(metadata, dict) else None
+        ours = isinstance(routing, Mapping) and routing.get("router_model_name") == self.model_name
+        record = None
+        if not ours or routing.get("cause") == "classifier_plugin":  # type: ignore[union-attr]
+            # the tier LiteLLM sent the call on picks among identical requests' decisions
+            tier = routing.get("tier") if ours else None  # type: ignore[union-attr]
+            record = self._take(_fingerprint(kwargs.get("messages")), tier if isinstance(tier, str) else None)
         if record is None:
             record = self._unasked(metadata)
             if record is None:
@@ -336,15 +439,19 @@ class RouteLLMPlugin(CustomLogger):
         return None
 
     def _unasked(self, metadata: Any) -> dict[str, Any] | None:
-        """The record of a call to our alias that LiteLLM routed without asking the
-        classifier (it sends a request with no text straight to the default model group):
-        which group it went to and why, so no call of the alias goes unrecorded."""
+        """The record of a call to our alias that LiteLLM routed without our decision: it
+        sends a request with no text straight to the default model group, and one whose
+        classifier timed out or failed to its ``fallback_tier``. Which group it went to
+        and why (LiteLLM's cause and failure reason), so no call of the alias goes
+        unrecorded."""
         routing = metadata.get("routing_decision") if isinstance(metadata, dict) else None
         if not isinstance(routing, Mapping) or routing.get("router_model_name") != self.model_name:
             return None
         group = routing.get("routed_model")
         route = next((k for k, g in self.tiers.items() if g == group), None)
+        why = f"cause: {routing.get('cause')!r}"
+        if routing.get("classifier_failure_reason"):
+            why += f", classifier failure: {routing.get('classifier_failure_reason')!r}"
         return {"route": route, "model_group": group, "score": None, "router": self.policy.router_name,
-                "step_policy": "not_scored", "note": f"LiteLLM routed this request without the classifier "
-                f"(cause: {routing.get('cause')!r})"}
+                "step_policy": "not_scored", "note": f"LiteLLM routed this request without our decision ({why})"}
 
