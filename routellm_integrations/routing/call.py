@@ -127,6 +127,9 @@ class CallRecord(BaseModel):
     escalation_reason: str | None = None
     #: a second cheap answer (reason ``second_sample``, for an agreement check): the call it checked
     sample_of: str | None = None
+    #: the second answers this call's checks asked for and did not get, by the check's key, and
+    #: why (not admitted by the budget, failed, cancelled): those checks gave no verdict
+    no_verdict: dict[str, str] | None = None
     #: the strong-call share the threshold is held at (the default when none is given)
     strong_fraction: float | None = None
     #: [strong, weak] as the router scored them, and where that pair came from
@@ -219,6 +222,8 @@ class RoutedCall:
         #: a second-sample call: the call it checks, and the request parameters it is sent with
         self.sample_of: str | None = None
         self.sample_params: dict[str, Any] = {}
+        #: why a second answer asked for is missing, by key (``CallRecord.no_verdict``)
+        self.no_verdict: dict[str, str] = {}
 
     # -- what was decided --------------------------------------------------------------
     @property
@@ -457,6 +462,7 @@ class RoutedCall:
             weak_provider=lc.weak.provider, models=lc.candidates, qualities=d.qualities,
             expected_costs_usd=d.expected_costs_usd, cost_weight=d.cost_weight, escalated_from=d.escalated_from,
             escalation_reason=self._escalation_reason if status == "escalated" else None, sample_of=self.sample_of,
+            no_verdict=dict(self.no_verdict) or None,
             strong_fraction=d.strong_fraction, scored_pair=d.scored_pair, scored_pair_source=d.scored_pair_source)
 
 

@@ -33,7 +33,14 @@ made only when the checks before it passed, and only while the answer is reviewe
 model above could take over); a stream is held meanwhile (the second call is a whole
 one, made after the first stream ended). A second call that fails or does not fit the
 budget settles as such and gives the check no answer (``None``): the check does not
-escalate on it.
+escalate on it, and the checked call's record says why (``no_verdict``).
+
+An answer in hand is billed however the review ends: a caller cancelled (or an error
+raised) while the second call is in flight settles the first call with its answer's usage
+(``ok``, not ``cancelled``: the provider answered and bills it) and the second as
+``cancelled`` (no response arrived, so nothing is known to charge: its reservation is
+released). A second call sent ahead (``parallel=True``) is cancelled when the first call
+fails or is cancelled; one that already answered stays settled with its cost.
 
 Framework-free: this module imports neither LangChain nor LlamaIndex.
 """
@@ -266,6 +273,31 @@ async def _off_loop(call: RoutedCall, fn: Callable[..., T], *args: Any) -> T:
     return fn(*args)
 
 
+async def _settle_shielded(call: RoutedCall, fn: Callable[[], T]) -> T:
+    """``fn()``, which settles ``call`` billing an answer in hand. Over a store that does
+    I/O it runs in a worker thread, and a cancellation arriving meanwhile waits for it:
+    the cancelled block's own settlement (``cancelled``, nothing charged) must not win
+    the race and lose the answer's cost."""
+    if not call.store_io:
+        return fn()
+    task = asyncio.ensure_future(asyncio.to_thread(fn))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
+
+
+def _bill(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> None:
+    """The review of an answer in hand ended otherwise than with a verdict (the caller
+    was cancelled while a second call was in flight, a check or a store raised): the
+    provider answered, so the call settles with the answer's usage (a no-op when the
+    review settled it)."""
+    if not call.settled:
+        call.finish(hooks.usage_of(answer), model=hooks.model_of(answer),
+                    text=None if streamed else hooks.text_of(answer))
+
+
 def _finish(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> CallRecord:
     """Settle an answered call. A call the review already finished (its answer failed a
     check with no model up) keeps that record."""
@@ -286,13 +318,43 @@ def _sample_call(call: RoutedCall, need: SampleNeeded) -> RoutedCall | None:
     if call.next_up is not None:
         try:
             other = call.sample(need.route, need.params)
+            if other is None:
+                call.no_verdict[need.key] = "the second call did not fit the budget (not made)"
         except RouteLLMError as exc:  # e.g. a store that cannot admit it now: the answer in hand stays reviewable
             warnings.warn(f"routellm: the second call an escalation check asked for was not made "
                           f"({type(exc).__name__}: {exc}); the check gets no second answer", RuntimeWarning,
                           stacklevel=2)
+            call.no_verdict[need.key] = f"the second call was not made ({type(exc).__name__})"
     if other is None:
         call.samples[need.key] = None
     return other
+
+
+def _no_answer(call: RoutedCall, need: SampleNeeded, other: RoutedCall, exc: BaseException | None) -> None:
+    """The second call settled without an answer the check can read."""
+    call.samples[need.key] = None
+    record = other.record
+    how = record.status if record is not None else "failed"
+    why = f" ({type(exc).__name__})" if exc is not None else ""
+    call.no_verdict[need.key] = f"the second call {other.call_id} ended {how}{why}"
+
+
+async def _admit_second(call: RoutedCall, need: SampleNeeded) -> RoutedCall | None:
+    """:func:`_sample_call` off the loop when the store does I/O; cancelled meanwhile, the
+    reservation the admitting thread then takes is released (not left to the collector)."""
+    if not call.store_io:
+        return _sample_call(call, need)
+    task = asyncio.ensure_future(asyncio.to_thread(_sample_call, call, need))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_release_admitted)
+        raise
+
+
+def _release_admitted(task: "asyncio.Future[RoutedCall | None]") -> None:
+    if not task.cancelled() and task.exception() is None and task.result() is not None:
+        task.result().cancel()  # type: ignore[union-attr]
 
 
 def _whole(hooks: Hooks, other: RoutedCall, answer: Any) -> Any:
@@ -334,13 +396,16 @@ def _second(call: RoutedCall, hooks: Hooks, need: SampleNeeded) -> None:
             text = hooks.text_of(answer) if answer is raw else other.answer
             record = other.finish(hooks.usage_of(answer), model=hooks.model_of(answer),
                                   text=text if answer is raw else None)
-            call.samples[need.key] = (text or "") if record.status == "ok" else None
-    except Exception:  # noqa: BLE001 - settled (failed) and tagged; the check gets no second answer
-        call.samples[need.key] = None
+            if record.status == "ok":
+                call.samples[need.key] = text or ""
+            else:
+                _no_answer(call, need, other, None)
+    except Exception as exc:  # noqa: BLE001 - settled (failed) and tagged; the check gets no second answer
+        _no_answer(call, need, other, exc)
 
 
 async def _asecond(call: RoutedCall, hooks: Hooks, need: SampleNeeded) -> None:
-    other = await _off_loop(call, _sample_call, call, need)
+    other = await _admit_second(call, need)
     if other is None:
         return
     try:
@@ -349,30 +414,43 @@ async def _asecond(call: RoutedCall, hooks: Hooks, need: SampleNeeded) -> None:
             answer = await _awhole(hooks, other, raw)
             usage, model = hooks.usage_of(answer), hooks.model_of(answer)
             text = hooks.text_of(answer) if answer is raw else other.answer
-            record = await _off_loop(other, lambda: other.finish(usage, model=model,
-                                                                 text=text if answer is raw else None))
-            call.samples[need.key] = (text or "") if record.status == "ok" else None
-    except Exception:  # noqa: BLE001 - settled (failed) and tagged; the check gets no second answer
-        call.samples[need.key] = None
+            record = await _settle_shielded(other, lambda: other.finish(usage, model=model,
+                                                                        text=text if answer is raw else None))
+            if record.status == "ok":
+                call.samples[need.key] = text or ""
+            else:
+                _no_answer(call, need, other, None)
+    except Exception as exc:  # noqa: BLE001 - settled (failed) and tagged; the check gets no second answer
+        _no_answer(call, need, other, exc)
 
 
 def review(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> RoutedCall | None:
-    """``hooks.review``, making the second calls its checks ask for (:class:`SampleNeeded`)."""
-    while True:
-        try:
-            return hooks.review(call, answer, streamed)
-        except SampleNeeded as need:
-            _second(call, hooks, need)
+    """``hooks.review``, making the second calls its checks ask for (:class:`SampleNeeded`).
+    However it ends without a verdict (an exception, an interrupt while a second call is
+    in flight), ``call`` is settled with its answer first (:func:`_bill`)."""
+    try:
+        while True:
+            try:
+                return hooks.review(call, answer, streamed)
+            except SampleNeeded as need:
+                _second(call, hooks, need)
+    except BaseException:
+        _bill(call, hooks, answer, streamed)
+        raise
 
 
 async def areview(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> RoutedCall | None:
-    while True:
-        try:
-            if hooks.review_blocks(call):
-                return await asyncio.to_thread(hooks.review, call, answer, streamed)
-            return await _off_loop(call, hooks.review, call, answer, streamed)
-        except SampleNeeded as need:
-            await _asecond(call, hooks, need)
+    try:
+        while True:
+            try:
+                if hooks.review_blocks(call):
+                    return await asyncio.to_thread(hooks.review, call, answer, streamed)
+                return await _off_loop(call, hooks.review, call, answer, streamed)
+            except SampleNeeded as need:
+                await _asecond(call, hooks, need)
+    except BaseException:  # cancelled while the second call was in flight: the first one's answer is billed
+        await _settle_shielded(call, lambda: _bill(call, hooks, answer, streamed))
+        raise
 
 
 def run(call: RoutedCall, hooks: Hooks) -> Any:
@@ -425,10 +503,16 @@ async def arun(call: RoutedCall, hooks: Hooks) -> Any:
                     raise
             else:
                 if seconds:
-                    await asyncio.gather(*seconds)
+                    try:  # the second calls sent ahead: a cancellation here cancels them (gather)
+                        await asyncio.gather(*seconds)
+                    except BaseException:
+                        await _drop(seconds)
+                        await _settle_shielded(call, lambda: _bill(call, hooks, answer, False))
+                        raise
                 up = await areview(call, hooks, answer, False)
                 if up is None:
-                    return hooks.stamp(answer, await _off_loop(call, _finish, call, hooks, answer, False), escalated)
+                    record = await _settle_shielded(call, lambda: _finish(call, hooks, answer, False))
+                    return hooks.stamp(answer, record, escalated)
         escalated.append(call.record)  # type: ignore[arg-type]
         hooks.escalating(call, up)
         call = up
@@ -503,7 +587,8 @@ async def astream(call: RoutedCall, hooks: Hooks, source: Any = None) -> AsyncIt
             answer = tally.end(source)
             up = await areview(call, hooks, answer, True) if hold else None
             if up is None:
-                trailing = list(tally.tail(await _off_loop(call, _finish, call, hooks, answer, True), escalated))
+                record = await _settle_shielded(call, lambda: _finish(call, hooks, answer, True))
+                trailing = list(tally.tail(record, escalated))
         if up is not None:
             escalated.append(call.record)  # type: ignore[arg-type]
             hooks.escalating(call, up)
