@@ -149,15 +149,20 @@ def agreement(route: str | None = None, *, temperature: float | None = 0.7,
     passed, through the call lifecycle: admitted by the budget (no room: no second call,
     no verdict), settled and written to the ledger with reason ``second_sample`` (its
     record's ``sample_of`` is the checked call's id), counted by the budget and a spend
-    target, not by the online strong share. ``on_no_answer``: ``"keep"`` (default) keeps
+    target, not by the online strong share. A second call that is not admitted, fails or
+    times out gives no verdict (the first answer stands); the checked call's record says
+    why in ``no_verdict`` (by this check's key). A caller cancelled while the second call
+    is in flight: the first call is billed at its answer's usage, the second settles
+    ``cancelled`` (no response arrived: nothing charged, its reservation released). ``on_no_answer``: ``"keep"`` (default) keeps
     an answer when either answer states nothing comparable, ``"escalate"`` escalates it.
     Answers with tool calls are not checked.
 
     ``parallel=True`` (whole answers on the async path: ``ainvoke``/``achat``, the routed
     client, sync or async, and the server): the second call is sent at the same time as
     the first, so the check adds no
-    round trip to the call's latency; it is then paid even when the first call fails or
-    an earlier check already escalates. Elsewhere (sync calls, streams) it is made after
+    round trip to the call's latency; it is then paid even when an earlier check already
+    escalates, or when the first call fails after it answered (one still in flight then is
+    cancelled: nothing charged, its reservation released). Elsewhere (sync calls, streams) it is made after
     the first answer, as without it."""
     if on_no_answer not in ("keep", "escalate"):
         raise EscalationCheckError(f"agreement: on_no_answer must be 'keep' or 'escalate', got {on_no_answer!r}")
