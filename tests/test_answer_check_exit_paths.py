@@ -156,17 +156,21 @@ def _exact(record: Any, usage: dict[str, Any]) -> None:
 
 # -- (1) the caller's task is cancelled while the second call is in flight ----------------------
 
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
 @pytest.mark.parametrize("parallel", [False, True], ids=["sequential", "parallel"])
-async def test_cancelled_while_the_second_call_is_in_flight(openai_server, gates, first_answered, parallel):
+async def test_cancelled_while_the_second_call_is_in_flight(openai_server, gates, first_answered, parallel, store,
+                                                            tmp_path):
     """The first call answered, the second is held at the server, the task is cancelled.
     The first call is settled once, billed at its usage (``ok``: the provider answered and
     bills it; before the fix it settled ``cancelled`` at no cost). The second call is
     released: ``cancelled``, nothing charged, as no response (and no usage) ever
-    arrived; its reservation is freed."""
+    arrived; its reservation is freed. Over SQLite the settlements run in worker threads
+    (a store doing I/O), the same books."""
     held = gates(is_sample)
     openai_server.chat.push(Reply(text="Tom has 84 pens."), model="gpt-4o-mini")
     records: list = []
-    client = async_client(openai_server, records, parallel=parallel)
+    client = async_client(openai_server, records, parallel=parallel,
+                          store=f"sqlite:///{tmp_path / 'state.db'}" if store == "sqlite" else None)
     try:
         task = asyncio.ensure_future(client.create(model="auto", messages=MESSAGES, scope=SCOPE))
         assert await asyncio.to_thread(held.arrived.wait, 10)
@@ -203,6 +207,38 @@ async def test_cancelled_while_both_parallel_calls_are_in_flight(openai_server, 
     by = books(client, records)
     assert by["scored"].status == by["second_sample"].status == "cancelled"
     assert client.budget_state(SCOPE).spent_usd == 0.0 and openai_server.chat.usage == []
+
+
+async def test_a_held_stream_cancelled_while_the_second_call_is_in_flight(openai_server, gates):
+    """The weak stream ended and is held for the review; the consumer's task is cancelled
+    while the second call is in flight. The weak call is billed at the usage the stream
+    reported (``ok``; before the fix: ``cut``, an estimate from the text), the second
+    call ``cancelled`` at no cost, nothing reserved."""
+    held = gates(is_sample)
+    openai_server.chat.push(Reply(text="Tom has 84 pens."), model="gpt-4o-mini")
+    records: list = []
+    got: list = []
+    client = async_client(openai_server, records)
+
+    async def read() -> None:
+        stream = await client.create(model="auto", messages=MESSAGES, scope=SCOPE, stream=True)
+        async for chunk in stream:
+            got.append(chunk)
+
+    try:
+        task = asyncio.ensure_future(read())
+        assert await asyncio.to_thread(held.arrived.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await client.aclose()
+    by = books(client, records)
+    assert got == []  # held: nothing of the weak answer was released
+    (first_usage,) = openai_server.chat.usage
+    assert by["scored"].status == "ok"
+    _exact(by["scored"], first_usage)
+    assert by["second_sample"].status == "cancelled" and by["second_sample"].cost_usd is None
 
 
 # -- (2) the second call raises: the first answer stands ----------------------------------------
