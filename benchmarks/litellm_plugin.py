@@ -61,20 +61,7 @@ model_list:
     litellm_params: {{model: openai/gpt-4o, api_base: "{base}", api_key: sk-bench-provider-key}}
   - model_name: small
     litellm_params: {{model: openai/gpt-4o-mini, api_base: "{base}", api_key: sk-bench-provider-key}}
-  - model_name: {alias}
-    litellm_params:
-      model: auto_router/complexity_router
-      complexity_router_default_model: small
-      complexity_router_config:
-        classifier_type: custom
-        classifier_plugin: routellm_plugin.routing
-        max_tokens_from_tier_model: false
-        tier_definitions:
-          - {{name: strong, description: strong}}
-          - {{name: weak, description: weak}}
-        fallback_tier: weak
-        tiers: {{strong: big, weak: small}}
-router_settings:
+{marker}router_settings:
   routing_strategy: simple-shuffle
 general_settings:
   master_key: {key}
@@ -106,7 +93,7 @@ async def in_process(base: str, router_name: str, n: int) -> dict[str, list[floa
     """(a): the same litellm Router process, a plain group against the plug-in's alias."""
     import litellm
 
-    from routellm_integrations.litellm import RouteLLMPlugin
+    from routellm_integrations.litellm import RouteLLMPlugin, proxy_deployment
 
     model_list = [{"model_name": name, "litellm_params": {"model": f"openai/{model}", "api_base": base,
                                                           "api_key": "sk-bench-provider-key"}}
@@ -114,9 +101,8 @@ async def in_process(base: str, router_name: str, n: int) -> dict[str, list[floa
     plugin = RouteLLMPlugin(model_list=model_list, strong="big", weak="small", router=router_name, threshold=0.5)
     # LiteLLM's own part of the cost: the same complexity-router marker, whose classifier
     # answers at once without scoring
-    constant = {"model_name": "constant-router", "litellm_params": {
-        "model": "auto_router/complexity_router", "complexity_router_default_model": "small",
-        "complexity_router_config": {**plugin.complexity_router_config(), "classifier_plugin": _Constant()}}}
+    constant = proxy_deployment(strong="big", weak="small", model_name="constant-router",
+                                classifier_plugin=_Constant())
     router = litellm.Router(model_list=[*model_list, plugin.deployment(), constant], routing_strategy="simple-shuffle")
     arms: dict[str, list[float]] = {"plain": [], "constant": [], "plugin": []}
     for i in range(-10, n):  # 10 warm-up rounds, not timed
@@ -182,7 +168,10 @@ def main() -> int:
                                text=True, cwd=REPO, env=env)
     base = backend.stdout.readline().strip()  # type: ignore[union-attr]
     folder = Path(tempfile.mkdtemp(prefix="litellm-plugin-bench-"))
-    (folder / "config.yaml").write_text(textwrap.dedent(CONFIG).format(base=base, alias=ALIAS, key=PROXY_KEY))
+    from routellm_integrations.litellm import proxy_deployment_yaml
+
+    marker = proxy_deployment_yaml(strong="big", weak="small", model_name=ALIAS)
+    (folder / "config.yaml").write_text(textwrap.dedent(CONFIG).format(base=base, key=PROXY_KEY, marker=marker))
     (folder / "routellm_plugin.py").write_text(PLUGIN.format(router=args.router))
     procs: list[subprocess.Popen[Any]] = []
     try:

@@ -5,7 +5,9 @@
     router = litellm.Router(model_list=[*model_list, plugin.deployment()])
     await router.acompletion(model="routellm-router", messages=[...])
 
-See :mod:`.plugin` for the hook it uses and docs/litellm.md for the proxy's ``config.yaml``.
+The proxy's ``config.yaml`` takes the same marker entry, :func:`proxy_deployment`
+(``python -m routellm_integrations.litellm config --strong big --weak small`` prints it as
+YAML). See :mod:`.plugin` for the hook it uses and docs/litellm.md for the proxy.
 LiteLLM is imported when the plug-in is first used, not with this package.
 """
 
@@ -13,9 +15,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import DEFAULT_MODEL_NAME, LiteLLMConfigError, LiteLLMRouting
+from .config import (
+    DEFAULT_MODEL_NAME,
+    LiteLLMConfigError,
+    LiteLLMRouting,
+    proxy_deployment,
+    proxy_deployment_yaml,
+)
 
-__all__ = ["DEFAULT_MODEL_NAME", "METADATA_KEY", "LiteLLMConfigError", "LiteLLMRouting", "RouteLLMPlugin"]
+__all__ = ["DEFAULT_MODEL_NAME", "METADATA_KEY", "LiteLLMConfigError", "LiteLLMRouting", "RouteLLMPlugin",
+           "proxy_deployment", "proxy_deployment_yaml"]
 
 
 def __getattr__(name: str) -> Any:

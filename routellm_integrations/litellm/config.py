@@ -33,6 +33,8 @@ __all__ = [
     "LiteLLMConfigError",
     "LiteLLMRouting",
     "model_groups",
+    "proxy_deployment",
+    "proxy_deployment_yaml",
     "proxy_marker",
     "read_proxy_config",
 ]
@@ -42,6 +44,9 @@ DEFAULT_MODEL_NAME = "routellm-router"
 #: LiteLLM's complexity router: the documented pre-routing strategy that takes a custom
 #: classifier plug-in and sends each request to the model group of the tier it names
 AUTO_ROUTER_MODEL = "auto_router/complexity_router"
+#: where a proxy finds the plug-in by default: ``routing = RouteLLMPlugin.from_proxy_config(...)``
+#: in ``routellm_plugin.py`` beside ``config.yaml`` (docs/litellm.md)
+DEFAULT_CLASSIFIER_PLUGIN = "routellm_plugin.routing"
 
 
 class LiteLLMConfigError(InvalidRouteError):
@@ -184,3 +189,52 @@ def proxy_marker(config: Mapping[str, Any], model_name: str | None) -> tuple[str
         raise LiteLLMConfigError(f"deployment {name!r}: complexity_router_config.tiers must map each route key "
                                  "(strong/weak, or N model keys) to a model group")
     return name, dict(tiers)
+
+
+def proxy_deployment(*, strong: str | None = None, weak: str | None = None, models: Mapping[str, str] | None = None,
+                     model_name: str = DEFAULT_MODEL_NAME, classifier_plugin: Any = DEFAULT_CLASSIFIER_PLUGIN,
+                     fallback: str | None = None) -> dict[str, Any]:
+    """The ``model_list`` entry that makes ``model_name`` routed by the plug-in: an
+    ``auto_router/complexity_router`` marker with ``classifier_type: custom``, one tier per
+    route key (``strong``/``weak`` for a pair, the keys of ``models`` for N), each tier's
+    model group, and ``max_tokens_from_tier_model: false`` (LiteLLM's default would replace
+    each request's ``max_tokens`` with the routed model's output ceiling).
+
+    The proxy's ``config.yaml`` entry (``classifier_plugin`` is then the ``module.instance``
+    the proxy imports; :func:`proxy_deployment_yaml` writes it as YAML, and
+    ``python -m routellm_integrations.litellm config --strong smart --weak fast`` prints
+    it) and, with the plug-in itself as ``classifier_plugin``, the SDK's
+    (:meth:`RouteLLMPlugin.deployment <.plugin.RouteLLMPlugin.deployment>`): one shape
+    for both, so they cannot drift. ``fallback``: the tier LiteLLM sends a request to when
+    the classifier fails or times out (a pair: ``weak``; N models: name one, the plug-in
+    picks the cheapest by its price table)."""
+    routes, nway = LiteLLMRouting(strong=strong, weak=weak, models=dict(models) if models is not None else None,
+                                  model_name=model_name).routes()
+    if fallback is None:
+        if nway:
+            raise LiteLLMConfigError(f"name the fallback tier among N models (one of {sorted(routes)}): the "
+                                     "route a request takes when the classifier fails or times out")
+        fallback = "weak"
+    if fallback not in routes:
+        raise LiteLLMConfigError(f"fallback tier {fallback!r} is not a route key: {sorted(routes)}")
+    if not isinstance(model_name, str) or not model_name.strip():
+        raise LiteLLMConfigError("model_name must name the alias users call")
+    config = {"classifier_type": "custom", "classifier_plugin": classifier_plugin, "max_tokens_from_tier_model": False,
+              "tier_definitions": [{"name": key, "description": f"routellm: the {key} model group"} for key in routes],
+              "fallback_tier": fallback, "tiers": dict(routes)}
+    return {"model_name": model_name,
+            "litellm_params": {"model": AUTO_ROUTER_MODEL, "complexity_router_default_model": routes[fallback],
+                               "complexity_router_config": config}}
+
+
+def proxy_deployment_yaml(**options: Any) -> str:
+    """:func:`proxy_deployment` as a ``config.yaml`` list item, indented to paste under
+    ``model_list:`` (``classifier_plugin`` must then be a ``module.instance`` string)."""
+    import yaml
+
+    entry = proxy_deployment(**options)
+    if not isinstance(entry["litellm_params"]["complexity_router_config"]["classifier_plugin"], str):
+        raise LiteLLMConfigError("in config.yaml, classifier_plugin is the module.instance the proxy imports "
+                                 "(e.g. routellm_plugin.routing), not an object")
+    text = yaml.safe_dump([entry], sort_keys=False, default_flow_style=False, width=120)
+    return "".join(f"  {line}" for line in text.splitlines(keepends=True))

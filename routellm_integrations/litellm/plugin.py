@@ -48,8 +48,7 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +58,12 @@ from ..errors import InvalidPromptError
 from ..extras import require
 from ..policy import RoutingPolicy, SwapReport
 from .config import (
-    AUTO_ROUTER_MODEL,
     DEFAULT_MODEL_NAME,
     Group,
     LiteLLMConfigError,
     LiteLLMRouting,
     model_groups,
+    proxy_deployment,
     proxy_marker,
     read_proxy_config,
 )
@@ -262,26 +261,24 @@ class RouteLLMPlugin(CustomLogger):
         costs = self._expected_costs(1000, 1)
         return min(self.groups, key=lambda k: (costs.get(k, math.inf), list(self.groups).index(k)))
 
+    def _marker(self) -> dict[str, Any]:
+        routes: dict[str, Any] = {"models": self.tiers} if self.nway else {"strong": self.tiers["strong"],
+                                                                           "weak": self.tiers["weak"]}
+        return proxy_deployment(**routes, model_name=self.model_name, classifier_plugin=self, fallback=self.fallback)
+
     def complexity_router_config(self) -> dict[str, Any]:
         """The ``complexity_router_config`` of the marker deployment: this plug-in as the
         custom classifier, one tier per route key, each tier's model group."""
-        keys = list(self.groups)
-        # max_tokens_from_tier_model: False leaves the caller's request as sent (LiteLLM's
-        # default replaces max_tokens with the routed model's output ceiling)
-        return {"classifier_type": "custom", "classifier_plugin": self, "max_tokens_from_tier_model": False,
-                "tier_definitions": [{"name": key, "description": f"routellm route {key!r}: model group "
-                                      f"{self.tiers[key]!r}"} for key in keys],
-                "fallback_tier": self.fallback, "tiers": dict(self.tiers)}
+        return self._marker()["litellm_params"]["complexity_router_config"]
 
     def deployment(self) -> dict[str, Any]:
         """The ``model_list`` entry that makes :attr:`model_name` routed by this plug-in
-        (an ``auto_router/complexity_router`` marker, not a model). Also registers the
-        plug-in in ``litellm.callbacks`` so its decisions reach the call's metadata."""
+        (an ``auto_router/complexity_router`` marker, not a model): :func:`~.config.proxy_deployment`
+        with this plug-in as the classifier, the entry a proxy's ``config.yaml`` writes with
+        ``classifier_plugin: module.instance``. Also registers the plug-in in
+        ``litellm.callbacks`` so its decisions reach the call's metadata."""
         self.install()
-        return {"model_name": self.model_name,
-                "litellm_params": {"model": AUTO_ROUTER_MODEL,
-                                   "complexity_router_config": self.complexity_router_config(),
-                                   "complexity_router_default_model": self.tiers[self.fallback]}}
+        return self._marker()
 
     def install(self) -> None:
         """Register in ``litellm.callbacks`` (once): the deployment hook that writes each

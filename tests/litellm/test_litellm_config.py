@@ -97,3 +97,49 @@ def test_without_litellm_the_error_names_the_extra():
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and MissingExtraError.__name__ in done.stderr
     assert 'pip install "routellm-integrations[litellm]"' in done.stderr
+
+
+def test_the_helpers_marker_is_the_one_the_proxy_config_reads(tmp_path):
+    from routellm_integrations.litellm import proxy_deployment_yaml
+
+    nway = {"gpt-4-1106-preview": "big", "gpt-4o-mini-2024-07-18": "mini", "gpt-3.5-turbo-0125": "old"}
+    path = config(tmp_path, textwrap.dedent(proxy_deployment_yaml(models=nway, fallback="gpt-3.5-turbo-0125",
+                                                                  model_name="auto")))
+    plugin = RouteLLMPlugin.from_proxy_config(path, cost_weight=50.0)
+    assert plugin.nway and plugin.tiers == nway and plugin.model_name == "auto"
+    import yaml
+
+    [entry] = [e for e in yaml.safe_load(path.read_text())["model_list"] if e["model_name"] == "auto"]
+    options = entry["litellm_params"]["complexity_router_config"]
+    assert options["fallback_tier"] == "gpt-3.5-turbo-0125" and options["max_tokens_from_tier_model"] is False
+    assert entry["litellm_params"]["complexity_router_default_model"] == "old"
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"strong": "big"}, "strong= and weak="),
+    ({"models": {"a": "big", "b": "mini"}}, "name the fallback tier"),
+    ({"strong": "big", "weak": "mini", "fallback": "medium"}, "'medium' is not a route key"),
+    ({"strong": "big", "weak": "mini", "classifier_plugin": object()}, "module.instance"),
+])
+def test_the_helper_refuses_a_marker_that_does_not_fit(options, words):
+    from routellm_integrations.litellm import proxy_deployment_yaml
+
+    with pytest.raises(LiteLLMConfigError, match=words):
+        proxy_deployment_yaml(**options)
+
+
+def test_the_config_command_prints_the_marker_or_names_the_problem():
+    import yaml
+
+    from routellm_integrations.litellm import proxy_deployment
+
+    cmd = [sys.executable, "-m", "routellm_integrations.litellm", "config"]
+    done = subprocess.run([*cmd, "--model", "a=big", "--model", "b=mini", "--fallback", "b", "--model-name", "x",
+                           "--classifier-plugin", "mine.plugin"], check=True, capture_output=True, text=True,
+                          timeout=120)
+    assert yaml.safe_load(done.stdout) == [proxy_deployment(models={"a": "big", "b": "mini"}, fallback="b",
+                                                            model_name="x", classifier_plugin="mine.plugin")]
+    bad = subprocess.run([*cmd, "--model", "a=big", "--model", "b=mini"], check=False, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "LiteLLMConfigError" in bad.stderr and "fallback" in bad.stderr
+    assert not bad.stdout

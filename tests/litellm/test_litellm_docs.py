@@ -61,6 +61,29 @@ def test_the_router_snippet_runs(tmp_path, backend):
         assert f"-> {model}" in line and ("route strong" in line) == (model == STRONG_MODEL)
 
 
+def docs_marker() -> dict:
+    import yaml
+
+    [config] = blocks("yaml")
+    [entry] = [e for e in yaml.safe_load(config)["model_list"] if e["model_name"] == "routellm-router"]
+    return entry
+
+
+def test_the_docs_marker_is_what_the_helper_gives():
+    """docs/litellm.md writes the marker entry out; users get it from proxy_deployment()
+    or the CLI: the three are the same entry, so the snippet cannot drift."""
+    import yaml
+
+    from routellm_integrations.litellm import proxy_deployment
+
+    entry = docs_marker()
+    assert entry == proxy_deployment(strong="smart", weak="fast")
+    done = subprocess.run([sys.executable, "-m", "routellm_integrations.litellm", "config", "--strong", "smart",
+                           "--weak", "fast"], check=True, capture_output=True, text=True, timeout=120)
+    assert yaml.safe_load(done.stdout) == [entry]
+    assert "python -m routellm_integrations.litellm config --strong smart --weak fast" in DOC.read_text()
+
+
 def test_the_proxy_snippet_runs(tmp_path, backend):
     backend.reset()
     [config] = blocks("yaml")

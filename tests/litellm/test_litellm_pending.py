@@ -11,7 +11,7 @@ import time
 import litellm
 import numpy as np
 import pytest
-from llm_helpers import STRONG_MODEL, WEAK_MODEL, free_port, logged, models_called
+from llm_helpers import STRONG_MODEL, WEAK_MODEL, logged, models_called
 
 from routellm_integrations.litellm import RouteLLMPlugin
 from routellm_integrations.litellm import plugin as plugin_module
@@ -94,15 +94,13 @@ def test_a_call_takes_the_decision_of_the_route_it_went_on():
 async def test_20000_never_completed_requests_stay_bounded(model_list):
     plugin = RouteLLMPlugin(model_list=model_list, strong="big", weak="small", router="length",
                             strong_fraction=0.3)
-    plugin._pending.take  # the alias's store: empty it of earlier tests' leftovers
-    plugin._pending.__init__()
+    plugin._pending = _Pending()  # a store of its own, without earlier tests' leftovers
     for i in range(20_000):
         # half identical, half distinct: classified, never reaching a deployment hook
         await plugin.classify(context(ask("the same question" if i % 2 else f"question {i}")))
     assert len(plugin._pending) == plugin_module._MAX_PENDING
     assert plugin._pending.keys() <= plugin_module._MAX_PENDING // 2 + 1
     assert len(plugin.policy._turns) <= 10_000  # the policy's own memory of turns is bounded too
-    plugin._pending.__init__()
 
 
 # -- in a real litellm.Router -------------------------------------------------------------------

@@ -23,6 +23,7 @@ from llm_helpers import (
     proxy_env,
 )
 
+from routellm_integrations.litellm import proxy_deployment_yaml
 from routellm_integrations.testing.openai_compat import OpenAICompatServer
 
 MASTER_KEY = "sk-proxy-test-0123456789abcdef"
@@ -58,20 +59,7 @@ model_list:
     litellm_params: {{model: openai/{strong}, api_base: "{url}", api_key: sk-test-local}}
   - model_name: small
     litellm_params: {{model: openai/{weak}, api_base: "{url}", api_key: sk-test-local}}
-  - model_name: {alias}
-    litellm_params:
-      model: auto_router/complexity_router
-      complexity_router_default_model: small
-      complexity_router_config:
-        classifier_type: custom
-        classifier_plugin: routellm_plugin.routing
-        max_tokens_from_tier_model: false
-        tier_definitions:
-          - {{name: strong, description: "routellm: the strong model group"}}
-          - {{name: weak, description: "routellm: the weak model group"}}
-        fallback_tier: weak
-        tiers: {{strong: {strong_group}, weak: small}}
-litellm_settings:
+{marker}litellm_settings:
   callbacks: routellm_plugin.recorder
 general_settings:
   master_key: {key}
@@ -80,8 +68,10 @@ general_settings:
 
 def write(folder: Path, url: str, *, router: str = "length", strong_group: str = "big") -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    # the plug-in's marker entry as users get it (the helper docs/litellm.md's snippet is checked against)
+    marker = proxy_deployment_yaml(strong=strong_group, weak="small", model_name=ALIAS)
     (folder / "config.yaml").write_text(textwrap.dedent(CONFIG).format(
-        strong=STRONG_MODEL, weak=WEAK_MODEL, url=url, alias=ALIAS, key=MASTER_KEY, strong_group=strong_group))
+        strong=STRONG_MODEL, weak=WEAK_MODEL, url=url, key=MASTER_KEY, marker=marker))
     (folder / "routellm_plugin.py").write_text(PLUGIN.format(router=router))
 
 
