@@ -443,3 +443,79 @@ def test_a_cut_escalated_stream_after_a_disagreement(openai_server, monkeypatch)
     strong = by["escalated"]
     assert strong.status == "cut" and strong.output_tokens == math.ceil(len(delivered) / 4)
     assert strong.cost_usd == pytest.approx(strong.input_tokens * 2.5e-6 + strong.output_tokens * 10e-6, rel=1e-12)
+
+
+# -- escalations an answer check triggered ----------------------------------------------------------
+
+def is_strong(body: dict[str, Any]) -> bool:
+    return body.get("model") == "gpt-4o"
+
+
+async def test_cancelled_while_the_escalated_call_is_in_flight(openai_server, gates):
+    """The second sample disagreed, the strong call is held at the server, the task is
+    cancelled: the weak call (escalated) and the sample stay billed at their usage, the
+    strong call settles ``cancelled`` at no cost, nothing stays reserved."""
+    held = gates(is_strong)
+    openai_server.chat.push(Reply(text="Tom has 84 pens."), Reply(text="The answer is 82."), model="gpt-4o-mini")
+    records: list = []
+    client = async_client(openai_server, records)
+    try:
+        task = asyncio.ensure_future(client.create(model="auto", messages=MESSAGES, scope=SCOPE))
+        assert await asyncio.to_thread(held.arrived.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await client.aclose()
+    by = books(client, records)
+    weak_usage, sample_usage = openai_server.chat.usage
+    assert by["scored"].status == "escalated" and by["second_sample"].status == "ok"
+    _exact(by["scored"], weak_usage)
+    _exact(by["second_sample"], sample_usage)
+    assert by["escalated"].status == "cancelled" and by["escalated"].cost_usd is None
+    assert client.budget_state(SCOPE).spent_usd == pytest.approx(cost(weak_usage) + cost(sample_usage), rel=1e-12)
+
+
+def test_an_escalated_call_that_fails_keeps_the_cascade_billed(openai_server, gates):
+    """The strong call an agreement check escalated to gets a 500: the error reaches the
+    caller (tagged with the strong route), the weak call and the sample stay billed."""
+    release = threading.Event()
+    release.set()
+    gates(is_strong, release=release)
+    openai_server.chat.push(Reply(text="Tom has 84 pens."), Reply(text="The answer is 82."), model="gpt-4o-mini")
+    records: list = []
+    with sync_client(openai_server, records) as client:
+        with pytest.raises(BackendError) as err:
+            client.chat.completions.create(model="auto", messages=MESSAGES, scope=SCOPE)
+        by = books(client, records)
+    assert err.value.status_code == 500 and err.value.routellm_route == "strong"
+    weak_usage, sample_usage = openai_server.chat.usage
+    _exact(by["scored"], weak_usage)
+    _exact(by["second_sample"], sample_usage)
+    assert by["scored"].status == "escalated" and by["escalated"].status == "failed"
+    assert by["escalated"].cost_usd is None
+    assert client.budget_state(SCOPE).spent_usd == pytest.approx(cost(weak_usage) + cost(sample_usage), rel=1e-12)
+
+
+def test_a_budget_with_room_for_the_sample_but_not_the_escalation(openai_server):
+    """The weak call and its sample fit the cap, the strong call they disagree into does
+    not (its bound: 4,096 output tokens at the strong price): the weak answer is kept, no
+    strong request is sent, and its record says which check it failed
+    (``escalation_refused``). Spend stays under the cap."""
+    cap = 0.01
+    openai_server.chat.push(Reply(text="Tom has 84 pens."), Reply(text="The answer is 82."), model="gpt-4o-mini")
+    records: list = []
+    with sync_client(openai_server, records, budget=Budget(max_usd=cap)) as client:
+        reply = client.chat.completions.create(model="auto", messages=MESSAGES, scope=SCOPE)
+        by = books(client, records)
+        spent = client.budget_state(SCOPE).spent_usd
+    meta = reply.routellm
+    assert meta["route"] == "weak" and meta["status"] == "ok" and "escalations" not in meta
+    assert meta["escalation_refused"] == ("agreement: the answer (84) disagrees with a second sample (82) "
+                                          "(the budget could not take the strong call)")
+    assert [b["model"] for b in (r.json for r in openai_server.requests_to("/v1/chat/completions"))] == \
+        ["gpt-4o-mini", "gpt-4o-mini"]
+    weak_usage, sample_usage = openai_server.chat.usage
+    _exact(by["scored"], weak_usage)
+    _exact(by["second_sample"], sample_usage)
+    assert spent == pytest.approx(cost(weak_usage) + cost(sample_usage), rel=1e-12) and spent <= cap

@@ -125,6 +125,9 @@ class CallRecord(BaseModel):
     escalated_from: str | None = None
     #: why this call's answer was escalated (status ``escalated``)
     escalation_reason: str | None = None
+    #: the check this call's answer failed when the budget could not take the call up: the
+    #: answer was kept (status ``ok``), not escalated
+    escalation_refused: str | None = None
     #: a second cheap answer (reason ``second_sample``, for an agreement check): the call it checked
     sample_of: str | None = None
     #: the second answers this call's checks asked for and did not get, by the check's key, and
@@ -216,6 +219,7 @@ class RoutedCall:
         self._finalizer = weakref.finalize(self, self._settlement.release_unsettled)
         self._listeners: list[Callable[[CallRecord], Any]] = []
         self._escalation_reason: str | None = None
+        self._escalation_refused: str | None = None
         self.max_output_tokens: int | None = None  # the call's output bound (an escalation reserves it too)
         #: second cheap answers made for this call's checks, by key (None: that call failed or did not fit)
         self.samples: dict[str, str | None] = {}
@@ -339,7 +343,8 @@ class RoutedCall:
         ``escalated`` (billed like a finished call: ``usage``, else estimated from
         ``text``) and return a handle on the next model up, admitted by the budget. None,
         with this call settled as ``ok``, when there is no model up or the budget cannot
-        take one: the caller keeps this answer."""
+        take one: the caller keeps this answer (refused by the budget, its record's
+        ``escalation_refused`` says which check it failed)."""
         nxt = self._lifecycle.next_up(self)
         ticket = None
         if nxt is not None and not self.settled:
@@ -347,6 +352,7 @@ class RoutedCall:
                 ticket = self._lifecycle.escalation_ticket(self, nxt)
             except BudgetExceeded:
                 ticket = None
+                self._escalation_refused = f"{reason} (the budget could not take the {nxt} call)"
         if ticket is None:
             self.finish(usage, model=model, text=text)
             return None
@@ -461,7 +467,8 @@ class RoutedCall:
             strong_model=lc.strong.model, strong_provider=lc.strong.provider, weak_model=lc.weak.model,
             weak_provider=lc.weak.provider, models=lc.candidates, qualities=d.qualities,
             expected_costs_usd=d.expected_costs_usd, cost_weight=d.cost_weight, escalated_from=d.escalated_from,
-            escalation_reason=self._escalation_reason if status == "escalated" else None, sample_of=self.sample_of,
+            escalation_reason=self._escalation_reason if status == "escalated" else None,
+            escalation_refused=self._escalation_refused, sample_of=self.sample_of,
             no_verdict=dict(self.no_verdict) or None,
             strong_fraction=d.strong_fraction, scored_pair=d.scored_pair, scored_pair_source=d.scored_pair_source)
 
