@@ -519,3 +519,54 @@ def test_a_budget_with_room_for_the_sample_but_not_the_escalation(openai_server)
     _exact(by["scored"], weak_usage)
     _exact(by["second_sample"], sample_usage)
     assert spent == pytest.approx(cost(weak_usage) + cost(sample_usage), rel=1e-12) and spent <= cap
+
+
+class SlipVerifier:
+    """A stand-in verifier (scores an answer with 82 in it as likely wrong); a verifier
+    check makes the async drivers review in a worker thread."""
+
+    threshold = 0.6
+
+    def score(self, prompts, answers):
+        import numpy as np
+
+        return np.array([0.9 if "82" in a else 0.2 for a in answers])
+
+    def threshold_for_share(self, share):
+        return 1.0 - share
+
+
+async def test_cancelled_while_a_verifier_escalates_off_the_loop(openai_server):
+    """The verifier reviews in a worker thread; the task is cancelled right as that thread
+    escalates (the weak call settled ``escalated``, the strong call admitted). The
+    strong call's reservation is released at once (it settles ``cancelled``, at no cost)
+    instead of being dropped with the thread's result (left to the garbage collector,
+    never in the ledger)."""
+    loop = asyncio.get_running_loop()
+    holder: dict[str, Any] = {}
+    records: list = []
+
+    def on_record(record, call):
+        records.append(record)
+        if record.status == "escalated":  # in the reviewing thread, before its result reaches the loop
+            loop.call_soon_threadsafe(holder["task"].cancel)
+
+    client = AsyncRoutedClient("openai:gpt-4o", "openai:gpt-4o-mini", openai_base_url=openai_server.base_url,
+                               openai_api_key="sk-test-0123456789", prices=PRICES, max_retries=0,
+                               budget=Budget(max_usd=5.0),
+                               routes={"auto": RouteConfig(router="length", threshold=0.3,
+                                                           escalate_if=SlipVerifier())})
+    client.on_settled(on_record)
+    openai_server.chat.push(Reply(text="So the answer is 82."), model="gpt-4o-mini")
+    try:
+        task = holder["task"] = asyncio.ensure_future(client.create(model="auto", messages=MESSAGES, scope=SCOPE))
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await client.aclose()
+    by = books(client, records)
+    (weak_usage,) = openai_server.chat.usage
+    assert by["scored"].status == "escalated" and by["scored"].escalation_reason.startswith("verifier:")
+    _exact(by["scored"], weak_usage)
+    assert by["escalated"].status == "cancelled" and by["escalated"].cost_usd is None
+    assert len(openai_server.requests_to("/v1/chat/completions")) == 1  # the strong call was never sent

@@ -439,13 +439,29 @@ def review(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> Route
         raise
 
 
+async def _review_in_thread(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> RoutedCall | None:
+    """``hooks.review`` in a worker thread (a verifier's CPU work, a store's I/O). A
+    cancellation meanwhile waits for it to end (it cannot be stopped): an escalation it
+    made holds a reservation on the model up, which is then released (that call settles
+    ``cancelled``) rather than left to the garbage collector."""
+    task = asyncio.ensure_future(asyncio.to_thread(hooks.review, call, answer, streamed))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        up = None if task.cancelled() or task.exception() is not None else task.result()
+        if up is not None:
+            await _off_loop(up, up.cancel)
+        raise
+
+
 async def areview(call: RoutedCall, hooks: Hooks, answer: Any, streamed: bool) -> RoutedCall | None:
     try:
         while True:
             try:
-                if hooks.review_blocks(call):
-                    return await asyncio.to_thread(hooks.review, call, answer, streamed)
-                return await _off_loop(call, hooks.review, call, answer, streamed)
+                if hooks.review_blocks(call) or call.store_io:
+                    return await _review_in_thread(call, hooks, answer, streamed)
+                return hooks.review(call, answer, streamed)
             except SampleNeeded as need:
                 await _asecond(call, hooks, need)
     except BaseException:  # cancelled while the second call was in flight: the first one's answer is billed
