@@ -330,6 +330,14 @@ class RouteLLMPlugin(CustomLogger):
                     "router": self.policy.router_name, "step_policy": reason,
                     "note": f"{note}; admitting it failed too ({type(exc).__name__})"}
 
+    def _checkpoint_due(self) -> bool:
+        """Whether the next decision may write the online controller's checkpoint: that
+        decision is made off the event loop whatever its router, since a store can be
+        slow or hang (a down SQLite file or Redis waits out its retries) and the loop
+        serves every other request meanwhile."""
+        policy = self.policy
+        return policy.store is not None and policy._since_checkpoint + 1 >= policy.checkpoint_every
+
     def _guarded_checkpoint(self) -> None:
         """The policy's checkpoint, a failing store logged instead of raised: the decision
         it was called for stands, and the next checkpoint writes the state again.
@@ -355,7 +363,7 @@ class RouteLLMPlugin(CustomLogger):
         # the turn's key: a tool-calling step that continues a user turn keeps the turn's
         # route (steps="per_turn"), as in every integration
         options = {"turn_key": turn.key, "followup": turn.followup, "costs": costs}
-        if self.policy.scores_inline(turn.text):
+        if self.policy.scores_inline(turn.text) and not self._checkpoint_due():
             ticket = self.policy.decide(turn.text, **options)
         else:
             ticket = await asyncio.to_thread(self.policy.decide, turn.text, **options)

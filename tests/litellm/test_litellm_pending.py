@@ -224,3 +224,20 @@ async def test_an_unavailable_store_loses_a_checkpoint_not_the_call(model_list, 
         assert "while checkpointing" in e["routellm"]["checkpoint_error"]
     assert plugin.policy.online.state_dict()["seen"] == 5  # the controller saw every call
     assert "while checkpointing the online controller" in caplog.text and str(tmp_path) not in caplog.text
+
+
+async def test_a_decision_that_checkpoints_is_made_off_the_event_loop(model_list, openai_server, tmp_path):
+    """A store can hang (it waits out its retries): the decision that writes the
+    checkpoint runs in a worker thread, even for a router that scores inline."""
+    import threading
+
+    plugin, router = routed(model_list, router="length", threshold=None, strong_fraction=0.5,
+                            store=f"sqlite:///{tmp_path / 'routing.db'}", online_key="litellm-thread",
+                            checkpoint_every=2)
+    threads = []
+    checkpoint = plugin._checkpoint
+    plugin._checkpoint = lambda: (threads.append(threading.current_thread()), checkpoint())
+    for i in range(4):
+        await router.acompletion(model=ALIAS, messages=ask(f"{i} " + "t" * 300 * i))
+    assert len(threads) == 2 and threading.main_thread() not in threads
+    assert plugin.checkpoint_error is None
