@@ -23,7 +23,9 @@ callback show it: the plug-in is also a ``CustomLogger`` whose
 ``async_pre_call_deployment_hook`` (called with the request's kwargs once the model group
 is chosen) writes the decision the classifier made for these messages (LiteLLM runs the
 classifier in a task of its own, over a copy of the metadata, so a decision waits, keyed
-by the request's messages, for its call's hook). LiteLLM's own
+by the request's messages, for its call's hook; of identical requests, a call takes a
+decision for the tier LiteLLM sent it on. Decisions never collected, of requests LiteLLM
+dropped after classifying, are let go by age and count: :class:`_Pending`). LiteLLM's own
 ``routing_decision`` (tier, routed model group) and its ``x-litellm-complexity-router-tier``
 response header name the route too, and a whole (not streamed) response carries ours:
 ``x-routellm-route``, ``x-routellm-model-group``, ``x-routellm-score`` (the proxy sends
@@ -454,6 +456,13 @@ class RouteLLMPlugin(CustomLogger):
             return None
         group = routing.get("routed_model")
         route = next((k for k, g in self.tiers.items() if g == group), None)
+        if routing.get("cause") == "classifier_plugin":
+            # we decided, but no decision waits for these messages: they changed between the
+            # classifier and the call (a guardrail or hook rewrote them), or it was let go
+            return {"route": route, "model_group": group, "score": None, "router": self.policy.router_name,
+                    "step_policy": "decision_not_found", "note": "the classifier routed this request, but no "
+                    "decision waits for its messages (rewritten after classifying, or older than "
+                    f"{_MAX_PENDING_AGE_S:.0f} s)"}
         why = f"cause: {routing.get('cause')!r}"
         if routing.get("classifier_failure_reason"):
             why += f", classifier failure: {routing.get('classifier_failure_reason')!r}"

@@ -241,3 +241,18 @@ async def test_a_decision_that_checkpoints_is_made_off_the_event_loop(model_list
         await router.acompletion(model=ALIAS, messages=ask(f"{i} " + "t" * 300 * i))
     assert len(threads) == 2 and threading.main_thread() not in threads
     assert plugin.checkpoint_error is None
+
+
+async def test_a_call_whose_messages_changed_after_classifying_says_so(model_list):
+    """A guardrail rewrote the messages between the classifier and the call: the decision
+    waits under the old messages; the call's record says it was not found, not a wrong one."""
+    plugin = RouteLLMPlugin(model_list=model_list, strong="big", weak="small", router="length", threshold=0.5)
+    plugin._pending = _Pending()
+    assert await plugin.classify(context(ask("x" * 900))) == "strong"
+    routing = {"router_model_name": ALIAS, "routed_model": "big", "cause": "classifier_plugin", "tier": "strong"}
+    kwargs = {"messages": ask("[redacted]"), "metadata": {"routing_decision": routing}}
+    await plugin.async_pre_call_deployment_hook(kwargs, "acompletion")
+    record = kwargs["metadata"]["routellm"]
+    assert record["step_policy"] == "decision_not_found" and record["route"] == "strong"
+    assert record["model_group"] == "big" and record["score"] is None and "rewritten" in record["note"]
+    assert len(plugin._pending) == 1  # the decision for the old messages waits until let go by age
