@@ -2,6 +2,7 @@
 
     python benchmarks/litellm_plugin.py                    # mf, 200 requests per arm, 50 ms backend
     python benchmarks/litellm_plugin.py --router length --requests 500 --delay 0.02
+    python benchmarks/litellm_plugin.py --pending-memory 40000   # memory of never-collected decisions
 
 The backend is the local OpenAI-format server (``OpenAICompatServer``, answering after
 ``--delay`` seconds) in its own process. Requests go one at a time, the arms interleaved
@@ -16,7 +17,10 @@ request by request (so drift on a shared machine hits every arm alike), same pro
     group on the same proxy, each also against calling the backend directly.
 
 Printed: p50 / p99 / mean latency of each arm and the added p50 / p99 / mean of each
-comparison. The strong model group and the weak one are the same backend, so the route
+comparison. ``--pending-memory N`` instead classifies N requests that never reach a call
+(half of them identical, as LiteLLM dropping them after classifying would leave them) and
+prints the memory traced after 1/4, 1/2 and all of them: it should level off once the
+plug-in's store of waiting decisions (and the policy's memory of turns) is full. The strong model group and the weak one are the same backend, so the route
 taken does not change the backend's time.
 """
 
@@ -137,6 +141,29 @@ async def over_http(base: str, proxy: str, server: str, server_model: str, n: in
     return arms
 
 
+async def pending_memory(n: int, router_name: str) -> None:
+    """Memory held by ``n`` classified requests whose calls never come (no backend needed)."""
+    import tracemalloc
+
+    from litellm.types.router import RoutingContext
+
+    from routellm_integrations.litellm import RouteLLMPlugin
+
+    model_list = [{"model_name": name, "litellm_params": {"model": f"openai/{model}", "api_base": "http://127.0.0.1:9"}}
+                  for name, model in (("big", "gpt-4o"), ("small", "gpt-4o-mini"))]
+    plugin = RouteLLMPlugin(model_list=model_list, strong="big", weak="small", router=router_name,
+                            strong_fraction=0.3)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for i in range(1, n + 1):
+        text = "the same question" if i % 2 else f"question {i} " + "q" * 200
+        msgs = [{"role": "user", "content": text}]
+        await plugin.classify(RoutingContext(raw_messages=msgs, structured_messages=msgs, candidate_models=[]))
+        if i in (n // 4, n // 2, n):
+            print(f"  after {i:>7} never-collected requests: {(tracemalloc.get_traced_memory()[0] - base) / 2**20:6.1f}"
+                  f" MiB traced; {len(plugin._pending)} decisions waiting under {plugin._pending.keys()} messages")
+
+
 def wait_live(url: str, proc: subprocess.Popen, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -158,7 +185,14 @@ def main() -> int:
     ap.add_argument("--delay", type=float, default=0.05, help="backend latency in seconds")
     ap.add_argument("--proxy-port", type=int, default=6071)
     ap.add_argument("--server-port", type=int, default=6072)
+    ap.add_argument("--pending-memory", type=int, metavar="N", help="only measure the memory of N classified "
+                    "requests that never reach their call")
     args = ap.parse_args()
+    if args.pending_memory:
+        os.environ.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False"})
+        print(f"router {args.router}, strong_fraction 0.3, half the requests identical")
+        asyncio.run(pending_memory(args.pending_memory, args.router))
+        return 0
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "NO_PROXY": "127.0.0.1,localhost"}
