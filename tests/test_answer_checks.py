@@ -143,6 +143,7 @@ def test_client_final_answer_check_escalates_with_its_reason(openai_server):
         (first,) = meta["escalations"]
         assert first["status"] == "escalated" and first["escalation_reason"] == \
             "no stated final answer (a maths-like prompt)"
+        assert meta["escalation_reason"] == first["escalation_reason"]  # the answer's own record says why
         # an arithmetic slip: the flag check's reason names it
         openai_server.chat.push(Reply(text="12 * 7 = 82. The answer is 82."), model="gpt-4o-mini")
         meta = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": MATHS}]).routellm

@@ -123,7 +123,9 @@ class CallRecord(BaseModel):
     cost_weight: float | None = None
     #: the route whose answer failed a check, when this call is an escalation
     escalated_from: str | None = None
-    #: why this call's answer was escalated (status ``escalated``)
+    #: why this call's answer was escalated (status ``escalated``); on the call that took
+    #: over (``escalated_from`` set), why the answer below it was: the record a caller
+    #: reads (a reply's metadata) says why it is not the cheap model's
     escalation_reason: str | None = None
     #: the check this call's answer failed when the budget could not take the call up: the
     #: answer was kept (status ``ok``), not escalated
@@ -363,6 +365,7 @@ class RoutedCall:
         self._settle("escalated", usage, model)
         up = RoutedCall(self._lifecycle, ticket, self.turn, "escalated", self.scope, self.api_key)
         up._listeners, up.max_output_tokens = listeners, self.max_output_tokens
+        up._escalation_reason = self._escalation_reason
         return up
 
     def review(self, checks: Any, answer: Any, usage: Usage | Mapping[str, Any] | None = None, *,
@@ -467,7 +470,7 @@ class RoutedCall:
             strong_model=lc.strong.model, strong_provider=lc.strong.provider, weak_model=lc.weak.model,
             weak_provider=lc.weak.provider, models=lc.candidates, qualities=d.qualities,
             expected_costs_usd=d.expected_costs_usd, cost_weight=d.cost_weight, escalated_from=d.escalated_from,
-            escalation_reason=self._escalation_reason if status == "escalated" else None,
+            escalation_reason=self._escalation_reason if status == "escalated" or d.escalated_from else None,
             escalation_refused=self._escalation_refused, sample_of=self.sample_of,
             no_verdict=dict(self.no_verdict) or None,
             strong_fraction=d.strong_fraction, scored_pair=d.scored_pair, scored_pair_source=d.scored_pair_source)

@@ -51,6 +51,8 @@ def test_an_arithmetic_slip_escalates_with_its_reason(openai_server):
     assert (meta["route"], meta["escalated_from"]) == ("strong", "weak")
     escalated = [r for r in heard.records if r.status == "escalated"]
     assert escalated[0].escalation_reason == "answer flags: arithmetic slip: 12 * 7 = 82"
+    # the reply a caller reads says why it is not the cheap model's
+    assert meta["escalation_reason"] == "answer flags: arithmetic slip: 12 * 7 = 82"
 
 
 @pytest.mark.parametrize("second, escalates", [("The answer is 84.", False), ("The answer is 82.", True)])
