@@ -128,6 +128,20 @@ def async_client(openai_server, records: list, **kw: Any) -> AsyncRoutedClient:
     return client
 
 
+async def cancel_when(work: Any, *events: threading.Event, before: Callable[[], None] | None = None) -> None:
+    """Run ``work`` as a task, wait until each of ``events`` is set (a request held at the
+    server, an answer in hand), run ``before`` (a check of the state just then), cancel the
+    task and check that it ended cancelled."""
+    task = asyncio.ensure_future(work)
+    for event in events:
+        assert await asyncio.to_thread(event.wait, 10)
+    if before is not None:
+        before()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 def books(client: Any, records: list) -> dict[str, Any]:
     """The budget and the ledger agree with the settled records: nothing reserved or in
     flight, one ledger entry per call, spend = the ledger's total = the records' costs.
@@ -172,13 +186,11 @@ async def test_cancelled_while_the_second_call_is_in_flight(openai_server, gates
     client = async_client(openai_server, records, parallel=parallel,
                           store=f"sqlite:///{tmp_path / 'state.db'}" if store == "sqlite" else None)
     try:
-        task = asyncio.ensure_future(client.create(model="auto", messages=MESSAGES, scope=SCOPE))
-        assert await asyncio.to_thread(held.arrived.wait, 10)
-        assert await asyncio.to_thread(first_answered.wait, 10)
-        assert client.budget_state(SCOPE).in_flight == 2  # both calls hold a reservation now
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        def both_reserved() -> None:
+            assert client.budget_state(SCOPE).in_flight == 2  # both calls hold a reservation now
+
+        await cancel_when(client.create(model="auto", messages=MESSAGES, scope=SCOPE), held.arrived, first_answered,
+                          before=both_reserved)
     finally:
         await client.aclose()
     by = books(client, records)
@@ -196,12 +208,8 @@ async def test_cancelled_while_both_parallel_calls_are_in_flight(openai_server, 
     records: list = []
     client = async_client(openai_server, records, parallel=True)
     try:
-        task = asyncio.ensure_future(client.create(model="auto", messages=MESSAGES, scope=SCOPE))
-        assert await asyncio.to_thread(first_held.arrived.wait, 10)
-        assert await asyncio.to_thread(sample_held.arrived.wait, 10)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cancel_when(client.create(model="auto", messages=MESSAGES, scope=SCOPE), first_held.arrived,
+                          sample_held.arrived)
     finally:
         await client.aclose()
     by = books(client, records)
@@ -226,11 +234,7 @@ async def test_a_held_stream_cancelled_while_the_second_call_is_in_flight(openai
             got.append(chunk)
 
     try:
-        task = asyncio.ensure_future(read())
-        assert await asyncio.to_thread(held.arrived.wait, 10)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cancel_when(read(), held.arrived)
     finally:
         await client.aclose()
     by = books(client, records)
@@ -461,11 +465,7 @@ async def test_cancelled_while_the_escalated_call_is_in_flight(openai_server, ga
     records: list = []
     client = async_client(openai_server, records)
     try:
-        task = asyncio.ensure_future(client.create(model="auto", messages=MESSAGES, scope=SCOPE))
-        assert await asyncio.to_thread(held.arrived.wait, 10)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cancel_when(client.create(model="auto", messages=MESSAGES, scope=SCOPE), held.arrived)
     finally:
         await client.aclose()
     by = books(client, records)
