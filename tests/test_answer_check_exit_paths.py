@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from fakes import SlipVerifier
 from routellm_integrations.budgets import Budget
 from routellm_integrations.client import AsyncRoutedClient, RouteConfig, RoutedClient
 from routellm_integrations.client.errors import BackendError
@@ -520,21 +521,6 @@ def test_a_budget_with_room_for_the_sample_but_not_the_escalation(openai_server)
     _exact(by["scored"], weak_usage)
     _exact(by["second_sample"], sample_usage)
     assert spent == pytest.approx(cost(weak_usage) + cost(sample_usage), rel=1e-12) and spent <= cap
-
-
-class SlipVerifier:
-    """A stand-in verifier (scores an answer with 82 in it as likely wrong); a verifier
-    check makes the async drivers review in a worker thread."""
-
-    threshold = 0.6
-
-    def score(self, prompts, answers):
-        import numpy as np
-
-        return np.array([0.9 if "82" in a else 0.2 for a in answers])
-
-    def threshold_for_share(self, share):
-        return 1.0 - share
 
 
 async def test_cancelled_while_a_verifier_escalates_off_the_loop(openai_server):

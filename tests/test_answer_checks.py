@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 
+from fakes import SlipVerifier
 from routellm_integrations.budgets import Budget
 from routellm_integrations.client import AsyncRoutedClient, RouteConfig, RoutedClient
 from routellm_integrations.costs import PriceTable
@@ -96,20 +97,8 @@ def test_a_folder_without_a_verifier_is_a_typed_error_at_construction(tmp_path):
         RouteConfig(escalate_if=str(tmp_path))
 
 
-class Scripted:
-    """A stand-in verifier (score/threshold_for_share/threshold) for the wrapper's arithmetic."""
-
-    threshold = 0.6
-
-    def score(self, prompts, answers):
-        return np.array([0.9 if "82" in a else 0.2 for a in answers])
-
-    def threshold_for_share(self, share):
-        return 1.0 - share
-
-
 def test_verifier_check_uses_its_threshold_or_a_share():
-    v = Scripted()
+    v = SlipVerifier()
     bad, good = Answer(text="So 82.", prompt=MATHS), Answer(text="So 84.", prompt=MATHS)
     assert verifier(v)(bad) == "verifier: P(strong better) 0.900 >= 0.600" and verifier(v)(good) is None
     assert verifier(v, share=0.95)(good) == "verifier: P(strong better) 0.200 >= 0.050"
@@ -340,7 +329,7 @@ async def test_a_verifier_reviews_off_the_event_loop(openai_server):
 
     seen = []
 
-    class Watched(Scripted):
+    class Watched(SlipVerifier):
         def score(self, prompts, answers):
             seen.append(threading.current_thread())
             return super().score(prompts, answers)

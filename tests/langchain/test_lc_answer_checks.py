@@ -6,11 +6,11 @@ verifier-like object; typed errors at construction."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_openai import ChatOpenAI
 
+from fakes import SlipVerifier
 from langchain_routellm import RoutedChat, routellm_cost_tracker
 from routellm_integrations.costs import PriceTable
 from routellm_integrations.routing.escalation import EscalationCheckError
@@ -96,21 +96,8 @@ async def test_async_and_streamed_agreement(openai_server):
     assert [b["model"] for b in _bodies(openai_server)] == ["gpt-4o-mini", "gpt-4o-mini"]
 
 
-class Scripted:
-    """A verifier-like object: P(strong better) high when the answer says 82."""
-
-    threshold = 0.5
-
-    def score(self, prompts, answers):
-        assert prompts == [MATHS]  # the check reads the routed prompt
-        return np.array([0.9 if "82" in a else 0.1 for a in answers])
-
-    def threshold_for_share(self, share):
-        return 1.0 - share
-
-
 def test_a_verifier_object_and_typed_errors(openai_server):
-    llm = _chat(openai_server, escalate_if=[Scripted()])
+    llm = _chat(openai_server, escalate_if=[SlipVerifier(0.5, low=0.1, prompt=MATHS)])
     openai_server.chat.push(Reply(text="So the answer is 82."), model="gpt-4o-mini")
     assert llm.invoke(MATHS).response_metadata["routellm"]["route"] == "strong"
     openai_server.chat.push(Reply(text="So the answer is 84."), model="gpt-4o-mini")

@@ -6,11 +6,11 @@ verifier-like object and check names are accepted; unknown names fail at constru
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.llms.openai import OpenAI
 
+from fakes import SlipVerifier
 from llamaindex_routellm import RoutedLLM
 from routellm_integrations.costs import PriceTable
 from routellm_integrations.routing.escalation import EscalationCheckError
@@ -94,21 +94,8 @@ def test_sync_stream_with_agreement_escalates_before_its_first_chunk(openai_serv
     assert _models(openai_server) == ["gpt-4o-mini", "gpt-4o-mini", "gpt-4o"]
 
 
-class Scripted:
-    """A verifier-like object: P(strong better) high when the answer says 82."""
-
-    threshold = 0.5
-
-    def score(self, prompts, answers):
-        assert prompts == [MATHS]  # the check reads the routed prompt
-        return np.array([0.9 if "82" in a else 0.1 for a in answers])
-
-    def threshold_for_share(self, share):
-        return 1.0 - share
-
-
 def test_a_verifier_object_as_escalate_if_and_typed_errors(openai_server, events):
-    llm = _llm(openai_server, escalate_if=Scripted())
+    llm = _llm(openai_server, escalate_if=SlipVerifier(0.5, low=0.1, prompt=MATHS))
     openai_server.chat.push(Reply(text="So the answer is 82."), model="gpt-4o-mini")
     assert llm.chat(_user()).additional_kwargs["routellm"]["route"] == "strong"
     assert events[0].escalation_reason == "verifier: P(strong better) 0.900 >= 0.500"
