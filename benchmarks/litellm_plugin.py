@@ -48,6 +48,8 @@ from server_load import (  # the shared prompts, backend and percentiles
     wait_health,
 )
 
+from routellm_integrations.testing.processes import stop_process  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 PROXY_KEY = "sk-bench-litellm-master-0123456789"
 SERVER_KEY = "rk-bench-client-key-0001"
@@ -227,11 +229,7 @@ def main() -> int:
         arms_b = asyncio.run(over_http(base, proxy, server, f"router-{args.router}-0.5", args.requests))
     finally:
         for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc, timeout=30)
         backend.stdin.close()  # type: ignore[union-attr]
         backend.wait(timeout=30)
 

@@ -45,6 +45,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from server_load import pct, start_backend, wait_health  # noqa: E402  (the same harness helpers)
 
+from routellm_integrations.testing.processes import stop_process  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 KEY = "rk-soak-client-key-0001"
 PROVIDER_KEY = "sk-soak-provider-key-0001"
@@ -232,11 +234,7 @@ def main() -> int:
                 break
         usage = httpx.get(url + "/v1/routing/usage", headers={"authorization": f"Bearer {KEY}"}, timeout=30).json()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server, timeout=60)
         backend.stdin.close()  # type: ignore[union-attr]
         backend.wait(timeout=30)
         redis.stop()

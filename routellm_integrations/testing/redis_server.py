@@ -10,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .processes import stop_process
+
 
 class RedisServerMissing(RuntimeError):
     """``redis-server`` is not installed (``apt-get install redis-server``; ``.ci/run`` does it)."""
@@ -58,12 +60,8 @@ class RedisServer:
         raise RuntimeError(f"redis-server did not answer on port {self.port} within {timeout_s} s")
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
+        if self._proc is not None:
+            stop_process(self._proc, timeout=10)
         self._proc = None
         self._dir.cleanup()
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import httpx
+import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline: the bundled cost map
 
@@ -89,3 +94,20 @@ def proxy_env(folder: Path) -> dict[str, str]:
                 "ROUTELLM_TEST_RECORD": str(folder / "record.jsonl"), "NO_PROXY": "127.0.0.1,localhost",
                 "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])})
     return env
+
+
+def wait_live(process: subprocess.Popen, url: str, log_path: Path, timeout: float = START_TIMEOUT_S) -> None:
+    """Until the proxy at ``url`` answers its liveness route; the test fails with the tail
+    of its log when it exits first or does not answer within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"the proxy exited ({process.returncode}):\n{log_path.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{url}/health/liveliness", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"the proxy did not start:\n{log_path.read_text()[-4000:]}")
+        time.sleep(0.5)

@@ -7,23 +7,22 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 from llm_helpers import (
-    START_TIMEOUT_S,
     STRONG_MODEL,
     WEAK_MODEL,
     free_port,
     models_called,
     proxy_command,
     proxy_env,
+    wait_live,
 )
 
 from routellm_integrations.testing.openai_compat import OpenAICompatServer
+from routellm_integrations.testing.processes import stop_process
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "litellm.md"
 MASTER_KEY = "sk-docs-test-0123456789abcdef"
@@ -96,15 +95,7 @@ def test_the_proxy_snippet_runs(tmp_path, backend):
     process = subprocess.Popen(proxy_command(tmp_path, port), cwd=tmp_path, env=env_for(tmp_path, backend),
                                stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert process.poll() is None, (tmp_path / "proxy.log").read_text()[-4000:]
-            assert time.monotonic() < deadline, (tmp_path / "proxy.log").read_text()[-4000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/liveliness", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+        wait_live(process, f"http://127.0.0.1:{port}", tmp_path / "proxy.log")
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=MASTER_KEY, max_retries=0)
         raw = client.chat.completions.with_raw_response.create(
             model="routellm-router", messages=[{"role": "user", "content": "hi!"}])
@@ -112,9 +103,5 @@ def test_the_proxy_snippet_runs(tmp_path, backend):
         assert raw.parse().choices[0].message.content
         assert models_called(backend) == [STRONG_MODEL if route == "strong" else WEAK_MODEL]
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process, timeout=20)
         log.close()

@@ -21,10 +21,12 @@ from llm_helpers import (
     models_called,
     proxy_command,
     proxy_env,
+    wait_live,
 )
 
 from routellm_integrations.litellm import proxy_deployment_yaml
 from routellm_integrations.testing.openai_compat import OpenAICompatServer
+from routellm_integrations.testing.processes import stop_process
 
 MASTER_KEY = "sk-proxy-test-0123456789abcdef"
 ALIAS = "routellm-router"
@@ -92,29 +94,12 @@ def proxy(tmp_path_factory, backend):
     process = subprocess.Popen(proxy_command(folder, port), cwd=folder, env=proxy_env(folder), stdout=log,
                                stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    import httpx
-
-    while True:
-        if process.poll() is not None:
-            log.close()
-            pytest.fail(f"the proxy exited ({process.returncode}):\n{(folder / 'proxy.log').read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{base}/health/liveliness", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the proxy did not start:\n{(folder / 'proxy.log').read_text()[-4000:]}")
-        time.sleep(0.5)
-    yield base, folder
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        wait_live(process, base, folder / "proxy.log")
+        yield base, folder
+    finally:
+        stop_process(process, timeout=20)
+        log.close()
 
 
 def records(folder: Path, texts: list[str], timeout_s: float = 15.0) -> dict[str, dict]:
