@@ -166,20 +166,6 @@ async def pending_memory(n: int, router_name: str) -> None:
                   f" MiB traced; {len(plugin._pending)} decisions waiting under {plugin._pending.keys()} messages")
 
 
-def wait_live(url: str, proc: subprocess.Popen, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the litellm proxy exited with {proc.returncode}")
-        try:
-            if httpx.get(url + "/health/liveliness", timeout=2, trust_env=False).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("the litellm proxy did not start")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--router", choices=["mf", "length"], default="mf")
@@ -224,7 +210,7 @@ def main() -> int:
                                        "--router", args.router, "--threshold", "0.5", "--port", str(args.server_port),
                                        "--no-access-log", "--log-level", "warning"], cwd=REPO, env=server_env))
         proxy, server = f"http://127.0.0.1:{args.proxy_port}", f"http://127.0.0.1:{args.server_port}"
-        wait_live(proxy, procs[0])
+        wait_health(proxy, procs[0], 240, path="/health/liveliness", what="the litellm proxy")
         wait_health(server, procs[1])
         arms_b = asyncio.run(over_http(base, proxy, server, f"router-{args.router}-0.5", args.requests))
     finally:

@@ -198,18 +198,21 @@ def self_cpu() -> float:
     return t.user + t.system
 
 
-def wait_health(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+def wait_health(url: str, proc: subprocess.Popen, timeout: float = 180, *, path: str = "/health",
+                what: str = "the routing server") -> None:
+    """Until the local process at ``url`` answers 200 on ``path`` (never through an
+    environment proxy); exits the benchmark when it dies first or does not answer in time."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"the routing server exited with {proc.returncode}")
+            raise SystemExit(f"{what} exited with {proc.returncode}")
         try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
+            if httpx.get(url + path, timeout=2, trust_env=False).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise SystemExit("the routing server did not start")
+    raise SystemExit(f"{what} did not start")
 
 
 def main() -> int:
