@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmbedderError
+from ..sqlite_wal import enter_wal
 from ._common import validate_texts
 from .base import Embedder
 
@@ -87,7 +88,7 @@ class CachedEmbedder:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            enter_wal(db, 30)
             db.execute(_SCHEMA)
             db.commit()
         except BaseException:

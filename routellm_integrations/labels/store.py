@@ -35,6 +35,7 @@ from typing import Any, Iterator, Literal, Sequence
 import numpy as np
 
 from ..errors import DataError, RouteLLMError
+from ..sqlite_wal import enter_wal
 from ..validation import scrub_surrogates
 from .labelset import LabelSet, aggregate
 
@@ -132,7 +133,7 @@ class LabelStore:
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            enter_wal(self._db, 30.0)
             self._db.executescript(_SCHEMA)
             self._migrate()
         except sqlite3.DatabaseError as exc:

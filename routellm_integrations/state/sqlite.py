@@ -45,6 +45,7 @@ from ..budgets import Budget, BudgetState, ScopeTotals, admit, refusal, state_of
 from ..decision import Route
 from ..errors import BudgetExceeded, StoreResetError, StoreUnavailableError
 from ..costs import check_usd
+from ..sqlite_wal import enter_wal
 from .base import DEFAULT_LEASE_S, LedgerEntry, Reservation, UsageQuery, UsageReport
 
 _SCHEMA = """
@@ -107,27 +108,6 @@ def _alive(pid: int, started: int) -> bool:
 _UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o", "readonly", "no such table", "malformed",
                 "not a database", "disk is full", "cannot operate on a closed")
 _LEDGER_FIELDS = tuple(LedgerEntry.model_fields)
-
-
-def _enter_wal(db: sqlite3.Connection, timeout_s: float) -> None:
-    """Switch a new connection's file to WAL, retrying while another process does the same.
-
-    SQLite answers ``PRAGMA journal_mode=WAL`` with "database is locked" at once, without
-    calling the busy handler, while a second connection is changing the mode of the same new
-    file, so two processes opening one fresh store would see the store as unavailable. WAL
-    is persistent: once any process has switched the file, the first query sees it and
-    nothing is retried."""
-    deadline, pause = time.monotonic() + timeout_s, 0.005
-    while True:
-        try:
-            if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-                db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if not any(word in str(exc).lower() for word in ("locked", "busy")) or time.monotonic() >= deadline:
-                raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
 
 
 class SQLiteStore:
@@ -304,7 +284,7 @@ class SQLiteStore:
             db = self._local.db = None
         if db is None:
             db = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None, check_same_thread=False)
-            _enter_wal(db, self.timeout_s)
+            enter_wal(db, self.timeout_s)
             db.execute(f"PRAGMA synchronous={self.synchronous}")
             self._local.db, self._local.ino = db, _ino(self.path)
             with self._conns_lock:
