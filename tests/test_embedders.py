@@ -135,6 +135,12 @@ def test_wordllama_vectors_are_the_packages_own() -> None:
     want = np.asarray(ref.embed(texts, norm=False), dtype=np.float32)
     want /= np.linalg.norm(want, axis=1, keepdims=True)
     np.testing.assert_allclose(get_embedder("wordllama").embed(texts), want, atol=1e-6)
+    # past 2,048 tokens rows are counted, not gathered, and summed in float64: the exact mean,
+    # which WordLlama's float32 sum of 4,001 rows misses by up to 2e-6
+    long = ["\U0001f642" * 1000, "lorem ipsum dolor " * 1000]
+    want = np.asarray(ref.embed(long, norm=False), dtype=np.float32)
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    np.testing.assert_allclose(get_embedder("wordllama").embed(long), want, atol=1e-5)
     small = get_embedder("wordllama", dim=64)
     assert small.name == "wordllama-l2_supercat-64" and small.embed(["hello"]).shape == (1, 64)
     with pytest.raises(EmbedderError, match="dim must be one of"):

@@ -6,38 +6,32 @@ router trained on it routes as well as the MiniLM one (APGR 0.589 against 0.534;
 MT-Bench 0.745 against 0.756). MiniLM's space stays better as the base of adaptation to
 one's own labels, where the within-task signal matters.
 
-The weights and tokenizer ship inside the ``wordllama`` wheel; we read those files
-directly rather than through ``wordllama.WordLlama``: its loader copies the fp16 table to
-fp32 (+32 MB resident) and imports ``requests`` and config machinery we never use. The
-vectors are the package's own (``WordLlama.embed``, mean of the token rows, no special
-tokens); a test holds the two equal.
+The table and tokenizer are WordLlama's own files, shipped in this package
+(``embedders/weights``, byte for byte those of ``wordllama`` 0.4.0.post1; see the model card
+there): installing ``wordllama`` itself would add its Cython extensions and, through
+``tokenizers``, the Hugging Face client stack to every install. ``embedders.bpe`` tokenizes
+in pure Python with the same ids. The vectors are the package's own (``WordLlama.embed``,
+mean of the token rows, no special tokens); a test holds the two equal.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import EmbedderError
 from ._common import l2_normalize, validate_texts
+from .wordllama_files import TOKENIZER, WEIGHTS
 
 #: Matryoshka dimensions the l2_supercat weights are trained for
 DIMS = (64, 128, 256)
 TENSOR = "embedding.weight"
-
-
-def _package_dir() -> Path:
-    """The installed ``wordllama`` folder, found without importing the package."""
-    spec = importlib.util.find_spec("wordllama")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbedderError("the WordLlama embedder (the default mf router's) needs the 'wordllama' package "
-                            "(pip install wordllama)")
-    return Path(list(spec.submodule_search_locations)[0])
+#: up to this many tokens a prompt's rows are gathered and summed; past it, counted (the
+#: gather would copy tokens x dim floats: 128 MB for a 32,000-character emoji string)
+_GATHER_TOKENS = 2048
 
 
 class WordLlamaEmbedder:
@@ -45,7 +39,7 @@ class WordLlamaEmbedder:
 
     def __init__(self, config: str = "l2_supercat", dim: int = 256, batch_size: int = 256) -> None:
         if config != "l2_supercat":
-            raise EmbedderError(f"only the l2_supercat WordLlama ships its weights in the wheel, got {config!r}")
+            raise EmbedderError(f"only the l2_supercat WordLlama table ships in this package, got {config!r}")
         if isinstance(dim, bool) or dim not in DIMS:
             raise EmbedderError(f"dim must be one of {DIMS}, got {dim!r}")
         self.config = config
@@ -69,21 +63,17 @@ class WordLlamaEmbedder:
         with self._lock:
             if self._table is None:
                 from safetensors.numpy import load_file
-                from tokenizers import Tokenizer
 
-                root = _package_dir()
-                weights = root / "weights" / f"{self.config}_256.safetensors"
-                tokenizer = root / "tokenizers" / f"{self.config}_tokenizer_config.json"
+                from .bpe import BPETokenizer
+
                 try:
-                    table = load_file(str(weights))[TENSOR]
-                    tok = Tokenizer.from_file(str(tokenizer))
+                    table = load_file(str(WEIGHTS))[TENSOR]
+                    tok = BPETokenizer.from_file(TOKENIZER)
                 except Exception as exc:  # a missing or corrupt file surfaces as several types
-                    raise EmbedderError(f"could not load the WordLlama weights shipped in {root} "
-                                        f"without downloading: {exc}") from None
+                    raise EmbedderError(f"could not load the WordLlama files shipped in {WEIGHTS.parent}: "
+                                        f"{exc}") from None
                 if table.ndim != 2 or table.shape[1] < self.dim:
-                    raise EmbedderError(f"{weights}: {TENSOR} has shape {table.shape}, expected (vocabulary, 256)")
-                tok.no_padding()
-                tok.no_truncation()
+                    raise EmbedderError(f"{WEIGHTS}: {TENSOR} has shape {table.shape}, expected (vocabulary, 256)")
                 # fp16 rows, sliced to the Matryoshka prefix; upcast per prompt (16 MB resident, not 32)
                 self._table = np.ascontiguousarray(table[:, : self.dim])
                 self._tokenizer = tok
@@ -95,11 +85,17 @@ class WordLlamaEmbedder:
         tok, table = self._load()
         out = np.zeros((len(items), self.dim), dtype=np.float32)
         last = table.shape[0] - 1
-        for row, enc in enumerate(tok.encode_batch(items, add_special_tokens=False)):
-            if not enc.ids:
+        for row, text in enumerate(items):
+            token_ids = tok.encode(text)
+            if not token_ids:
                 continue
-            ids = np.clip(np.asarray(enc.ids, dtype=np.int64), 0, last)
-            out[row] = table[ids].astype(np.float32).sum(axis=0, dtype=np.float32) / np.float32(len(ids))
+            ids = np.clip(np.asarray(token_ids, dtype=np.int64), 0, last)
+            if len(ids) <= _GATHER_TOKENS:
+                out[row] = table[ids].astype(np.float32).sum(axis=0, dtype=np.float32) / np.float32(len(ids))
+            else:  # a long text: weight each distinct row by its count, never a (tokens x dim) copy
+                counts = np.bincount(ids, minlength=table.shape[0])
+                seen = np.flatnonzero(counts)
+                out[row] = counts[seen].astype(np.float64) @ table[seen].astype(np.float64) / len(ids)
         # Texts with no token (e.g. only whitespace) pool to zero; give them one fixed unit
         # vector so every row is unit-norm as the Embedder contract promises.
         empty = ~np.any(out, axis=1)
