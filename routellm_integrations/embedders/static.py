@@ -1,7 +1,8 @@
 """WordLlama static embeddings: a token-embedding average, no transformer at all.
 
-Why: the default ``mf`` router embeds with it. A prompt costs ~0.05 ms (the int8 MiniLM:
-~2.4 ms of CPU, 5 ms after an idle wait), and on the training pool's validation split the
+Why: the default ``mf`` router embeds with it. A prompt costs ~0.25 ms (p50,
+``benchmarks/embedder_speed.py``; the int8 MiniLM: ~2.4 ms of CPU, 5 ms after an idle
+wait), and on the training pool's validation split the
 router trained on it routes as well as the MiniLM one (APGR 0.589 against 0.534;
 MT-Bench 0.745 against 0.756). MiniLM's space stays better as the base of adaptation to
 one's own labels, where the within-task signal matters.
@@ -55,7 +56,7 @@ class WordLlamaEmbedder:
 
     @property
     def inline_scoring(self) -> bool:
-        """Loaded, a prompt embeds in ~0.03 ms (a tokenizer call and a table lookup): cheap
+        """Loaded, a prompt embeds in ~0.25 ms (a tokenizer call and a table lookup): cheap
         enough for an event loop. Not before: loading reads the table from disk."""
         return self._table is not None
 

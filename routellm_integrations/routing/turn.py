@@ -50,7 +50,7 @@ def normalise_role(role: str) -> Role:
 
 
 #: The most characters of a call's text a router scores. Why: scoring embeds the text
-#: (the default ``mf`` router's WordLlama tokenizer costs ~1.7 s per MB of prompt), so an
+#: (the default ``mf`` router's WordLlama tokenizer costs ~0.5 s per MB of prompt), so an
 #: unbounded text lets one request hold a CPU (or the server's event loop) for seconds and
 #: the policy's recent-prompts memory grow with what clients send. 32,000 characters score
 #: in ~25 ms and are 6x the longest prompt of the benchmark sets (MMLU, 4,868 characters):
