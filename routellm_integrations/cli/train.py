@@ -16,6 +16,12 @@ from .common import Command, InputFile, Quiet, _help, app
 _FLAG_OF_FIELD = {"n_tiers": "tiers"}
 
 
+def _switch(field: str, annotation: Any) -> tuple[str]:
+    """The option's name; a boolean gets its ``--no-`` form too (a default of True can be turned off)."""
+    flag = _flag(field)
+    return (f"{flag}/--no-{flag[2:]}",) if annotation is bool else (flag,)
+
+
 def _flag(field: str) -> str:
     return "--" + _FLAG_OF_FIELD.get(field, field).replace("_", "-")
 
@@ -85,7 +91,8 @@ def _train_command(name: str) -> Callable[..., None]:
             shown = " ".join(map(str, shown)) or "none"
         # an option left out is None: the config's own default stands
         params.append(P(field, P.KEYWORD_ONLY, default=None, annotation=Annotated[
-            Optional[info.annotation], typer.Option(_flag(field), help=_sentence(info.description or field),
+            Optional[info.annotation], typer.Option(*_switch(field, info.annotation),
+                                                       help=_sentence(info.description or field),
                                                        show_default=str(shown))]))
     params += [
         P("no_evaluate", P.KEYWORD_ONLY, default=False, annotation=Annotated[bool, typer.Option(
