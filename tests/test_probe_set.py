@@ -52,8 +52,16 @@ def test_ranking_auc():
     assert probe_auc.ranking_auc(np.array([0.5, 0.5, 0.5, 0.5]), strong) == 0.5
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the shipped mf ranks the probe at AUC 0.42 (adversarial 0.22); "
-                   "no candidate trained on the pool reached 0.9 with MT-Bench >= 0.74 (see the issue's report)")
 def test_shipped_mf_ranks_the_probe_set(rows):
+    """The issue's bar: >= 0.9 (the shipped mf's everyday prior; 0.42 without it)."""
     rep = probe_auc.probe_report(load_router("mf").score([r["prompt"] for r in rows]), rows)
-    assert rep["auc"] >= 0.9
+    assert rep["auc"] >= 0.9, rep
+    assert rep["auc_adversarial"] >= 0.85, rep  # not by length: short hard and long easy prompts too
+
+
+def test_every_everyday_category_ranks_below_every_hard_one(rows):
+    """Mean score per category: the everyday ones (greetings, small talk, facts, translations,
+    arithmetic, rewrites) all below proofs, hard code, multi-step maths, system design and analysis."""
+    scores = load_router("mf").score([r["prompt"] for r in rows])
+    mean = {c: float(np.mean([s for s, r in zip(scores, rows) if r["category"] == c])) for c in WEAK | STRONG}
+    assert max(mean[c] for c in WEAK) < min(mean[c] for c in STRONG), mean

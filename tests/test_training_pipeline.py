@@ -45,6 +45,17 @@ def test_train_small_slice_save_reload_route(tmp_path, isolated_cache):
                             epochs=1, evaluate=False, progress=False)
     again = load_router(out2, embedder=HashingEmbedder(dim=64))
     assert np.allclose(again.score(prompts), scores, atol=1e-6)
+    # the everyday prior is fitted by default and said so; --no-everyday-prior leaves it out
+    assert router.weights.has_everyday_prior and config["everyday_beta"] == 0.5
+    assert "## Everyday prior" in card and "everyday_prompts.jsonl" in card
+    assert config["card"]["everyday_prompts"]["kept"] > 200
+    plain = train("mf", out=tmp_path / "plain", embedder=emb, reference_embedder=emb, max_prompts_per_source=8,
+                  epochs=1, evaluate=False, progress=False, everyday_prior=False)
+    bare = load_router(plain, embedder=HashingEmbedder(dim=64))
+    assert not bare.weights.has_everyday_prior and "everyday_beta" not in bare.config_data
+    assert "Everyday prior" not in (plain / "README.md").read_text()
+    # the same MF; the prior only multiplies its score by P(task) ** beta <= 1
+    assert (scores <= bare.score(prompts) + 1e-6).all()
 
 
 def test_user_battles_file_trains_and_bad_rows_are_named(tmp_path, isolated_cache):

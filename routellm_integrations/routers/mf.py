@@ -5,6 +5,12 @@ joined with its structural features and projected to ``h(x)``. The model's score
 ``s_m(x) = w . (v_m * h(x)) + b_m`` and ``P(strong beats weak) = sigmoid(s_strong - s_weak)``.
 Training (``routellm_integrations.training.mf``) uses torch; serving needs only numpy
 and the embedder, so routing costs one embedding and a dot product.
+
+A checkpoint may carry an *everyday prior* (tensors ``everyday_weight``/``everyday_bias``,
+``everyday_beta`` in its config; ``training.everyday``): ``P(task)`` from the same
+embedding, so the score served is ``P(strong beats weak) * P(task) ** beta``. Greetings,
+small talk, one-line facts and translations lie outside the benchmark-style pool the MF
+learns from; the prior says so, and sends them towards the weak model.
 """
 
 from __future__ import annotations
@@ -58,7 +64,27 @@ class MFWeights:
                 raise CheckpointError(f"MF tensor {name!r} holds NaN or infinite values")
         if (t["feature_std"] <= 0).any():
             raise CheckpointError("MF tensor 'feature_std' must be positive")
+        if ("everyday_weight" in t) != ("everyday_bias" in t):
+            raise CheckpointError("MF tensors 'everyday_weight' and 'everyday_bias' come together")
+        if "everyday_weight" in t:
+            for name, shape in (("everyday_weight", (embedding_dim,)), ("everyday_bias", (1,))):
+                if t[name].shape != shape:
+                    raise CheckpointError(f"MF tensor {name!r} has shape {t[name].shape}, expected {shape}")
+                if not np.isfinite(t[name]).all():
+                    raise CheckpointError(f"MF tensor {name!r} holds NaN or infinite values")
         self.tensors = t
+
+    @property
+    def has_everyday_prior(self) -> bool:
+        return "everyday_weight" in self.tensors
+
+    def task_probability(self, embeddings: np.ndarray) -> np.ndarray:
+        """The everyday prior's ``P(task)`` of each prompt (1 without a prior)."""
+        if not self.has_everyday_prior:
+            return np.ones(len(embeddings), dtype=np.float64)
+        t = self.tensors
+        z = np.asarray(embeddings, dtype=np.float64) @ t["everyday_weight"].astype(np.float64)
+        return _sigmoid(z + float(t["everyday_bias"][0]))
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.tensors[key]
@@ -86,6 +112,12 @@ class MatrixFactorizationRouter(EmbeddedPromptRouter):
                  path: Path | None = None) -> None:
         super().__init__(weights, config, embedder, strong_model, weak_model, path)
         self._set_pair_vector()
+        beta = config.get("everyday_beta")
+        if weights.has_everyday_prior and not (isinstance(beta, (int, float)) and not isinstance(beta, bool)
+                                               and 0 < beta <= 4):
+            raise CheckpointError(f"an MF checkpoint with an everyday prior needs 'everyday_beta' in (0, 4], "
+                                  f"got {beta!r}")
+        self.everyday_beta = float(beta) if weights.has_everyday_prior else None
 
     # -- models ---------------------------------------------------------------------
     def _set_pair_vector(self) -> None:
@@ -102,12 +134,15 @@ class MatrixFactorizationRouter(EmbeddedPromptRouter):
     # -- scoring --------------------------------------------------------------------
     def scores_from_embeddings(self, prompts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
         """Score with embeddings computed elsewhere (evaluation and training reuse a cache)."""
+        embeddings = np.asarray(embeddings, dtype=np.float32)
         h = self.weights.hidden(self.inputs_from_embeddings(prompts, embeddings))
-        return _sigmoid(h @ self._pair + self._pair_bias)
+        scores = _sigmoid(h @ self._pair + self._pair_bias)
+        if self.everyday_beta is not None:
+            scores = (scores * self.weights.task_probability(embeddings) ** self.everyday_beta).astype(scores.dtype)
+        return scores
 
     def _score(self, prompts: list[str]) -> np.ndarray:
-        h = self.weights.hidden(self.prompt_inputs(prompts))
-        return _sigmoid(h @ self._pair + self._pair_bias)
+        return self.scores_from_embeddings(prompts, self.embedder.embed(list(prompts)))
 
     def model_scores(self, prompts: Sequence[str]) -> dict[str, np.ndarray]:
         """``s_m(x)`` for every known model: a ranking of all models per prompt."""

@@ -73,6 +73,13 @@ def render_model_card(config: Mapping[str, Any], command: str, description: str 
             lines.append(f"| {s} | {row['prompts_dropped']:,} / {row['prompts_seen']:,} | {row['rows_dropped']:,} |")
         lines.append(f"| **total** | {decon['prompts_dropped']:,} / {decon['prompts_seen']:,} | "
                      f"{decon['rows_dropped']:,} |")
+    everyday = meta.get("everyday_prompts")
+    if everyday:
+        lines += ["", "## Everyday prior", "",
+                  f"{everyday['kept']:,} hand-written prompts (`routellm_integrations/training/data/"
+                  f"everyday_prompts.jsonl`: everyday ones against hard and open-ended tasks; written for this "
+                  f"project) after dropping {everyday['dropped']:,} near-duplicates of benchmark prompts by the "
+                  "same rule, with pool prompts as further task examples."]
     if "tiers" in config:
         by_tier: dict[int, list[str]] = {}
         for m, t in config["tiers"].items():

@@ -47,6 +47,14 @@ class MFTrainingConfig(BaseModel):
     own_weight_decay: float = Field(1.0, ge=0, description="decay on the own parts: strength is shared "
                                     "within a family unless the data says otherwise")
     seed: int = Field(0, ge=0, description="seeds initialisation, batch order and the validation split")
+    everyday_prior: bool = Field(True, description="also fit the everyday prior P(task) on the hand-written "
+                                 "everyday/task prompts and pool prompts; the score is multiplied by "
+                                 "P(task)**everyday_beta (training.everyday)")
+    everyday_beta: float = Field(0.5, gt=0, le=4, description="how strongly the everyday prior discounts a score")
+    everyday_c: float = Field(0.3, gt=0, description="inverse L2 strength of the everyday prior's logistic "
+                              "regression")
+    everyday_pool_prompts: int = Field(2000, ge=0, description="pool training prompts the everyday prior "
+                                       "takes as task examples")
 
 
 class MFTrainingReport(BaseModel):
@@ -60,6 +68,7 @@ class MFTrainingReport(BaseModel):
     val_loss: float | None = None
     val_pair_accuracy: float | None = Field(None, description="accuracy on non-tie held-out battles")
     seconds: float
+    everyday_prior: dict[str, Any] | None = Field(None, description="what the everyday prior was fitted on")
 
 
 def split_prompts(prompts: list[str], val_fraction: float, seed: int) -> np.ndarray:
@@ -227,7 +236,8 @@ def train_mf(table: BattleTable, embeddings: np.ndarray, *, embedder_name: str,
     }
     config_data.update(extra_config or {})
     weights_obj = MFWeights(tensors, len(models), int(embeddings.shape[1]), len(cfg.features))
-    router = MatrixFactorizationRouter(weights_obj, config_data, PlaceholderEmbedder(embedder_name, embeddings.shape[1]))
+    router = MatrixFactorizationRouter(weights_obj, config_data,
+                                       PlaceholderEmbedder(embedder_name, embeddings.shape[1]))
     report = MFTrainingReport(n_battles=len(table), n_train_battles=int(train_idx.size),
                               n_val_battles=int(val_idx.size), n_prompts=len(table.prompts),
                               n_models=len(models), epochs=cfg.epochs, final_train_loss=last,
@@ -237,13 +247,39 @@ def train_mf(table: BattleTable, embeddings: np.ndarray, *, embedder_name: str,
 
 
 def fit(table: BattleTable, embeddings: np.ndarray, config: MFTrainingConfig, *, embedder: Any, strong_model: str,
-        weak_model: str, progress: bool = False) -> tuple[MatrixFactorizationRouter, MFTrainingReport]:
-    """:class:`TrainerSpec` ``fit``: :func:`train_mf` without the validation mask."""
-    router, report, _ = train_mf(table, embeddings, embedder_name=embedder.name, strong_model=strong_model,
-                                 weak_model=weak_model, config=config, progress=progress)
+        weak_model: str, progress: bool = False, everyday: Any = None,
+        ) -> tuple[MatrixFactorizationRouter, MFTrainingReport]:
+    """:class:`TrainerSpec` ``fit``: :func:`train_mf` without the validation mask, then the
+    everyday prior (``config.everyday_prior``) on the training split's prompts and
+    ``everyday`` (the hand-written examples; the packaged ones when ``None``)."""
+    router, report, val_prompt = train_mf(table, embeddings, embedder_name=embedder.name, strong_model=strong_model,
+                                          weak_model=weak_model, config=config, progress=progress)
+    if config.everyday_prior:
+        router, report = attach_everyday_prior(router, report, table, embeddings, val_prompt, embedder, config,
+                                               everyday)
     if progress:
         print(f"trained in {report.seconds:.0f} s; held-out pair accuracy {report.val_pair_accuracy}")
     return router, report
+
+
+def attach_everyday_prior(router: MatrixFactorizationRouter, report: MFTrainingReport, table: BattleTable,
+                          embeddings: np.ndarray, val_prompt: np.ndarray, embedder: Any, config: MFTrainingConfig,
+                          everyday: Any = None) -> tuple[MatrixFactorizationRouter, MFTrainingReport]:
+    """The router with the everyday prior fitted on the prompts it trained on (the held-out
+    ones stay unseen, so validation measures the prior too)."""
+    from .everyday import fit_everyday_prior, load_everyday_prompts
+
+    examples = load_everyday_prompts() if everyday is None else list(everyday)
+    train = np.flatnonzero(~val_prompt)
+    weight, bias, facts = fit_everyday_prior([table.prompts[i] for i in train], embeddings[train], embedder, examples,
+                                             c=config.everyday_c, pool_prompts=config.everyday_pool_prompts,
+                                             seed=config.seed)
+    tensors = {**router.weights.tensors, "everyday_weight": weight,
+               "everyday_bias": np.asarray([bias], dtype=np.float32)}
+    config_data = {**router.config_data, "everyday_beta": config.everyday_beta}
+    weights = MFWeights(tensors, len(router.models), int(config_data["embedding_dim"]), len(router.feature_names))
+    prior = MatrixFactorizationRouter(weights, config_data, router.embedder, path=router.path)
+    return prior, report.model_copy(update={"everyday_prior": {**facts, "beta": config.everyday_beta}})
 
 
 def validate_held_out_pair(run: TrainingRun) -> list[dict[str, Any]]:
@@ -270,7 +306,20 @@ def validate_held_out_pair(run: TrainingRun) -> list[dict[str, Any]]:
     return [{"router": r.router, "apgr": r.apgr, "cpt50": r.cpt50, "n_prompts": r.n_prompts} for r in rows]
 
 
+def _describe(checkpoint_config: Any) -> str:
+    text = ("Matrix-factorisation router (RouteLLM, Ong et al. 2024): P(strong model beats weak model) from a "
+            "prompt's embedding and structural features; any two known models can be paired at serving time.")
+    beta = checkpoint_config.get("everyday_beta")
+    if beta is not None:
+        text += (f" The score served is that probability times P(task)**{beta:g}, the everyday prior: a logistic "
+                 "regression on the embedding that tells greetings, small talk, one-line facts, translations and "
+                 "simple rewrites (absent from the benchmark-style training pool) from tasks, fitted on the "
+                 "hand-written prompts of `routellm_integrations/training/data/everyday_prompts.jsonl` and on "
+                 "pool prompts (`routellm_integrations.training.everyday`).")
+    return text
+
+
 TRAINER = TrainerSpec(
     name="mf", config=MFTrainingConfig, fit=fit, default_embedder="wordllama", validate=validate_held_out_pair,
-    describe="Matrix-factorisation router (RouteLLM, Ong et al. 2024): P(strong model beats weak model) from a "
-             "prompt's embedding and structural features; any two known models can be paired at serving time.")
+    needs_everyday=True,
+    describe=_describe)

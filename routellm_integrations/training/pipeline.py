@@ -241,7 +241,8 @@ def train(trainer: str | TrainerSpec, *, out: PathLike, data_dir: PathLike | Non
         pool = prepare_pool(data_dir=root, sources=args.sources, battles_files=args.battles_files,
                             scores_files=args.scores_files,
                             max_prompts_per_source=args.max_prompts_per_source, seed=args.seed,
-                            reference_embedder=args.reference_embedder, progress=progress)
+                            reference_embedder=args.reference_embedder, progress=progress,
+                            everyday=spec.needs_everyday and bool(getattr(args.config, "everyday_prior", False)))
     emb = cached_embedder(args.make_embedder())
     say(f"embedding {len(pool.table.prompts):,} training prompts with {emb.name}")
     embeddings = embed_with_progress(emb, pool.table.prompts, progress, batch_size=spec.embed_batch_size)

@@ -34,6 +34,9 @@ class Pool:
     #: graded answers from ``scores_files`` (decontaminated), over ``table.prompts``; None without
     scores: Any = None
     scores_decontamination: Any = None
+    #: the everyday prior's examples (``training.everyday``) left after decontamination; None unless asked
+    everyday: Any = None
+    everyday_dropped: int = 0
 
 
 def prompt_hash(prompts: Sequence[str], salt: str) -> np.ndarray:
@@ -97,14 +100,16 @@ def prepare_pool(*, data_dir: str | os.PathLike[str] | None = None,
                  sources: Sequence[str] | None = DEFAULT_SOURCES,
                  battles_files: Sequence[str | os.PathLike[str]] = (), max_prompts_per_source: int | None = None,
                  seed: int = 0, reference_embedder: Any = "minilm", progress: bool = True,
-                 scores_files: Sequence[str | os.PathLike[str]] = (), prefilter: bool = True) -> Pool:
+                 scores_files: Sequence[str | os.PathLike[str]] = (), prefilter: bool = True,
+                 everyday: bool = False) -> Pool:
     """Load, merge, optionally subsample and decontaminate (cosine >= 0.95 under exact
     MiniLM, or an exact match after normalisation) the training battles. Near-duplicates
     are judged in the paper's space whatever embedder the router itself is trained with.
     ``scores_files`` (graded answers, :func:`~routellm_integrations.data.user_files.load_scores_file`)
     add the battles they imply, and their scores as ``pool.scores`` (decontaminated too).
     ``prefilter``: MiniLM judges only the pairs the static WordLlama table puts within
-    cosine 0.6 (the same prompts are dropped; see ``data.decontaminate.PREFILTER_THRESHOLD``)."""
+    cosine 0.6 (the same prompts are dropped; see ``data.decontaminate.PREFILTER_THRESHOLD``).
+    ``everyday``: also load the everyday prior's hand-written examples, decontaminated the same way."""
     from ..data.decontaminate import decontaminate
     from ..embedders import get_embedder
     from ..data.sources import OutcomeTable, load_battles
@@ -140,7 +145,18 @@ def prepare_pool(*, data_dir: str | os.PathLike[str] | None = None,
     kept = [scores.prompts[i] for i in np.unique(scores.prompt_idx)] if scores is not None else []
     if len(clean) == 0 and not kept:
         raise DataError("no battles left after decontamination")
-    return Pool(compact(clean, keep=kept), decon, root, scores, scores_decon)
+    pool = Pool(compact(clean, keep=kept), decon, root, scores, scores_decon)
+    if everyday:
+        from ..data.decontaminate import contaminated_prompts
+        from .everyday import load_everyday_prompts
+
+        examples = load_everyday_prompts()
+        drop = contaminated_prompts([e.prompt for e in examples], bench, ref, prefilter=cheap, progress=False)
+        pool.everyday = [e for e in examples if e.prompt not in drop]
+        pool.everyday_dropped = len(examples) - len(pool.everyday)
+        say(f"everyday prior: dropped {pool.everyday_dropped} of {len(examples)} hand-written prompts "
+            "(near-duplicates of benchmark prompts)")
+    return pool
 
 
 def load_pool_outcomes(pool: Pool, sources: Sequence[str] | None) -> Any:
@@ -182,6 +198,8 @@ def pool_card(pool: Pool) -> dict[str, Any]:
     """The model-card facts every trainer records about its training data."""
     card = {"battles_by_source": pool.table.counts_by_source(), "decontamination": pool.decontamination.model_dump(),
             "data_sources": sorted(set(pool.table.sources))}
+    if pool.everyday is not None:
+        card["everyday_prompts"] = {"kept": len(pool.everyday), "dropped": pool.everyday_dropped}
     if pool.scores is not None:
         card["scores_by_source"] = {k: v for k, v in pool.scores.counts_by_source().items() if v}
         card["scores_decontamination"] = pool.scores_decontamination.model_dump()

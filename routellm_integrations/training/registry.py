@@ -53,6 +53,9 @@ class TrainerSpec:
     * ``validate(run) -> rows``: the validation rows for the card (``None``: mean APGR over
       4 prompt folds, refitting ``fit`` without each fold, :func:`.validation.cross_validate`).
     * ``report_key``: where the report goes in the card (``config["card"][report_key]``).
+    * ``needs_everyday``: ``fit`` also takes ``everyday=``, the hand-written everyday and task
+      prompts of ``training.everyday`` (decontaminated with the pool), when the run's config
+      has ``everyday_prior`` set.
     * ``needs_outcomes``: ``fit`` also takes ``outcomes=``, the golden labels (per prompt
       and model: was the answer right) of the pool's prompts, as an
       :class:`~routellm_integrations.data.sources.OutcomeTable` over ``table.prompts``.
@@ -68,6 +71,7 @@ class TrainerSpec:
     report_key: str = "training_report"
     embed_batch_size: int = 256
     needs_outcomes: bool = False
+    needs_everyday: bool = False
 
     def description(self, checkpoint_config: Mapping[str, Any]) -> str:
         return self.describe if isinstance(self.describe, str) else self.describe(checkpoint_config)
@@ -99,6 +103,8 @@ class TrainingRun:
 
             # the whole pool keeps its graded prompts that make no battle; a part keeps its own prompts
             extra["outcomes"] = outcomes_of(table, self.outcomes, whole=table is self.pool.table)
+        if self.spec.needs_everyday and self.pool.everyday is not None:
+            extra["everyday"] = self.pool.everyday
         return self.spec.fit(table, self.embeddings, self.config, embedder=self.embedder,
                              strong_model=self.strong_model, weak_model=self.weak_model, progress=progress, **extra)
 
