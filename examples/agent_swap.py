@@ -33,7 +33,7 @@ def main() -> list[dict]:
         # before: llm = ChatOpenAI(model="gpt-4o")
         llm = RoutedChat(strong=strong, weak=weak, router="mf")  # 30% of calls strong, held online
         agent = create_agent(llm, tools=[get_weather, multiply])
-        for question in ("Use get_weather for Paris, please.",
+        for question in ("What's the weather in Paris today? You can use get_weather.",
                          "Use multiply on 17 and 23, then explain step by step how long multiplication works "
                          "and prove that it gives the right answer for every pair of positive integers."):
             result = agent.invoke({"messages": [("user", question)]})

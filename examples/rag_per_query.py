@@ -48,7 +48,7 @@ class Routes(BaseEventHandler):
 def llamaindex_rag() -> list[tuple[str, str, str]]:
     strong, weak = llamaindex_pair()
     # route on the user's question, not on the retrieved context the prompt also carries
-    Settings.llm = RoutedLLM(strong=strong, weak=weak, router="mf", threshold=0.6,
+    Settings.llm = RoutedLLM(strong=strong, weak=weak, router="mf", threshold=0.5,
                              route_on=lambda messages: messages[-1].content.rsplit("Query:", 1)[-1]
                              .split("Answer:", 1)[0].strip())
     Settings.embed_model = RouteLLMEmbedding()
@@ -79,7 +79,7 @@ def lcel_rag() -> list[tuple[str, str, str]]:
     prompt = ChatPromptTemplate.from_messages([("system", "Answer from the context only.\nContext: {context}"),
                                                ("human", "{question}")])
     rag = route_between(RunnableLambda(retrieve) | prompt | strong, RunnableLambda(retrieve) | prompt | weak,
-                        router="mf", threshold=0.6)  # routes on the question, before retrieval
+                        router="mf", threshold=0.5)  # routes on the question, before retrieval
     out = []
     for q in QUESTIONS:
         message = rag.invoke(q)
