@@ -389,27 +389,29 @@ async def test_parallel_first_call_fails_after_the_second_answered(openai_server
 
 
 # -- (6) a cut stream -------------------------------------------------------------------------------
-# Over httpx: the aiohttp transport (httpx-aiohttp) sometimes raises the cut before it hands
-# over the events that arrived with it, and the call then settles ``failed`` at no cost
-# (a transport matter, outside the engine).
-CUT = {"transport": "httpx"}
+# Over both HTTP layers: httpx-aiohttp's own transport raised the cut before it handed over the
+# events that arrived with it (the call then settled ``failed`` at no cost, 1 run in 6);
+# ``client.aiohttp_transport`` hands them over first.
+TRANSPORTS = ["httpx", "aiohttp"]
 
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("surface", ["sync", "async"])
-async def test_a_cut_first_stream_makes_no_second_call(openai_server, surface):
+async def test_a_cut_first_stream_makes_no_second_call(openai_server, surface, transport):
     """The provider cuts the held weak stream: nothing reached the consumer, no second call
     is made, and the weak call is ``cut``, charged for its input and the text delivered."""
     openai_server.chat.push(Reply(text="Tom has twelve boxes of seven pens.", cut_after=4), model="gpt-4o-mini")
     records: list = []
     got: list = []
     if surface == "sync":
-        with sync_client(openai_server, records, **CUT) as client:
+        with sync_client(openai_server, records, transport=transport) as client:
             stream = client.chat.completions.create(model="auto", messages=MESSAGES, scope=SCOPE, stream=True)
             with pytest.raises(BackendError, match="cut|stream"):
                 for chunk in stream:
                     got.append(chunk)
             by = books(client, records)
     else:
-        client = async_client(openai_server, records, **CUT)
+        client = async_client(openai_server, records, transport=transport)
         try:
             stream = await client.create(model="auto", messages=MESSAGES, scope=SCOPE, stream=True)
             with pytest.raises(BackendError, match="cut|stream"):
@@ -427,7 +429,8 @@ async def test_a_cut_first_stream_makes_no_second_call(openai_server, surface):
     assert cut.cost_usd == pytest.approx(cut.input_tokens * 0.15e-6 + cut.output_tokens * 0.6e-6, rel=1e-12)
 
 
-def test_a_cut_escalated_stream_after_a_disagreement(openai_server):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_cut_escalated_stream_after_a_disagreement(openai_server, transport):
     """The sample disagrees, the strong stream is cut live: the weak call (escalated) and the
     sample stay billed at their usage, the strong call is ``cut``, charged for its text."""
     openai_server.chat.push(Reply(text="Tom has 84 pens."), Reply(text="The answer is 82."), model="gpt-4o-mini")
@@ -435,7 +438,7 @@ def test_a_cut_escalated_stream_after_a_disagreement(openai_server):
                             model="gpt-4o")
     records: list = []
     got: list = []
-    with sync_client(openai_server, records, **CUT) as client:
+    with sync_client(openai_server, records, transport=transport) as client:
         stream = client.chat.completions.create(model="auto", messages=MESSAGES, scope=SCOPE, stream=True)
         with pytest.raises(BackendError):
             for chunk in stream:

@@ -156,8 +156,14 @@ class ChatBackend(ABC):
         """This event loop's SDK client."""
 
     def _http_client(self, sdk: Any) -> Any:
-        """The ``http_client`` to give the SDK client (None: the SDK's httpx default)."""
-        return sdk.DefaultAioHttpClient() if self.transport == "aiohttp" else None
+        """The ``http_client`` to give the SDK client (None: the SDK's httpx default). Over
+        aiohttp, a transport that hands over what arrived before a cut stream
+        (:mod:`.aiohttp_transport`)."""
+        if self.transport != "aiohttp":
+            return None
+        from .aiohttp_transport import aiohttp_client
+
+        return aiohttp_client(sdk)
 
     def _sdk(self) -> Any:
         loop = asyncio.get_running_loop()
