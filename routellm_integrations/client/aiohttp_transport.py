@@ -36,17 +36,14 @@ class KeepReceivedStream(AiohttpResponseStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         content = self._aiohttp_response.content
-        try:
-            async for chunk in content.iter_chunked(self.CHUNK_SIZE):
-                yield chunk
-        except aiohttp.ClientPayloadError as cut:
-            rest = _buffered(content)
-            if rest:
-                yield rest
-            with map_aiohttp_exceptions():
-                raise cut
-        except Exception:
-            with map_aiohttp_exceptions():
+        with map_aiohttp_exceptions():
+            try:
+                async for chunk in content.iter_chunked(self.CHUNK_SIZE):
+                    yield chunk
+            except aiohttp.ClientPayloadError:
+                rest = _buffered(content)
+                if rest:
+                    yield rest
                 raise
 
 

@@ -339,6 +339,14 @@ def _no_answer(call: RoutedCall, need: SampleNeeded, other: RoutedCall, exc: Bas
     call.no_verdict[need.key] = f"the second call {other.call_id} ended {how}{why}"
 
 
+def _take_sample(call: RoutedCall, need: SampleNeeded, other: RoutedCall, record: Any, text: str | None) -> None:
+    """The settled second call's answer for the check, or why there is none."""
+    if record.status == "ok":
+        call.samples[need.key] = text or ""
+    else:
+        _no_answer(call, need, other, None)
+
+
 async def _admit_second(call: RoutedCall, need: SampleNeeded) -> RoutedCall | None:
     """:func:`_sample_call` off the loop when the store does I/O; cancelled meanwhile, the
     reservation the admitting thread then takes is released (not left to the collector)."""
@@ -396,10 +404,7 @@ def _second(call: RoutedCall, hooks: Hooks, need: SampleNeeded) -> None:
             text = hooks.text_of(answer) if answer is raw else other.answer
             record = other.finish(hooks.usage_of(answer), model=hooks.model_of(answer),
                                   text=text if answer is raw else None)
-            if record.status == "ok":
-                call.samples[need.key] = text or ""
-            else:
-                _no_answer(call, need, other, None)
+            _take_sample(call, need, other, record, text)
     except Exception as exc:  # noqa: BLE001 - settled (failed) and tagged; the check gets no second answer
         _no_answer(call, need, other, exc)
 
@@ -416,10 +421,7 @@ async def _asecond(call: RoutedCall, hooks: Hooks, need: SampleNeeded) -> None:
             text = hooks.text_of(answer) if answer is raw else other.answer
             record = await _settle_shielded(other, lambda: other.finish(usage, model=model,
                                                                         text=text if answer is raw else None))
-            if record.status == "ok":
-                call.samples[need.key] = text or ""
-            else:
-                _no_answer(call, need, other, None)
+            _take_sample(call, need, other, record, text)
     except Exception as exc:  # noqa: BLE001 - settled (failed) and tagged; the check gets no second answer
         _no_answer(call, need, other, exc)
 
